@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Builds the upstream binaries the local driver runs, from the Go module proxy, once per version.
+# The cache lives outside the repository (PGFED_CACHE, default /var/cache/pgfed) so later runs,
+# other clones and CI on the same machine reuse it; a fresh machine builds it with this same script.
+set -euo pipefail
+
+K8S_VERSION=${K8S_VERSION:-1.34.4}
+ETCD_VERSION=${ETCD_VERSION:-3.6.16}
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-2.1.9}
+COREDNS_VERSION=${COREDNS_VERSION:-1.14.7}
+MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
+PGFED_CACHE=${PGFED_CACHE:-/var/cache/pgfed}
+
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# go_env: the Go build environment shared by every component; static binaries, local toolchain only.
+go_env() {
+  export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+  export GOCACHE=${GOCACHE:-$PGFED_CACHE/go-build}
+}
+
+# done_marker DIR: a component is cached when its directory holds a .complete marker written last.
+is_cached() { [ -f "$1/.complete" ]; }
+
+build_kubernetes() {
+  local out=$PGFED_CACHE/kubernetes-v$K8S_VERSION
+  is_cached "$out" && { echo "$out"; return; }
+  log "building Kubernetes v$K8S_VERSION (first time: 20-45 min on 2 cores)"
+  go_env
+  local src; src=$(mktemp -d "$PGFED_CACHE/kbuild.XXXX")
+  local staging=${K8S_VERSION/#1./0.}
+  local mods="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider cluster-bootstrap
+    code-generator component-base component-helpers controller-manager cri-api cri-client csi-translation-lib
+    dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy
+    kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
+  {
+    echo "module local/kbuild"
+    echo "go 1.24"
+    echo "require k8s.io/kubernetes v$K8S_VERSION"
+    for m in $mods; do echo "replace k8s.io/$m => k8s.io/$m v$staging"; done
+  } >"$src/go.mod"
+  cat >"$src/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+)
+GO
+  (cd "$src" && go mod tidy)
+  local minor=${K8S_VERSION#1.}; minor=${minor%%.*}
+  local ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  mkdir -p "$out"
+  (cd "$src" && go build -p 2 -trimpath -ldflags "$ld" -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl)
+  rm -rf "$src"
+  touch "$out/.complete"
+  echo "$out"
+}
+
+# build_module NAME VERSION MODULE-PATHS...: go install-style build of modules without replace directives.
+build_module() {
+  local name=$1 version=$2; shift 2
+  local out=$PGFED_CACHE/$name-$version
+  is_cached "$out" && { echo "$out"; return; }
+  log "building $name $version"
+  go_env
+  mkdir -p "$out"
+  local pkg
+  for pkg in "$@"; do
+    GOBIN=$out go install -trimpath -ldflags "-s -w" "$pkg@$version"
+  done
+  touch "$out/.complete"
+  echo "$out"
+}
+
+build_etcd() {
+  local out=$PGFED_CACHE/etcd-v$ETCD_VERSION
+  is_cached "$out" && { echo "$out"; return; }
+  log "building etcd v$ETCD_VERSION"
+  go_env
+  local src; src=$(mktemp -d "$PGFED_CACHE/ebuild.XXXX")
+  printf 'module local/ebuild\ngo 1.24\nrequire (\n go.etcd.io/etcd/server/v3 v%s\n go.etcd.io/etcd/etcdctl/v3 v%s\n)\n' \
+    "$ETCD_VERSION" "$ETCD_VERSION" >"$src/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "go.etcd.io/etcd/server/v3"\n\t_ "go.etcd.io/etcd/etcdctl/v3"\n)\n' >"$src/tools.go"
+  (cd "$src" && go mod tidy)
+  mkdir -p "$out"
+  (cd "$src" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3 &&
+    go build -trimpath -ldflags "-s -w" -o "$out/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+  rm -rf "$src"
+  touch "$out/.complete"
+  echo "$out"
+}
+
+build_containerd() {
+  CGO_ENABLED=0 build_module containerd "v$CONTAINERD_VERSION" \
+    github.com/containerd/containerd/v2/cmd/containerd \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr
+}
+build_coredns() { build_module coredns "v$COREDNS_VERSION" github.com/coredns/coredns; }
+build_minio() { build_module minio "$MINIO_VERSION" github.com/minio/minio; }
+
+build_all() {
+  mkdir -p "$PGFED_CACHE"
+  build_etcd >/dev/null
+  build_containerd >/dev/null
+  build_coredns >/dev/null
+  build_minio >/dev/null
+  build_kubernetes >/dev/null
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  "${1:-build_all}"
+fi
