@@ -92,6 +92,7 @@ pub struct AzureCredentials {
     pub storage_sas_token: Option<SecretKeySelector>,
     /// Use the pod's Azure workload identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "inheritFromAzureAD")]
     pub inherit_from_azure_ad: Option<bool>,
 }
 

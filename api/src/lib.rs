@@ -1,10 +1,25 @@
 //! The `pgfed.io/v1` API: CRD types, defaulting and validation as pure functions, shared names and
 //! token formats. No I/O lives here; every binary of the workspace speaks this vocabulary.
 #![forbid(unsafe_code)]
+// kube-derive takes one `printcolumn(...)` per column; clippy reads the repeated `type_ = ...`
+// arguments of sibling columns as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
 
+pub mod backup;
 pub mod barman;
+pub mod cluster;
+pub mod common;
+pub mod crds;
+pub mod database;
+pub mod defaults;
+pub mod federation;
+pub mod image_catalog;
 pub mod lsn;
+pub mod names;
+pub mod pooler;
+pub mod postgres_params;
 pub mod token;
+pub mod validation;
 
 pub use k8s_openapi;
 pub use kube;

@@ -17,7 +17,8 @@ impl FromStr for Lsn {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || InvalidLsn(s.to_string());
         let (hi, lo) = s.trim().split_once('/').ok_or_else(bad)?;
-        let valid = |p: &str| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_hexdigit());
+        let valid =
+            |p: &str| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_hexdigit());
         if !valid(hi) || !valid(lo) {
             return Err(bad());
         }
@@ -141,14 +142,25 @@ mod tests {
 
     #[test]
     fn segment_names() {
-        let seg = WalSegmentName::containing(1, "0/5000028".parse().expect("lsn"), DEFAULT_WAL_SEGMENT_SIZE);
+        let seg = WalSegmentName::containing(
+            1,
+            "0/5000028".parse().expect("lsn"),
+            DEFAULT_WAL_SEGMENT_SIZE,
+        );
         assert_eq!(seg.to_string(), "000000010000000000000005");
-        let seg = WalSegmentName::containing(3, "1/FF000000".parse().expect("lsn"), DEFAULT_WAL_SEGMENT_SIZE);
+        let seg = WalSegmentName::containing(
+            3,
+            "1/FF000000".parse().expect("lsn"),
+            DEFAULT_WAL_SEGMENT_SIZE,
+        );
         assert_eq!(seg.to_string(), "0000000300000001000000FF");
         assert_eq!(seg.next().to_string(), "000000030000000200000000");
-        let parsed = WalSegmentName::parse("0000000300000001000000FF", DEFAULT_WAL_SEGMENT_SIZE).expect("name");
+        let parsed = WalSegmentName::parse("0000000300000001000000FF", DEFAULT_WAL_SEGMENT_SIZE)
+            .expect("name");
         assert_eq!(parsed, seg);
-        assert!(WalSegmentName::parse("000000030000000100000100", DEFAULT_WAL_SEGMENT_SIZE).is_err());
+        assert!(
+            WalSegmentName::parse("000000030000000100000100", DEFAULT_WAL_SEGMENT_SIZE).is_err()
+        );
         let big = WalSegmentName::parse("000000010000000000000003", 1 << 30).expect("name");
         assert_eq!(big.start_lsn().to_string(), "0/C0000000");
     }

@@ -89,7 +89,12 @@ pub fn check_promotion(token: &DemotionToken, replica: &ReplicaCheckpoint) -> Pr
     }
     let token_tli: u32 = match token.timeline.trim().parse() {
         Ok(t) => t,
-        Err(_) => return Refuse(format!("token timeline {:?} is not a number", token.timeline)),
+        Err(_) => {
+            return Refuse(format!(
+                "token timeline {:?} is not a number",
+                token.timeline
+            ));
+        }
     };
     let token_redo: crate::lsn::Lsn = match token.redo_location.parse() {
         Ok(l) => l,
@@ -186,6 +191,9 @@ mod tests {
         }
         let mut bad = token();
         bad.redo_location = "zzz".into();
-        assert!(matches!(check_promotion(&bad, &replica(sysid, 2, "0/1")), PromotionDecision::Refuse(_)));
+        assert!(matches!(
+            check_promotion(&bad, &replica(sysid, 2, "0/1")),
+            PromotionDecision::Refuse(_)
+        ));
     }
 }

@@ -1,12 +1,34 @@
-//! Placeholder entry point; the command-line surface grows with the issues that build this binary.
+//! `pgfed-federation`: the federation controller binary. Thin: parses arguments, calls the library.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use pgfed_api::crds::command::CrdArgs;
+use std::process::ExitCode;
 
+/// pgfed federation controller: one PostgreSQL primary across regions.
 #[derive(Parser)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions of the pgfed.io/v1 API.
+    Crd(CrdArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Crd(args) => pgfed_api::crds::command::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

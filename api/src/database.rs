@@ -1,0 +1,253 @@
+//! `Database`, `Publication` and `Subscription`: PostgreSQL objects managed declaratively.
+
+use crate::common::{EnsureOption, LocalObjectReference, ReclaimPolicy};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Shared status of declaratively managed PostgreSQL objects.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedObjectStatus {
+    /// The generation last applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Whether the object was applied successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<bool>,
+    /// Error message when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A database inside a cluster.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "pgfed.io",
+    version = "v1",
+    kind = "Database",
+    namespaced,
+    status = "ManagedObjectStatus",
+    category = "pgfed",
+    derive = "Default",
+    derive = "PartialEq",
+    doc = "A PostgreSQL database in a pgfed Cluster.",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.cluster.name"),
+    printcolumn(name = "PG Name", type_ = "string", json_path = ".spec.name"),
+    printcolumn(name = "Applied", type_ = "boolean", json_path = ".status.applied"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.message")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseSpec {
+    /// The cluster holding the database.
+    pub cluster: LocalObjectReference,
+    /// `present` (default) or `absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<EnsureOption>,
+    /// Database name in PostgreSQL. Immutable.
+    pub name: String,
+    /// Owner role.
+    pub owner: String,
+    /// Template to copy. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Character encoding. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// Locale (all categories). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// LC_COLLATE. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale_collate: Option<String>,
+    /// LC_CTYPE. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "localeCType")]
+    pub locale_ctype: Option<String>,
+    /// Locale provider (`libc`, `icu`). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale_provider: Option<String>,
+    /// ICU locale. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icu_locale: Option<String>,
+    /// Mark the database as a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_template: Option<bool>,
+    /// Allow connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_connections: Option<bool>,
+    /// Connection limit; -1 is unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<i32>,
+    /// Default tablespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablespace: Option<String>,
+    /// `retain` (default) keeps the database when this object is deleted; `delete` drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_reclaim_policy: Option<ReclaimPolicy>,
+    /// Schemas to create or drop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<SchemaSpec>,
+    /// Extensions to create, update or drop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<ExtensionSpec>,
+}
+
+/// A schema of a managed database.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SchemaSpec {
+    /// Schema name.
+    pub name: String,
+    /// Owner role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// `present` (default) or `absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<EnsureOption>,
+}
+
+/// An extension of a managed database.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct ExtensionSpec {
+    /// Extension name.
+    pub name: String,
+    /// Version to install or update to (default: the default version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Schema to install into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// `present` (default) or `absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<EnsureOption>,
+}
+
+/// A logical-replication publication inside a cluster.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "pgfed.io",
+    version = "v1",
+    kind = "Publication",
+    namespaced,
+    status = "ManagedObjectStatus",
+    category = "pgfed",
+    derive = "Default",
+    derive = "PartialEq",
+    doc = "A logical replication publication in a pgfed Cluster.",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.cluster.name"),
+    printcolumn(name = "PG Name", type_ = "string", json_path = ".spec.name"),
+    printcolumn(name = "Applied", type_ = "boolean", json_path = ".status.applied")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicationSpec {
+    /// The cluster holding the publication.
+    pub cluster: LocalObjectReference,
+    /// Publication name in PostgreSQL. Immutable.
+    pub name: String,
+    /// Database of the publication. Immutable.
+    pub dbname: String,
+    /// WITH (…) parameters of CREATE PUBLICATION.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    /// What is published.
+    pub target: PublicationTarget,
+    /// `retain` (default) or `delete` the publication when this object is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publication_reclaim_policy: Option<ReclaimPolicy>,
+}
+
+/// What a publication publishes: all tables, or a list of objects.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicationTarget {
+    /// FOR ALL TABLES.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_tables: Option<bool>,
+    /// FOR TABLE … / FOR TABLES IN SCHEMA …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<PublicationTargetObject>,
+}
+
+/// One published object: a schema or a table.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicationTargetObject {
+    /// All tables in this schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables_in_schema: Option<String>,
+    /// One table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<PublicationTargetTable>,
+}
+
+/// A published table.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct PublicationTargetTable {
+    /// Include only this table, not its descendants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<bool>,
+    /// Table name.
+    pub name: String,
+    /// Schema of the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Published columns (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+}
+
+/// A logical-replication subscription inside a cluster.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "pgfed.io",
+    version = "v1",
+    kind = "Subscription",
+    namespaced,
+    status = "ManagedObjectStatus",
+    category = "pgfed",
+    derive = "Default",
+    derive = "PartialEq",
+    doc = "A logical replication subscription in a pgfed Cluster.",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.cluster.name"),
+    printcolumn(name = "PG Name", type_ = "string", json_path = ".spec.name"),
+    printcolumn(name = "Applied", type_ = "boolean", json_path = ".status.applied")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionSpec {
+    /// The cluster holding the subscription.
+    pub cluster: LocalObjectReference,
+    /// Subscription name in PostgreSQL. Immutable.
+    pub name: String,
+    /// Database of the subscription. Immutable.
+    pub dbname: String,
+    /// WITH (…) parameters of CREATE SUBSCRIPTION.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    /// Name of the publication on the source.
+    pub publication_name: String,
+    /// Database of the publication on the source (default: the external cluster's dbname).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "publicationDBName")]
+    pub publication_db_name: Option<String>,
+    /// The entry of the cluster's `externalClusters` to subscribe to.
+    pub external_cluster_name: String,
+    /// `retain` (default) or `delete` the subscription when this object is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_reclaim_policy: Option<ReclaimPolicy>,
+}

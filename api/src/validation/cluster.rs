@@ -1,0 +1,667 @@
+//! Validation of a Cluster spec on create (and on every update, before the update-only checks).
+
+use super::formats::{
+    check_dns_label, check_pg_identifier, check_retention_policy, check_timestamp, parse_duration,
+    parse_quantity,
+};
+use super::{FieldErrors, check_unique, validate_object_store};
+use crate::cluster::{
+    BootstrapConfiguration, ClusterSpec, ExternalCluster, RecoveryTarget, StorageConfiguration,
+};
+use crate::lsn::Lsn;
+use crate::postgres_params::check_user_parameter;
+
+/// Validates a Cluster named `name`. Returns every broken rule with its field path.
+pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    if let Err(rule) = check_dns_label(name) {
+        errors.push("metadata.name", rule);
+    } else if name.len() > 50 {
+        // Pods are `<name>-<serial>` and PVCs `<name>-<serial>-wal`: keep room for the suffixes.
+        errors.push(
+            "metadata.name",
+            "at most 50 characters, to leave room for instance suffixes",
+        );
+    }
+    check_instances(&mut errors, spec);
+    check_image(&mut errors, spec);
+    check_external_clusters(&mut errors, &spec.external_clusters);
+    if let Some(bootstrap) = &spec.bootstrap {
+        check_bootstrap(&mut errors, bootstrap, &spec.external_clusters);
+    }
+    check_replica(&mut errors, name, spec);
+    check_postgresql(&mut errors, spec);
+    check_storage(&mut errors, "spec.storage", spec.storage.as_ref(), true);
+    check_storage(
+        &mut errors,
+        "spec.walStorage",
+        spec.wal_storage.as_ref(),
+        false,
+    );
+    check_tablespaces(&mut errors, spec);
+    check_backup(&mut errors, spec);
+    check_managed(&mut errors, spec);
+    check_timings(&mut errors, spec);
+    errors
+}
+
+fn check_instances(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    if spec.instances < 1 {
+        errors.push(
+            "spec.instances",
+            format!("{} must be at least 1", spec.instances),
+        );
+    }
+    let min = spec.min_sync_replicas.unwrap_or(0);
+    let max = spec.max_sync_replicas.unwrap_or(0);
+    if min < 0 {
+        errors.push("spec.minSyncReplicas", "must not be negative");
+    }
+    if max < 0 {
+        errors.push("spec.maxSyncReplicas", "must not be negative");
+    }
+    if max > 0 && max >= spec.instances {
+        errors.push(
+            "spec.maxSyncReplicas",
+            format!("{max} must be less than instances ({})", spec.instances),
+        );
+    }
+    if min > max {
+        errors.push(
+            "spec.minSyncReplicas",
+            format!("{min} must not exceed maxSyncReplicas ({max})"),
+        );
+    }
+    if let Some(sync) = spec
+        .postgresql
+        .as_ref()
+        .and_then(|p| p.synchronous.as_ref())
+    {
+        if max > 0 || min > 0 {
+            errors.push(
+                "spec.postgresql.synchronous",
+                "cannot be combined with minSyncReplicas/maxSyncReplicas",
+            );
+        }
+        if sync.number < 1 {
+            errors.push("spec.postgresql.synchronous.number", "must be at least 1");
+        } else if sync.standby_names_pre.is_empty()
+            && sync.standby_names_post.is_empty()
+            && sync.number >= spec.instances
+        {
+            errors.push(
+                "spec.postgresql.synchronous.number",
+                format!(
+                    "{} synchronous standbys need more than {} instances",
+                    sync.number, spec.instances
+                ),
+            );
+        }
+    }
+}
+
+fn check_image(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    if spec.image_name.is_some() && spec.image_catalog_ref.is_some() {
+        errors.push(
+            "spec.imageCatalogRef",
+            "imageName and imageCatalogRef are mutually exclusive",
+        );
+    }
+    if let Some(image) = &spec.image_name
+        && (image.trim().is_empty() || image.contains(char::is_whitespace))
+    {
+        errors.push(
+            "spec.imageName",
+            format!("{image:?} is not an image reference"),
+        );
+    }
+    if let Some(catalog) = &spec.image_catalog_ref {
+        if !matches!(
+            catalog.kind.as_str(),
+            "ImageCatalog" | "ClusterImageCatalog"
+        ) {
+            errors.push(
+                "spec.imageCatalogRef.kind",
+                format!(
+                    "{:?} must be ImageCatalog or ClusterImageCatalog",
+                    catalog.kind
+                ),
+            );
+        }
+        if catalog.major < 10 {
+            errors.push(
+                "spec.imageCatalogRef.major",
+                format!("{} is not a supported major version", catalog.major),
+            );
+        }
+    }
+    if let Some(policy) = &spec.image_pull_policy
+        && !matches!(policy.as_str(), "Always" | "IfNotPresent" | "Never")
+    {
+        errors.push(
+            "spec.imagePullPolicy",
+            format!("{policy:?} must be Always, IfNotPresent or Never"),
+        );
+    }
+    for (field, id) in [
+        ("spec.postgresUID", spec.postgres_uid),
+        ("spec.postgresGID", spec.postgres_gid),
+    ] {
+        if let Some(id) = id
+            && id < 0
+        {
+            errors.push(field, "must not be negative");
+        }
+    }
+}
+
+fn check_external_clusters(errors: &mut FieldErrors, externals: &[ExternalCluster]) {
+    check_unique(
+        errors,
+        "spec.externalClusters",
+        externals.iter().map(|e| e.name.as_str()),
+    );
+    for (i, external) in externals.iter().enumerate() {
+        let path = format!("spec.externalClusters[{i}]");
+        errors.check(format!("{path}.name"), check_dns_label(&external.name));
+        if external.connection_parameters.is_empty() && external.barman_object_store.is_none() {
+            errors.push(
+                path.clone(),
+                "needs connectionParameters, barmanObjectStore or both",
+            );
+        }
+        if let Some(store) = &external.barman_object_store {
+            validate_object_store(errors, &format!("{path}.barmanObjectStore"), store);
+        }
+    }
+}
+
+fn has_external(externals: &[ExternalCluster], name: &str) -> bool {
+    externals.iter().any(|e| e.name == name)
+}
+
+fn check_bootstrap(
+    errors: &mut FieldErrors,
+    bootstrap: &BootstrapConfiguration,
+    externals: &[ExternalCluster],
+) {
+    let methods = [
+        bootstrap.initdb.is_some(),
+        bootstrap.recovery.is_some(),
+        bootstrap.pg_basebackup.is_some(),
+    ];
+    if methods.iter().filter(|m| **m).count() > 1 {
+        errors.push(
+            "spec.bootstrap",
+            "only one of initdb, recovery, pg_basebackup",
+        );
+    }
+    if let Some(initdb) = &bootstrap.initdb {
+        if let Some(size) = initdb.wal_segment_size
+            && (!(1..=1024).contains(&size) || size.count_ones() != 1)
+        {
+            errors.push(
+                "spec.bootstrap.initdb.walSegmentSize",
+                "must be a power of two between 1 and 1024 (MiB)",
+            );
+        }
+        for (field, value) in [("database", &initdb.database), ("owner", &initdb.owner)] {
+            if let Some(v) = value {
+                errors.check(
+                    format!("spec.bootstrap.initdb.{field}"),
+                    check_pg_identifier(v),
+                );
+            }
+        }
+        if let Some(provider) = &initdb.locale_provider
+            && !matches!(provider.as_str(), "libc" | "icu")
+        {
+            errors.push(
+                "spec.bootstrap.initdb.localeProvider",
+                format!("{provider:?} must be libc or icu"),
+            );
+        }
+        if initdb.icu_locale.is_some() && initdb.locale_provider.as_deref() != Some("icu") {
+            errors.push(
+                "spec.bootstrap.initdb.icuLocale",
+                "requires localeProvider: icu",
+            );
+        }
+        if let Some(import) = &initdb.import {
+            let source = &import.source.external_cluster;
+            if !has_external(externals, source) {
+                errors.push(
+                    "spec.bootstrap.initdb.import.source.externalCluster",
+                    format!("{source:?} is not listed in spec.externalClusters"),
+                );
+            }
+            if import.databases.is_empty() {
+                errors.push(
+                    "spec.bootstrap.initdb.import.databases",
+                    "at least one database",
+                );
+            }
+            if import.import_type == crate::cluster::ImportType::Microservice {
+                if import.databases.len() != 1 || import.databases[0] == "*" {
+                    errors.push(
+                        "spec.bootstrap.initdb.import.databases",
+                        "microservice imports exactly one named database",
+                    );
+                }
+                if !import.roles.is_empty() {
+                    errors.push(
+                        "spec.bootstrap.initdb.import.roles",
+                        "only monolith imports roles",
+                    );
+                }
+            }
+        }
+    }
+    if let Some(recovery) = &bootstrap.recovery {
+        let sources = [
+            recovery.backup.is_some(),
+            recovery.source.is_some(),
+            recovery.volume_snapshots.is_some(),
+        ];
+        match sources.iter().filter(|s| **s).count() {
+            0 => errors.push(
+                "spec.bootstrap.recovery",
+                "needs one of backup, source, volumeSnapshots",
+            ),
+            1 => {}
+            _ => errors.push(
+                "spec.bootstrap.recovery",
+                "only one of backup, source, volumeSnapshots",
+            ),
+        }
+        if let Some(source) = &recovery.source {
+            match externals.iter().find(|e| &e.name == source) {
+                None => errors.push(
+                    "spec.bootstrap.recovery.source",
+                    format!("{source:?} is not listed in spec.externalClusters"),
+                ),
+                Some(e) if e.barman_object_store.is_none() => errors.push(
+                    "spec.bootstrap.recovery.source",
+                    format!("external cluster {source:?} has no barmanObjectStore to recover from"),
+                ),
+                Some(_) => {}
+            }
+        }
+        if let Some(target) = &recovery.recovery_target {
+            check_recovery_target(errors, target);
+        }
+    }
+    if let Some(clone) = &bootstrap.pg_basebackup {
+        match externals.iter().find(|e| e.name == clone.source) {
+            None => errors.push(
+                "spec.bootstrap.pg_basebackup.source",
+                format!("{:?} is not listed in spec.externalClusters", clone.source),
+            ),
+            Some(e) if e.connection_parameters.is_empty() => errors.push(
+                "spec.bootstrap.pg_basebackup.source",
+                format!(
+                    "external cluster {:?} has no connectionParameters to clone from",
+                    clone.source
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+fn check_recovery_target(errors: &mut FieldErrors, target: &RecoveryTarget) {
+    const PATH: &str = "spec.bootstrap.recovery.recoveryTarget";
+    let set = [
+        target.target_xid.is_some(),
+        target.target_name.is_some(),
+        target.target_lsn.is_some(),
+        target.target_time.is_some(),
+        target.target_immediate == Some(true),
+    ];
+    if set.iter().filter(|s| **s).count() > 1 {
+        errors.push(
+            PATH,
+            "only one of targetXID, targetName, targetLSN, targetTime, targetImmediate",
+        );
+    }
+    if let Some(lsn) = &target.target_lsn
+        && let Err(e) = lsn.parse::<Lsn>()
+    {
+        errors.push(format!("{PATH}.targetLSN"), e.to_string());
+    }
+    if let Some(time) = &target.target_time {
+        errors.check(format!("{PATH}.targetTime"), check_timestamp(time));
+    }
+    if let Some(xid) = &target.target_xid
+        && xid.parse::<u64>().is_err()
+    {
+        errors.push(
+            format!("{PATH}.targetXID"),
+            format!("{xid:?} is not a transaction ID"),
+        );
+    }
+    if let Some(tli) = &target.target_tli
+        && !matches!(tli.as_str(), "latest" | "current")
+        && tli.parse::<u32>().map_or(true, |t| t == 0)
+    {
+        errors.push(
+            format!("{PATH}.targetTLI"),
+            format!("{tli:?} must be latest, current or a positive timeline number"),
+        );
+    }
+    if let Some(name) = &target.target_name
+        && name.is_empty()
+    {
+        errors.push(format!("{PATH}.targetName"), "must not be empty");
+    }
+}
+
+fn check_replica(errors: &mut FieldErrors, name: &str, spec: &ClusterSpec) {
+    let Some(replica) = &spec.replica else { return };
+    const PATH: &str = "spec.replica";
+    let externals = &spec.external_clusters;
+    if !has_external(externals, &replica.source) {
+        errors.push(
+            format!("{PATH}.source"),
+            format!(
+                "{:?} is not listed in spec.externalClusters",
+                replica.source
+            ),
+        );
+    }
+    if replica.enabled.is_some() && replica.primary.is_some() {
+        errors.push(
+            format!("{PATH}.enabled"),
+            "cannot be combined with replica.primary",
+        );
+    }
+    // In a distributed topology every member, including this one, is an external cluster.
+    if replica.primary.is_some() {
+        for (field, value) in [("self", &replica.self_name), ("primary", &replica.primary)] {
+            let value = value.as_deref().unwrap_or(name);
+            if !has_external(externals, value) {
+                errors.push(
+                    format!("{PATH}.{field}"),
+                    format!("{value:?} is not listed in spec.externalClusters"),
+                );
+            }
+        }
+    }
+    if replica.promotion_token.is_some() {
+        if replica.min_apply_delay.is_some() {
+            errors.push(
+                format!("{PATH}.promotionToken"),
+                "cannot be combined with minApplyDelay: a delayed replica never reaches the token exactly",
+            );
+        }
+        if replica.is_replica(name) {
+            errors.push(
+                format!("{PATH}.promotionToken"),
+                "is only valid when this cluster is being promoted (replica.primary names this cluster)",
+            );
+        }
+        if let Some(token) = &replica.promotion_token
+            && let Err(e) = crate::token::DemotionToken::decode(token)
+        {
+            errors.push(format!("{PATH}.promotionToken"), e.to_string());
+        }
+    }
+    if let Some(delay) = &replica.min_apply_delay {
+        errors.check(
+            format!("{PATH}.minApplyDelay"),
+            parse_duration(delay).map(|_| ()),
+        );
+    }
+}
+
+fn check_postgresql(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    let Some(pg) = &spec.postgresql else { return };
+    for (key, value) in &pg.parameters {
+        errors.check(
+            format!("spec.postgresql.parameters.{key}"),
+            check_user_parameter(key, value),
+        );
+    }
+    for (i, line) in pg.pg_hba.iter().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let kinds = [
+            "local",
+            "host",
+            "hostssl",
+            "hostnossl",
+            "hostgssenc",
+            "hostnogssenc",
+        ];
+        let needed = if fields.first() == Some(&"local") {
+            4
+        } else {
+            5
+        };
+        if fields.is_empty() || !kinds.contains(&fields[0]) || fields.len() < needed {
+            errors.push(
+                format!("spec.postgresql.pg_hba[{i}]"),
+                format!(
+                    "{line:?} is not a pg_hba rule: <type> <database> <user> [<address>] <method>"
+                ),
+            );
+        }
+    }
+    if let Some(ldap) = &pg.ldap {
+        if let Some(scheme) = &ldap.scheme
+            && !matches!(scheme.as_str(), "ldap" | "ldaps")
+        {
+            errors.push(
+                "spec.postgresql.ldap.scheme",
+                format!("{scheme:?} must be ldap or ldaps"),
+            );
+        }
+        if ldap.bind_as_auth.is_some() && ldap.bind_search_auth.is_some() {
+            errors.push(
+                "spec.postgresql.ldap",
+                "only one of bindAsAuth, bindSearchAuth",
+            );
+        }
+    }
+    if let Some(t) = pg.promotion_timeout
+        && t < 0
+    {
+        errors.push("spec.postgresql.promotionTimeout", "must not be negative");
+    }
+}
+
+fn check_storage(
+    errors: &mut FieldErrors,
+    path: &str,
+    storage: Option<&StorageConfiguration>,
+    required: bool,
+) {
+    let Some(storage) = storage else {
+        if required {
+            errors.push(path, "required: set size (e.g. 1Gi) or pvcTemplate");
+        }
+        return;
+    };
+    match &storage.size {
+        Some(size) => match parse_quantity(size) {
+            Ok(bytes) if bytes <= 0.0 => errors.push(format!("{path}.size"), "must be positive"),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{path}.size"), e),
+        },
+        None if storage.pvc_template.is_none() => {
+            errors.push(format!("{path}.size"), "required unless pvcTemplate is set")
+        }
+        None => {}
+    }
+}
+
+fn check_tablespaces(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    check_unique(
+        errors,
+        "spec.tablespaces",
+        spec.tablespaces.iter().map(|t| t.name.as_str()),
+    );
+    for (i, ts) in spec.tablespaces.iter().enumerate() {
+        let path = format!("spec.tablespaces[{i}]");
+        errors.check(format!("{path}.name"), check_pg_identifier(&ts.name));
+        if ts.name.starts_with("pg_") {
+            errors.push(
+                format!("{path}.name"),
+                "names starting with pg_ are reserved",
+            );
+        }
+        check_storage(errors, &format!("{path}.storage"), Some(&ts.storage), true);
+    }
+}
+
+fn check_backup(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    let Some(backup) = &spec.backup else { return };
+    if let Some(store) = &backup.barman_object_store {
+        validate_object_store(errors, "spec.backup.barmanObjectStore", store);
+    }
+    if let Some(policy) = &backup.retention_policy {
+        errors.check(
+            "spec.backup.retentionPolicy",
+            check_retention_policy(policy),
+        );
+        if backup.barman_object_store.is_none() {
+            errors.push(
+                "spec.backup.retentionPolicy",
+                "applies to barmanObjectStore backups; none is configured",
+            );
+        }
+    }
+}
+
+fn check_managed(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    let Some(managed) = &spec.managed else { return };
+    check_unique(
+        errors,
+        "spec.managed.roles",
+        managed.roles.iter().map(|r| r.name.as_str()),
+    );
+    for (i, role) in managed.roles.iter().enumerate() {
+        let path = format!("spec.managed.roles[{i}]");
+        errors.check(format!("{path}.name"), check_pg_identifier(&role.name));
+        if matches!(role.name.as_str(), "postgres" | "streaming_replica")
+            || role.name.starts_with("pg_")
+        {
+            errors.push(
+                format!("{path}.name"),
+                format!("{:?} is reserved", role.name),
+            );
+        }
+        if let Some(limit) = role.connection_limit
+            && limit < -1
+        {
+            errors.push(
+                format!("{path}.connectionLimit"),
+                "must be -1 (unlimited) or more",
+            );
+        }
+        if let Some(until) = &role.valid_until {
+            errors.check(format!("{path}.validUntil"), check_timestamp(until));
+        }
+        if role.disable_password == Some(true) && role.password_secret.is_some() {
+            errors.push(
+                format!("{path}.disablePassword"),
+                "cannot be combined with passwordSecret",
+            );
+        }
+    }
+    if let Some(services) = &managed.services {
+        for (i, kind) in services.disabled_default_services.iter().enumerate() {
+            if *kind == crate::cluster::ServiceSelectorType::Rw {
+                errors.push(
+                    format!("spec.managed.services.disabledDefaultServices[{i}]"),
+                    "the rw service cannot be disabled",
+                );
+            }
+        }
+        let names = services.additional.iter().filter_map(|s| {
+            s.service_template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.name.as_deref())
+        });
+        check_unique(errors, "spec.managed.services.additional", names);
+        for (i, svc) in services.additional.iter().enumerate() {
+            let name = svc
+                .service_template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.name.as_deref());
+            match name {
+                None => errors.push(
+                    format!("spec.managed.services.additional[{i}].serviceTemplate.metadata.name"),
+                    "required",
+                ),
+                Some(n) => errors.check(
+                    format!("spec.managed.services.additional[{i}].serviceTemplate.metadata.name"),
+                    check_dns_label(n),
+                ),
+            }
+        }
+    }
+}
+
+fn check_timings(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    for (field, value) in [
+        ("spec.startDelay", spec.start_delay),
+        ("spec.stopDelay", spec.stop_delay),
+        ("spec.smartShutdownTimeout", spec.smart_shutdown_timeout),
+        ("spec.switchoverDelay", spec.switchover_delay),
+        ("spec.failoverDelay", spec.failover_delay),
+        ("spec.livenessProbeTimeout", spec.liveness_probe_timeout),
+    ] {
+        if let Some(v) = value
+            && v < 0
+        {
+            errors.push(field, format!("{v} must not be negative"));
+        }
+    }
+    if let (Some(stop), Some(smart)) = (spec.stop_delay, spec.smart_shutdown_timeout)
+        && smart > stop
+    {
+        errors.push(
+            "spec.smartShutdownTimeout",
+            format!("{smart} must not exceed stopDelay ({stop})"),
+        );
+    }
+    if let Some(lease) = &spec.primary_lease {
+        let duration = lease.lease_duration_seconds.unwrap_or(15);
+        let renew = lease.renew_deadline_seconds.unwrap_or(10);
+        let retry = lease.retry_period_seconds.unwrap_or(2);
+        if duration <= renew {
+            errors.push(
+                "spec.primaryLease.renewDeadlineSeconds",
+                format!("{renew} must be less than leaseDurationSeconds ({duration})"),
+            );
+        }
+        if retry < 1 || retry >= renew {
+            errors.push(
+                "spec.primaryLease.retryPeriodSeconds",
+                format!("{retry} must be at least 1 and less than renewDeadlineSeconds ({renew})"),
+            );
+        }
+    }
+    if let Some(probes) = &spec.probes {
+        for (field, probe) in [
+            ("startup", &probes.startup),
+            ("readiness", &probes.readiness),
+        ] {
+            if let Some(probe) = probe
+                && let Some(lag) = &probe.maximum_lag
+            {
+                if let Err(e) = parse_quantity(lag) {
+                    errors.push(format!("spec.probes.{field}.maximumLag"), e);
+                }
+                if probe.probe_type != Some(crate::cluster::ProbeStrategyType::Streaming) {
+                    errors.push(
+                        format!("spec.probes.{field}.maximumLag"),
+                        "requires type: streaming",
+                    );
+                }
+            }
+        }
+    }
+}
