@@ -93,3 +93,14 @@ pub enum BackupMethod {
     #[serde(rename = "volumeSnapshot")]
     VolumeSnapshot,
 }
+
+/// Schema of a field that embeds a whole other spec (a Cluster spec in a Federation, a pod template
+/// in a Pooler). Inlining those schemas would push the CRD past the 256 KiB that client-side
+/// `kubectl apply` can store, so the API server keeps the object as is and the admission webhook
+/// validates it field by field against the typed struct (same rules, same field paths).
+pub(crate) fn embedded_object_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}

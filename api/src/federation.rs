@@ -58,8 +58,10 @@ pub struct FederationSpec {
     /// demote the current primary, promote this member with the demotion token, and make the
     /// former primary follow, with no data loss and no re-clone.
     pub primary: String,
-    /// The Cluster spec every member gets. The controller sets `replica`, `externalClusters`,
+    /// The Cluster spec every member gets (same fields as a Cluster's spec; see
+    /// `kubectl explain clusters.spec`). The controller sets `replica`, `externalClusters`,
     /// `bootstrap` (for replicas) and `backup.barmanObjectStore` per member.
+    #[schemars(schema_with = "crate::common::embedded_object_schema")]
     pub template: ClusterSpec,
     /// What happens when the primary region is lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -5,6 +5,7 @@
 // arguments of sibling columns as duplicated attributes.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod admission;
 pub mod backup;
 pub mod barman;
 pub mod cluster;

@@ -42,8 +42,10 @@ pub struct PoolerSpec {
     /// Number of PgBouncer pods. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<i32>,
-    /// Pod template overrides of the PgBouncer pods.
+    /// Pod template overrides of the PgBouncer pods (a core/v1 PodTemplateSpec; see
+    /// `kubectl explain pod.spec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::common::embedded_object_schema")]
     pub template: Option<PodTemplateSpec>,
     /// PgBouncer configuration.
     pub pgbouncer: PgBouncerSpec,
