@@ -36,11 +36,18 @@ fn parse<T: DeserializeOwned>(kind: &str, doc: &Value) -> Result<T, AdmissionErr
 }
 
 fn header(doc: &Value) -> Result<(String, String), AdmissionError> {
-    let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = doc
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if api_version != API_VERSION {
         return Err(AdmissionError::ApiVersion(api_version.to_string()));
     }
-    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let name = doc
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -74,8 +81,13 @@ pub fn default_document(doc: &Value) -> Result<Value, AdmissionError> {
             defaults::default_federation(&mut obj.spec);
             to_value(serde_json::to_value(&obj))
         }
-        "Backup" | "ScheduledBackup" | "Database" | "Publication" | "Subscription"
-        | "ImageCatalog" | "ClusterImageCatalog" => Ok(doc.clone()),
+        "Backup"
+        | "ScheduledBackup"
+        | "Database"
+        | "Publication"
+        | "Subscription"
+        | "ImageCatalog"
+        | "ClusterImageCatalog" => Ok(doc.clone()),
         _ => Err(AdmissionError::UnknownKind(kind)),
     }
 }
@@ -112,7 +124,9 @@ pub fn validate_document(doc: &Value, old: Option<&Value>) -> Result<FieldErrors
             validation::validate_scheduled_backup(&parse::<backup::ScheduledBackup>(k, doc)?.spec)
         }
         ("Pooler", _) => validation::validate_pooler(&parse::<pooler::Pooler>(k, doc)?.spec),
-        ("Database", None) => validation::validate_database(&parse::<database::Database>(k, doc)?.spec),
+        ("Database", None) => {
+            validation::validate_database(&parse::<database::Database>(k, doc)?.spec)
+        }
         ("Database", Some(old)) => validation::validate_database_update(
             &parse::<database::Database>(k, old)?.spec,
             &parse::<database::Database>(k, doc)?.spec,
@@ -123,9 +137,9 @@ pub fn validate_document(doc: &Value, old: Option<&Value>) -> Result<FieldErrors
         ("Subscription", _) => {
             validation::validate_subscription(&parse::<database::Subscription>(k, doc)?.spec)
         }
-        ("ImageCatalog", _) => validation::validate_image_catalog(
-            &parse::<image_catalog::ImageCatalog>(k, doc)?.spec,
-        ),
+        ("ImageCatalog", _) => {
+            validation::validate_image_catalog(&parse::<image_catalog::ImageCatalog>(k, doc)?.spec)
+        }
         ("ClusterImageCatalog", _) => validation::validate_cluster_image_catalog(
             &parse::<image_catalog::ClusterImageCatalog>(k, doc)?.spec,
         ),

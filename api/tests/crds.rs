@@ -20,7 +20,12 @@ fn checked_in_crds_match_the_types() {
     }
     assert!(stale.is_empty(), "stale CRDs {stale:?}: run `{REGENERATE}`");
     let on_disk = std::fs::read_dir(&dir).expect("manifests/crds").count();
-    assert_eq!(on_disk, crds::all().len(), "one file per kind, nothing else in {}", dir.display());
+    assert_eq!(
+        on_disk,
+        crds::all().len(),
+        "one file per kind, nothing else in {}",
+        dir.display()
+    );
 }
 
 fn undocumented(path: &str, schema: &Value, out: &mut Vec<String>) {
@@ -61,7 +66,12 @@ fn every_field_has_a_description() {
             undocumented(&kind, &schema, &mut missing);
         }
     }
-    assert!(missing.is_empty(), "{} fields without a description:\n{}", missing.len(), missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "{} fields without a description:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
 }
 
 /// `kubectl apply` (client-side) stores the whole object in an annotation limited to 256 KiB.

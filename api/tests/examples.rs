@@ -9,7 +9,10 @@ fn every_example_is_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut kinds = BTreeSet::new();
     let mut files = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("examples/").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("examples/")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let path = entry.path();
@@ -30,10 +33,21 @@ fn every_example_is_valid() {
             kinds.insert(kind);
         }
     }
-    assert!(files >= 11, "expected the documented set of examples, found {files}");
+    assert!(
+        files >= 11,
+        "expected the documented set of examples, found {files}"
+    );
     let all: BTreeSet<String> = [
-        "Cluster", "Backup", "ScheduledBackup", "Pooler", "Database", "Publication",
-        "Subscription", "ImageCatalog", "ClusterImageCatalog", "Federation",
+        "Cluster",
+        "Backup",
+        "ScheduledBackup",
+        "Pooler",
+        "Database",
+        "Publication",
+        "Subscription",
+        "ImageCatalog",
+        "ClusterImageCatalog",
+        "Federation",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -49,7 +63,10 @@ fn schema_mismatch_names_the_field() {
         "spec": {"instances": "three", "storage": {"size": "1Gi"}}
     });
     let err = validate_document(&doc, None).expect_err("a string is not an instance count");
-    assert!(err.to_string().contains("three") || err.to_string().contains("instances"), "{err}");
+    assert!(
+        err.to_string().contains("three") || err.to_string().contains("instances"),
+        "{err}"
+    );
     let wrong_group = serde_json::json!({"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster"});
     assert!(validate_document(&wrong_group, None).is_err());
 }

@@ -17,12 +17,23 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions of the pgfed.io/v1 API.
     Crd(CrdArgs),
+    /// Run the operator (admission webhook).
+    Run(pgfed_operator::webhook::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Crd(args) => pgfed_api::crds::command::run(args),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Crd(args) => pgfed_api::crds::command::run(&args).map_err(Into::into),
+        Command::Run(args) => {
+            pgfed_operator::telemetry::init_json_logs();
+            match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt
+                    .block_on(pgfed_operator::webhook::run(args))
+                    .map_err(Into::into),
+                Err(e) => Err(e.into()),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
