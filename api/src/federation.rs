@@ -215,6 +215,9 @@ pub struct FederationStatus {
     /// The member holding the primary now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_primary: Option<String>,
+    /// Region of the member holding the primary now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_primary_region: Option<String>,
     /// Per-member state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberStatus>,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     version = "v1",
     kind = "ImageCatalog",
     namespaced,
+    status = "CatalogStatus",
     category = "pgfed",
     derive = "Default",
     derive = "PartialEq",
@@ -21,6 +22,11 @@ use serde::{Deserialize, Serialize};
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Clusters",
+        type_ = "integer",
+        json_path = ".status.clustersUsing"
     )
 )]
 pub struct ImageCatalogSpec {
@@ -36,6 +42,7 @@ pub struct ImageCatalogSpec {
     group = "pgfed.io",
     version = "v1",
     kind = "ClusterImageCatalog",
+    status = "CatalogStatus",
     category = "pgfed",
     derive = "Default",
     derive = "PartialEq",
@@ -44,6 +51,11 @@ pub struct ImageCatalogSpec {
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Clusters",
+        type_ = "integer",
+        json_path = ".status.clustersUsing"
     )
 )]
 pub struct ClusterImageCatalogSpec {
@@ -58,4 +70,20 @@ pub struct CatalogImage {
     pub image: String,
     /// PostgreSQL major version (e.g. 15).
     pub major: i32,
+}
+
+/// Observed state of a catalog, written by the operator.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogStatus {
+    /// The generation the status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// How many Clusters take their image from this catalog; such a catalog's majors cannot be
+    /// removed while in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters_using: Option<i32>,
+    /// Standard conditions (`Ready`: every image reference is well-formed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 }

@@ -86,3 +86,33 @@ fn every_crd_fits_client_side_apply() {
         );
     }
 }
+
+#[test]
+fn every_kind_has_status_and_cluster_scales() {
+    for (file, crd) in crds::all() {
+        for version in &crd.spec.versions {
+            let sub = version.subresources.as_ref();
+            assert!(
+                sub.and_then(|s| s.status.as_ref()).is_some(),
+                "{file}: no status subresource"
+            );
+            let columns = version
+                .additional_printer_columns
+                .as_ref()
+                .map_or(0, Vec::len);
+            assert!(columns >= 2, "{file}: printer columns for kubectl get");
+        }
+    }
+    let cluster = <pgfed_api::cluster::Cluster as kube::CustomResourceExt>::crd();
+    let scale = cluster.spec.versions[0]
+        .subresources
+        .as_ref()
+        .and_then(|s| s.scale.as_ref())
+        .expect("Cluster has the scale subresource");
+    assert_eq!(scale.spec_replicas_path, ".spec.instances");
+    assert_eq!(scale.status_replicas_path, ".status.instances");
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.selector")
+    );
+}
