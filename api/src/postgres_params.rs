@@ -5,10 +5,12 @@
 /// TLS or the pod layout, so it is refused rather than silently overridden.
 pub const OWNED_PARAMETERS: &[&str] = &[
     "archive_command",
+    "archive_library",
     "archive_mode",
     "cluster_name",
     "config_file",
     "data_directory",
+    "external_pid_file",
     "full_page_writes",
     "hba_file",
     "hot_standby",
@@ -46,6 +48,7 @@ pub const OWNED_PARAMETERS: &[&str] = &[
     "unix_socket_directories",
     "unix_socket_group",
     "unix_socket_permissions",
+    "wal_log_hints",
 ];
 
 /// Checks one user parameter. The error says why pgfed refuses it and what to use instead.

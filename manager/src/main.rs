@@ -1,12 +1,6 @@
-//! Placeholder entry point; the command-line surface grows with the issues that build this binary.
+//! Entry point of `/controller/manager`; everything lives in the library.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {}
-
-fn main() {
-    let _ = Cli::parse();
+fn main() -> std::process::ExitCode {
+    pgfed_manager::cli::main()
 }

@@ -90,6 +90,10 @@ pub fn router() -> Router {
 /// Runs the operator: ensures the webhook certificate, publishes its CA to the API server and
 /// serves admission reviews until SIGTERM.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    // The workspace enables more than one rustls crypto backend through its dependencies, so rustls
+    // cannot pick one implicitly; the kube client needs a process-wide default before connecting.
+    // An Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube::Client::try_default().await?;
     let cert = ensure_certificate(
         &client,

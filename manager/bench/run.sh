@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Benchmarks of the manager's object-store data path against Debian's barman-cli-cloud and
+# pgBackRest: same MinIO (TLS, because pgBackRest's S3 driver needs it), same PostgreSQL, same
+# machine, same run. Prints every figure and writes manager/bench/results.md. Never asserts on time.
+#
+#   manager/bench/run.sh                # defaults: 64 WAL segments, pgbench scale 30
+#   SEGMENTS=128 SCALE=100 manager/bench/run.sh
+#
+# Needs: a release build of the manager (cargo build --release -p pgfed-manager), PostgreSQL 15,
+# barman-cli-cloud, pgbackrest, python3-boto3, MinIO (tests/install-deps). Run as root (PostgreSQL
+# and the tools run as the postgres user) or as the postgres user itself.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+MANAGER=${MANAGER:-${CARGO_TARGET_DIR:-$root/target}/release/manager}
+MINIO=${PGFED_MINIO:-$(ls /var/cache/pgfed/minio-*/minio 2>/dev/null | tail -1)}
+SEGMENTS=${SEGMENTS:-64}
+SCALE=${SCALE:-30}
+JOBS=${JOBS:-4}
+RESULTS=${RESULTS:-$here/results.md}
+LOG=${LOG:-/tmp/pgfed-bench-last.log}  # tool output, for diagnosing a failed run
+: >"$LOG"
+
+for bin in "$MANAGER" "$MINIO" "$PG_BINDIR/initdb" "$(command -v barman-cloud-wal-archive || true)" "$(command -v pgbackrest || true)"; do
+  [ -n "$bin" ] && [ -x "$bin" ] || { echo "missing $bin: build the manager in release mode and run tests/install-deps" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/pgfed-bench.XXXXXX)
+if [ "$(id -u)" = 0 ]; then
+  chown postgres: "$work"
+  as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/tmp "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+minio_pid=
+cleanup() {
+  as_pg "$PG_BINDIR/pg_ctl" -D "$work/pgdata" stop -m immediate >/dev/null 2>&1 || true
+  [ -n "$minio_pid" ] && kill "$minio_pid" 2>/dev/null || true
+  rm -rf "$work" "$minio_data" 2>/dev/null || true
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+rate() { python3 -c "import sys; print(f'{float(sys.argv[1])/(float(sys.argv[3])-float(sys.argv[2])):.2f}')" "$@"; }
+result=
+secs() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.2f}')" "$@"; }
+
+# --- MinIO with TLS ---------------------------------------------------------------------------
+# MinIO keeps its data in memory when /dev/shm is there, so the object store's disk does not
+# dominate every figure; all tools share that same server.
+minio_data=${MINIO_DATA:-$([ -d /dev/shm ] && echo "/dev/shm/pgfed-bench-minio.$$" || echo "$work/minio-data")}
+mkdir -p "$work/certs" "$minio_data"
+# A CA and a server certificate it signs (TLS verifiers reject a CA certificate used as a leaf).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgfed-bench-ca \
+  -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$work/certs/private.key" -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$work/server.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+  -extfile "$work/server.ext" -out "$work/certs/public.crt" 2>/dev/null
+chmod 644 "$work/certs/private.key"
+s3port=$(free_port)
+MINIO_ROOT_USER=bench MINIO_ROOT_PASSWORD=bench-secret-key MINIO_BROWSER=off \
+  "$MINIO" server "$minio_data" --address "127.0.0.1:$s3port" --console-address "127.0.0.1:$(free_port)" \
+  --certs-dir "$work/certs" >"$work/minio.log" 2>&1 &
+minio_pid=$!
+endpoint="https://127.0.0.1:$s3port"
+for _ in $(seq 100); do curl -sf --cacert "$work/ca.crt" "$endpoint/minio/health/live" && break; sleep 0.3; done
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1 AWS_CA_BUNDLE="$work/ca.crt"
+for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-zst wal-barman-gz base-pgfed base-barman base-pgbackrest; do
+  python3 -c "import boto3,sys; boto3.client('s3', endpoint_url='$endpoint', verify='$AWS_CA_BUNDLE').create_bucket(Bucket=sys.argv[1])" "$b"
+done
+
+# --- PostgreSQL with data ------------------------------------------------------------------------
+mkdir -p "$work/secrets/s3" "$work/run"
+printf bench >"$work/secrets/s3/KEY"; printf bench-secret-key >"$work/secrets/s3/SECRET"; cp "$work/ca.crt" "$work/secrets/s3/CA"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
+pgport=$(free_port)
+store() { # bucket, extra JSON members
+  local extra=""
+  [ -n "${2:-}" ] && extra=",$2"
+  printf '{"destinationPath":"s3://%s/","endpointURL":"%s","endpointCA":{"name":"s3","key":"CA"},"serverName":"bench","s3Credentials":{"accessKeyId":{"name":"s3","key":"KEY"},"secretAccessKey":{"name":"s3","key":"SECRET"}}%s}' "$1" "$endpoint" "$extra"
+}
+config() { # file, pgdata, backup store JSON or empty, extra top-level members
+  local backup="" extra=""
+  [ -n "${3:-}" ] && backup="\"backup\":{\"barmanObjectStore\":$3},"
+  [ -n "${4:-}" ] && extra=",$4"
+  printf '{"clusterName":"bench","pgdata":"%s","port":%s,"socketDir":"%s","pgBindir":"%s","secretsDir":"%s",%s"postgresql":{"parameters":{"max_wal_size":"4GB","shared_buffers":"256MB"}}%s}\n' \
+    "$2" "$pgport" "$work/run" "$PG_BINDIR" "$work/secrets" "$backup" "$extra" >"$1"
+  [ "$(id -u)" = 0 ] && chown postgres: "$1"; true
+}
+# The instance itself does not archive (archiving is measured separately below); backup.json is the
+# same instance with the object store configured, used only by `manager backup`.
+config "$work/pg.json" "$work/pgdata" ""
+config "$work/backup.json" "$work/pgdata" "$(store base-pgfed "\"data\":{\"jobs\":$JOBS}")"
+as_pg "$MANAGER" instance init --config "$work/pg.json" 2>>"$LOG"
+as_pg "$MANAGER" instance start --config "$work/pg.json" 2>>"$LOG"
+as_pg "$PG_BINDIR/pgbench" -i -q -s "$SCALE" -h "$work/run" -p "$pgport" -U postgres app >>"$LOG" 2>&1
+dbsize=$(as_pg "$PG_BINDIR/psql" -XAt -h "$work/run" -p "$pgport" -U postgres -d postgres -c "SELECT sum(pg_database_size(datname)) FROM pg_database")
+
+# --- WAL archive throughput ------------------------------------------------------------------------
+mkdir -p "$work/walsrc"
+# Real segments PostgreSQL wrote while loading; reused under distinct names when fewer remain.
+mapfile -t real < <(ls "$work/pgdata/pg_wal" | grep -E '^[0-9A-F]{24}$')
+[ "${#real[@]}" -gt 0 ] || { echo "no WAL segments found" >&2; exit 1; }
+for i in $(seq 0 $((SEGMENTS - 1))); do
+  cp "$work/pgdata/pg_wal/${real[$((i % ${#real[@]}))]}" "$work/walsrc/$(printf '00000001000000AA%08X' "$i")"
+done
+segs=$(ls "$work/walsrc")
+fresh_wal() { # dir → a pg_wal with every segment .ready, as PostgreSQL leaves them
+  rm -rf "$1"; mkdir -p "$1/pg_wal/archive_status"; cp "$work"/walsrc/* "$1/pg_wal/"
+  for s in $segs; do : >"$1/pg_wal/archive_status/$s.ready"; done
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$1"; true
+}
+archive_pgfed() { # maxParallel [compression] → segments/s, one wal-archive call per segment in order like the archiver
+  local dir="$work/arch-$1${2:-}" cfg="$work/arch-$1${2:-}.json" wal="\"maxParallel\":$1"
+  [ -n "${2:-}" ] && wal="$wal,\"compression\":\"$2\""
+  fresh_wal "$dir"
+  config "$cfg" "$dir" "$(store "wal-pgfed-${3:-$1}" "\"wal\":{$wal}")"
+  local t0; t0=$(now)
+  for s in $segs; do
+    (cd "$dir" && as_pg "$MANAGER" wal-archive --config "$cfg" "pg_wal/$s" 2>>"$LOG") ||
+      { echo "pgfed wal-archive failed:" >&2; tail -3 "$LOG" >&2; exit 1; }
+    mv "$dir/pg_wal/archive_status/$s.ready" "$dir/pg_wal/archive_status/$s.done"
+  done
+  result=$(rate "$SEGMENTS" "$t0" "$(now)")
+}
+barman_archive() { as_pg barman-cloud-wal-archive --cloud-provider aws-s3 --endpoint-url "$endpoint" "s3://$1/" bench "$2"; }
+export -f barman_archive as_pg 2>/dev/null || true
+archive_barman() { # parallel processes → segments/s
+  fresh_wal "$work/arch-barman-$1"
+  local t0; t0=$(now)
+  (cd "$work/arch-barman-$1" && printf '%s\n' $segs | xargs -P "$1" -I{} \
+    env endpoint="$endpoint" bash -c "barman_archive wal-barman$([ "$1" = 1 ] || echo "-$1") pg_wal/{}")
+  result=$(rate "$SEGMENTS" "$t0" "$(now)")
+}
+count_objects() { python3 -c "import boto3,sys; p=boto3.client('s3', endpoint_url='$endpoint').get_paginator('list_objects_v2'); print(sum(len(x.get('Contents', [])) for x in p.paginate(Bucket=sys.argv[1])))" "$1"; }
+echo "WAL archive, $SEGMENTS segments of 16 MiB, no compression:"
+archive_pgfed 1; wal_p1=$result; echo "  pgfed maxParallel=1        $wal_p1 segments/s"
+archive_pgfed 4; wal_p4=$result; echo "  pgfed maxParallel=4        $wal_p4 segments/s"
+archive_pgfed 16; wal_p16=$result; echo "  pgfed maxParallel=16       $wal_p16 segments/s"
+archive_barman 1; wal_b1=$result; echo "  barman-cloud-wal-archive   $wal_b1 segments/s"
+archive_barman 4; wal_b4=$result; echo "  barman-cloud-wal-archive ×4 processes  $wal_b4 segments/s"
+echo "WAL archive, same segments, gzip:"
+archive_pgfed 16 gzip gz; wal_pgz=$result; echo "  pgfed maxParallel=16 gzip  $wal_pgz segments/s"
+archive_pgfed 16 zstd zst; wal_pzst=$result; echo "  pgfed maxParallel=16 zstd  $wal_pzst segments/s (no barman-cli-cloud 3.4 equivalent)"
+fresh_wal "$work/arch-barman-gz"
+t0=$(now)
+for s in $segs; do (cd "$work/arch-barman-gz" && barman_archive wal-barman-gz "pg_wal/$s" -z); done
+wal_bgz=$(rate "$SEGMENTS" "$t0" "$(now)"); echo "  barman-cloud-wal-archive -z $wal_bgz segments/s"
+for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-zst wal-barman-gz; do
+  n=$(count_objects "$b"); [ "$n" = "$SEGMENTS" ] || { echo "bucket $b holds $n objects, expected $SEGMENTS" >&2; exit 1; }
+done
+
+# --- Base backup ----------------------------------------------------------------------------------
+as_pg "$PG_BINDIR/psql" -XAtq -h "$work/run" -p "$pgport" -U postgres -d postgres -c CHECKPOINT
+t0=$(now); as_pg "$MANAGER" backup --config "$work/backup.json" --backup-id 20260101T000000 >"$work/pgfed-backup.json" 2>>"$LOG"; t1=$(now)
+bk_pgfed_s=$(secs "$t0" "$t1"); bk_pgfed=$(rate "$((dbsize / 1048576))" "$t0" "$t1")
+t0=$(now)
+as_pg barman-cloud-backup --cloud-provider aws-s3 --endpoint-url "$endpoint" -J "$JOBS" --immediate-checkpoint \
+  -h "$work/run" -p "$pgport" -U postgres s3://base-barman/ bench >>"$LOG" 2>&1
+t1=$(now); bk_barman_s=$(secs "$t0" "$t1"); bk_barman=$(rate "$((dbsize / 1048576))" "$t0" "$t1")
+mkdir -p "$work/pgbackrest"
+cat >"$work/pgbackrest.conf" <<CONF
+[global]
+repo1-type=s3
+repo1-path=/pgbackrest
+repo1-s3-bucket=base-pgbackrest
+repo1-s3-endpoint=127.0.0.1
+repo1-storage-port=$s3port
+repo1-s3-region=us-east-1
+repo1-s3-key=bench
+repo1-s3-key-secret=bench-secret-key
+repo1-s3-uri-style=path
+# pgBackRest matches only DNS names, not IP SANs; TLS stays on, verification off.
+repo1-storage-verify-tls=n
+compress-type=none
+process-max=$JOBS
+start-fast=y
+archive-check=n
+log-level-console=error
+log-path=$work/pgbackrest
+lock-path=$work/pgbackrest
+[bench]
+pg1-path=$work/pgdata
+pg1-port=$pgport
+pg1-socket-path=$work/run
+CONF
+[ "$(id -u)" = 0 ] && chown -R postgres: "$work/pgbackrest" "$work/pgbackrest.conf"
+as_pg pgbackrest --config="$work/pgbackrest.conf" --stanza=bench stanza-create >>"$LOG" 2>&1
+t0=$(now); as_pg pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --type=full backup >>"$LOG" 2>&1; t1=$(now)
+bk_pgbr_s=$(secs "$t0" "$t1"); bk_pgbr=$(rate "$((dbsize / 1048576))" "$t0" "$t1")
+echo "Base backup of $((dbsize / 1048576)) MiB, no compression, $JOBS streams/processes:"
+echo "  pgfed                 $bk_pgfed MB/s ($bk_pgfed_s s)"
+echo "  barman-cloud-backup   $bk_barman MB/s ($bk_barman_s s)"
+echo "  pgbackrest            $bk_pgbr MB/s ($bk_pgbr_s s)"
+
+# --- Restore --------------------------------------------------------------------------------------
+config "$work/restore.json" "$work/restore-pgfed" "" "\"externalClusters\":[{\"name\":\"bench\",\"barmanObjectStore\":$(store base-pgfed "\"data\":{\"jobs\":$JOBS}")}],\"replica\":{\"enabled\":true,\"source\":\"bench\"},\"bootstrap\":{\"recovery\":{\"source\":\"bench\"}}"
+t0=$(now); as_pg "$MANAGER" instance restore --config "$work/restore.json" >>"$LOG" 2>&1; t1=$(now); rs_pgfed=$(secs "$t0" "$t1")
+bid=$(python3 -c "import boto3; r=boto3.client('s3', endpoint_url='$endpoint', verify='$AWS_CA_BUNDLE').list_objects_v2(Bucket='base-barman', Prefix='bench/base/', Delimiter='/'); print(r['CommonPrefixes'][0]['Prefix'].split('/')[2])")
+t0=$(now); as_pg barman-cloud-restore --cloud-provider aws-s3 --endpoint-url "$endpoint" s3://base-barman/ bench "$bid" "$work/restore-barman" >>"$LOG" 2>&1; t1=$(now); rs_barman=$(secs "$t0" "$t1")
+t0=$(now); as_pg pgbackrest --config="$work/pgbackrest.conf" --stanza=bench --pg1-path="$work/restore-pgbr" restore >>"$LOG" 2>&1; t1=$(now); rs_pgbr=$(secs "$t0" "$t1")
+restored() { du -sm "$1" | cut -f1; }
+rs_pgfed_mb=$(restored "$work/restore-pgfed"); rs_barman_mb=$(restored "$work/restore-barman"); rs_pgbr_mb=$(restored "$work/restore-pgbr")
+echo "Restore of that backup (download + unpack):"
+echo "  pgfed                 $rs_pgfed s ($rs_pgfed_mb MiB restored)"
+echo "  barman-cloud-restore  $rs_barman s ($rs_barman_mb MiB restored)"
+echo "  pgbackrest restore    $rs_pgbr s ($rs_pgbr_mb MiB restored)"
+
+# --- Idle RSS of the manager running as PID 1 would -------------------------------------------------
+as_pg "$MANAGER" instance stop --config "$work/pg.json" --mode fast 2>/dev/null
+config "$work/run.json" "$work/pgdata" "" "\"probePort\":$(free_port),\"statusPort\":$(free_port),\"metricsPort\":$(free_port)"
+as_pg "$MANAGER" instance run --config "$work/run.json" >/dev/null 2>&1 &
+run_pid=$!
+sleep 15
+mgr_pid=$(pgrep -P "$run_pid" -x manager || echo "$run_pid")
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$mgr_pid/status")
+[ "$(cat "/proc/$mgr_pid/comm")" = manager ] || { echo "pid $mgr_pid is not the manager" >&2; exit 1; }
+rss=$(python3 -c "print(f'{$rss_kib/1024:.1f}')")
+kill -TERM "$mgr_pid"; wait "$run_pid" || true
+echo "Manager idle RSS (instance run, postgres up, 15 s idle): $rss MiB"
+
+cat >"$RESULTS" <<MD
+# Manager benchmarks
+
+Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),
+shared with other builds; MinIO over TLS on localhost (data on tmpfs when available); PostgreSQL $(as_pg "$PG_BINDIR/postgres" --version | awk '{print $3}'),
+barman-cli-cloud $(dpkg-query -W -f='${Version}' barman-cli-cloud), pgBackRest $(pgbackrest version | awk '{print $2}').
+Command: \`manager/bench/run.sh\` (SEGMENTS=$SEGMENTS SCALE=$SCALE JOBS=$JOBS). Figures vary run to run on a busy machine.
+
+## WAL archive throughput ($SEGMENTS × 16 MiB real segments, no compression, one archive_command call per segment in order)
+| archiver | segments/s |
+|---|---|
+| pgfed wal-archive, maxParallel 1 | $wal_p1 |
+| pgfed wal-archive, maxParallel 4 | $wal_p4 |
+| pgfed wal-archive, maxParallel 16 | $wal_p16 |
+| barman-cloud-wal-archive (one process at a time) | $wal_b1 |
+| barman-cloud-wal-archive (4 processes in parallel) | $wal_b4 |
+| pgfed wal-archive, maxParallel 16, gzip | $wal_pgz |
+| barman-cloud-wal-archive -z (gzip) | $wal_bgz |
+| pgfed wal-archive, maxParallel 16, zstd (barman-cli-cloud 3.4 has no zstd) | $wal_pzst |
+
+## Base backup ($((dbsize / 1048576)) MiB, pgbench scale $SCALE, no compression, $JOBS streams/processes)
+| tool | MB/s | seconds |
+|---|---|---|
+| pgfed backup | $bk_pgfed | $bk_pgfed_s |
+| barman-cloud-backup -J $JOBS | $bk_barman | $bk_barman_s |
+| pgbackrest process-max=$JOBS | $bk_pgbr | $bk_pgbr_s |
+
+## Restore of that backup (download and unpack into an empty directory)
+| tool | seconds | MiB on disk after |
+|---|---|---|
+| pgfed instance restore | $rs_pgfed | $rs_pgfed_mb |
+| barman-cloud-restore | $rs_barman | $rs_barman_mb |
+| pgbackrest restore | $rs_pgbr | $rs_pgbr_mb |
+
+## Footprint
+Manager idle RSS (instance run supervising postgres, probes/status/metrics listening): **$rss MiB**.
+MD
+echo "results written to $RESULTS"

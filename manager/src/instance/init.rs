@@ -1,0 +1,196 @@
+//! `instance init`: initdb with the Cluster's initdb options, configuration files, the application
+//! database and owner (password from the mounted secret), the `streaming_replica` role and the
+//! post-init SQL. Leaves postgres stopped.
+
+use super::InstanceError;
+use super::configure;
+use crate::config::{BootstrapInitDb, ManagerConfig};
+use crate::pg::conf::{Role, render_parameters};
+use crate::pg::hba::REPLICATION_USER;
+use crate::pg::{PgError, ctl, io, sql};
+use crate::secrets::read_secret;
+use std::path::Path;
+use std::process::Command;
+
+/// initdb's arguments for the Cluster's options. Pure.
+pub fn initdb_args(initdb: &BootstrapInitDb, pgdata: &Path) -> Vec<String> {
+    let mut args = vec![
+        "-D".to_string(),
+        pgdata.display().to_string(),
+        "--username=postgres".to_string(),
+        "--auth-local=peer".to_string(),
+        "--auth-host=scram-sha-256".to_string(),
+        format!(
+            "--encoding={}",
+            initdb.encoding.as_deref().unwrap_or("UTF8")
+        ),
+    ];
+    match (&initdb.locale, &initdb.locale_collate, &initdb.locale_ctype) {
+        (Some(l), _, _) => args.push(format!("--locale={l}")),
+        (None, None, None) => args.push("--locale=C".to_string()),
+        (None, collate, ctype) => {
+            args.push(format!(
+                "--lc-collate={}",
+                collate.as_deref().unwrap_or("C")
+            ));
+            args.push(format!("--lc-ctype={}", ctype.as_deref().unwrap_or("C")));
+        }
+    }
+    if initdb.data_checksums == Some(true) {
+        args.push("--data-checksums".to_string());
+    }
+    if let Some(size) = initdb.wal_segment_size {
+        args.push(format!("--wal-segsize={size}"));
+    }
+    args.extend(initdb.options.iter().cloned());
+    args
+}
+
+/// Creates a new primary's data directory.
+pub async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
+    let initdb = cfg
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.initdb.clone())
+        .unwrap_or_default();
+    if cfg.pgdata.join("PG_VERSION").exists() {
+        return Err(InstanceError::Refused(format!(
+            "{} already holds a PostgreSQL data directory; init only creates new clusters",
+            cfg.pgdata.display()
+        )));
+    }
+    // Refuse bad parameters before spending time on initdb.
+    render_parameters(cfg, &configure::manager_exe(), config_file).map_err(PgError::from)?;
+    let database = initdb.database.clone().unwrap_or_else(|| "app".to_string());
+    let owner = initdb.owner.clone().unwrap_or_else(|| database.clone());
+    let password = match &initdb.secret {
+        Some(secret) => {
+            if let Ok(user) = read_secret(&cfg.secrets_dir, &secret.name, "username")
+                && user != owner
+            {
+                return Err(InstanceError::Refused(format!(
+                    "secret {} is for user {user:?}, but the database owner is {owner:?}",
+                    secret.name
+                )));
+            }
+            Some(
+                read_secret(&cfg.secrets_dir, &secret.name, "password")
+                    .map_err(|e| InstanceError::Refused(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+
+    let mut cmd = Command::new(ctl::program(cfg, "initdb"));
+    cmd.args(initdb_args(&initdb, &cfg.pgdata))
+        .env("LC_ALL", "C");
+    ctl::run(cmd)?;
+    configure::write_all(cfg, config_file, &Role::Primary)?;
+
+    ctl::start(cfg, 120)?;
+    let result = create_objects(cfg, &initdb, &database, &owner, password.as_deref()).await;
+    ctl::stop(cfg, ctl::StopMode::Fast, 120)?;
+    result
+}
+
+async fn create_objects(
+    cfg: &ManagerConfig,
+    initdb: &BootstrapInitDb,
+    database: &str,
+    owner: &str,
+    password: Option<&str>,
+) -> Result<(), InstanceError> {
+    let client = sql::connect(cfg, "postgres").await?;
+    sql::execute(
+        &client,
+        &format!(
+            "CREATE ROLE {} LOGIN REPLICATION",
+            sql::ident(REPLICATION_USER)
+        ),
+    )
+    .await?;
+    // pg_rewind connects as the replication user; it needs these file functions on the source.
+    for function in [
+        "pg_ls_dir(text, boolean, boolean)",
+        "pg_stat_file(text, boolean)",
+        "pg_read_binary_file(text)",
+        "pg_read_binary_file(text, bigint, bigint, boolean)",
+    ] {
+        sql::execute(
+            &client,
+            &format!(
+                "GRANT EXECUTE ON FUNCTION pg_catalog.{function} TO {}",
+                sql::ident(REPLICATION_USER)
+            ),
+        )
+        .await?;
+    }
+    let pw = password
+        .map(|p| format!(" PASSWORD {}", sql::literal(p)))
+        .unwrap_or_default();
+    sql::execute(
+        &client,
+        &format!("CREATE ROLE {} LOGIN{pw}", sql::ident(owner)),
+    )
+    .await?;
+    sql::execute(
+        &client,
+        &format!(
+            "CREATE DATABASE {} OWNER {}",
+            sql::ident(database),
+            sql::ident(owner)
+        ),
+    )
+    .await?;
+    for stmt in &initdb.post_init_sql {
+        sql::execute(&client, stmt).await?;
+    }
+    if !initdb.post_init_application_sql.is_empty() {
+        let app = sql::connect(cfg, database).await?;
+        for stmt in &initdb.post_init_application_sql {
+            sql::execute(&app, stmt).await?;
+        }
+    }
+    // Make the first WAL segments archivable right away so a base backup can start from them.
+    sql::execute(&client, "CHECKPOINT").await?;
+    let marker = cfg.pgdata.join("pgfed_initialized");
+    std::fs::write(&marker, b"")
+        .map_err(io(format!("writing {}", marker.display())))
+        .map_err(InstanceError::Pg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initdb_arguments() {
+        let d = Path::new("/d");
+        let base = initdb_args(&BootstrapInitDb::default(), d);
+        assert!(base.contains(&"--locale=C".to_string()));
+        assert!(base.contains(&"--encoding=UTF8".to_string()));
+        assert!(!base.contains(&"--data-checksums".to_string()));
+        let full = initdb_args(
+            &BootstrapInitDb {
+                encoding: Some("LATIN1".into()),
+                locale_collate: Some("C".into()),
+                locale_ctype: Some("POSIX".into()),
+                data_checksums: Some(true),
+                wal_segment_size: Some(32),
+                options: vec!["--no-sync".into()],
+                ..Default::default()
+            },
+            d,
+        );
+        for want in [
+            "--encoding=LATIN1",
+            "--lc-collate=C",
+            "--lc-ctype=POSIX",
+            "--data-checksums",
+            "--wal-segsize=32",
+            "--no-sync",
+        ] {
+            assert!(full.contains(&want.to_string()), "{want} in {full:?}");
+        }
+    }
+}

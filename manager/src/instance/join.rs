@@ -1,0 +1,50 @@
+//! `instance join`: clone a standby from a running primary with pg_basebackup over TLS,
+//! authenticating with the replication client certificate (no password), then configure it to
+//! stream from that primary (and replay its object store when one is configured).
+
+use super::{InstanceError, configure, follow::conninfo};
+use crate::config::ManagerConfig;
+use crate::pg::conf::Role;
+use crate::pg::ctl;
+use std::path::Path;
+use std::process::Command;
+
+/// Clones the data directory from `bootstrap.pg_basebackup.source`.
+pub fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
+    let source = cfg
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.pg_basebackup.as_ref())
+        .map(|p| p.source.clone())
+        .ok_or_else(|| {
+            InstanceError::Refused("bootstrap.pg_basebackup is not configured".into())
+        })?;
+    let external = cfg.external_cluster(&source).ok_or_else(|| {
+        InstanceError::Refused(format!("external cluster {source:?} is not defined"))
+    })?;
+    if cfg.pgdata.join("PG_VERSION").exists() {
+        return Err(InstanceError::Refused(format!(
+            "{} already holds a data directory",
+            cfg.pgdata.display()
+        )));
+    }
+    let conn = conninfo(external);
+    let mut cmd = Command::new(ctl::program(cfg, "pg_basebackup"));
+    cmd.arg("-D")
+        .arg(&cfg.pgdata)
+        .arg("--dbname")
+        .arg(&conn)
+        .args(["--wal-method=stream", "--checkpoint=fast", "--no-password"])
+        .env("LC_ALL", "C");
+    ctl::run(cmd)?;
+    let restore_from = cfg.external_store(&source).ok().map(|_| source.clone());
+    configure::write_all(
+        cfg,
+        config_file,
+        &Role::Standby {
+            restore_from,
+            primary_conninfo: Some(conn),
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! postgresql.conf rendering: pgfed's defaults, then the user's parameters, then the parameters
+//! pgfed owns (refusing a user value for one of those), plus the role file that says whether this
+//! instance is a primary, a standby of an object store or of a server, or recovering to a target.
+
+use crate::config::{ManagerConfig, RecoveryTarget};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The include file holding role-specific settings, rewritten on every role change.
+pub const ROLE_CONF: &str = "pgfed_role.conf";
+
+/// Defaults the user may override.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("archive_timeout", "5min"),
+    ("dynamic_shared_memory_type", "posix"),
+    ("max_replication_slots", "32"),
+    ("max_wal_senders", "10"),
+    ("max_worker_processes", "32"),
+    ("shared_memory_type", "mmap"),
+    ("wal_keep_size", "512MB"),
+    ("wal_receiver_timeout", "5s"),
+    ("wal_sender_timeout", "5s"),
+    // Logical so Publications work without a restart; users may lower it to replica, never to
+    // minimal (refused by pgfed_api::postgres_params).
+    ("wal_level", "logical"),
+];
+
+/// A user parameter that pgfed cannot accept.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfError {
+    /// The parameter is refused; the rule is `pgfed_api::postgres_params`, shared with admission.
+    #[error("postgresql.parameters.{name}: {reason}; remove it from the Cluster spec")]
+    Refused {
+        /// The parameter as the user wrote it.
+        name: String,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+/// Quotes a value for postgresql.conf.
+pub fn quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// The archive and restore commands calling this very binary with this configuration file.
+pub fn wal_commands(
+    manager: &Path,
+    config_file: &Path,
+    restore_from: Option<&str>,
+) -> (String, String) {
+    let exe = shell_word(&manager.display().to_string());
+    let cfg = shell_word(&config_file.display().to_string());
+    let from = restore_from
+        .map(|f| format!(" --from {}", shell_word(f)))
+        .unwrap_or_default();
+    (
+        format!("{exe} wal-archive --config {cfg} %p"),
+        format!("{exe} wal-restore --config {cfg}{from} %f %p"),
+    )
+}
+
+fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-=:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Merges defaults, user parameters and owned parameters. Pure.
+pub fn render_parameters(
+    cfg: &ManagerConfig,
+    manager: &Path,
+    config_file: &Path,
+) -> Result<BTreeMap<String, String>, ConfError> {
+    let mut out: BTreeMap<String, String> = DEFAULTS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in &cfg.postgresql.parameters {
+        pgfed_api::postgres_params::check_user_parameter(k, v).map_err(|reason| {
+            ConfError::Refused {
+                name: k.clone(),
+                reason,
+            }
+        })?;
+        out.insert(k.to_ascii_lowercase(), v.clone());
+    }
+    let (archive, restore) = wal_commands(manager, config_file, None);
+    let owned = [
+        ("listen_addresses", "*".to_string()),
+        ("port", cfg.port.to_string()),
+        (
+            "unix_socket_directories",
+            cfg.socket_dir.display().to_string(),
+        ),
+        ("cluster_name", cfg.cluster_name.clone()),
+        // pg_rewind needs hint bits WAL-logged; torn pages must never be possible.
+        ("wal_log_hints", "on".to_string()),
+        ("full_page_writes", "on".to_string()),
+        ("hot_standby", "on".to_string()),
+        // Backups store archived WAL; with no object store, archiving would only fill pg_wal.
+        (
+            "archive_mode",
+            if cfg.backup_store().is_ok() {
+                "on"
+            } else {
+                "off"
+            }
+            .to_string(),
+        ),
+        ("archive_command", archive),
+        ("restore_command", restore),
+        ("recovery_target_timeline", "latest".to_string()),
+        ("logging_collector", "on".to_string()),
+        ("log_destination", "jsonlog".to_string()),
+        ("log_directory", "log".to_string()),
+        ("log_filename", "postgres".to_string()),
+        ("log_rotation_age", "0".to_string()),
+        ("log_rotation_size", "0".to_string()),
+        ("log_truncate_on_rotation", "false".to_string()),
+    ];
+    for (k, v) in owned {
+        out.insert(k.to_string(), v);
+    }
+    if let Some(certs) = &cfg.certificates {
+        out.insert("ssl".into(), "on".into());
+        out.insert(
+            "ssl_cert_file".into(),
+            certs.server_cert.display().to_string(),
+        );
+        out.insert(
+            "ssl_key_file".into(),
+            certs.server_key.display().to_string(),
+        );
+        out.insert("ssl_ca_file".into(), certs.client_ca.display().to_string());
+    }
+    Ok(out)
+}
+
+/// The text of postgresql.conf. Pure.
+pub fn render_postgresql_conf(params: &BTreeMap<String, String>) -> String {
+    let mut s = String::from("# Written by the pgfed instance manager; edits are overwritten.\n");
+    for (k, v) in params {
+        s.push_str(&format!("{k} = {}\n", quote(v)));
+    }
+    s.push_str(&format!("include_if_exists = {}\n", quote(ROLE_CONF)));
+    s
+}
+
+/// What the role file should make this instance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Role {
+    /// A primary: nothing to add.
+    Primary,
+    /// A standby replaying from an object store (`restore_from`, an external cluster name) and/or
+    /// streaming from `primary_conninfo`.
+    Standby {
+        /// External cluster whose object store has the WAL; `None` uses the configuration's rule.
+        restore_from: Option<String>,
+        /// libpq connection string of the upstream server.
+        primary_conninfo: Option<String>,
+    },
+    /// Point-in-time recovery from an external cluster's archive, then promotion.
+    Recovery {
+        /// External cluster holding the WAL.
+        restore_from: String,
+        /// Where to stop.
+        target: Option<RecoveryTarget>,
+    },
+}
+
+/// The role file's text. Pure.
+pub fn render_role_conf(role: &Role, manager: &Path, config_file: &Path) -> String {
+    let mut lines =
+        vec!["# Written by the pgfed instance manager; edits are overwritten.".to_string()];
+    let mut set = |k: &str, v: &str| lines.push(format!("{k} = {}", quote(v)));
+    match role {
+        Role::Primary => {}
+        Role::Standby {
+            restore_from,
+            primary_conninfo,
+        } => {
+            let (_, restore) = wal_commands(manager, config_file, restore_from.as_deref());
+            set("restore_command", &restore);
+            if let Some(conninfo) = primary_conninfo {
+                set("primary_conninfo", conninfo);
+            }
+        }
+        Role::Recovery {
+            restore_from,
+            target,
+        } => {
+            let (_, restore) = wal_commands(manager, config_file, Some(restore_from));
+            set("restore_command", &restore);
+            set("recovery_target_action", "promote");
+            if let Some(t) = target {
+                for (k, v) in recovery_target_parameters(t) {
+                    set(k, &v);
+                }
+            }
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Maps a `recoveryTarget` to PostgreSQL's recovery parameters. Pure.
+pub fn recovery_target_parameters(t: &RecoveryTarget) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(tli) = &t.target_tli {
+        out.push(("recovery_target_timeline", tli.clone()));
+    }
+    if t.target_immediate == Some(true) {
+        out.push(("recovery_target", "immediate".to_string()));
+    } else if let Some(v) = &t.target_xid {
+        out.push(("recovery_target_xid", v.clone()));
+    } else if let Some(v) = &t.target_name {
+        out.push(("recovery_target_name", v.clone()));
+    } else if let Some(v) = &t.target_lsn {
+        out.push(("recovery_target_lsn", v.clone()));
+    } else if let Some(v) = &t.target_time {
+        out.push(("recovery_target_time", v.clone()));
+    }
+    if t.exclusive == Some(true) {
+        out.push(("recovery_target_inclusive", "false".to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(params: &[(&str, &str)]) -> ManagerConfig {
+        let mut c = ManagerConfig {
+            cluster_name: "a".into(),
+            port: 5433,
+            ..Default::default()
+        };
+        for (k, v) in params {
+            c.postgresql.parameters.insert(k.to_string(), v.to_string());
+        }
+        c
+    }
+
+    #[test]
+    fn user_values_override_defaults_and_owned_values_are_refused() {
+        let m = Path::new("/controller/manager");
+        let f = Path::new("/etc/pgfed/config.json");
+        let p = render_parameters(
+            &cfg(&[("archive_timeout", "60s"), ("shared_buffers", "256MB")]),
+            m,
+            f,
+        )
+        .expect("ok");
+        assert_eq!(p["archive_timeout"], "60s");
+        assert_eq!(p["shared_buffers"], "256MB");
+        assert_eq!(p["port"], "5433");
+        assert_eq!(
+            p["archive_command"],
+            "/controller/manager wal-archive --config /etc/pgfed/config.json %p"
+        );
+        for owned in [
+            "archive_command",
+            "Port",
+            "restore_command",
+            "full_page_writes",
+        ] {
+            let err = render_parameters(&cfg(&[(owned, "x")]), m, f).expect_err(owned);
+            assert!(matches!(&err, ConfError::Refused { name, .. } if name == owned));
+            assert!(err.to_string().contains("managed by pgfed"), "{err}");
+        }
+        let err = render_parameters(&cfg(&[("wal_level", "minimal")]), m, f).expect_err("minimal");
+        assert!(err.to_string().contains("below replica"), "{err}");
+        let p =
+            render_parameters(&cfg(&[("wal_level", "replica")]), m, f).expect("replica is allowed");
+        assert_eq!(p["wal_level"], "replica");
+        assert_eq!(p["full_page_writes"], "on");
+        assert!(matches!(
+            render_parameters(&cfg(&[("a b", "1")]), m, f),
+            Err(ConfError::Refused { .. })
+        ));
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("it's"), "'it''s'");
+        assert_eq!(quote(r"a\b"), r"'a\\b'");
+        let (_, restore) = wal_commands(
+            Path::new("/my dir/manager"),
+            Path::new("/c.json"),
+            Some("b"),
+        );
+        assert_eq!(
+            restore,
+            "'/my dir/manager' wal-restore --config /c.json --from b %f %p"
+        );
+    }
+
+    #[test]
+    fn recovery_targets() {
+        let t = |f: fn(&mut RecoveryTarget)| {
+            let mut t = RecoveryTarget::default();
+            f(&mut t);
+            recovery_target_parameters(&t)
+        };
+        assert_eq!(
+            t(|t| t.target_immediate = Some(true)),
+            vec![("recovery_target", "immediate".into())]
+        );
+        assert_eq!(
+            t(|t| t.target_xid = Some("742".into())),
+            vec![("recovery_target_xid", "742".into())]
+        );
+        assert_eq!(
+            t(|t| {
+                t.target_lsn = Some("0/3000000".into());
+                t.exclusive = Some(true);
+                t.target_tli = Some("2".into());
+            }),
+            vec![
+                ("recovery_target_timeline", "2".into()),
+                ("recovery_target_lsn", "0/3000000".into()),
+                ("recovery_target_inclusive", "false".into())
+            ]
+        );
+        assert_eq!(
+            t(|t| t.target_name = Some("before".into())),
+            vec![("recovery_target_name", "before".into())]
+        );
+        assert_eq!(
+            t(|t| t.target_time = Some("2026-11-20 22:00:00+00".into())),
+            vec![("recovery_target_time", "2026-11-20 22:00:00+00".into())]
+        );
+        let role = Role::Recovery {
+            restore_from: "origin".into(),
+            target: None,
+        };
+        let text = render_role_conf(&role, Path::new("/m"), Path::new("/c"));
+        assert!(
+            text.contains("restore_command = '/m wal-restore --config /c --from origin %f %p'"),
+            "{text}"
+        );
+        assert!(text.contains("recovery_target_action = 'promote'"));
+    }
+}

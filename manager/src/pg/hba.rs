@@ -1,0 +1,53 @@
+//! pg_hba.conf and pg_ident.conf rendering. Local connections map OS users through pg_ident
+//! (`map=local`); replication and the superuser over the network authenticate only with client
+//! certificates; application users use SCRAM. User lines come first so they can tighten access.
+
+use crate::config::ManagerConfig;
+
+/// The replication user pgfed creates.
+pub const REPLICATION_USER: &str = "streaming_replica";
+
+/// pg_hba.conf text. Pure.
+pub fn render_hba(cfg: &ManagerConfig) -> String {
+    let mut lines = vec![
+        "# Written by the pgfed instance manager; edits are overwritten.".to_string(),
+        "local all all peer map=local".to_string(),
+    ];
+    lines.extend(cfg.postgresql.pg_hba.iter().cloned());
+    lines.push(format!("hostssl postgres {REPLICATION_USER} all cert"));
+    lines.push(format!("hostssl replication {REPLICATION_USER} all cert"));
+    lines.push("hostssl all postgres all cert".to_string());
+    lines.push("host all all all scram-sha-256".to_string());
+    lines.join("\n") + "\n"
+}
+
+/// pg_ident.conf text: the `postgres` OS user is the `postgres` role; user lines add more. Pure.
+pub fn render_ident(cfg: &ManagerConfig) -> String {
+    let mut lines = vec![
+        "# Written by the pgfed instance manager; edits are overwritten.".to_string(),
+        "local postgres postgres".to_string(),
+    ];
+    lines.extend(cfg.postgresql.pg_ident.iter().cloned());
+    lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_rules_precede_defaults_and_replication_uses_certificates() {
+        let mut cfg = ManagerConfig::default();
+        cfg.postgresql
+            .pg_hba
+            .push("host app app 10.0.0.0/8 reject".into());
+        cfg.postgresql.pg_ident.push("local root postgres".into());
+        let hba = render_hba(&cfg);
+        let user = hba.find("10.0.0.0/8").expect("user line");
+        let scram = hba.find("scram-sha-256").expect("default line");
+        assert!(user < scram);
+        assert!(hba.contains("hostssl replication streaming_replica all cert"));
+        assert!(!hba.contains("trust"));
+        assert!(render_ident(&cfg).ends_with("local root postgres\n"));
+    }
+}

@@ -1,0 +1,158 @@
+//! HTTP endpoints of a running instance: kubelet probes (`/healthz`, `/readyz`, `/startupz`) on
+//! the probe port, the status document on a TLS port that requires a client certificate signed by
+//! the cluster's client CA (plain `/pg/status` on the probe port only when no certificates are
+//! configured, for development), and Prometheus `/metrics`.
+
+use super::metrics::{CustomQuery, scrape};
+use super::status::{collect, ready};
+use super::supervisor::Shared;
+use crate::config::CertificateFiles;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// State of the metrics endpoint: shared instance state and the custom queries.
+type MetricsState = (Arc<Shared>, Arc<BTreeMap<String, CustomQuery>>);
+
+async fn healthz(State(s): State<Arc<Shared>>) -> StatusCode {
+    // A fenced instance is alive by design: postgres is stopped on purpose.
+    if s.fenced.load(Ordering::SeqCst) || s.postgres_running.load(Ordering::SeqCst) {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+async fn readyz(State(s): State<Arc<Shared>>) -> StatusCode {
+    let cfg = s.config.read().await.clone();
+    if ready(&cfg).await {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+async fn status(State(s): State<Arc<Shared>>) -> Response {
+    let cfg = s.config.read().await.clone();
+    let mut st = collect(&cfg, s.fenced.load(Ordering::SeqCst)).await;
+    st.demotion_token = s.demotion_token.read().await.clone();
+    Json(st).into_response()
+}
+
+async fn metrics(State((s, custom)): State<MetricsState>) -> Response {
+    let cfg = s.config.read().await.clone();
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        scrape(&cfg, &custom).await,
+    )
+        .into_response()
+}
+
+/// The probe router; `with_status` adds plain `/pg/status`.
+pub fn probes(shared: Arc<Shared>, with_status: bool) -> Router {
+    let mut r = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/startupz", get(readyz));
+    if with_status {
+        r = r.route("/pg/status", get(status));
+    }
+    r.with_state(shared)
+}
+
+/// The status router served over mutual TLS.
+pub fn status_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/pg/status", get(status))
+        .with_state(shared)
+}
+
+/// The metrics router.
+pub fn metrics_router(shared: Arc<Shared>, custom: BTreeMap<String, CustomQuery>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state((shared, Arc::new(custom)))
+}
+
+/// Builds the TLS acceptor: server certificate, client certificates required and verified
+/// against the client CA.
+pub fn tls_acceptor(files: &CertificateFiles) -> Result<TlsAcceptor, String> {
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let certs = rustls_pemfile::certs(&mut read(&files.server_cert)?.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("server certificate: {e}"))?;
+    let key = rustls_pemfile::private_key(&mut read(&files.server_key)?.as_slice())
+        .map_err(|e| format!("server key: {e}"))?
+        .ok_or("server key file holds no private key")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut read(&files.client_ca)?.as_slice()) {
+        roots
+            .add(ca.map_err(|e| format!("client CA: {e}"))?)
+            .map_err(|e| format!("client CA: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| format!("client verifier: {e}"))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("server certificate: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A listener that completes the TLS handshake (client certificate required) before handing the
+/// connection to axum; failed handshakes are logged and skipped.
+pub struct TlsListener {
+    /// TCP listener.
+    pub tcp: TcpListener,
+    /// TLS configuration.
+    pub acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, addr) = match self.tcp.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let handshake = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                self.acceptor.accept(stream),
+            );
+            match handshake.await {
+                Ok(Ok(tls)) => return (tls, addr),
+                Ok(Err(e)) => {
+                    tracing::info!(%addr, error = %e, "status API: TLS handshake refused")
+                }
+                Err(_) => tracing::info!(%addr, "status API: TLS handshake timed out"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}

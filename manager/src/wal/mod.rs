@@ -1,0 +1,68 @@
+//! `wal-archive` and `wal-restore`: PostgreSQL's archive_command and restore_command, moving WAL
+//! files between pg_wal and the object store in the Barman Cloud layout.
+
+pub mod archive;
+pub mod plan;
+pub mod restore;
+
+use crate::compression::CompressionError;
+use crate::config::ConfigError;
+use crate::objstore::StoreError;
+
+/// Why a WAL file could not be archived or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Object store problem (unreachable, credentials, …).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Compression problem (including a corrupt object).
+    #[error("{name}: {source}")]
+    Compression {
+        /// WAL file.
+        name: String,
+        /// Cause.
+        source: CompressionError,
+    },
+    /// Local file I/O.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A different file with the same name is already archived: never overwrite it.
+    #[error(
+        "refusing to archive {name}: {existing} already exists in {url} with different content \
+         (another cluster is writing to the same serverName, or this instance forked history)"
+    )]
+    Conflict {
+        /// WAL file.
+        name: String,
+        /// Existing object name.
+        existing: String,
+        /// Destination.
+        url: String,
+    },
+    /// The object exists but its content cannot be a WAL file.
+    #[error("{object} in {url} is corrupt: {reason}")]
+    Corrupt {
+        /// Object name.
+        object: String,
+        /// Destination.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The path handed to wal-archive is not a file name we can archive.
+    #[error("{0:?} is not a WAL, history, partial or backup label file")]
+    NotWal(String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> WalError {
+    let context = context.into();
+    move |source| WalError::Io { context, source }
+}

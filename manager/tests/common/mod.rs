@@ -1,0 +1,147 @@
+//! Shared harness for the manager's integration tests: a real MinIO per test, real PostgreSQL 15
+//! instances driven through the `manager` binary (run as the `postgres` user when tests run as
+//! root), and barman-cli-cloud for compatibility checks. Missing binaries fail with how to install.
+#![allow(dead_code)]
+
+pub mod certs;
+pub mod minio;
+pub mod node;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub const INSTALL_HINT: &str =
+    "run `tests/install-deps` from the repository root (Debian 12) to install it";
+
+/// PostgreSQL's binaries.
+pub fn pg_bindir() -> PathBuf {
+    let dir = std::env::var_os("PG_BINDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
+    assert!(
+        dir.join("initdb").exists(),
+        "PostgreSQL 15 not found in {} (set PG_BINDIR); {INSTALL_HINT}",
+        dir.display()
+    );
+    dir
+}
+
+/// A Debian program on PATH (barman-cloud-*, pgbackrest, python3).
+pub fn require_program(name: &str, package: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = PathBuf::from(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} not found on PATH (Debian package {package}); {INSTALL_HINT}");
+}
+
+/// The manager binary under test.
+pub fn manager_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_manager"))
+}
+
+/// uid/gid to run PostgreSQL as: the `postgres` user when we are root, else ourselves.
+pub fn pg_ids() -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
+    if me != 0 {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() > 3 && f[0] == "postgres" {
+            return Some((f[2].parse().expect("uid"), f[3].parse().expect("gid")));
+        }
+    }
+    panic!("tests run as root need a `postgres` OS user to run PostgreSQL; {INSTALL_HINT}");
+}
+
+/// A command that runs as the PostgreSQL user.
+pub fn as_postgres(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
+    if let Some((uid, gid)) = pg_ids() {
+        cmd.uid(uid).gid(gid);
+        cmd.env("HOME", "/tmp");
+    }
+    cmd.env("LC_ALL", "C");
+    cmd
+}
+
+/// Gives `path` to the PostgreSQL user.
+pub fn chown_pg(path: &std::path::Path) {
+    if let Some((uid, gid)) = pg_ids() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+    }
+}
+
+/// A free TCP port on localhost.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Runs a command and returns stdout, panicking with its output on failure.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` until it returns Some or `deadline` passes (generous deadlines: a noisy machine
+/// is slow, not wrong); panics with `what` and the last observation.
+pub fn wait_for<T>(
+    what: &str,
+    deadline: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < deadline {
+        match check() {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("timed out after {deadline:?} waiting for {what}; last: {last}");
+}
+
+/// A child process (an `instance run` manager) killed when the test ends, even by a panic, so no
+/// manager outlives its test; the Node's own drop then stops postgres.
+pub struct ChildGuard(pub std::process::Child);
+
+impl ChildGuard {
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        self.0.wait().expect("wait for the manager")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

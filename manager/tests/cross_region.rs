@@ -1,0 +1,438 @@
+//! Cross-region switchover at the instance level, the core of pgfed: two instances with no network
+//! path between them, each archiving to its own bucket; the replica region replays the primary's
+//! bucket only. Demote → token → promote exactly at the token → the old primary follows the new
+//! timeline from the other bucket. Back and forth three times under a write workload, no re-clone,
+//! no lost transaction. Plus the promotion-token fault cases and a corrupt WAL in the bucket.
+
+mod common;
+
+use common::minio::Minio;
+use common::node::{Node, s3_store};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(300);
+
+struct Regions {
+    minio: Minio,
+    a: Node,
+    b: Node,
+}
+
+fn externals(minio: &Minio) -> Value {
+    json!([
+        {"name": "region-a", "barmanObjectStore": s3_store(minio, "bucket-a", json!({"wal": {"compression": "zstd", "maxParallel": 4}}))},
+        {"name": "region-b", "barmanObjectStore": s3_store(minio, "bucket-b", json!({"wal": {"compression": "zstd", "maxParallel": 4}}))},
+    ])
+}
+
+fn node(minio: &Minio, name: &str, bucket: &str, primary: &str, source: &str) -> Node {
+    let mut n = Node::new(name, name);
+    n.cfg["postgresql"]["parameters"]["wal_retrieve_retry_interval"] = json!("500ms");
+    n.set("backup", json!({"barmanObjectStore": s3_store(minio, bucket, json!({"wal": {"compression": "zstd", "maxParallel": 4}}))}));
+    n.set("externalClusters", externals(minio));
+    n.set("replica", json!({"primary": primary, "source": source}));
+    n.set("bootstrap", json!({
+        "initdb": {"database": "app", "owner": "app", "secret": {"name": "app"}, "dataChecksums": true},
+        "recovery": {"source": if name == "region-a" { "region-b" } else { "region-a" }},
+    }));
+    n
+}
+
+/// Region A primary with data and a base backup; region B restored from it, replaying bucket A.
+fn regions() -> Regions {
+    let minio = Minio::start();
+    minio.create_bucket("bucket-a");
+    minio.create_bucket("bucket-b");
+    let a = node(&minio, "region-a", "bucket-a", "region-a", "region-b");
+    let b = node(&minio, "region-b", "bucket-b", "region-a", "region-a");
+    a.init_and_start();
+    a.psql(
+        "app",
+        "CREATE TABLE ledger(id bigserial PRIMARY KEY, round int, amount numeric, note text)",
+    );
+    a.psql("app", "INSERT INTO ledger(round, amount, note) SELECT 0, g * 1.5, md5(g::text) FROM generate_series(1, 5000) g");
+    a.manager_ok(&["backup"]);
+    b.manager_ok(&["instance", "restore"]);
+    b.manager_ok(&["instance", "start"]);
+    Regions { minio, a, b }
+}
+
+fn fingerprint(n: &Node) -> String {
+    n.psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")
+}
+
+fn set_primary(n: &mut Node, primary: &str, source: &str, token: Option<&str>) {
+    let mut replica = json!({"primary": primary, "source": source});
+    if let Some(t) = token {
+        replica["promotionToken"] = json!(t);
+    }
+    n.set("replica", replica);
+}
+
+#[test]
+fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
+    let Regions {
+        minio: _minio,
+        mut a,
+        mut b,
+    } = regions();
+    let sysid = a.psql(
+        "postgres",
+        "SELECT system_identifier FROM pg_control_system()",
+    );
+    assert_eq!(
+        b.psql(
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()"
+        ),
+        sysid
+    );
+
+    for round in 1..=3 {
+        let (p, r) = if round % 2 == 1 {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let (pname, rname) = (p.name.clone(), r.name.clone());
+        // A write workload on the primary right up to the switch.
+        for batch in 0..5 {
+            p.psql("app", &format!(
+                "INSERT INTO ledger(round, amount, note) SELECT {round}, g * {batch}.25, md5(random()::text) FROM generate_series(1, 2000) g"
+            ));
+            p.psql(
+                "app",
+                &format!("UPDATE ledger SET amount = amount + 1 WHERE id % 97 = {batch}"),
+            );
+        }
+        let before = fingerprint(p);
+        let tli_before: u32 = p
+            .psql(
+                "postgres",
+                "SELECT timeline_id FROM pg_control_checkpoint()",
+            )
+            .parse()
+            .expect("tli");
+
+        // Demote: the old primary now names the other region as primary and source.
+        set_primary(p, &rname, &rname, None);
+        let token = p.manager_ok(&["instance", "demote"]);
+        let decoded = pgfed_api::token::DemotionToken::decode(&token).expect("token decodes");
+        assert_eq!(decoded.system_identifier, sysid);
+        assert_eq!(decoded.timeline, tli_before.to_string());
+        let partial_key = format!(
+            "{pname}/wals/{}/{}.partial.zst",
+            &decoded.redo_wal_file[..16],
+            decoded.redo_wal_file
+        );
+        let bucket = if pname == "region-a" {
+            "bucket-a"
+        } else {
+            "bucket-b"
+        };
+        assert!(
+            _minio
+                .list(bucket, &format!("{pname}/wals/"))
+                .contains(&partial_key),
+            "{partial_key} not uploaded"
+        );
+        p.manager_ok(&["instance", "start"]);
+        assert_eq!(
+            p.psql("postgres", "SELECT pg_is_in_recovery()"),
+            "t",
+            "demoted primary must be a standby"
+        );
+
+        // Promote the replica exactly at the token.
+        set_primary(r, &rname, &pname, Some(&token));
+        r.manager_ok(&["instance", "promote", "--token", &token, "--timeout", "600"]);
+        assert_eq!(r.psql("postgres", "SELECT pg_is_in_recovery()"), "f");
+        assert_eq!(
+            fingerprint(r),
+            before,
+            "round {round}: transactions lost in the switchover"
+        );
+        let tli_after: u32 = r
+            .psql(
+                "postgres",
+                "SELECT timeline_id FROM pg_control_checkpoint()",
+            )
+            .parse()
+            .expect("tli");
+        assert_eq!(tli_after, tli_before + 1);
+        r.psql(
+            "app",
+            &format!(
+                "INSERT INTO ledger(round, amount, note) VALUES ({round}, -1, 'after switch')"
+            ),
+        );
+    }
+
+    // The final replica follows the final primary's new timeline from its bucket only.
+    let (primary, standby) = (&b, &a);
+    primary.psql("postgres", "SELECT pg_switch_wal()");
+    let want = fingerprint(primary);
+    common::wait_for("the standby to replay the new primary's WAL", LONG, || {
+        let got = standby.try_psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")?;
+        if got == want { Ok(()) } else { Err(got) }
+    });
+    assert_eq!(
+        standby.psql(
+            "postgres",
+            "SELECT system_identifier FROM pg_control_system()"
+        ),
+        sysid
+    );
+    // Neither data directory was ever re-created: the initdb marker of region A is still there.
+    assert!(a.pgdata().join("pgfed_initialized").exists());
+}
+
+fn token_with(base: &str, f: impl FnOnce(&mut pgfed_api::token::DemotionToken)) -> String {
+    let mut t = pgfed_api::token::DemotionToken::decode(base).expect("decode");
+    f(&mut t);
+    t.encode()
+}
+
+#[test]
+fn promotion_token_faults_refuse_or_wait_never_promote_early() {
+    let Regions {
+        minio: _minio,
+        a,
+        b,
+    } = regions();
+    a.psql(
+        "app",
+        "INSERT INTO ledger(round, amount, note) VALUES (9, 9, 'x')",
+    );
+    a.psql("postgres", "SELECT pg_switch_wal()");
+    // A token shaped like the real one, built from the primary's current state.
+    let cd = std::process::Command::new(common::pg_bindir().join("pg_controldata"))
+        .arg(a.pgdata())
+        .env("LC_ALL", "C")
+        .output()
+        .expect("pg_controldata");
+    let text = String::from_utf8_lossy(&cd.stdout).into_owned();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim_start_matches(':').trim().to_string())
+            .expect(k)
+    };
+    let base = pgfed_api::token::DemotionToken {
+        system_identifier: field("Database system identifier"),
+        timeline: field("Latest checkpoint's TimeLineID"),
+        redo_location: "0/1000028".into(),
+        redo_wal_file: "000000010000000000000001".into(),
+        time_of_latest_checkpoint: field("Time of latest checkpoint"),
+        operator_version: "test".into(),
+    }
+    .encode();
+    b.wait_query(
+        "app",
+        "SELECT count(*) FROM ledger WHERE round = 9",
+        "1",
+        LONG,
+    );
+
+    let cases = [
+        (
+            "another system",
+            token_with(&base, |t| t.system_identifier = "1234567890".into()),
+            "system identifier",
+        ),
+        ("already passed", base.clone(), "past the token"),
+        (
+            "older timeline",
+            token_with(&base, |t| t.timeline = "0".into()),
+            "past the token's timeline",
+        ),
+    ];
+    for (what, token, reason) in cases {
+        let out = b.manager(&["instance", "promote", "--token", &token, "--timeout", "30"]);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: promotion must be refused");
+        assert!(
+            text.contains("promotion refused") && text.contains(reason),
+            "{what}: {text}"
+        );
+        assert_eq!(
+            b.psql("postgres", "SELECT pg_is_in_recovery()"),
+            "t",
+            "{what}: must still be a replica"
+        );
+    }
+    // A token the replica has not reached: it waits (here until the test's short timeout).
+    let ahead = token_with(&base, |t| t.redo_location = "FF/1000028".into());
+    let out = b.manager(&["instance", "promote", "--token", &ahead, "--timeout", "5"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("timed out") && text.contains("has not reached"),
+        "{text}"
+    );
+    assert_eq!(
+        b.psql("postgres", "SELECT pg_is_in_recovery()"),
+        "t",
+        "must never promote early"
+    );
+    let garbage = b.manager(&[
+        "instance",
+        "promote",
+        "--token",
+        "not-a-token",
+        "--timeout",
+        "5",
+    ]);
+    assert!(String::from_utf8_lossy(&garbage.stderr).contains("not base64"));
+}
+
+#[test]
+fn corrupt_wal_in_the_bucket_stalls_replay_without_deleting_and_recovers_when_fixed() {
+    let Regions { minio, a, b } = regions();
+    // Stop the replica so it cannot fetch the segment before we corrupt it.
+    b.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    a.psql("app", "INSERT INTO ledger(round, amount, note) SELECT 7, g, 'corrupt-test' FROM generate_series(1, 1000) g");
+    // The segment holding those rows (a boundary LSN would name the previous one).
+    let seg = a.psql(
+        "postgres",
+        "SELECT pg_walfile_name(pg_current_wal_insert_lsn())",
+    );
+    a.psql("postgres", "SELECT pg_switch_wal()");
+    a.wait_archived(&seg, LONG);
+    let key = format!("region-a/wals/{}/{seg}.zst", &seg[..16]);
+    let good = a.dir.path().join("good.zst");
+    minio.get_file("bucket-a", &key, &good);
+    let garbage = a.dir.path().join("garbage");
+    std::fs::write(&garbage, vec![0x42u8; 4096]).expect("write");
+    minio.put_file("bucket-a", &key, &garbage);
+
+    b.manager_ok(&["instance", "start"]);
+    common::wait_for("the replica to report the corrupt object", LONG, || {
+        let logs = ["log/postgres", "log/postgres.json", "log/startup.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(b.pgdata().join(f)).unwrap_or_default())
+            .collect::<String>();
+        if logs.contains(&format!("{seg}.zst")) && logs.contains("is corrupt") {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    });
+    assert_eq!(
+        b.psql("app", "SELECT count(*) FROM ledger WHERE round = 7"),
+        "0",
+        "replayed a corrupt segment"
+    );
+    assert_eq!(
+        b.psql("postgres", "SELECT pg_is_in_recovery()"),
+        "t",
+        "replica must keep running and retrying"
+    );
+    assert!(
+        minio.list("bucket-a", "region-a/wals/").contains(&key),
+        "corrupt object must not be deleted"
+    );
+
+    minio.put_file("bucket-a", &key, &good);
+    b.wait_query(
+        "app",
+        "SELECT count(*) FROM ledger WHERE round = 7",
+        "1000",
+        LONG,
+    );
+}
+
+/// `instance run` for `n` with its own ports; returns the child and the probe port.
+fn run_manager(n: &mut Node) -> (common::ChildGuard, u16) {
+    let probe = common::free_port();
+    n.set("probePort", json!(probe));
+    n.set("statusPort", json!(common::free_port()));
+    n.set("metricsPort", json!(common::free_port()));
+    let child = common::as_postgres(common::manager_bin())
+        .args(["instance", "run", "--config"])
+        .arg(n.config_path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("instance run");
+    (common::ChildGuard(child), probe)
+}
+
+fn status(probe: u16) -> Result<Value, String> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "10",
+            &format!("http://127.0.0.1:{probe}/pg/status"),
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn switchover_driven_only_by_configuration_under_instance_run() {
+    let Regions {
+        minio: _minio,
+        mut a,
+        mut b,
+    } = regions();
+    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    b.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    a.set("targetPrimary", json!("region-a"));
+    b.set("targetPrimary", json!("region-b"));
+    let (mut run_a, probe_a) = run_manager(&mut a);
+    let (mut run_b, probe_b) = run_manager(&mut b);
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
+    b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+    a.psql("app", "INSERT INTO ledger(round, amount, note) SELECT 1, g, 'run' FROM generate_series(1, 3000) g");
+    let before = fingerprint(&a);
+
+    // The federation flips replica.primary on region A: its manager demotes it and publishes a token.
+    set_primary(&mut a, "region-b", "region-b", None);
+    let token = common::wait_for("region A's demotion token in its status", LONG, || {
+        let st = status(probe_a)?;
+        st["demotionToken"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| st.to_string())
+    });
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+
+    // Region B gets the token and becomes the primary cluster: it promotes exactly there.
+    set_primary(&mut b, "region-b", "region-a", Some(&token));
+    common::wait_for("region B to promote", LONG, || {
+        let st = status(probe_b)?;
+        if st["isPrimary"] == true {
+            Ok(())
+        } else {
+            Err(st.to_string())
+        }
+    });
+    assert_eq!(
+        fingerprint(&b),
+        before,
+        "transactions lost in the configuration-driven switchover"
+    );
+
+    // The demoted region follows the new primary's timeline from bucket B.
+    b.psql(
+        "app",
+        "INSERT INTO ledger(round, amount, note) VALUES (2, 2, 'after')",
+    );
+    b.psql("postgres", "SELECT pg_switch_wal()");
+    let want = fingerprint(&b);
+    common::wait_for("region A to replay region B's writes", LONG, || {
+        let got = a.try_psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")?;
+        if got == want { Ok(()) } else { Err(got) }
+    });
+    for child in [&mut run_a, &mut run_b] {
+        assert!(
+            child.terminate().success(),
+            "manager did not exit cleanly on SIGTERM"
+        );
+    }
+}
