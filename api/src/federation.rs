@@ -36,6 +36,12 @@ use std::collections::BTreeMap;
         json_path = ".status.currentPrimary",
         description = "Member holding the primary"
     ),
+    printcolumn(
+        name = "Region",
+        type_ = "string",
+        json_path = ".status.currentPrimaryRegion",
+        description = "Region of the primary"
+    ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(
         name = "Max Lag (s)",

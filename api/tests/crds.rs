@@ -116,3 +116,30 @@ fn every_kind_has_status_and_cluster_scales() {
         Some(".status.selector")
     );
 }
+
+#[test]
+fn printer_columns_show_what_users_look_for() {
+    let columns = |crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition| -> Vec<String> {
+        crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    };
+    let cluster = columns(<pgfed_api::cluster::Cluster as kube::CustomResourceExt>::crd());
+    for want in ["Instances", "Ready", "Status", "Primary"] {
+        assert!(
+            cluster.iter().any(|c| c == want),
+            "Cluster lacks column {want}: {cluster:?}"
+        );
+    }
+    let federation = columns(<pgfed_api::federation::Federation as kube::CustomResourceExt>::crd());
+    for want in ["Primary", "Region", "Phase", "Max Lag (s)"] {
+        assert!(
+            federation.iter().any(|c| c == want),
+            "Federation lacks column {want}: {federation:?}"
+        );
+    }
+}
