@@ -6,25 +6,11 @@ mod common;
 
 use common::minio::Minio;
 use common::node::{Node, s3_store};
-use common::{as_postgres, pg_bindir, require_program, run_ok};
+use common::{as_postgres, pg_bindir, run_ok};
 use serde_json::json;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(300);
-
-fn barman(minio: &Minio, tool: &str) -> std::process::Command {
-    let mut cmd = as_postgres(require_program(tool, "barman-cli-cloud"));
-    for (k, v) in minio.aws_env() {
-        cmd.env(k, v);
-    }
-    cmd.args([
-        "--cloud-provider",
-        "aws-s3",
-        "--endpoint-url",
-        &minio.endpoint(),
-    ]);
-    cmd
-}
 
 #[test]
 fn barman_cloud_restore_recovers_a_pgfed_backup() {
@@ -53,7 +39,8 @@ fn barman_cloud_restore_recovers_a_pgfed_backup() {
     // Only Barman's tools from here on.
     let b = Node::new("b1-restored", "other");
     run_ok(
-        barman(&minio, "barman-cloud-restore")
+        minio
+            .barman_cloud("barman-cloud-restore")
             .args(["s3://pgfed/", "alpha", "20261120T120000"])
             .arg(b.pgdata()),
     );
@@ -119,7 +106,8 @@ fn pgfed_restores_a_barman_cloud_backup() {
     );
     a.psql("app", "CREATE TABLE t TABLESPACE extra AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 10000) g");
     run_ok(
-        barman(&minio, "barman-cloud-backup")
+        minio
+            .barman_cloud("barman-cloud-backup")
             .args(["-z", "--immediate-checkpoint", "-h"])
             .arg(a.dir.path().join("run"))
             .args([

@@ -6,23 +6,9 @@ mod common;
 
 use common::minio::Minio;
 use common::node::{Node, s3_store};
-use common::{as_postgres, require_program, run_ok};
+use common::run_ok;
 use serde_json::json;
 use std::time::Duration;
-
-fn barman(minio: &Minio, tool: &str) -> std::process::Command {
-    let mut cmd = as_postgres(require_program(tool, "barman-cli-cloud"));
-    for (k, v) in minio.aws_env() {
-        cmd.env(k, v);
-    }
-    cmd.args([
-        "--cloud-provider",
-        "aws-s3",
-        "--endpoint-url",
-        &minio.endpoint(),
-    ]);
-    cmd
-}
 
 #[test]
 fn barman_cloud_wal_restore_reads_what_pgfed_archives() {
@@ -53,7 +39,7 @@ fn barman_cloud_wal_restore_reads_what_pgfed_archives() {
             );
         }
         let dest = node.dir.path().join(format!("barman-{compression}"));
-        run_ok(barman(&minio, "barman-cloud-wal-restore").args([
+        run_ok(minio.barman_cloud("barman-cloud-wal-restore").args([
             &format!("s3://{bucket}/"),
             "alpha",
             seg,
@@ -67,7 +53,7 @@ fn barman_cloud_wal_restore_reads_what_pgfed_archives() {
             .dir
             .path()
             .join(format!("barman-{compression}.history"));
-        run_ok(barman(&minio, "barman-cloud-wal-restore").args([
+        run_ok(minio.barman_cloud("barman-cloud-wal-restore").args([
             &format!("s3://{bucket}/"),
             "alpha",
             "00000002.history",
@@ -99,7 +85,7 @@ fn pgfed_restores_what_barman_cloud_wal_archive_writes() {
         (&segs[1], Some("-z")),
         (&segs[2], Some("-j")),
     ] {
-        let mut cmd = barman(&minio, "barman-cloud-wal-archive");
+        let mut cmd = minio.barman_cloud("barman-cloud-wal-archive");
         if let Some(f) = flag {
             cmd.arg(f);
         }

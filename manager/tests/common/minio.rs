@@ -135,6 +135,22 @@ impl Minio {
         ));
     }
 
+    /// A barman-cli-cloud command (`tool`, e.g. barman-cloud-wal-restore) pointed at this server,
+    /// run as the postgres user with this server's credentials.
+    pub fn barman_cloud(&self, tool: &str) -> std::process::Command {
+        let mut cmd = super::as_postgres(super::require_program(tool, "barman-cli-cloud"));
+        for (k, v) in self.aws_env() {
+            cmd.env(k, v);
+        }
+        cmd.args([
+            "--cloud-provider",
+            "aws-s3",
+            "--endpoint-url",
+            &self.endpoint(),
+        ]);
+        cmd
+    }
+
     /// Environment for barman-cli-cloud.
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {
         vec![
