@@ -37,7 +37,7 @@ minio_pid=
 cleanup() {
   as_pg "$PG_BINDIR/pg_ctl" -D "$work/pgdata" stop -m immediate >/dev/null 2>&1 || true
   [ -n "$minio_pid" ] && kill "$minio_pid" 2>/dev/null || true
-  rm -rf "$work" "$minio_data" 2>/dev/null || true
+  rm -rf "$work" "$minio_data" "$minio_data-local" 2>/dev/null || true
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -67,7 +67,7 @@ minio_pid=$!
 endpoint="https://127.0.0.1:$s3port"
 for _ in $(seq 100); do curl -sf --cacert "$work/ca.crt" "$endpoint/minio/health/live" && break; sleep 0.3; done
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1 AWS_CA_BUNDLE="$work/ca.crt"
-for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-zst wal-barman-gz base-pgfed base-barman base-pgbackrest; do
+for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-lz4 wal-pgfed-zst wal-barman-gz base-pgfed base-barman base-pgbackrest; do
   python3 -c "import boto3,sys; boto3.client('s3', endpoint_url='$endpoint', verify='$AWS_CA_BUNDLE').create_bucket(Bucket=sys.argv[1])" "$b"
 done
 
@@ -112,45 +112,72 @@ fresh_wal() { # dir → a pg_wal with every segment .ready, as PostgreSQL leaves
   for s in $segs; do : >"$1/pg_wal/archive_status/$s.ready"; done
   [ "$(id -u)" = 0 ] && chown -R postgres: "$1"; true
 }
-archive_pgfed() { # maxParallel [compression] → segments/s, one wal-archive call per segment in order like the archiver
-  local dir="$work/arch-$1${2:-}" cfg="$work/arch-$1${2:-}.json" wal="\"maxParallel\":$1"
-  [ -n "${2:-}" ] && wal="$wal,\"compression\":\"$2\""
+# CPU spent per segment, split between the archiver processes (every process the loop waited
+# for: setpriv, the archiver, Python for barman) and the S3 server. On a 2-core machine the
+# server's share bounds what any client can reach, so both are printed beside the rate.
+tck=$(getconf CLK_TCK)
+child_ticks() { awk '{print $16+$17}' /proc/$$/stat; }
+server_ticks() { awk '{print $14+$15}' "/proc/$minio_pid/stat"; }
+per_seg_ms() { python3 -c "import sys; print(f'{(int(sys.argv[2])-int(sys.argv[1]))*1000/int(sys.argv[3])/int(sys.argv[4]):.0f}')" "$1" "$2" "$tck" "$SEGMENTS"; }
+measure_start() { t0=$(now); c0=$(child_ticks); m0=$(server_ticks); }
+measure_end() { # → result (segments/s), client_ms, server_ms
+  local t1; t1=$(now)
+  result=$(rate "$SEGMENTS" "$t0" "$t1"); client_ms=$(per_seg_ms "$c0" "$(child_ticks)"); server_ms=$(per_seg_ms "$m0" "$(server_ticks)")
+}
+wal_rows=""
+wal_row() { # label → appends a results row and prints it
+  wal_rows+="| $1 | $result | $client_ms | $server_ms |"$'\n'
+  printf '  %-58s %7s segments/s  client %4s ms/segment  S3 server %4s ms/segment\n' "$1" "$result" "$client_ms" "$server_ms"
+}
+archive_pgfed() { # maxParallel compression(or "") bucket [local] → one wal-archive call per segment in order, like PostgreSQL's archiver
+  local dir="$work/arch-$3" cfg="$work/arch-$3.json" wal="\"maxParallel\":$1" target
+  [ -n "$2" ] && wal="$wal,\"compression\":\"$2\""
   fresh_wal "$dir"
-  config "$cfg" "$dir" "$(store "wal-pgfed-${3:-$1}" "\"wal\":{$wal}")"
-  local t0; t0=$(now)
+  if [ "${4:-}" = local ]; then
+    mkdir -p "$minio_data-local/$3"; [ "$(id -u)" = 0 ] && chown postgres: "$minio_data-local/$3"
+    target="{\"destinationPath\":\"file://$minio_data-local/$3\",\"wal\":{$wal}}"
+  else
+    target=$(store "$3" "\"wal\":{$wal}")
+  fi
+  config "$cfg" "$dir" "$target"
+  measure_start
   for s in $segs; do
     (cd "$dir" && as_pg "$MANAGER" wal-archive --config "$cfg" "pg_wal/$s" 2>>"$LOG") ||
       { echo "pgfed wal-archive failed:" >&2; tail -3 "$LOG" >&2; exit 1; }
     mv "$dir/pg_wal/archive_status/$s.ready" "$dir/pg_wal/archive_status/$s.done"
   done
-  result=$(rate "$SEGMENTS" "$t0" "$(now)")
+  measure_end
 }
-barman_archive() { as_pg barman-cloud-wal-archive --cloud-provider aws-s3 --endpoint-url "$endpoint" "s3://$1/" bench "$2"; }
+barman_archive() { as_pg barman-cloud-wal-archive --cloud-provider aws-s3 --endpoint-url "$endpoint" "s3://$1/" bench "$2" ${3:-}; }
 export -f barman_archive as_pg 2>/dev/null || true
-archive_barman() { # parallel processes → segments/s
-  fresh_wal "$work/arch-barman-$1"
-  local t0; t0=$(now)
-  (cd "$work/arch-barman-$1" && printf '%s\n' $segs | xargs -P "$1" -I{} \
-    env endpoint="$endpoint" bash -c "barman_archive wal-barman$([ "$1" = 1 ] || echo "-$1") pg_wal/{}")
-  result=$(rate "$SEGMENTS" "$t0" "$(now)")
+archive_barman() { # parallel processes, bucket, [extra option] → segments/s
+  fresh_wal "$work/arch-$2"
+  measure_start
+  (cd "$work/arch-$2" && printf '%s\n' $segs | xargs -P "$1" -I{} \
+    env endpoint="$endpoint" bash -c "barman_archive $2 pg_wal/{} ${3:-}")
+  measure_end
 }
 count_objects() { python3 -c "import boto3,sys; p=boto3.client('s3', endpoint_url='$endpoint').get_paginator('list_objects_v2'); print(sum(len(x.get('Contents', [])) for x in p.paginate(Bucket=sys.argv[1])))" "$1"; }
-echo "WAL archive, $SEGMENTS segments of 16 MiB, no compression:"
-archive_pgfed 1; wal_p1=$result; echo "  pgfed maxParallel=1        $wal_p1 segments/s"
-archive_pgfed 4; wal_p4=$result; echo "  pgfed maxParallel=4        $wal_p4 segments/s"
-archive_pgfed 16; wal_p16=$result; echo "  pgfed maxParallel=16       $wal_p16 segments/s"
-archive_barman 1; wal_b1=$result; echo "  barman-cloud-wal-archive   $wal_b1 segments/s"
-archive_barman 4; wal_b4=$result; echo "  barman-cloud-wal-archive ×4 processes  $wal_b4 segments/s"
-echo "WAL archive, same segments, gzip:"
-archive_pgfed 16 gzip gz; wal_pgz=$result; echo "  pgfed maxParallel=16 gzip  $wal_pgz segments/s"
-archive_pgfed 16 zstd zst; wal_pzst=$result; echo "  pgfed maxParallel=16 zstd  $wal_pzst segments/s (no barman-cli-cloud 3.4 equivalent)"
-fresh_wal "$work/arch-barman-gz"
-t0=$(now)
-for s in $segs; do (cd "$work/arch-barman-gz" && barman_archive wal-barman-gz "pg_wal/$s" -z); done
-wal_bgz=$(rate "$SEGMENTS" "$t0" "$(now)"); echo "  barman-cloud-wal-archive -z $wal_bgz segments/s"
-for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-zst wal-barman-gz; do
+echo "WAL archive, $SEGMENTS segments of 16 MiB:"
+archive_barman 1 wal-barman; wal_b1=$result; wal_row "barman-cloud-wal-archive, one process at a time"
+archive_barman 4 wal-barman-4; wal_b4=$result; wal_row "barman-cloud-wal-archive, 4 processes in parallel"
+archive_barman 1 wal-barman-gz -z; wal_bgz=$result; wal_row "barman-cloud-wal-archive -z (gzip)"
+archive_pgfed 1 "" wal-pgfed-1; wal_p1=$result; wal_row "pgfed, maxParallel 1"
+archive_pgfed 4 "" wal-pgfed-4; wal_p4=$result; wal_row "pgfed, maxParallel 4"
+archive_pgfed 16 "" wal-pgfed-16; wal_p16=$result; wal_row "pgfed, maxParallel 16"
+archive_pgfed 16 gzip wal-pgfed-gz; wal_pgz=$result; wal_row "pgfed, maxParallel 16, gzip"
+archive_pgfed 16 lz4 wal-pgfed-lz4; wal_plz4=$result; wal_row "pgfed, maxParallel 16, lz4"
+archive_pgfed 16 zstd wal-pgfed-zst; wal_pzst=$result; wal_row "pgfed, maxParallel 16, zstd"
+# The same archiver into a directory on tmpfs: what pgfed reaches when the S3 server is not the
+# bottleneck (no S3 server CPU is spent, so that column reads 0).
+archive_pgfed 16 "" wal-local local; wal_local=$result; wal_row "pgfed, maxParallel 16, local directory (no S3 server)"
+for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-lz4 wal-pgfed-zst wal-barman-gz; do
   n=$(count_objects "$b"); [ "$n" = "$SEGMENTS" ] || { echo "bucket $b holds $n objects, expected $SEGMENTS" >&2; exit 1; }
 done
+n=$(find "$minio_data-local/wal-local" -type f | wc -l); [ "$n" = "$SEGMENTS" ] || { echo "local archive holds $n files, expected $SEGMENTS" >&2; exit 1; }
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.1f}')" "$@"; }
+wal_b_best=$(python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$wal_b1" "$wal_b4" "$wal_bgz")
+echo "  best pgfed S3 rate / best barman rate: $(ratio "$(python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$wal_p16" "$wal_pgz" "$wal_plz4" "$wal_pzst")" "$wal_b_best")×"
 
 # --- Base backup ----------------------------------------------------------------------------------
 as_pg "$PG_BINDIR/psql" -XAtq -h "$work/run" -p "$pgport" -U postgres -d postgres -c CHECKPOINT
@@ -229,17 +256,13 @@ shared with other builds; MinIO over TLS on localhost (data on tmpfs when availa
 barman-cli-cloud $(dpkg-query -W -f='${Version}' barman-cli-cloud), pgBackRest $(pgbackrest version | awk '{print $2}').
 Command: \`manager/bench/run.sh\` (SEGMENTS=$SEGMENTS SCALE=$SCALE JOBS=$JOBS). Figures vary run to run on a busy machine.
 
-## WAL archive throughput ($SEGMENTS × 16 MiB real segments, no compression, one archive_command call per segment in order)
-| archiver | segments/s |
-|---|---|
-| pgfed wal-archive, maxParallel 1 | $wal_p1 |
-| pgfed wal-archive, maxParallel 4 | $wal_p4 |
-| pgfed wal-archive, maxParallel 16 | $wal_p16 |
-| barman-cloud-wal-archive (one process at a time) | $wal_b1 |
-| barman-cloud-wal-archive (4 processes in parallel) | $wal_b4 |
-| pgfed wal-archive, maxParallel 16, gzip | $wal_pgz |
-| barman-cloud-wal-archive -z (gzip) | $wal_bgz |
-| pgfed wal-archive, maxParallel 16, zstd (barman-cli-cloud 3.4 has no zstd) | $wal_pzst |
+## WAL archive throughput ($SEGMENTS × 16 MiB real segments from a pgbench load, one archive_command call per segment in order)
+| archiver | segments/s | client CPU ms/segment | S3 server CPU ms/segment |
+|---|---|---|---|
+${wal_rows}
+Best pgfed rate to S3 over best barman-cloud rate: **$(ratio "$(python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$wal_p16" "$wal_pgz" "$wal_plz4" "$wal_pzst")" "$wal_b_best")×**;
+uncompressed at maxParallel 16: **$(ratio "$wal_p16" "$wal_b_best")×**; into a local directory: **$(ratio "$wal_local" "$wal_b_best")×**.
+barman-cli-cloud 3.4 has no lz4 or zstd. CPU is per segment, summed over user and system time.
 
 ## Base backup ($((dbsize / 1048576)) MiB, pgbench scale $SCALE, no compression, $JOBS streams/processes)
 | tool | MB/s | seconds |

@@ -61,6 +61,12 @@ pub struct ManagerConfig {
     /// replica cluster.
     #[serde(default)]
     pub target_primary: Option<String>,
+    /// How this cluster's standbys stream from its current primary. When `targetPrimary` names
+    /// another instance, `instance run` keeps this one a standby of it: a running primary steps
+    /// down, is rewound with pg_rewind and restarts streaming from the new primary; a standby is
+    /// re-pointed with a reload. Unset: standbys follow `replica.source` only.
+    #[serde(default)]
+    pub primary_connection: Option<PrimaryConnection>,
     /// Fenced: postgres is kept stopped while the manager keeps running.
     #[serde(default)]
     pub fenced: bool,
@@ -235,6 +241,26 @@ pub struct ReplicaClusterConfiguration {
     pub promotion_token: Option<String>,
 }
 
+/// How to reach the instance that `targetPrimary` names, for streaming replication and pg_rewind.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrimaryConnection {
+    /// libpq parameters (`host`, `port`, `user`, `sslmode`, …). `{primary}` in a value is replaced
+    /// by the target primary's instance name, e.g. `host: "{primary}.pg-headless"`; a host that
+    /// always resolves to the primary (CloudNativePG's `<cluster>-rw` Service) needs none.
+    #[serde(default)]
+    pub connection_parameters: BTreeMap<String, String>,
+    /// Client certificate (replication user) file.
+    #[serde(default)]
+    pub ssl_cert: Option<PathBuf>,
+    /// Client key file.
+    #[serde(default)]
+    pub ssl_key: Option<PathBuf>,
+    /// CA that signed the primary's server certificate.
+    #[serde(default)]
+    pub ssl_root_cert: Option<PathBuf>,
+}
+
 /// `spec.externalClusters[]`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -406,6 +432,24 @@ impl ManagerConfig {
     }
 
     /// Spool directory for prefetched WAL.
+    /// This instance's name: `instanceName`, or the cluster name for a one-instance setup.
+    pub fn me(&self) -> &str {
+        self.instance_name.as_deref().unwrap_or(&self.cluster_name)
+    }
+
+    /// The other instance `targetPrimary` names, when that is not this one.
+    pub fn other_target_primary(&self) -> Option<&str> {
+        self.target_primary.as_deref().filter(|t| *t != self.me())
+    }
+
+    /// libpq connection string of the other instance `targetPrimary` names, when there is one and
+    /// `primaryConnection` says how to reach it.
+    pub fn target_primary_conninfo(&self) -> Option<String> {
+        let primary = self.other_target_primary()?;
+        let conn = self.primary_connection.as_ref()?;
+        Some(crate::instance::follow::primary_conninfo(conn, primary))
+    }
+
     pub fn spool_dir(&self) -> PathBuf {
         self.wal_restore_spool
             .clone()

@@ -56,9 +56,26 @@ fn write(cfg: &ManagerConfig, name: &str, text: &str) -> Result<(), PgError> {
     std::fs::rename(&tmp, &path).map_err(io(format!("renaming {}", path.display())))
 }
 
-/// The standby role following this configuration's replica source (object store and, when it
-/// has connection parameters, streaming).
-pub fn standby_role(cfg: &ManagerConfig) -> Role {
+/// The standby role this configuration asks for. Pure.
+///
+/// While another instance is the target primary and `primaryConnection` says how to reach it,
+/// this is a standby streaming from it. While this instance waits to be promoted, `previous` (the
+/// connection string it streamed from until now) keeps it receiving the former primary's last WAL
+/// up to that one's shutdown. A replica cluster's designated primary, or an instance with neither,
+/// follows `replica.source` (its object store and, when it has connection parameters, streaming).
+/// WAL missing from the stream is restored from the archive either way.
+pub fn standby_role(cfg: &ManagerConfig, previous: Option<&str>) -> Role {
+    let designated_primary = cfg.is_replica_cluster() && cfg.other_target_primary().is_none();
+    if !designated_primary
+        && let Some(conninfo) = cfg
+            .target_primary_conninfo()
+            .or(previous.map(str::to_string))
+    {
+        return Role::Standby {
+            restore_from: None,
+            primary_conninfo: Some(conninfo),
+        };
+    }
     let source = cfg.replica.as_ref().map(|r| r.source.clone());
     let conninfo = source
         .as_deref()
@@ -68,5 +85,109 @@ pub fn standby_role(cfg: &ManagerConfig) -> Role {
     Role::Standby {
         restore_from: source.filter(|s| cfg.external_store(s).is_ok()),
         primary_conninfo: conninfo,
+    }
+}
+
+/// The role postgres should run in: a standby while another instance is the target primary,
+/// while the cluster is a replica cluster, or while the data directory says so; else a primary.
+/// Deciding from `targetPrimary` first is what keeps a former primary that restarts after a
+/// failover from coming back as a second primary. `previous` as for [`standby_role`]. Pure apart
+/// from the signal-file check.
+pub fn startup_role(cfg: &ManagerConfig, previous: Option<&str>) -> Role {
+    if cfg.other_target_primary().is_some()
+        || cfg.is_replica_cluster()
+        || cfg.pgdata.join("standby.signal").exists()
+    {
+        standby_role(cfg, previous)
+    } else {
+        Role::Primary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(yaml: &str) -> ManagerConfig {
+        ManagerConfig::parse(yaml).expect("valid test configuration")
+    }
+
+    #[test]
+    fn roles_follow_the_target_primary() {
+        let base = "clusterName: pg\ninstanceName: pg-1\npgdata: /nonexistent/pgdata\n";
+        let conn = "primaryConnection:\n  connectionParameters: {host: '{primary}.pg', user: streaming_replica}\n";
+        let cases = [
+            // (extra configuration, expected role)
+            ("", Role::Primary),
+            ("targetPrimary: pg-1\n", Role::Primary),
+            (
+                &format!("targetPrimary: pg-2\n{conn}") as &str,
+                Role::Standby {
+                    restore_from: None,
+                    primary_conninfo: Some("host=pg-2.pg user=streaming_replica".into()),
+                },
+            ),
+            // Without primaryConnection a standby still comes up (from the archive), never a primary.
+            (
+                "targetPrimary: pg-2\n",
+                Role::Standby {
+                    restore_from: None,
+                    primary_conninfo: None,
+                },
+            ),
+            (
+                &format!("targetPrimary: pg-1\n{conn}") as &str,
+                Role::Primary,
+            ),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(
+                startup_role(&cfg(&format!("{base}{extra}")), None),
+                want,
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_standby_awaiting_promotion_keeps_streaming_from_the_former_primary() {
+        let c = cfg(
+            "clusterName: pg\ninstanceName: pg-1\npgdata: /nonexistent\ntargetPrimary: pg-1\n\
+             primaryConnection:\n  connectionParameters: {host: '{primary}.pg'}\n",
+        );
+        assert_eq!(
+            standby_role(&c, Some("host=pg-0.pg")),
+            Role::Standby {
+                restore_from: None,
+                primary_conninfo: Some("host=pg-0.pg".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn a_replica_clusters_designated_primary_follows_the_source_cluster() {
+        let c = cfg(
+            "clusterName: pg\ninstanceName: pg-1\npgdata: /nonexistent\ntargetPrimary: pg-1\n\
+             primaryConnection:\n  connectionParameters: {host: '{primary}.pg'}\n\
+             replica: {enabled: true, source: far}\n\
+             externalClusters: [{name: far, connectionParameters: {host: far.example}}]\n",
+        );
+        assert_eq!(
+            startup_role(&c, Some("host=pg-0.pg")),
+            Role::Standby {
+                restore_from: None,
+                primary_conninfo: Some("host=far.example".into()),
+            }
+        );
+        // Its other instances cascade from it.
+        let mut other = c.clone();
+        other.instance_name = Some("pg-2".into());
+        assert_eq!(
+            startup_role(&other, None),
+            Role::Standby {
+                restore_from: None,
+                primary_conninfo: Some("host=pg-1.pg".into()),
+            }
+        );
     }
 }

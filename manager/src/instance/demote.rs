@@ -49,7 +49,7 @@ pub async fn demote(
     std::fs::remove_dir_all(&partial_dir).map_err(io("removing pgfed_partial"))?;
 
     clear_spool(cfg).map_err(io("clearing the WAL spool"))?;
-    configure::write_role(cfg, config_file, &configure::standby_role(cfg))?;
+    configure::write_role(cfg, config_file, &configure::standby_role(cfg, None))?;
     Ok(token)
 }
 

@@ -40,7 +40,7 @@ pub async fn restore(cfg: &ManagerConfig, config_file: &Path) -> Result<String, 
     restore_backup(&archive, entry, &cfg.pgdata, &relocate, jobs * 2).await?;
 
     if cfg.is_replica_cluster() {
-        configure::write_all(cfg, config_file, &configure::standby_role(cfg))?;
+        configure::write_all(cfg, config_file, &configure::standby_role(cfg, None))?;
         return Ok(entry.id.clone());
     }
     configure::write_all(

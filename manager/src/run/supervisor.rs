@@ -9,9 +9,13 @@ use crate::pg::{ctl, sql};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::process::{Child, Command};
 use tokio::sync::RwLock;
+
+/// How long a former primary waits before trying pg_rewind again when the new primary is not
+/// reachable yet.
+const FOLLOW_RETRY: Duration = Duration::from_secs(5);
 
 /// State shared with the HTTP handlers.
 pub struct Shared {
@@ -28,24 +32,45 @@ pub struct Shared {
 /// A role change the configuration asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RoleChange {
-    /// Nothing to change (or not ours to decide).
+    /// Nothing to change.
     None,
     /// Promote this standby (only at the promotion token when one is given).
     Promote,
-    /// Demote this primary into a standby of the replica source.
+    /// Demote this primary into a standby of the replica source, with a demotion token.
     Demote,
+    /// Another instance is the target primary: stop this primary; it restarts as a standby of the
+    /// new one, rewound first (see [`crate::instance::follow::rewind_if_needed`]).
+    StepDown,
 }
 
-/// Decides a role change. Pure. Acts only when `targetPrimary` names this instance: other
-/// standbys of the same cluster follow whoever is primary and are not ours to promote.
-pub fn decide_role(
-    target_is_me: bool,
-    replica_cluster: bool,
-    in_recovery: Option<bool>,
-) -> RoleChange {
-    match (target_is_me, replica_cluster, in_recovery) {
-        (true, false, Some(true)) => RoleChange::Promote,
-        (true, true, Some(false)) => RoleChange::Demote,
+/// Whom `targetPrimary` names, from this instance's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `targetPrimary` is unset: nothing to converge to.
+    Unset,
+    /// This instance.
+    Me,
+    /// Another instance of the cluster.
+    Other,
+}
+
+impl Target {
+    fn of(cfg: &ManagerConfig) -> Target {
+        match &cfg.target_primary {
+            None => Target::Unset,
+            Some(_) if cfg.other_target_primary().is_some() => Target::Other,
+            Some(_) => Target::Me,
+        }
+    }
+}
+
+/// Decides a role change from whom `targetPrimary` names, whether this is a replica cluster and
+/// whether postgres is in recovery (`None`: unknown, e.g. not accepting connections). Pure.
+pub fn decide_role(target: Target, replica_cluster: bool, in_recovery: Option<bool>) -> RoleChange {
+    match (target, replica_cluster, in_recovery) {
+        (Target::Me, false, Some(true)) => RoleChange::Promote,
+        (Target::Me, true, Some(false)) => RoleChange::Demote,
+        (Target::Other, _, Some(false)) => RoleChange::StepDown,
         _ => RoleChange::None,
     }
 }
@@ -58,15 +83,25 @@ async fn in_recovery(cfg: &ManagerConfig) -> Option<bool> {
         .map(|r| r.get(0))
 }
 
+/// Whether the WAL receiver is still streaming from an upstream server.
+async fn wal_receiver_streaming(cfg: &ManagerConfig) -> bool {
+    let Ok(c) = sql::connect(cfg, "postgres").await else {
+        return false;
+    };
+    c.query_opt(
+        "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+        &[],
+    )
+    .await
+    .ok()
+    .flatten()
+    .is_some()
+}
+
 /// Performs one step of role convergence; returns true when postgres was stopped.
 async fn converge_role(cfg: &ManagerConfig, config_file: &Path, shared: &Shared) -> bool {
-    let me = cfg.instance_name.as_deref().unwrap_or(&cfg.cluster_name);
-    let target_is_me = cfg.target_primary.as_deref() == Some(me);
-    if !target_is_me {
-        return false;
-    }
     match decide_role(
-        target_is_me,
+        Target::of(cfg),
         cfg.is_replica_cluster(),
         in_recovery(cfg).await,
     ) {
@@ -93,6 +128,13 @@ async fn converge_role(cfg: &ManagerConfig, config_file: &Path, shared: &Shared)
                         return false;
                     }
                 }
+            } else if wal_receiver_streaming(cfg).await {
+                // A switchover inside the cluster: the former primary is shutting down and sends
+                // its last WAL to its standbys before it stops. Promoting before the stream ends
+                // would lose those transactions; a failed primary has no stream, so a failover
+                // promotes at once.
+                tracing::info!("waiting for the former primary to stop streaming before promoting");
+                return false;
             }
             match crate::instance::promote::promote(cfg, config_file, None, Duration::from_secs(0))
                 .await
@@ -112,7 +154,55 @@ async fn converge_role(cfg: &ManagerConfig, config_file: &Path, shared: &Shared)
             }
             true
         }
+        RoleChange::StepDown => {
+            tracing::info!(
+                target_primary = cfg.target_primary.as_deref().unwrap_or_default(),
+                "another instance is the target primary: stepping down to follow it"
+            );
+            let c2 = cfg.clone();
+            match tokio::task::spawn_blocking(move || ctl::stop(&c2, ctl::StopMode::Fast, 600))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "stopping the former primary failed"),
+                Err(e) => tracing::error!(error = %e, "stop task failed"),
+            }
+            true
+        }
     }
+}
+
+/// Before postgres starts as a standby of another instance of the cluster: a data directory
+/// that was last a primary is rewound from the new primary (pg_rewind finishes crash recovery
+/// itself), and the configuration pg_rewind copied from the source is written again. Until this
+/// succeeds postgres stays down: a former primary never comes back unrewound.
+async fn prepare_to_follow(
+    cfg: &ManagerConfig,
+    config_file: &Path,
+    role: &Role,
+) -> Result<(), InstanceError> {
+    let (
+        Some(_),
+        Role::Standby {
+            primary_conninfo: Some(conninfo),
+            ..
+        },
+    ) = (cfg.other_target_primary(), role)
+    else {
+        return Ok(());
+    };
+    let (c2, conninfo) = (cfg.clone(), conninfo.clone());
+    let rewound = tokio::task::spawn_blocking(move || {
+        crate::instance::follow::rewind_if_needed(&c2, &conninfo)
+    })
+    .await
+    .map_err(|e| InstanceError::Refused(format!("pg_rewind task: {e}")));
+    // pg_rewind copies the source's configuration files and the signal files were taken away
+    // for it: this instance's own files come back in every case.
+    let rewritten = configure::write_all(cfg, config_file, role);
+    rewound??;
+    rewritten?;
+    Ok(())
 }
 
 /// What the supervisor should do after observing the world. Pure.
@@ -139,14 +229,6 @@ pub fn decide(fenced: bool, running: bool, config_changed: bool, pending_restart
         (false, true) if pending_restart => Action::Restart,
         (false, true) if config_changed => Action::Reload,
         (false, true) => Action::Nothing,
-    }
-}
-
-fn role_for(cfg: &ManagerConfig) -> Role {
-    if cfg.is_replica_cluster() || cfg.pgdata.join("standby.signal").exists() {
-        configure::standby_role(cfg)
-    } else {
-        Role::Primary
     }
 }
 
@@ -201,7 +283,14 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     if !cfg.pgdata.join("PG_VERSION").exists() {
         bootstrap(&cfg, &config_file).await?;
     }
-    configure::write_all(&cfg, &config_file, &role_for(&cfg))?;
+    // Where this instance streams from while another instance is primary; remembered so a standby
+    // that becomes the target keeps receiving from the former primary until that one has stopped.
+    let mut upstream: Option<String> = cfg.target_primary_conninfo();
+    configure::write_all(
+        &cfg,
+        &config_file,
+        &configure::startup_role(&cfg, upstream.as_deref()),
+    )?;
     let custom = match &cfg.custom_queries_file {
         Some(f) => {
             let text = std::fs::read_to_string(f)
@@ -235,6 +324,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     let mut cfg = cfg;
     let mut seen = mtime(&config_file);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut retry_follow_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = term.recv() => break,
@@ -256,7 +346,11 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
                 Ok(new) => {
                     changed = true;
                     cfg = new;
-                    if let Err(e) = configure::write_all(&cfg, &config_file, &role_for(&cfg)) {
+                    let role = configure::startup_role(&cfg, upstream.as_deref());
+                    if let Some(conninfo) = cfg.target_primary_conninfo() {
+                        upstream = Some(conninfo);
+                    }
+                    if let Err(e) = configure::write_all(&cfg, &config_file, &role) {
                         tracing::error!(error = %e, "configuration refused");
                         changed = false;
                     }
@@ -276,13 +370,23 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
         let restart = running && !changed && pending_restart(&cfg).await;
         match decide(cfg.fenced, running, changed, restart) {
             Action::Nothing => {}
-            Action::Start => match spawn_postgres(&cfg) {
-                Ok(c) => {
-                    tracing::info!("postmaster started");
-                    child = Some(c);
+            Action::Start if retry_follow_at.is_some_and(|t| Instant::now() < t) => {}
+            Action::Start => {
+                let role = configure::startup_role(&cfg, upstream.as_deref());
+                if let Err(e) = prepare_to_follow(&cfg, &config_file, &role).await {
+                    tracing::error!(error = %e, "cannot rewind from the new primary yet; postgres stays down");
+                    retry_follow_at = Some(Instant::now() + FOLLOW_RETRY);
+                } else {
+                    retry_follow_at = None;
+                    match spawn_postgres(&cfg) {
+                        Ok(c) => {
+                            tracing::info!("postmaster started");
+                            child = Some(c);
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot start postgres"),
+                    }
                 }
-                Err(e) => tracing::error!(error = %e, "cannot start postgres"),
-            },
+            }
             Action::Stop => {
                 tracing::info!("fenced: stopping postgres");
                 stop_child(&cfg, &mut child, ctl::StopMode::Fast).await;
@@ -360,20 +464,28 @@ mod tests {
 
     #[test]
     fn role_decisions() {
+        use Target::{Me, Other, Unset};
         let cases = [
-            ((true, false, Some(true)), RoleChange::Promote),
-            ((true, false, Some(false)), RoleChange::None),
-            ((true, true, Some(false)), RoleChange::Demote),
-            ((true, true, Some(true)), RoleChange::None),
-            ((false, false, Some(true)), RoleChange::None),
-            ((false, true, Some(false)), RoleChange::None),
-            ((true, false, None), RoleChange::None),
+            ((Me, false, Some(true)), RoleChange::Promote),
+            ((Me, false, Some(false)), RoleChange::None),
+            ((Me, true, Some(false)), RoleChange::Demote),
+            ((Me, true, Some(true)), RoleChange::None),
+            ((Me, false, None), RoleChange::None),
+            // Another instance is the target: a primary steps down, in any kind of cluster.
+            ((Other, false, Some(false)), RoleChange::StepDown),
+            ((Other, true, Some(false)), RoleChange::StepDown),
+            ((Other, false, Some(true)), RoleChange::None),
+            ((Other, false, None), RoleChange::None),
+            // Nobody is named: nothing is ours to decide.
+            ((Unset, false, Some(true)), RoleChange::None),
+            ((Unset, false, Some(false)), RoleChange::None),
+            ((Unset, true, Some(false)), RoleChange::None),
         ];
-        for ((me, replica, recovery), want) in cases {
+        for ((target, replica, recovery), want) in cases {
             assert_eq!(
-                decide_role(me, replica, recovery),
+                decide_role(target, replica, recovery),
                 want,
-                "{me} {replica} {recovery:?}"
+                "{target:?} {replica} {recovery:?}"
             );
         }
     }
