@@ -162,35 +162,9 @@ pub struct BootstrapRecovery {
     pub recovery_target: Option<RecoveryTarget>,
 }
 
-/// `spec.bootstrap.recovery.recoveryTarget`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct RecoveryTarget {
-    /// Restore this backup instead of the latest suitable one.
-    #[serde(default, rename = "backupID")]
-    pub backup_id: Option<String>,
-    /// Timeline to follow: `latest`, `current` or a number.
-    #[serde(default, rename = "targetTLI")]
-    pub target_tli: Option<String>,
-    /// Stop at this transaction ID.
-    #[serde(default, rename = "targetXID")]
-    pub target_xid: Option<String>,
-    /// Stop at this named restore point.
-    #[serde(default)]
-    pub target_name: Option<String>,
-    /// Stop at this LSN.
-    #[serde(default, rename = "targetLSN")]
-    pub target_lsn: Option<String>,
-    /// Stop at this time (RFC 3339 or PostgreSQL timestamp).
-    #[serde(default)]
-    pub target_time: Option<String>,
-    /// Stop as soon as the backup is consistent.
-    #[serde(default)]
-    pub target_immediate: Option<bool>,
-    /// Stop just before the target instead of just after it.
-    #[serde(default)]
-    pub exclusive: Option<bool>,
-}
+/// `spec.bootstrap.recovery.recoveryTarget`: the Cluster type itself, so the backup selection in
+/// `pgfed_api::barman::select` reads the manager's configuration and a Cluster spec alike.
+pub use pgfed_api::cluster::RecoveryTarget;
 
 /// `spec.bootstrap.pg_basebackup`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

@@ -1,6 +1,6 @@
 //! Base backups to object storage and point-in-time recovery from them, against real PostgreSQL 15
-//! and MinIO: every recovery target, tablespaces, compressed parallel streams, and a backup taken
-//! from a standby.
+//! and MinIO: every recovery target, tablespaces, gzip-compressed parallel streams, and an
+//! xz-compressed backup taken from a standby.
 
 mod common;
 
@@ -161,9 +161,12 @@ fn backup_from_a_standby_restores() {
     );
     a.manager_ok(&["backup", "--backup-id", "20260101T000000"]);
 
-    // A standby of the same cluster (replaying the bucket), taking the next backup itself.
+    // A standby of the same cluster (replaying the bucket), taking the next backup itself, with
+    // xz: one catalog may mix compressions, restore reads each backup by its suffix.
     let mut s = Node::new("standby", "alpha");
-    s.set("backup", json!({"barmanObjectStore": origin_store(&minio)}));
+    let mut standby_store = origin_store(&minio);
+    standby_store["data"]["compression"] = json!("xz");
+    s.set("backup", json!({"barmanObjectStore": standby_store}));
     s.set(
         "externalClusters",
         json!([{"name": "origin", "barmanObjectStore": origin_store(&minio)}]),
@@ -189,6 +192,15 @@ fn backup_from_a_standby_restores() {
     a.psql("postgres", "CHECKPOINT");
     a.psql("postgres", "SELECT pg_switch_wal()");
     s.manager_ok(&["backup", "--backup-id", "20260102T000000"]);
+    let tars: Vec<String> = minio
+        .list("backups", "alpha/base/20260102T000000/")
+        .into_iter()
+        .filter(|k| k.contains(".tar"))
+        .collect();
+    assert!(
+        !tars.is_empty() && tars.iter().all(|k| k.ends_with(".tar.xz")),
+        "{tars:?}"
+    );
     a.psql(
         "app",
         "INSERT INTO events SELECT 3, 'three' FROM generate_series(1, 100)",

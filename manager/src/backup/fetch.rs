@@ -2,13 +2,14 @@
 //! backup (data parts and tablespaces) is downloaded, decompressed and unpacked in parallel, then
 //! the tablespace links are created. Reads backups written by pgfed and by barman-cloud-backup.
 
-use super::info::BackupInfo;
-use super::select::CatalogEntry;
 use super::stream::ChunkReader;
 use super::{BackupError, io};
-use crate::objstore::{Archive, layout};
+use crate::objstore::Archive;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
+use pgfed_api::barman::backup_info::BackupInfo;
+use pgfed_api::barman::layout;
+use pgfed_api::barman::select::CatalogEntry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;

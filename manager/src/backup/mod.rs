@@ -2,8 +2,6 @@
 //! `data.tar` (split into `data_0001.tar`… for parallel streams) plus `<oid>.tar` per tablespace.
 
 pub mod fetch;
-pub mod info;
-pub mod select;
 pub mod stream;
 pub mod take;
 
@@ -11,6 +9,7 @@ use crate::compression::CompressionError;
 use crate::config::ConfigError;
 use crate::objstore::StoreError;
 use crate::pg::PgError;
+use pgfed_api::barman::backup_info::InfoError;
 
 /// Why a backup or a restore failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +28,7 @@ pub enum BackupError {
     Compression(#[from] CompressionError),
     /// backup.info.
     #[error(transparent)]
-    Info(#[from] info::InfoError),
+    Info(#[from] InfoError),
     /// Local I/O.
     #[error("{context}: {source}")]
     Io {

@@ -3,16 +3,16 @@
 //! compressed and uploaded as a parallel multipart upload), pg_backup_stop waiting for the WAL to
 //! be archived, backup_label into data.tar, then backup.info marked DONE.
 
-use super::info::{BackupInfo, Tablespace, py_repr, render_tablespaces};
-use super::select::balance;
 use super::stream::{ChunkWriter, upload};
 use super::{BackupError, io};
 use crate::compression::Encoder;
 use crate::config::ManagerConfig;
-use crate::objstore::{Archive, layout};
+use crate::objstore::Archive;
 use crate::pg::sql;
 use chrono::{SecondsFormat, Utc};
 use pgfed_api::barman::CompressionType;
+use pgfed_api::barman::backup_info::{BackupInfo, Tablespace, py_repr, render_tablespaces};
+use pgfed_api::barman::layout;
 use pgfed_api::lsn::{Lsn, WalSegmentName};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,6 +64,24 @@ const EXCLUDED_FILES: &[&str] = &[
     "standby.signal",
     "recovery.signal",
 ];
+
+/// Splits files (path, size) into `parts` groups of similar total size, largest files first, one
+/// group per `data.jobs` stream. How pgfed splits `data.tar` is its own choice (barman-cloud-backup
+/// splits by size instead); restores read whatever parts a backup has, so this is not Barman
+/// layout and stays here rather than in `pgfed_api::barman`.
+pub fn balance<T: Clone>(files: &[(T, u64)], parts: usize) -> Vec<Vec<T>> {
+    let parts = parts.max(1);
+    let mut order: Vec<&(T, u64)> = files.iter().collect();
+    order.sort_by_key(|f| std::cmp::Reverse(f.1));
+    let mut bins: Vec<(u64, Vec<T>)> = vec![(0, Vec::new()); parts];
+    for (item, size) in order {
+        if let Some(bin) = bins.iter_mut().min_by_key(|b| b.0) {
+            bin.0 += size;
+            bin.1.push(item.clone());
+        }
+    }
+    bins.into_iter().map(|b| b.1).collect()
+}
 
 /// True when a data-directory-relative path is left out. Pure.
 pub fn excluded(rel: &str) -> bool {
@@ -583,5 +601,15 @@ mod tests {
         assert_eq!(l.start_wal, "000000010000000000000002");
         assert_eq!(l.timeline, 1);
         assert!(parse_label("garbage").is_err());
+    }
+
+    #[test]
+    fn balancing() {
+        let files = [("a", 100), ("b", 60), ("c", 50), ("d", 10)];
+        let bins = balance(&files, 2);
+        assert_eq!(bins.len(), 2);
+        assert_eq!(bins[0], vec!["a", "d"]);
+        assert_eq!(bins[1], vec!["b", "c"]);
+        assert_eq!(balance(&files, 0).len(), 1);
     }
 }

@@ -4,11 +4,11 @@
 
 use super::{InstanceError, configure};
 use crate::backup::fetch::{catalog, restore_backup};
-use crate::backup::select::select_backup;
 use crate::config::ManagerConfig;
 use crate::objstore::Archive;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
+use pgfed_api::barman::select::select_backup;
 use std::collections::BTreeMap;
 use std::path::Path;
 

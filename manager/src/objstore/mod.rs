@@ -2,8 +2,6 @@
 //! Blob, Google Cloud Storage, a local directory) and gives the rest of the manager one small API
 //! rooted at `<destinationPath>/<serverName>/`.
 
-pub mod layout;
-
 use crate::secrets::{SecretError, read_selector};
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;

@@ -6,11 +6,12 @@
 use super::{WalError, io, plan};
 use crate::compression;
 use crate::config::ManagerConfig;
-use crate::objstore::{Archive, layout};
+use crate::objstore::Archive;
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::{ObjectStore, PutOptions, PutPayload, TagSet};
 use pgfed_api::barman::CompressionType;
+use pgfed_api::barman::layout;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

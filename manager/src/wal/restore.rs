@@ -6,9 +6,10 @@
 use super::{WalError, io, plan};
 use crate::compression;
 use crate::config::ManagerConfig;
-use crate::objstore::{Archive, layout};
+use crate::objstore::Archive;
 use futures::StreamExt;
 use pgfed_api::barman::CompressionType;
+use pgfed_api::barman::layout;
 use pgfed_api::lsn::is_wal_segment_file;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,12 +1,15 @@
-//! Which base backup a point-in-time recovery starts from, and how the data directory is split
-//! across parallel tar streams. Pure.
+//! Which base backup a point-in-time recovery starts from: the catalog's completed backups,
+//! filtered by `recoveryTarget` (`backupID`, or ended before `targetTime` / `targetLSN`).
+//!
+//! Pure over a catalog the caller listed: the manager picks the backup it restores, and the
+//! operators can tell ahead of the restore whether a target is reachable with the same rule.
 
-use super::info::BackupInfo;
-use crate::config::RecoveryTarget;
+use super::backup_info::BackupInfo;
+use crate::cluster::RecoveryTarget;
+use crate::lsn::{InvalidLsn, Lsn};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use pgfed_api::lsn::Lsn;
 
-/// A completed backup in the catalog.
+/// A backup in the catalog: its ID and backup.info, whatever its status (selection keeps DONE ones).
 #[derive(Clone, Debug)]
 pub struct CatalogEntry {
     /// Backup ID (directory name under `base/`).
@@ -38,12 +41,29 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// Why no backup can start a recovery.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    /// `backupID` names no completed backup.
+    #[error("backup {0} does not exist or is not complete")]
+    BackupNotFound(String),
+    /// `targetTime` is not a timestamp.
+    #[error("targetTime {0:?} is not a timestamp")]
+    InvalidTargetTime(String),
+    /// `targetLSN` is not an LSN.
+    #[error(transparent)]
+    InvalidTargetLsn(#[from] InvalidLsn),
+    /// Every completed backup ended after the target (or there is none).
+    #[error("no completed backup precedes the recovery target")]
+    NoBackupBeforeTarget,
+}
+
 /// Picks the backup to restore: `backupID` if given; otherwise the most recent completed backup
 /// that ended before the target time or LSN (any completed one for other targets).
 pub fn select_backup<'a>(
     catalog: &'a [CatalogEntry],
     target: Option<&RecoveryTarget>,
-) -> Result<&'a CatalogEntry, String> {
+) -> Result<&'a CatalogEntry, SelectError> {
     let done: Vec<&CatalogEntry> = catalog
         .iter()
         .filter(|e| e.info.status() == Some("DONE"))
@@ -52,17 +72,17 @@ pub fn select_backup<'a>(
         return done
             .into_iter()
             .find(|e| e.id == id)
-            .ok_or_else(|| format!("backup {id} does not exist or is not complete"));
+            .ok_or_else(|| SelectError::BackupNotFound(id.to_string()));
     }
     let time = target.and_then(|t| t.target_time.as_deref());
     let time = match time {
         Some(t) => {
-            Some(parse_time(t).ok_or_else(|| format!("targetTime {t:?} is not a timestamp"))?)
+            Some(parse_time(t).ok_or_else(|| SelectError::InvalidTargetTime(t.to_string()))?)
         }
         None => None,
     };
     let lsn = match target.and_then(|t| t.target_lsn.as_deref()) {
-        Some(l) => Some(l.parse::<Lsn>().map_err(|e| e.to_string())?),
+        Some(l) => Some(l.parse::<Lsn>()?),
         None => None,
     };
     let mut eligible: Vec<&CatalogEntry> = done
@@ -85,24 +105,7 @@ pub fn select_backup<'a>(
         })
         .collect();
     eligible.sort_by(|a, b| a.id.cmp(&b.id));
-    eligible
-        .pop()
-        .ok_or_else(|| "no completed backup precedes the recovery target".to_string())
-}
-
-/// Splits files (path, size) into `parts` groups of similar total size, largest files first.
-pub fn balance<T: Clone>(files: &[(T, u64)], parts: usize) -> Vec<Vec<T>> {
-    let parts = parts.max(1);
-    let mut order: Vec<&(T, u64)> = files.iter().collect();
-    order.sort_by_key(|f| std::cmp::Reverse(f.1));
-    let mut bins: Vec<(u64, Vec<T>)> = vec![(0, Vec::new()); parts];
-    for (item, size) in order {
-        if let Some(bin) = bins.iter_mut().min_by_key(|b| b.0) {
-            bin.0 += size;
-            bin.1.push(item.clone());
-        }
-    }
-    bins.into_iter().map(|b| b.1).collect()
+    eligible.pop().ok_or(SelectError::NoBackupBeforeTarget)
 }
 
 #[cfg(test)]
@@ -169,26 +172,33 @@ mod tests {
             }),
             Ok("20261120T100000".into())
         );
-        assert!(
+        assert_eq!(
             pick(RecoveryTarget {
                 backup_id: Some("20261120T120000".into()),
                 ..Default::default()
-            })
-            .is_err()
+            }),
+            Err(SelectError::BackupNotFound("20261120T120000".into()))
         );
-        assert!(
+        assert_eq!(
             pick(RecoveryTarget {
                 target_time: Some("2026-11-20 09:00:00Z".into()),
                 ..Default::default()
-            })
-            .is_err()
+            }),
+            Err(SelectError::NoBackupBeforeTarget)
         );
-        assert!(
+        assert_eq!(
             pick(RecoveryTarget {
                 target_time: Some("yesterday".into()),
                 ..Default::default()
-            })
-            .is_err()
+            }),
+            Err(SelectError::InvalidTargetTime("yesterday".into()))
+        );
+        assert_eq!(
+            pick(RecoveryTarget {
+                target_lsn: Some("0/XYZ".into()),
+                ..Default::default()
+            }),
+            Err(SelectError::InvalidTargetLsn(InvalidLsn("0/XYZ".into())))
         );
     }
 
@@ -202,15 +212,5 @@ mod tests {
         ] {
             assert!(parse_time(s).is_some(), "{s}");
         }
-    }
-
-    #[test]
-    fn balancing() {
-        let files = [("a", 100), ("b", 60), ("c", 50), ("d", 10)];
-        let bins = balance(&files, 2);
-        assert_eq!(bins.len(), 2);
-        assert_eq!(bins[0], vec!["a", "d"]);
-        assert_eq!(bins[1], vec!["b", "c"]);
-        assert_eq!(balance(&files, 0).len(), 1);
     }
 }

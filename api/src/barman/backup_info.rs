@@ -1,5 +1,8 @@
 //! Barman's `backup.info`: `key=value` lines, Python literals for lists and strings. pgfed writes
-//! what barman-cloud-restore reads and reads what barman-cloud-backup writes. Pure.
+//! what barman-cloud-restore reads and reads what barman-cloud-backup writes.
+//!
+//! Parsing and rendering only: the manager uploads and downloads the file, the operators read
+//! backup times and WAL positions from its text, so everyone reads one catalog the same way.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,17 @@
-//! The object-store configuration shared by cluster backups, external clusters and federation members.
+//! Barman Cloud as pure logic: the object-store configuration of cluster backups, external
+//! clusters and federation members (this module), where objects live under `destinationPath`
+//! ([`layout`]), the `backup.info` format ([`backup_info`]) and which backup a recovery starts
+//! from ([`select`]).
 //!
 //! Field names and shapes follow CloudNativePG's `barmanObjectStore` so manifests move between the two
 //! projects unchanged; the layout pgfed writes under `destinationPath` is the Barman Cloud one.
+//! The instance manager moves the bytes; the member operator (Backup status, recovery planning)
+//! and the federation controller read the same catalog, so the rules live here, beside the
+//! configuration, with no I/O: callers list and fetch objects and hand the names and text in.
+
+pub mod backup_info;
+pub mod layout;
+pub mod select;
 
 use k8s_openapi::api::core::v1::SecretKeySelector;
 use schemars::JsonSchema;

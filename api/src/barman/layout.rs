@@ -1,8 +1,11 @@
 //! The Barman Cloud object layout, as pure functions: where a WAL file or a backup lives under
 //! `<destinationPath>/<serverName>/`, and how to read an object name back into a file name and a
 //! compression. barman-cloud-wal-restore and barman-cloud-restore read exactly these names.
+//!
+//! Keys are relative to the server root; joining them to a store and listing or fetching objects
+//! is the caller's job (the manager's `objstore`), so this stays usable without an object store.
 
-use pgfed_api::barman::CompressionType;
+use super::CompressionType;
 
 /// Every compression Barman Cloud recognises by suffix, plus the ones pgfed adds.
 pub const ALL_COMPRESSIONS: [CompressionType; 6] = [
@@ -19,7 +22,7 @@ pub fn is_xlog_file(name: &str) -> bool {
     let Some(head) = name.get(..24) else {
         return false;
     };
-    if !pgfed_api::lsn::is_wal_segment_file(head) {
+    if !crate::lsn::is_wal_segment_file(head) {
         return false;
     }
     let rest = &name[24..];
