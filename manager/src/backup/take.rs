@@ -225,7 +225,6 @@ pub async fn take_backup(
     let store_cfg = cfg.backup_store()?;
     let data_cfg = store_cfg.data.clone().unwrap_or_default();
     let compression = data_cfg.compression;
-    crate::compression::check_supported(compression)?;
     let jobs = usize::try_from(data_cfg.jobs.unwrap_or(2))
         .unwrap_or(2)
         .clamp(1, 64);
