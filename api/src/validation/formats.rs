@@ -138,31 +138,13 @@ pub fn check_retention_policy(s: &str) -> Result<(), String> {
 
 /// Checks a recovery target time: RFC 3339, or PostgreSQL's `YYYY-MM-DD HH:MM:SS[.ffffff][±HH[:MM]]`.
 pub fn check_timestamp(s: &str) -> Result<(), String> {
-    if chrono::DateTime::parse_from_rfc3339(s).is_ok() {
-        return Ok(());
+    // The same parser recovery uses to pick a backup, so whatever passes admission can be used.
+    match crate::barman::select::parse_time(s) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{s:?} is not a timestamp: use RFC 3339 (2026-11-20T22:00:00Z) or \"2026-11-20 22:00:00+00\""
+        )),
     }
-    let formats = [
-        "%Y-%m-%d %H:%M:%S%.f%#z",
-        "%Y-%m-%d %H:%M:%S%#z",
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%:z",
-    ];
-    if formats
-        .iter()
-        .any(|f| chrono::DateTime::parse_from_str(s, f).is_ok())
-    {
-        return Ok(());
-    }
-    let naive = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"];
-    if naive
-        .iter()
-        .any(|f| chrono::NaiveDateTime::parse_from_str(s, f).is_ok())
-    {
-        return Ok(());
-    }
-    Err(format!(
-        "{s:?} is not a timestamp: use RFC 3339 (2026-11-20T22:00:00Z) or \"2026-11-20 22:00:00+00\""
-    ))
 }
 
 /// Checks a DNS-1123 label (names of Kubernetes objects that become parts of other names).
