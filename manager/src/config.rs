@@ -1,9 +1,19 @@
-//! The manager's configuration file: the slice of a CloudNativePG-shaped Cluster spec an instance
-//! needs, with the same field names (`bootstrap.initdb`, `bootstrap.recovery.recoveryTarget`,
-//! `postgresql.parameters`, `backup.barmanObjectStore`, `replica`, `externalClusters`), so switching to
-//! the `pgfed_api::cluster` types later is a rename. Read from JSON or YAML; no Kubernetes involved.
+//! The manager's configuration file: the slice of a Cluster an instance needs, in the Cluster's
+//! own types (`pgfed_api::cluster`: `bootstrap`, `postgresql`, `backup`, `replica`,
+//! `externalClusters`, with CloudNativePG's field names), so the member operator renders it
+//! straight from `cluster.spec`, plus what only the instance knows (its data directory, ports,
+//! mounted secrets and certificates, the target primary and how to reach it). Read from JSON or
+//! YAML; no Kubernetes involved.
+//!
+//! A Cluster field the manager does not implement is refused by name by the command that would
+//! need it (see [`ConfigError::Unsupported`]), never silently ignored; fields that are the
+//! operator's business (scheduling, retention, the owner of a restored database, …) are not read.
 
 use pgfed_api::barman::BarmanObjectStoreConfiguration;
+use pgfed_api::cluster::{
+    BackupConfiguration, BootstrapConfiguration, ExternalCluster, PostgresConfiguration,
+    ReplicaClusterConfiguration,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,19 +47,36 @@ pub struct ManagerConfig {
     /// Directory where wal-restore keeps prefetched segments.
     #[serde(default)]
     pub wal_restore_spool: Option<PathBuf>,
-    /// How the first instance comes to life.
+    /// How the first instance comes to life (`spec.bootstrap`): `initdb` (`instance init`),
+    /// `recovery` from an external cluster's object store (`instance restore`) or
+    /// `pg_basebackup` (`instance join`). Each command refuses the options it does not implement
+    /// (initdb `import`, `localeProvider`, `icuLocale`, `postInitTemplateSQL`, the `*SQLRefs`;
+    /// recovery from a `backup` or `volumeSnapshots`). The application `database`, `owner` and
+    /// `secret` of `recovery` and `pg_basebackup` are not applied: the copied data brings its
+    /// roles.
     #[serde(default)]
-    pub bootstrap: Option<Bootstrap>,
-    /// PostgreSQL configuration.
+    pub bootstrap: Option<BootstrapConfiguration>,
+    /// PostgreSQL configuration (`spec.postgresql`): `parameters`, `pg_hba` and `pg_ident` are
+    /// applied; `shared_preload_libraries`, `ldap` and `synchronous` are refused (not implemented
+    /// yet); `syncReplicaElectionConstraint`, `promotionTimeout` and `enableAlterSystem` are not
+    /// read.
     #[serde(default)]
     pub postgresql: PostgresConfiguration,
-    /// Where this cluster archives WAL and stores base backups.
+    /// Where this cluster archives WAL and stores base backups (`spec.backup`); only
+    /// `barmanObjectStore` is read, the rest (volume snapshots, retention, backup target) is the
+    /// operator's business.
     #[serde(default)]
     pub backup: Option<BackupConfiguration>,
-    /// Replica-cluster settings: which external cluster to replay from.
+    /// Replica-cluster settings (`spec.replica`): which external cluster to replay from, whether
+    /// this cluster is the primary one, the promotion token. `minApplyDelay` is refused (not
+    /// implemented yet).
     #[serde(default)]
     pub replica: Option<ReplicaClusterConfiguration>,
-    /// Other clusters this one can restore or stream from.
+    /// Other clusters this one can restore or stream from (`spec.externalClusters`). The
+    /// `sslCert`, `sslKey` and `sslRootCert` selectors name files under
+    /// `<secretsDir>/<secret>/<key>`, which libpq reads directly (the key must be mode 0600, or
+    /// 0640 and owned by root); `password` is refused where a connection is made, as the manager
+    /// authenticates with client certificates only.
     #[serde(default)]
     pub external_clusters: Vec<ExternalCluster>,
     /// Seconds a smart shutdown may take before the manager escalates to fast.
@@ -87,135 +114,9 @@ pub struct ManagerConfig {
     pub certificates: Option<CertificateFiles>,
 }
 
-/// `spec.bootstrap`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Bootstrap {
-    /// Create a new cluster with initdb.
-    #[serde(default)]
-    pub initdb: Option<BootstrapInitDb>,
-    /// Restore a base backup from an external cluster's object store.
-    #[serde(default)]
-    pub recovery: Option<BootstrapRecovery>,
-    /// Clone a running primary with pg_basebackup.
-    #[serde(default, rename = "pg_basebackup")]
-    pub pg_basebackup: Option<BootstrapPgBaseBackup>,
-}
-
-/// `spec.bootstrap.initdb`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BootstrapInitDb {
-    /// Application database (default `app`).
-    #[serde(default)]
-    pub database: Option<String>,
-    /// Owner of the application database (default: the database name).
-    #[serde(default)]
-    pub owner: Option<String>,
-    /// Secret (basic-auth: `username`, `password`) with the owner's credentials.
-    #[serde(default)]
-    pub secret: Option<LocalObjectReference>,
-    /// Extra initdb options.
-    #[serde(default)]
-    pub options: Vec<String>,
-    /// Enable data page checksums.
-    #[serde(default)]
-    pub data_checksums: Option<bool>,
-    /// Template encoding (default UTF8).
-    #[serde(default)]
-    pub encoding: Option<String>,
-    /// LC_COLLATE.
-    #[serde(default)]
-    pub locale_collate: Option<String>,
-    /// LC_CTYPE.
-    #[serde(default, rename = "localeCType")]
-    pub locale_ctype: Option<String>,
-    /// Locale for everything else.
-    #[serde(default)]
-    pub locale: Option<String>,
-    /// WAL segment size in MB (a power of two from 1 to 1024).
-    #[serde(default)]
-    pub wal_segment_size: Option<u32>,
-    /// SQL run as superuser in the `postgres` database after initdb.
-    #[serde(default, rename = "postInitSQL")]
-    pub post_init_sql: Vec<String>,
-    /// SQL run as superuser in the application database after it is created.
-    #[serde(default, rename = "postInitApplicationSQL")]
-    pub post_init_application_sql: Vec<String>,
-}
-
-/// `{name: ...}`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct LocalObjectReference {
-    /// Object name.
-    pub name: String,
-}
-
-/// `spec.bootstrap.recovery`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BootstrapRecovery {
-    /// External cluster whose object store holds the backup and WAL.
-    pub source: String,
-    /// Where recovery stops.
-    #[serde(default)]
-    pub recovery_target: Option<RecoveryTarget>,
-}
-
-/// `spec.bootstrap.recovery.recoveryTarget`: the Cluster type itself, so the backup selection in
-/// `pgfed_api::barman::select` reads the manager's configuration and a Cluster spec alike.
-pub use pgfed_api::cluster::RecoveryTarget;
-
-/// `spec.bootstrap.pg_basebackup`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct BootstrapPgBaseBackup {
-    /// External cluster to clone.
-    pub source: String,
-}
-
-/// `spec.postgresql`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct PostgresConfiguration {
-    /// User parameters for postgresql.conf.
-    #[serde(default)]
-    pub parameters: BTreeMap<String, String>,
-    /// Extra pg_hba.conf lines, inserted before pgfed's defaults.
-    #[serde(default)]
-    pub pg_hba: Vec<String>,
-    /// Extra pg_ident.conf lines.
-    #[serde(default)]
-    pub pg_ident: Vec<String>,
-}
-
-/// `spec.backup`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupConfiguration {
-    /// The object store receiving WAL and base backups.
-    pub barman_object_store: Option<BarmanObjectStoreConfiguration>,
-}
-
-/// `spec.replica`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicaClusterConfiguration {
-    /// This cluster's name in the distributed topology.
-    #[serde(default, rename = "self")]
-    pub self_name: Option<String>,
-    /// The cluster currently primary.
-    #[serde(default)]
-    pub primary: Option<String>,
-    /// The external cluster to replicate from.
-    pub source: String,
-    /// Force replica mode on or off.
-    #[serde(default)]
-    pub enabled: Option<bool>,
-    /// Demotion token of the former primary: promote only once replayed exactly to it.
-    #[serde(default)]
-    pub promotion_token: Option<String>,
-}
-
 /// How to reach the instance that `targetPrimary` names, for streaming replication and pg_rewind.
+/// Manager-only (a Cluster has no such field): the operator points it at the replication client
+/// certificate it mounts into every instance, so it holds file paths, not secret selectors.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrimaryConnection {
@@ -233,29 +134,6 @@ pub struct PrimaryConnection {
     /// CA that signed the primary's server certificate.
     #[serde(default)]
     pub ssl_root_cert: Option<PathBuf>,
-}
-
-/// `spec.externalClusters[]`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ExternalCluster {
-    /// Name referenced by `replica.source` and `bootstrap.*.source`.
-    pub name: String,
-    /// libpq connection parameters (host, port, user, dbname, sslmode…).
-    #[serde(default)]
-    pub connection_parameters: BTreeMap<String, String>,
-    /// Client certificate file for TLS authentication.
-    #[serde(default)]
-    pub ssl_cert: Option<PathBuf>,
-    /// Client key file.
-    #[serde(default)]
-    pub ssl_key: Option<PathBuf>,
-    /// CA bundle to verify the server.
-    #[serde(default)]
-    pub ssl_root_cert: Option<PathBuf>,
-    /// Its object store (Barman Cloud layout).
-    #[serde(default)]
-    pub barman_object_store: Option<BarmanObjectStoreConfiguration>,
 }
 
 /// PEM files mounted into the pod.
@@ -325,6 +203,31 @@ pub enum ConfigError {
     /// The cluster has no `backup.barmanObjectStore`.
     #[error("backup.barmanObjectStore is not configured")]
     NoBackupStore,
+    /// A Cluster field is set that the command needing it does not implement: refused rather than
+    /// ignored, so a configuration rendered from a Cluster never silently loses a setting.
+    #[error("{field} is not supported by the instance manager: {reason}")]
+    Unsupported {
+        /// The field, as a path in the configuration (`bootstrap.initdb.import`).
+        field: String,
+        /// Why, or what to use instead.
+        reason: String,
+    },
+}
+
+/// Refuses the first field of `fields` (its name under `prefix`, and whether it is set) that is
+/// set, for a command that does not implement any of them. Pure.
+pub fn refuse_unsupported(
+    prefix: &str,
+    fields: &[(&str, bool)],
+    reason: &str,
+) -> Result<(), ConfigError> {
+    match fields.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(ConfigError::Unsupported {
+            field: format!("{prefix}.{name}"),
+            reason: reason.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 impl ManagerConfig {
@@ -375,16 +278,9 @@ impl ManagerConfig {
     /// True when this cluster is a replica cluster (CNPG rule: `enabled` wins, otherwise
     /// self != primary).
     pub fn is_replica_cluster(&self) -> bool {
-        let Some(replica) = &self.replica else {
-            return false;
-        };
-        if let Some(enabled) = replica.enabled {
-            return enabled;
-        }
-        match &replica.primary {
-            Some(primary) => replica.self_name.as_deref().unwrap_or(&self.cluster_name) != primary,
-            None => false,
-        }
+        self.replica
+            .as_ref()
+            .is_some_and(|r| r.is_replica(&self.cluster_name))
     }
 
     /// Where wal-restore reads WAL from: an explicit source (the recovery bootstrap names its
@@ -405,7 +301,6 @@ impl ManagerConfig {
         Ok((self.backup_store()?, self.cluster_name.clone()))
     }
 
-    /// Spool directory for prefetched WAL.
     /// This instance's name: `instanceName`, or the cluster name for a one-instance setup.
     pub fn me(&self) -> &str {
         self.instance_name.as_deref().unwrap_or(&self.cluster_name)
@@ -424,6 +319,7 @@ impl ManagerConfig {
         Some(crate::instance::follow::primary_conninfo(conn, primary))
     }
 
+    /// Spool directory for prefetched WAL.
     pub fn spool_dir(&self) -> PathBuf {
         self.wal_restore_spool
             .clone()
@@ -495,6 +391,52 @@ backup:
             let c = cfg(&format!("clusterName: a\npgdata: /d\n{extra}\n"));
             assert_eq!(c.is_replica_cluster(), want, "{extra}");
         }
+    }
+
+    #[test]
+    fn the_sections_of_a_cluster_spec_drop_in() {
+        let spec: pgfed_api::cluster::ClusterSpec = serde_norway::from_str(
+            r#"
+instances: 3
+bootstrap:
+  recovery: {source: origin, database: app, owner: app, recoveryTarget: {targetName: before}}
+postgresql:
+  parameters: {shared_buffers: 256MB}
+  pg_hba: ["host all all 10.0.0.0/8 scram-sha-256"]
+backup:
+  retentionPolicy: 30d
+  barmanObjectStore: {destinationPath: "s3://b/", wal: {compression: zstd}}
+replica: {self: b, primary: a, source: origin}
+externalClusters:
+  - name: origin
+    connectionParameters: {host: origin.example, user: streaming_replica}
+    sslCert: {name: origin-replication, key: tls.crt}
+    barmanObjectStore: {destinationPath: "s3://a/"}
+"#,
+        )
+        .expect("cluster spec");
+        let c = ManagerConfig {
+            cluster_name: "b".into(),
+            pgdata: "/data".into(),
+            bootstrap: spec.bootstrap.clone(),
+            postgresql: spec.postgresql.clone().unwrap_or_default(),
+            backup: spec.backup.clone(),
+            replica: spec.replica.clone(),
+            external_clusters: spec.external_clusters.clone(),
+            ..Default::default()
+        };
+        assert!(c.is_replica_cluster());
+        assert_eq!(
+            c.external_store("origin").expect("store").destination_path,
+            "s3://a/"
+        );
+        // What the operator writes is what the manager reads back.
+        let text = serde_json::to_string(&c).expect("json");
+        assert_eq!(ManagerConfig::parse(&text).expect("parse"), c);
+        assert!(
+            text.contains(r#""sslCert":{"key":"tls.crt","name":"origin-replication"}"#),
+            "{text}"
+        );
     }
 
     #[test]

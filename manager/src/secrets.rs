@@ -18,6 +18,12 @@ pub struct SecretError {
     pub source: std::io::Error,
 }
 
+/// Where the value a selector points at is mounted: `<dir>/<secret>/<key>`. For programs that
+/// read the file themselves (libpq's `sslcert`, `sslkey`, `sslrootcert`). Pure.
+pub fn selector_path(dir: &Path, selector: &SecretKeySelector) -> PathBuf {
+    dir.join(&selector.name).join(&selector.key)
+}
+
 /// Reads `<dir>/<name>/<key>` and trims one trailing newline (kubectl-created secrets often have one).
 pub fn read_secret(dir: &Path, name: &str, key: &str) -> Result<String, SecretError> {
     let path = dir.join(name).join(key);

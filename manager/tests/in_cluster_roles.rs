@@ -7,7 +7,7 @@
 mod common;
 
 use common::certs::{Pair, Pki};
-use common::node::Node;
+use common::node::{Node, merged};
 use common::{ChildGuard, as_postgres, free_port, manager_bin};
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -144,8 +144,10 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         ("metricsPort", json!(free_port())),
         (
             "externalClusters",
-            json!([{"name": "pg-a", "connectionParameters": {"host": "127.0.0.1", "port": a.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full"},
-                    "sslCert": replica.cert, "sslKey": replica.key, "sslRootCert": pki.ca}]),
+            json!([merged(
+                json!({"name": "pg-a", "connectionParameters": {"host": "127.0.0.1", "port": a.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full"}}),
+                &b.mount_tls_secret("streaming-replica", &replica, &pki.ca),
+            )]),
         ),
         ("bootstrap", json!({"pg_basebackup": {"source": "pg-a"}})),
     ] {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::certs::Pki;
-use common::node::Node;
+use common::node::{Node, merged};
 use common::{as_postgres, free_port, manager_bin, wait_for};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
@@ -43,11 +43,11 @@ fn standby_joins_over_tls_with_client_certificates_and_status_needs_one_too() {
 
     let mut b = Node::new("join-b", "alpha");
     b.set("certificates", certs);
-    b.set("externalClusters", json!([{
+    let tls = b.mount_tls_secret("streaming-replica", &replica, &pki.ca);
+    b.set("externalClusters", json!([merged(json!({
         "name": "alpha-primary",
         "connectionParameters": {"host": "127.0.0.1", "port": a.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full", "application_name": "join-b"},
-        "sslCert": replica.cert, "sslKey": replica.key, "sslRootCert": pki.ca
-    }]));
+    }), &tls)]));
     b.set(
         "bootstrap",
         json!({"pg_basebackup": {"source": "alpha-primary"}}),
@@ -127,11 +127,11 @@ fn standby_joins_over_tls_with_client_certificates_and_status_needs_one_too() {
     b.psql("postgres", "INSERT INTO t VALUES (-2)");
     a.manager_ok(&["instance", "start"]);
     a.psql("postgres", "INSERT INTO t VALUES (-1)");
-    a.set("externalClusters", json!([{
+    let tls = a.mount_tls_secret("streaming-replica", &replica, &pki.ca);
+    a.set("externalClusters", json!([merged(json!({
         "name": "beta-primary",
         "connectionParameters": {"host": "127.0.0.1", "port": b.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full", "application_name": "join-a"},
-        "sslCert": replica.cert, "sslKey": replica.key, "sslRootCert": pki.ca
-    }]));
+    }), &tls)]));
     a.set(
         "replica",
         json!({"enabled": true, "source": "beta-primary"}),

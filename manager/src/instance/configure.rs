@@ -1,7 +1,7 @@
 //! Writes the configuration files of a data directory for a role: postgresql.conf, pg_hba.conf,
 //! pg_ident.conf, the role include file and the standby/recovery signal files.
 
-use crate::config::ManagerConfig;
+use crate::config::{ConfigError, ManagerConfig};
 use crate::pg::conf::{self, ROLE_CONF, Role};
 use crate::pg::{PgError, hba, io};
 use std::path::{Path, PathBuf};
@@ -63,44 +63,54 @@ fn write(cfg: &ManagerConfig, name: &str, text: &str) -> Result<(), PgError> {
 /// connection string it streamed from until now) keeps it receiving the former primary's last WAL
 /// up to that one's shutdown. A replica cluster's designated primary, or an instance with neither,
 /// follows `replica.source` (its object store and, when it has connection parameters, streaming).
-/// WAL missing from the stream is restored from the archive either way.
-pub fn standby_role(cfg: &ManagerConfig, previous: Option<&str>) -> Role {
+/// WAL missing from the stream is restored from the archive either way. Refuses what following
+/// `replica.source` would need but the manager does not implement (`replica.minApplyDelay`, a
+/// `password` on the source).
+pub fn standby_role(cfg: &ManagerConfig, previous: Option<&str>) -> Result<Role, ConfigError> {
     let designated_primary = cfg.is_replica_cluster() && cfg.other_target_primary().is_none();
     if !designated_primary
         && let Some(conninfo) = cfg
             .target_primary_conninfo()
             .or(previous.map(str::to_string))
     {
-        return Role::Standby {
+        return Ok(Role::Standby {
             restore_from: None,
             primary_conninfo: Some(conninfo),
-        };
+        });
+    }
+    if let Some(replica) = &cfg.replica {
+        crate::config::refuse_unsupported(
+            "replica",
+            &[("minApplyDelay", replica.min_apply_delay.is_some())],
+            "replay is not delayed yet; remove it",
+        )?;
     }
     let source = cfg.replica.as_ref().map(|r| r.source.clone());
     let conninfo = source
         .as_deref()
         .and_then(|s| cfg.external_cluster(s))
         .filter(|c| !c.connection_parameters.is_empty())
-        .map(crate::instance::follow::conninfo);
-    Role::Standby {
+        .map(|c| crate::instance::follow::conninfo(c, &cfg.secrets_dir))
+        .transpose()?;
+    Ok(Role::Standby {
         restore_from: source.filter(|s| cfg.external_store(s).is_ok()),
         primary_conninfo: conninfo,
-    }
+    })
 }
 
 /// The role postgres should run in: a standby while another instance is the target primary,
 /// while the cluster is a replica cluster, or while the data directory says so; else a primary.
 /// Deciding from `targetPrimary` first is what keeps a former primary that restarts after a
-/// failover from coming back as a second primary. `previous` as for [`standby_role`]. Pure apart
-/// from the signal-file check.
-pub fn startup_role(cfg: &ManagerConfig, previous: Option<&str>) -> Role {
+/// failover from coming back as a second primary. `previous` and refusals as for
+/// [`standby_role`]. Pure apart from the signal-file check.
+pub fn startup_role(cfg: &ManagerConfig, previous: Option<&str>) -> Result<Role, ConfigError> {
     if cfg.other_target_primary().is_some()
         || cfg.is_replica_cluster()
         || cfg.pgdata.join("standby.signal").exists()
     {
         standby_role(cfg, previous)
     } else {
-        Role::Primary
+        Ok(Role::Primary)
     }
 }
 
@@ -142,7 +152,7 @@ mod tests {
         ];
         for (extra, want) in cases {
             assert_eq!(
-                startup_role(&cfg(&format!("{base}{extra}")), None),
+                startup_role(&cfg(&format!("{base}{extra}")), None).expect("role"),
                 want,
                 "{extra}"
             );
@@ -156,7 +166,7 @@ mod tests {
              primaryConnection:\n  connectionParameters: {host: '{primary}.pg'}\n",
         );
         assert_eq!(
-            standby_role(&c, Some("host=pg-0.pg")),
+            standby_role(&c, Some("host=pg-0.pg")).expect("role"),
             Role::Standby {
                 restore_from: None,
                 primary_conninfo: Some("host=pg-0.pg".into()),
@@ -173,7 +183,7 @@ mod tests {
              externalClusters: [{name: far, connectionParameters: {host: far.example}}]\n",
         );
         assert_eq!(
-            startup_role(&c, Some("host=pg-0.pg")),
+            startup_role(&c, Some("host=pg-0.pg")).expect("role"),
             Role::Standby {
                 restore_from: None,
                 primary_conninfo: Some("host=far.example".into()),
@@ -183,11 +193,31 @@ mod tests {
         let mut other = c.clone();
         other.instance_name = Some("pg-2".into());
         assert_eq!(
-            startup_role(&other, None),
+            startup_role(&other, None).expect("role"),
             Role::Standby {
                 restore_from: None,
                 primary_conninfo: Some("host=pg-1.pg".into()),
             }
         );
+    }
+
+    #[test]
+    fn following_the_source_refuses_what_the_manager_does_not_implement() {
+        let base = "clusterName: pg\npgdata: /nonexistent\n";
+        for (extra, field) in [
+            (
+                "replica: {enabled: true, source: far, minApplyDelay: 1h}\n",
+                "replica.minApplyDelay",
+            ),
+            (
+                "replica: {enabled: true, source: far}\n\
+                 externalClusters: [{name: far, connectionParameters: {host: far.example},\
+                 password: {name: far-pw, key: password}}]\n",
+                "externalClusters[far].password",
+            ),
+        ] {
+            let err = startup_role(&cfg(&format!("{base}{extra}")), None).expect_err(field);
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 }

@@ -16,6 +16,8 @@ pub async fn demote(
     cfg: &ManagerConfig,
     config_file: &Path,
 ) -> Result<DemotionToken, InstanceError> {
+    // What it becomes afterwards, decided first so a refused configuration stops nothing.
+    let standby = configure::standby_role(cfg, None)?;
     ctl::stop(cfg, ctl::StopMode::Fast, 600)?;
     let cd = controldata::read(&cfg.pg_bindir, &cfg.pgdata)?;
     match cd.state()? {
@@ -49,7 +51,7 @@ pub async fn demote(
     std::fs::remove_dir_all(&partial_dir).map_err(io("removing pgfed_partial"))?;
 
     clear_spool(cfg).map_err(io("clearing the WAL spool"))?;
-    configure::write_role(cfg, config_file, &configure::standby_role(cfg, None))?;
+    configure::write_role(cfg, config_file, &standby)?;
     Ok(token)
 }
 

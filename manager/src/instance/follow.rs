@@ -3,25 +3,36 @@
 //! when a streaming source is available and timelines diverged. Leaves postgres stopped.
 
 use super::{InstanceError, configure};
-use crate::config::{ExternalCluster, ManagerConfig, PrimaryConnection};
+use crate::config::{ConfigError, ManagerConfig, PrimaryConnection};
 use crate::pg::conf::Role;
 use crate::pg::{controldata, ctl, io};
+use crate::secrets::selector_path;
 use crate::wal::restore::clear_spool;
-use std::path::Path;
+use pgfed_api::cluster::ExternalCluster;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// libpq connection string for an external cluster. Pure.
-pub fn conninfo(c: &ExternalCluster) -> String {
-    conninfo_from(
+/// libpq connection string for an external cluster, its TLS selectors resolved to the files
+/// mounted under `secrets_dir`. Refuses `password`: the manager authenticates with client
+/// certificates only and writes no password file. Pure.
+pub fn conninfo(c: &ExternalCluster, secrets_dir: &Path) -> Result<String, ConfigError> {
+    if c.password.is_some() {
+        return Err(ConfigError::Unsupported {
+            field: format!("externalClusters[{}].password", c.name),
+            reason: "authenticate with sslCert and sslKey".to_string(),
+        });
+    }
+    let file = |s: &Option<_>| s.as_ref().map(|s| selector_path(secrets_dir, s));
+    Ok(conninfo_from(
         c.connection_parameters
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone())),
         [
-            ("sslcert", &c.ssl_cert),
-            ("sslkey", &c.ssl_key),
-            ("sslrootcert", &c.ssl_root_cert),
+            ("sslcert", file(&c.ssl_cert)),
+            ("sslkey", file(&c.ssl_key)),
+            ("sslrootcert", file(&c.ssl_root_cert)),
         ],
-    )
+    ))
 }
 
 /// libpq connection string for this cluster's primary `primary`, with `{primary}` in parameter
@@ -32,16 +43,16 @@ pub fn primary_conninfo(c: &PrimaryConnection, primary: &str) -> String {
             .iter()
             .map(|(k, v)| (k.as_str(), v.replace("{primary}", primary))),
         [
-            ("sslcert", &c.ssl_cert),
-            ("sslkey", &c.ssl_key),
-            ("sslrootcert", &c.ssl_root_cert),
+            ("sslcert", c.ssl_cert.clone()),
+            ("sslkey", c.ssl_key.clone()),
+            ("sslrootcert", c.ssl_root_cert.clone()),
         ],
     )
 }
 
 fn conninfo_from<'a>(
     params: impl Iterator<Item = (&'a str, String)>,
-    files: [(&str, &Option<std::path::PathBuf>); 3],
+    files: [(&str, Option<PathBuf>); 3],
 ) -> String {
     let mut parts: Vec<String> = params
         .map(|(k, v)| format!("{k}={}", quote_conninfo(&v)))
@@ -68,7 +79,7 @@ fn quote_conninfo(v: &str) -> String {
 /// Reconfigures the local instance as a standby of `cfg.replica.source`.
 pub fn follow(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
     ctl::stop(cfg, ctl::StopMode::Fast, 600)?;
-    let role = configure::standby_role(cfg, None);
+    let role = configure::standby_role(cfg, None)?;
     if let Role::Standby {
         primary_conninfo: Some(conninfo),
         ..
@@ -120,6 +131,7 @@ pub fn rewind_if_needed(cfg: &ManagerConfig, conninfo: &str) -> Result<(), Insta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgfed_api::k8s_openapi::api::core::v1::SecretKeySelector;
 
     #[test]
     fn primary_conninfo_names_the_target() {
@@ -154,20 +166,47 @@ mod tests {
         }
     }
 
+    fn selector(name: &str, key: &str) -> Option<SecretKeySelector> {
+        Some(SecretKeySelector {
+            name: name.into(),
+            key: key.into(),
+            ..Default::default()
+        })
+    }
+
     #[test]
-    fn conninfo_quotes_values() {
+    fn conninfo_quotes_values_and_finds_tls_files_among_the_secrets() {
         let mut c = ExternalCluster {
             name: "a".into(),
+            ssl_cert: selector("replication", "tls.crt"),
+            ssl_key: selector("replication", "tls.key"),
+            ssl_root_cert: selector("a-ca", "ca.crt"),
             ..Default::default()
         };
         c.connection_parameters
             .insert("host".into(), "10.0.0.1".into());
         c.connection_parameters
             .insert("application_name".into(), "my app".into());
-        c.ssl_cert = Some("/certs/tls.crt".into());
         assert_eq!(
-            conninfo(&c),
-            "application_name='my app' host=10.0.0.1 sslcert=/certs/tls.crt"
+            conninfo(&c, Path::new("/etc/pgfed/secrets")).expect("conninfo"),
+            "application_name='my app' host=10.0.0.1 \
+             sslcert=/etc/pgfed/secrets/replication/tls.crt \
+             sslkey=/etc/pgfed/secrets/replication/tls.key \
+             sslrootcert=/etc/pgfed/secrets/a-ca/ca.crt"
+        );
+    }
+
+    #[test]
+    fn conninfo_refuses_a_password() {
+        let c = ExternalCluster {
+            name: "far".into(),
+            password: selector("far-pw", "password"),
+            ..Default::default()
+        };
+        let err = conninfo(&c, Path::new("/s")).expect_err("password refused");
+        assert!(
+            err.to_string().contains("externalClusters[far].password"),
+            "{err}"
         );
     }
 }

@@ -4,13 +4,40 @@
 
 use super::InstanceError;
 use super::configure;
-use crate::config::{BootstrapInitDb, ManagerConfig};
+use crate::config::{ConfigError, ManagerConfig, refuse_unsupported};
 use crate::pg::conf::{Role, render_parameters};
 use crate::pg::hba::REPLICATION_USER;
 use crate::pg::{PgError, ctl, io, sql};
 use crate::secrets::read_secret;
+use pgfed_api::cluster::BootstrapInitDb;
 use std::path::Path;
 use std::process::Command;
+
+/// Refuses the initdb options `instance init` does not implement, by name. Pure.
+pub fn refuse_unsupported_options(initdb: &BootstrapInitDb) -> Result<(), ConfigError> {
+    refuse_unsupported(
+        "bootstrap.initdb",
+        &[
+            ("localeProvider", initdb.locale_provider.is_some()),
+            ("icuLocale", initdb.icu_locale.is_some()),
+            (
+                "postInitTemplateSQL",
+                !initdb.post_init_template_sql.is_empty(),
+            ),
+            ("postInitSQLRefs", initdb.post_init_sql_refs.is_some()),
+            (
+                "postInitApplicationSQLRefs",
+                initdb.post_init_application_sql_refs.is_some(),
+            ),
+            (
+                "postInitTemplateSQLRefs",
+                initdb.post_init_template_sql_refs.is_some(),
+            ),
+            ("import", initdb.import.is_some()),
+        ],
+        "not implemented yet; remove it",
+    )
+}
 
 /// initdb's arguments for the Cluster's options. Pure.
 pub fn initdb_args(initdb: &BootstrapInitDb, pgdata: &Path) -> Vec<String> {
@@ -53,6 +80,7 @@ pub async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), Instanc
         .as_ref()
         .and_then(|b| b.initdb.clone())
         .unwrap_or_default();
+    refuse_unsupported_options(&initdb)?;
     if cfg.pgdata.join("PG_VERSION").exists() {
         return Err(InstanceError::Refused(format!(
             "{} already holds a PostgreSQL data directory; init only creates new clusters",
@@ -192,5 +220,25 @@ mod tests {
         ] {
             assert!(full.contains(&want.to_string()), "{want} in {full:?}");
         }
+    }
+
+    #[test]
+    fn unimplemented_options_are_refused_by_name() {
+        assert!(refuse_unsupported_options(&BootstrapInitDb::default()).is_ok());
+        let import = BootstrapInitDb {
+            import: Some(Default::default()),
+            ..Default::default()
+        };
+        let err = refuse_unsupported_options(&import).expect_err("import refused");
+        assert!(err.to_string().contains("bootstrap.initdb.import"), "{err}");
+        let icu = BootstrapInitDb {
+            locale_provider: Some("icu".into()),
+            ..Default::default()
+        };
+        let err = refuse_unsupported_options(&icu).expect_err("provider refused");
+        assert!(
+            err.to_string().contains("bootstrap.initdb.localeProvider"),
+            "{err}"
+        );
     }
 }

@@ -28,7 +28,7 @@ pub fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError
             cfg.pgdata.display()
         )));
     }
-    let conn = conninfo(external);
+    let conn = conninfo(external, &cfg.secrets_dir)?;
     let mut cmd = Command::new(ctl::program(cfg, "pg_basebackup"));
     cmd.arg("-D")
         .arg(&cfg.pgdata)

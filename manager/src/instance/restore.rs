@@ -4,7 +4,7 @@
 
 use super::{InstanceError, configure};
 use crate::backup::fetch::{catalog, restore_backup};
-use crate::config::ManagerConfig;
+use crate::config::{ManagerConfig, refuse_unsupported};
 use crate::objstore::Archive;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
@@ -19,8 +19,29 @@ pub async fn restore(cfg: &ManagerConfig, config_file: &Path) -> Result<String, 
         .as_ref()
         .and_then(|b| b.recovery.clone())
         .ok_or_else(|| InstanceError::Refused("bootstrap.recovery is not configured".into()))?;
-    let store = cfg.external_store(&rec.source)?;
-    let archive = Archive::open(store, &rec.source, &cfg.secrets_dir)
+    refuse_unsupported(
+        "bootstrap.recovery",
+        &[
+            ("backup", rec.backup.is_some()),
+            ("volumeSnapshots", rec.volume_snapshots.is_some()),
+        ],
+        "restore from an external cluster's object store with bootstrap.recovery.source",
+    )?;
+    let source = rec.source.clone().ok_or_else(|| {
+        InstanceError::Refused(
+            "bootstrap.recovery.source is not set: the instance manager restores only from an \
+             external cluster's object store"
+                .into(),
+        )
+    })?;
+    // A replica cluster ends as a standby of its source; refuse what that needs before restoring.
+    let standby = if cfg.is_replica_cluster() {
+        Some(configure::standby_role(cfg, None)?)
+    } else {
+        None
+    };
+    let store = cfg.external_store(&source)?;
+    let archive = Archive::open(store, &source, &cfg.secrets_dir)
         .map_err(crate::backup::BackupError::from)?;
     let entries = catalog(&archive).await?;
     let entry = select_backup(&entries, rec.recovery_target.as_ref()).map_err(|why| {
@@ -39,15 +60,15 @@ pub async fn restore(cfg: &ManagerConfig, config_file: &Path) -> Result<String, 
     };
     restore_backup(&archive, entry, &cfg.pgdata, &relocate, jobs * 2).await?;
 
-    if cfg.is_replica_cluster() {
-        configure::write_all(cfg, config_file, &configure::standby_role(cfg, None))?;
+    if let Some(standby) = standby {
+        configure::write_all(cfg, config_file, &standby)?;
         return Ok(entry.id.clone());
     }
     configure::write_all(
         cfg,
         config_file,
         &Role::Recovery {
-            restore_from: rec.source.clone(),
+            restore_from: source.clone(),
             target: rec.recovery_target.clone(),
         },
     )?;

@@ -2,7 +2,8 @@
 //! pgfed owns (refusing a user value for one of those), plus the role file that says whether this
 //! instance is a primary, a standby of an object store or of a server, or recovering to a target.
 
-use crate::config::{ManagerConfig, RecoveryTarget};
+use crate::config::ManagerConfig;
+use pgfed_api::cluster::RecoveryTarget;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,6 +36,15 @@ pub enum ConfError {
         name: String,
         /// Why it is refused.
         reason: String,
+    },
+    /// A `postgresql` field the Cluster API has but the manager does not implement yet; refused
+    /// so that postgres never runs without a setting the user asked for.
+    #[error(
+        "postgresql.{field} is not supported by the instance manager yet; remove it from the Cluster spec"
+    )]
+    Unsupported {
+        /// The field's name under `postgresql`.
+        field: &'static str,
     },
 }
 
@@ -76,6 +86,19 @@ pub fn render_parameters(
     manager: &Path,
     config_file: &Path,
 ) -> Result<BTreeMap<String, String>, ConfError> {
+    let pg = &cfg.postgresql;
+    for (field, set) in [
+        (
+            "shared_preload_libraries",
+            !pg.shared_preload_libraries.is_empty(),
+        ),
+        ("ldap", pg.ldap.is_some()),
+        ("synchronous", pg.synchronous.is_some()),
+    ] {
+        if set {
+            return Err(ConfError::Unsupported { field });
+        }
+    }
     let mut out: BTreeMap<String, String> = DEFAULTS
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -283,6 +306,24 @@ mod tests {
             render_parameters(&cfg(&[("a b", "1")]), m, f),
             Err(ConfError::Refused { .. })
         ));
+    }
+
+    #[test]
+    fn unimplemented_postgresql_fields_are_refused_by_name() {
+        let m = Path::new("/controller/manager");
+        let f = Path::new("/etc/pgfed/config.json");
+        let mut c = cfg(&[]);
+        c.postgresql.shared_preload_libraries = vec!["pg_stat_statements".into()];
+        assert_eq!(
+            render_parameters(&c, m, f),
+            Err(ConfError::Unsupported {
+                field: "shared_preload_libraries"
+            })
+        );
+        let mut c = cfg(&[]);
+        c.postgresql.synchronous = Some(Default::default());
+        let err = render_parameters(&c, m, f).expect_err("synchronous");
+        assert!(err.to_string().contains("postgresql.synchronous"), "{err}");
     }
 
     #[test]

@@ -289,7 +289,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     configure::write_all(
         &cfg,
         &config_file,
-        &configure::startup_role(&cfg, upstream.as_deref()),
+        &configure::startup_role(&cfg, upstream.as_deref())?,
     )?;
     let custom = match &cfg.custom_queries_file {
         Some(f) => {
@@ -350,7 +350,10 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
                     if let Some(conninfo) = cfg.target_primary_conninfo() {
                         upstream = Some(conninfo);
                     }
-                    if let Err(e) = configure::write_all(&cfg, &config_file, &role) {
+                    let written = role
+                        .map_err(InstanceError::from)
+                        .and_then(|role| Ok(configure::write_all(&cfg, &config_file, &role)?));
+                    if let Err(e) = written {
                         tracing::error!(error = %e, "configuration refused");
                         changed = false;
                     }
@@ -372,9 +375,14 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
             Action::Nothing => {}
             Action::Start if retry_follow_at.is_some_and(|t| Instant::now() < t) => {}
             Action::Start => {
-                let role = configure::startup_role(&cfg, upstream.as_deref());
-                if let Err(e) = prepare_to_follow(&cfg, &config_file, &role).await {
-                    tracing::error!(error = %e, "cannot rewind from the new primary yet; postgres stays down");
+                let prepared = match configure::startup_role(&cfg, upstream.as_deref()) {
+                    Ok(role) => prepare_to_follow(&cfg, &config_file, &role)
+                        .await
+                        .map_err(|e| (e, "cannot rewind from the new primary yet")),
+                    Err(e) => Err((e.into(), "configuration refused")),
+                };
+                if let Err((e, why)) = prepared {
+                    tracing::error!(error = %e, "{why}; postgres stays down");
                     retry_follow_at = Some(Instant::now() + FOLLOW_RETRY);
                 } else {
                     retry_follow_at = None;

@@ -1,10 +1,11 @@
 //! One PostgreSQL instance in a temporary directory owned by the `postgres` user, configured by a
 //! manager configuration file and driven through the `manager` binary.
 
+use super::certs::Pair;
 use super::minio::{ACCESS_KEY, Minio, SECRET_KEY};
 use super::{as_postgres, chown_pg, free_port, manager_bin, pg_bindir, wait_for};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -31,6 +32,16 @@ pub fn s3_store(minio: &Minio, bucket: &str, extra: Value) -> Value {
         }
     }
     store
+}
+
+/// `base` with the keys of the JSON object `extra` added (replacing same-named ones).
+pub fn merged(mut base: Value, extra: &Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base
 }
 
 impl Node {
@@ -95,6 +106,31 @@ impl Node {
         std::fs::write(&p, serde_json::to_vec_pretty(&self.cfg).expect("json"))
             .expect("write config");
         chown_pg(&p);
+    }
+
+    /// Mounts a client certificate, its key and a CA as the secret `secret` (`tls.crt`,
+    /// `tls.key`, `ca.crt`, as a `kubernetes.io/tls` Secret holds them, the key at 0600) and returns
+    /// the `sslCert`, `sslKey` and `sslRootCert` selectors of an external cluster pointing at them.
+    pub fn mount_tls_secret(&self, secret: &str, pair: &Pair, ca: &Path) -> Value {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.dir.path().join("secrets").join(secret);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        chown_pg(&dir);
+        for (from, key, mode) in [
+            (pair.cert.as_path(), "tls.crt", 0o644),
+            (pair.key.as_path(), "tls.key", 0o600),
+            (ca, "ca.crt", 0o644),
+        ] {
+            let to = dir.join(key);
+            std::fs::copy(from, &to).expect("copy into the secret");
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            chown_pg(&to);
+        }
+        json!({
+            "sslCert": {"name": secret, "key": "tls.crt"},
+            "sslKey": {"name": secret, "key": "tls.key"},
+            "sslRootCert": {"name": secret, "key": "ca.crt"},
+        })
     }
 
     /// Sets a top-level configuration key and rewrites the file.
