@@ -18,12 +18,16 @@ pub enum Destination {
     S3 { bucket: String, prefix: String },
     /// `gs://bucket/prefix`.
     Gcs { bucket: String, prefix: String },
-    /// `https://<account>.blob.core.windows.net/<container>/prefix` or `azure://container/prefix`
-    /// (account from the credentials; endpoint from `endpointURL`).
+    /// `https://<account>.blob.core.windows.net/<container>/prefix`, `azure://container/prefix`
+    /// (account from the credentials; endpoint from `endpointURL`), or, like barman-cloud, any
+    /// other host in the emulator (Azurite) shape `http[s]://host[:port]/<account>/<container>/prefix`.
     Azure {
         account: Option<String>,
         container: String,
         prefix: String,
+        /// The blob service endpoint the path names, when it is not the public cloud's default
+        /// (`http://host:port/<account>` for an emulator).
+        endpoint: Option<String>,
     },
     /// `file:///directory/prefix`.
     Local { dir: String },
@@ -35,7 +39,8 @@ pub enum StoreError {
     /// `destinationPath` is not one of the supported URL shapes.
     #[error(
         "unsupported destinationPath {0:?}: expected s3://bucket/path, gs://bucket/path, \
-         https://<account>.blob.core.windows.net/<container>/path, azure://container/path or file:///dir"
+         https://<account>.blob.core.windows.net/<container>/path, \
+         http[s]://<host>[:port]/<account>/<container>/path (Azurite), azure://container/path or file:///dir"
     )]
     BadDestination(String),
     /// A referenced credential could not be read.
@@ -92,13 +97,18 @@ pub fn parse_destination(url: &str) -> Result<Destination, StoreError> {
             account: None,
             container,
             prefix,
+            endpoint: None,
         });
     }
-    if let Some(rest) = url
+    let http = url
         .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    {
+        .map(|rest| ("https", rest))
+        .or_else(|| url.strip_prefix("http://").map(|rest| ("http", rest)));
+    if let Some((scheme, rest)) = http {
         let (host, path) = split(rest);
+        if host.is_empty() {
+            return Err(bad());
+        }
         if let Some(account) = host.strip_suffix(".blob.core.windows.net") {
             let (container, prefix) = split(&path);
             if container.is_empty() {
@@ -108,9 +118,22 @@ pub fn parse_destination(url: &str) -> Result<Destination, StoreError> {
                 account: Some(account.to_string()),
                 container,
                 prefix,
+                endpoint: None,
             });
         }
-        return Err(bad());
+        // barman-cloud reads every other host as an emulator: the account is the first path
+        // segment and part of the endpoint (path-style addressing).
+        let (account, rest) = split(&path);
+        let (container, prefix) = split(&rest);
+        if account.is_empty() || container.is_empty() {
+            return Err(bad());
+        }
+        return Ok(Destination::Azure {
+            endpoint: Some(format!("{scheme}://{host}/{account}")),
+            account: Some(account),
+            container,
+            prefix,
+        });
     }
     if let Some(rest) = url.strip_prefix("file://") {
         if !rest.starts_with('/') {
@@ -235,62 +258,83 @@ impl Archive {
             Destination::Gcs { bucket, prefix } => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
-                    .with_client_options(client_options(cfg, secrets)?)
                     .with_retry(retry());
+                let mut opts = client_options(cfg, secrets)?;
                 if let Some(s) = cfg
                     .google_credentials
                     .as_ref()
                     .and_then(|g| g.application_credentials.as_ref())
                 {
-                    b = b.with_service_account_key(read_selector(secrets, s)?);
+                    let key = read_selector(secrets, s)?;
+                    // An emulator's key names its plain-HTTP endpoint (`gcs_base_url`); the client
+                    // refuses http:// unless told otherwise.
+                    if cfg.endpoint_url.is_none()
+                        && gcs_key_base_url(&key).is_some_and(|u| u.starts_with("http://"))
+                    {
+                        opts = opts.with_allow_http(true);
+                    }
+                    b = b.with_service_account_key(key);
                 }
                 if let Some(endpoint) = &cfg.endpoint_url {
                     b = b.with_base_url(endpoint);
                 }
-                (Arc::new(b.build().map_err(wrap)?), prefix)
+                (
+                    Arc::new(b.with_client_options(opts).build().map_err(wrap)?),
+                    prefix,
+                )
             }
             Destination::Azure {
                 account,
                 container,
                 prefix,
+                endpoint,
             } => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_container_name(container)
-                    .with_client_options(client_options(cfg, secrets)?)
-                    .with_retry(retry());
-                if let Some(a) = account {
-                    b = b.with_account(a);
-                }
-                if let Some(c) = &cfg.azure_credentials {
-                    if let Some(s) = &c.connection_string {
-                        for (k, v) in parse_connection_string(&read_selector(secrets, s)?) {
-                            b = match k.as_str() {
-                                "AccountName" => b.with_account(v),
-                                "AccountKey" => b.with_access_key(v),
-                                "BlobEndpoint" => b.with_endpoint(v),
-                                _ => b,
-                            };
-                        }
-                    }
+                let creds = cfg.azure_credentials.as_ref();
+                let connection_string = creds
+                    .and_then(|c| c.connection_string.as_ref())
+                    .map(|s| read_selector(secrets, s))
+                    .transpose()?;
+                let mut access = azure_access(
+                    account.as_deref(),
+                    endpoint.as_deref(),
+                    connection_string.as_deref(),
+                    cfg.endpoint_url.as_deref(),
+                );
+                if let Some(c) = creds {
                     if let Some(s) = &c.storage_account {
-                        b = b.with_account(read_selector(secrets, s)?);
+                        access.account = Some(read_selector(secrets, s)?);
                     }
                     if let Some(s) = &c.storage_key {
-                        b = b.with_access_key(read_selector(secrets, s)?);
+                        access.access_key = Some(read_selector(secrets, s)?);
                     }
                     if let Some(s) = &c.storage_sas_token {
-                        let token = read_selector(secrets, s)?;
-                        let pairs = token
-                            .trim_start_matches('?')
-                            .split('&')
-                            .filter_map(|kv| kv.split_once('='))
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect::<Vec<_>>();
-                        b = b.with_sas_authorization(pairs);
+                        access.sas_token = Some(read_selector(secrets, s)?);
                     }
                 }
-                if let Some(endpoint) = &cfg.endpoint_url {
-                    b = b.with_endpoint(endpoint.clone());
+                let mut opts = client_options(cfg, secrets)?;
+                if access
+                    .endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://"))
+                {
+                    opts = opts.with_allow_http(true);
+                }
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(container)
+                    .with_client_options(opts)
+                    .with_retry(retry());
+                if let Some(a) = access.account {
+                    b = b.with_account(a);
+                }
+                if let Some(e) = access.endpoint {
+                    b = b.with_endpoint(e);
+                }
+                if let Some(k) = access.access_key {
+                    b = b.with_access_key(k);
+                }
+                if let Some(t) = access.sas_token {
+                    // The builder's own parser percent-decodes the signature (`sig=...%2B...%3D`).
+                    b = b.with_config(object_store::azure::AzureConfigKey::SasKey, t);
                 }
                 (Arc::new(b.build().map_err(wrap)?), prefix)
             }
@@ -398,6 +442,72 @@ pub fn parse_connection_string(s: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// How an Azure container is reached and with which key material, before the
+/// `storageAccount`/`storageKey`/`storageSasToken` secrets are applied on top.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AzureAccess {
+    /// Storage account name.
+    pub account: Option<String>,
+    /// Blob service endpoint; `None` is the public cloud's `https://<account>.blob.core.windows.net`.
+    pub endpoint: Option<String>,
+    /// Shared key.
+    pub access_key: Option<String>,
+    /// Shared access signature, as a query string.
+    pub sas_token: Option<String>,
+}
+
+/// Resolves an Azure destination as barman-cloud does: a connection string names the account,
+/// endpoint and credentials (its `BlobEndpoint`, else
+/// `<DefaultEndpointsProtocol>://<AccountName>.blob.<EndpointSuffix>`), the destination path fills
+/// in what it leaves out, and `endpointURL` overrides the endpoint. Pure.
+pub fn azure_access(
+    dest_account: Option<&str>,
+    dest_endpoint: Option<&str>,
+    connection_string: Option<&str>,
+    endpoint_url: Option<&str>,
+) -> AzureAccess {
+    let mut access = AzureAccess {
+        account: dest_account.map(str::to_string),
+        endpoint: dest_endpoint.map(str::to_string),
+        ..AzureAccess::default()
+    };
+    if let Some(cs) = connection_string {
+        let kv = parse_connection_string(cs);
+        let get = |key: &str| {
+            kv.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(a) = get("AccountName") {
+            access.account = Some(a);
+        }
+        if let Some(e) = get("BlobEndpoint") {
+            access.endpoint = Some(e.trim_end_matches('/').to_string());
+        } else if let Some(a) = get("AccountName") {
+            let protocol = get("DefaultEndpointsProtocol").unwrap_or_else(|| "https".into());
+            let suffix = get("EndpointSuffix").unwrap_or_else(|| "core.windows.net".into());
+            access.endpoint = Some(format!("{protocol}://{a}.blob.{suffix}"));
+        }
+        access.access_key = get("AccountKey");
+        access.sas_token = get("SharedAccessSignature");
+    }
+    if let Some(e) = endpoint_url {
+        access.endpoint = Some(e.to_string());
+    }
+    access
+}
+
+/// The `gcs_base_url` of a service-account key (set by emulators such as fake-gcs-server), if the
+/// key is JSON and has one. Pure.
+pub fn gcs_key_base_url(key: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(key)
+        .ok()?
+        .get("gcs_base_url")?
+        .as_str()
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +535,7 @@ mod tests {
                     account: Some("acct".into()),
                     container: "cont".into(),
                     prefix: "p/q".into(),
+                    endpoint: None,
                 }),
             ),
             (
@@ -433,8 +544,31 @@ mod tests {
                     account: None,
                     container: "cont".into(),
                     prefix: String::new(),
+                    endpoint: None,
                 }),
             ),
+            // Azurite / emulator shape, as barman-cloud and CloudNativePG document it.
+            (
+                "http://127.0.0.1:10000/devstoreaccount1/cont/p/q/",
+                Some(Destination::Azure {
+                    account: Some("devstoreaccount1".into()),
+                    container: "cont".into(),
+                    prefix: "p/q".into(),
+                    endpoint: Some("http://127.0.0.1:10000/devstoreaccount1".into()),
+                }),
+            ),
+            (
+                "https://azurite.backup.svc:10000/acct/cont",
+                Some(Destination::Azure {
+                    account: Some("acct".into()),
+                    container: "cont".into(),
+                    prefix: String::new(),
+                    endpoint: Some("https://azurite.backup.svc:10000/acct".into()),
+                }),
+            ),
+            ("http://127.0.0.1:10000/devstoreaccount1", None),
+            ("https://acct.blob.core.windows.net/", None),
+            ("https:///acct/cont", None),
             (
                 "file:///var/backups",
                 Some(Destination::Local {
@@ -462,6 +596,115 @@ mod tests {
         ];
         for (endpoint, want) in cases {
             assert_eq!(payload_integrity_from_tls(endpoint), want, "{endpoint:?}");
+        }
+    }
+
+    #[test]
+    fn azure_access_precedence() {
+        let azurite_cs = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;\
+                          BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1/;";
+        let access = |account: Option<&str>,
+                      endpoint: Option<&str>,
+                      key: Option<&str>,
+                      sas: Option<&str>| {
+            AzureAccess {
+                account: account.map(str::to_string),
+                endpoint: endpoint.map(str::to_string),
+                access_key: key.map(str::to_string),
+                sas_token: sas.map(str::to_string),
+            }
+        };
+        let cases = [
+            // Public cloud: everything from the path, endpoint left to the client's default.
+            (
+                (Some("acct"), None, None, None),
+                access(Some("acct"), None, None, None),
+            ),
+            // Emulator path: its endpoint is kept.
+            (
+                (Some("dev"), Some("http://h:1/dev"), None, None),
+                access(Some("dev"), Some("http://h:1/dev"), None, None),
+            ),
+            // An Azurite connection string names endpoint, account and key.
+            (
+                (Some("dev"), Some("http://h:1/dev"), Some(azurite_cs), None),
+                access(
+                    Some("devstoreaccount1"),
+                    Some("http://127.0.0.1:10000/devstoreaccount1"),
+                    Some("a2V5"),
+                    None,
+                ),
+            ),
+            // Without BlobEndpoint the endpoint is derived like the Azure SDKs do.
+            (
+                (
+                    Some("acct"),
+                    None,
+                    Some("AccountName=other;AccountKey=k==;EndpointSuffix=core.chinacloudapi.cn"),
+                    None,
+                ),
+                access(
+                    Some("other"),
+                    Some("https://other.blob.core.chinacloudapi.cn"),
+                    Some("k=="),
+                    None,
+                ),
+            ),
+            // A SAS connection string.
+            (
+                (
+                    None,
+                    None,
+                    Some(
+                        "BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=2020-08-04&sig=x%3D",
+                    ),
+                    None,
+                ),
+                access(
+                    None,
+                    Some("https://a.blob.core.windows.net"),
+                    None,
+                    Some("sv=2020-08-04&sig=x%3D"),
+                ),
+            ),
+            // endpointURL overrides every other source.
+            (
+                (
+                    Some("dev"),
+                    Some("http://h:1/dev"),
+                    Some(azurite_cs),
+                    Some("https://proxy/dev"),
+                ),
+                access(
+                    Some("devstoreaccount1"),
+                    Some("https://proxy/dev"),
+                    Some("a2V5"),
+                    None,
+                ),
+            ),
+        ];
+        for ((account, endpoint, cs, url), want) in cases {
+            assert_eq!(
+                azure_access(account, endpoint, cs, url),
+                want,
+                "{account:?} {endpoint:?} {cs:?} {url:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gcs_key_base_urls() {
+        let cases = [
+            (
+                r#"{"private_key": "k", "gcs_base_url": "http://127.0.0.1:4443", "disable_oauth": true}"#,
+                Some("http://127.0.0.1:4443"),
+            ),
+            (r#"{"type": "service_account", "private_key": "k"}"#, None),
+            ("not json", None),
+            (r#"{"gcs_base_url": 7}"#, None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(gcs_key_base_url(key).as_deref(), want, "{key}");
         }
     }
 

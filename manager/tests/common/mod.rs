@@ -1,9 +1,12 @@
-//! Shared harness for the manager's integration tests: a real MinIO per test, real PostgreSQL 15
-//! instances driven through the `manager` binary (run as the `postgres` user when tests run as
-//! root), and barman-cli-cloud for compatibility checks. Missing binaries fail with how to install.
+//! Shared harness for the manager's integration tests: a real MinIO per test (Azurite and
+//! fake-gcs-server for the Azure and Google tests), real PostgreSQL 15 instances driven through the
+//! `manager` binary (run as the `postgres` user when tests run as root), and barman-cli-cloud for
+//! compatibility checks. Missing binaries fail with how to install.
 #![allow(dead_code)]
 
+pub mod azurite;
 pub mod certs;
+pub mod fake_gcs;
 pub mod minio;
 pub mod node;
 

@@ -93,6 +93,17 @@ impl Node {
         node
     }
 
+    /// Writes `<secretsDir>/<secret>/<key>` (as a projected secret volume would), readable by
+    /// the PostgreSQL user.
+    pub fn write_secret(&self, secret: &str, key: &str, value: &str) {
+        let dir = self.dir.path().join("secrets").join(secret);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        chown_pg(&dir);
+        let p = dir.join(key);
+        std::fs::write(&p, value).expect("secret");
+        chown_pg(&p);
+    }
+
     pub fn pgdata(&self) -> PathBuf {
         self.dir.path().join("pgdata")
     }

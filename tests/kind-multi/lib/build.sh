@@ -9,7 +9,11 @@ ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-2.1.9}
 COREDNS_VERSION=${COREDNS_VERSION:-1.14.7}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
+FAKE_GCS_VERSION=${FAKE_GCS_VERSION:-v1.56.1}
 PGFED_CACHE=${PGFED_CACHE:-/var/cache/pgfed}
+PGFED_BUILD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Azurite (npm) and its whole dependency tree are pinned by lib/azurite/package{,-lock}.json.
+AZURITE_VERSION=$(sed -n 's/^ *"azurite": "\(.*\)"$/\1/p' "$PGFED_BUILD_LIB/azurite/package.json")
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -127,6 +131,22 @@ build_containerd() {
 }
 build_coredns() { build_module coredns "v$COREDNS_VERSION" github.com/coredns/coredns; }
 build_minio() { build_module minio "$MINIO_VERSION" github.com/minio/minio; }
+# Emulators for the manager's Google Cloud Storage and Azure Blob tests.
+build_fake_gcs() { build_module fake-gcs-server "$FAKE_GCS_VERSION" github.com/fsouza/fake-gcs-server; }
+
+# Azurite is a Node.js program: `npm ci` installs exactly the locked tree (integrity-checked) into
+# the cache; the tests run <dir>/node_modules/.bin/azurite-blob.
+install_azurite() {
+  local out=$PGFED_CACHE/azurite-$AZURITE_VERSION
+  is_cached "$out" && { echo "$out"; return; }
+  command -v npm >/dev/null || { echo "npm not found: install nodejs and npm (tests/install-deps)" >&2; return 1; }
+  log "installing azurite $AZURITE_VERSION with npm ci"
+  mkdir -p "$out"
+  cp "$PGFED_BUILD_LIB/azurite/package.json" "$PGFED_BUILD_LIB/azurite/package-lock.json" "$out/"
+  npm ci --prefix "$out" --omit=dev --no-audit --no-fund --loglevel=error >&2
+  touch "$out/.complete"
+  echo "$out"
+}
 
 build_all() {
   mkdir -p "$PGFED_CACHE"
@@ -134,6 +154,8 @@ build_all() {
   build_containerd >/dev/null
   build_coredns >/dev/null
   build_minio >/dev/null
+  build_fake_gcs >/dev/null
+  install_azurite >/dev/null
   build_kubernetes >/dev/null
 }
 
