@@ -52,6 +52,10 @@ enum Command {
         /// Backup ID (default: the current UTC time, Barman's format).
         #[arg(long)]
         backup_id: Option<String>,
+        /// Seconds WAL archiving may keep failing, without archiving anything, while the backup
+        /// waits for its last segment; then the backup is abandoned with the reason.
+        #[arg(long, default_value_t = 300)]
+        archive_stall_timeout: u64,
     },
     /// Instance lifecycle.
     Instance {
@@ -166,9 +170,14 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 }
             }
         }
-        Command::Backup { config, backup_id } => {
+        Command::Backup {
+            config,
+            backup_id,
+            archive_stall_timeout,
+        } => {
             let cfg = load(&config)?;
-            let report = crate::backup::take::take_backup(&cfg, backup_id)
+            let stall = std::time::Duration::from_secs(archive_stall_timeout);
+            let report = crate::backup::take::take_backup(&cfg, backup_id, stall)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(

@@ -56,9 +56,9 @@ pub struct ManagerConfig {
     /// roles.
     #[serde(default)]
     pub bootstrap: Option<BootstrapConfiguration>,
-    /// PostgreSQL configuration (`spec.postgresql`): `parameters`, `pg_hba` and `pg_ident` are
-    /// applied; `shared_preload_libraries`, `ldap` and `synchronous` are refused (not implemented
-    /// yet); `syncReplicaElectionConstraint`, `promotionTimeout` and `enableAlterSystem` are not
+    /// PostgreSQL configuration (`spec.postgresql`): `parameters`, `pg_hba`, `pg_ident` and
+    /// `shared_preload_libraries` (added to the parameter's list) are applied; `ldap` and
+    /// `synchronous` are refused (not implemented yet); `syncReplicaElectionConstraint`, `promotionTimeout` and `enableAlterSystem` are not
     /// read.
     #[serde(default)]
     pub postgresql: PostgresConfiguration,

@@ -216,3 +216,54 @@ fn backup_from_a_standby_restores() {
     );
     assert_eq!(rounds(&n), "1,2,3");
 }
+
+/// WAL archiving that keeps failing while the backup waits for its last segment abandons the
+/// backup with the reason once the stall timeout passes, instead of hanging for ever; nothing in
+/// the bucket or in pg_wal is removed.
+#[test]
+fn backup_is_abandoned_with_the_reason_when_archiving_stalls() {
+    let minio = Minio::start();
+    minio.create_bucket("stall");
+    let mut a = Node::new("stall", "stall");
+    a.set(
+        "backup",
+        json!({"barmanObjectStore": s3_store(&minio, "stall", json!({}))}),
+    );
+    a.init_and_start();
+    // The segment pg_backup_stop will wait for is already in the bucket with other content, as if
+    // another cluster wrote there: archiving it is refused on every attempt.
+    let current = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    let key = format!("stall/wals/{}/{current}", &current[..16]);
+    let junk = a.dir.path().join("junk");
+    std::fs::write(&junk, vec![7u8; 4096]).expect("junk");
+    minio.put_file("stall", &key, &junk);
+
+    let out = a.manager(&["backup", "--archive-stall-timeout", "8"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the backup should fail: {err}");
+    assert!(err.contains("backup abandoned"), "{err}");
+    assert!(
+        err.contains(&current),
+        "the reason names the segment: {err}"
+    );
+
+    // Nothing lost: the foreign object is still there, the segment still waits in pg_wal, and no
+    // backup is recorded as done.
+    let objects = minio.list("stall", "stall/");
+    assert!(objects.contains(&key), "{objects:?}");
+    assert!(
+        a.pgdata()
+            .join("pg_wal/archive_status")
+            .join(format!("{current}.ready"))
+            .exists()
+    );
+    assert!(
+        !objects.iter().any(|o| o.ends_with("backup.info")),
+        "{objects:?}"
+    );
+    // The instance is usable and no backup is left in progress.
+    assert_eq!(
+        a.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND query LIKE '%pg_backup_stop%' AND state = 'active' AND pid <> pg_backend_pid()"),
+        "0"
+    );
+}

@@ -16,6 +16,7 @@ use pgfed_api::barman::layout;
 use pgfed_api::lsn::{Lsn, WalSegmentName};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What a finished backup reports.
@@ -221,6 +222,7 @@ fn write_tar(
 pub async fn take_backup(
     cfg: &ManagerConfig,
     backup_id: Option<String>,
+    archive_stall_timeout: Duration,
 ) -> Result<BackupReport, BackupError> {
     let store_cfg = cfg.backup_store()?;
     let data_cfg = store_cfg.data.clone().unwrap_or_default();
@@ -297,6 +299,7 @@ pub async fn take_backup(
         &tablespaces,
         compression,
         jobs,
+        archive_stall_timeout,
     )
     .await;
     let (size, stored, label) = match result {
@@ -400,6 +403,7 @@ struct StopResult {
     end_lsn: Lsn,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn copy_and_stop(
     cfg: &ManagerConfig,
     client: &tokio_postgres::Client,
@@ -408,6 +412,7 @@ async fn copy_and_stop(
     tablespaces: &[Tablespace],
     compression: Option<CompressionType>,
     jobs: usize,
+    archive_stall_timeout: Duration,
 ) -> Result<(u64, u64, StopResult), BackupError> {
     let entries = tokio::task::spawn_blocking({
         let root = cfg.pgdata.clone();
@@ -510,7 +515,16 @@ async fn copy_and_stop(
     files_done_rx.await.map_err(|_| {
         BackupError::Invalid("data.tar stream failed before copying every file".into())
     })?;
-    let stopped = stop.await?;
+    // pg_backup_stop waits, without limit, for the backup's last WAL segment to be archived.
+    // When archiving keeps failing (object store down, a conflicting segment) that would hang the
+    // backup for ever: give up once it has failed and made no progress for the stall timeout.
+    let stopped = tokio::select! {
+        r = stop => r?,
+        stalled = watch_archiver(cfg, archive_stall_timeout) => {
+            let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+            return Err(stalled);
+        }
+    };
     label_tx
         .send(stopped.label.clone())
         .map_err(|_| BackupError::Invalid("data.tar stream ended before backup_label".into()))?;
@@ -527,6 +541,70 @@ async fn copy_and_stop(
             .map_err(|e| archive.wrap(e))?;
     }
     Ok((size, stored, stopped))
+}
+
+/// Counters of pg_stat_archiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArchiverCounts {
+    /// WAL files archived so far.
+    pub archived: i64,
+    /// Failed archive attempts so far.
+    pub failed: i64,
+}
+
+/// Whether WAL archiving has stalled while pg_backup_stop waits on it: it failed since the wait
+/// began, archived nothing since, and that has lasted `limit`. Slow archiving that progresses
+/// never counts. Pure.
+pub fn archiving_stalled(
+    at_start: ArchiverCounts,
+    now: ArchiverCounts,
+    stalled_for: Duration,
+    limit: Duration,
+) -> bool {
+    now.failed > at_start.failed && now.archived == at_start.archived && stalled_for >= limit
+}
+
+/// Returns, with the reason, once archiving has stalled (see [`archiving_stalled`]); pends for
+/// ever otherwise, including when the archiver cannot be observed.
+async fn watch_archiver(cfg: &ManagerConfig, limit: Duration) -> BackupError {
+    const QUERY: &str = "SELECT archived_count, failed_count, coalesce(last_failed_wal, ''), \
+                         coalesce(last_failed_time::text, '') FROM pg_stat_archiver";
+    let pending = || std::future::pending::<BackupError>();
+    let Ok(watcher) = sql::connect(cfg, "postgres").await else {
+        return pending().await;
+    };
+    let sample = |row: &tokio_postgres::Row| ArchiverCounts {
+        archived: row.get(0),
+        failed: row.get(1),
+    };
+    let Ok(first) = watcher.query_one(QUERY, &[]).await else {
+        return pending().await;
+    };
+    // The baseline moves with every archived file: only failures since the last progress count.
+    let (mut baseline, mut progress_at) = (sample(&first), tokio::time::Instant::now());
+    let at_start = baseline;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Ok(row) = watcher.query_one(QUERY, &[]).await else {
+            continue;
+        };
+        let now = sample(&row);
+        if now.archived != baseline.archived {
+            baseline = now;
+            progress_at = tokio::time::Instant::now();
+            continue;
+        }
+        if archiving_stalled(baseline, now, progress_at.elapsed(), limit) {
+            let (wal, when): (String, String) = (row.get(2), row.get(3));
+            return BackupError::Invalid(format!(
+                "backup abandoned: pg_backup_stop is waiting for WAL archiving, which has failed \
+                 {} time(s) and archived nothing for {}s (last failure: {wal} at {when}); check the \
+                 object store and the archive_command log. No WAL and no earlier backup was touched",
+                now.failed - at_start.failed,
+                progress_at.elapsed().as_secs()
+            ));
+        }
+    }
 }
 
 /// The fields of a backup_label the manager needs.
@@ -569,6 +647,31 @@ pub fn parse_label(text: &str) -> Result<Label, BackupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archiving_stalls_only_when_failing_without_progress_for_the_limit() {
+        let c = |archived, failed| ArchiverCounts { archived, failed };
+        let limit = Duration::from_secs(300);
+        let long = Duration::from_secs(301);
+        let short = Duration::from_secs(10);
+        let cases = [
+            // Failing, nothing archived, long enough: stalled.
+            (c(5, 1), c(5, 4), long, true),
+            // Not long enough yet.
+            (c(5, 1), c(5, 4), short, false),
+            // Slow but not failing.
+            (c(5, 1), c(5, 1), long, false),
+            // Failing but progressing (the caller moves the baseline on progress).
+            (c(5, 1), c(6, 4), long, false),
+        ];
+        for (start, now, waited, want) in cases {
+            assert_eq!(
+                archiving_stalled(start, now, waited, limit),
+                want,
+                "{start:?} {now:?} {waited:?}"
+            );
+        }
+    }
 
     #[test]
     fn exclusions() {

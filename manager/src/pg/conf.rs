@@ -88,10 +88,6 @@ pub fn render_parameters(
 ) -> Result<BTreeMap<String, String>, ConfError> {
     let pg = &cfg.postgresql;
     for (field, set) in [
-        (
-            "shared_preload_libraries",
-            !pg.shared_preload_libraries.is_empty(),
-        ),
         ("ldap", pg.ldap.is_some()),
         ("synchronous", pg.synchronous.is_some()),
     ] {
@@ -111,6 +107,25 @@ pub fn render_parameters(
             }
         })?;
         out.insert(k.to_ascii_lowercase(), v.clone());
+    }
+    // `postgresql.shared_preload_libraries` adds to whatever the parameter itself lists, in order,
+    // each library once (CloudNativePG's rule).
+    if !pg.shared_preload_libraries.is_empty() {
+        let mut libraries: Vec<String> = out
+            .get("shared_preload_libraries")
+            .map(|v| {
+                v.split(',')
+                    .map(|l| l.trim().trim_matches('"').to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for l in &pg.shared_preload_libraries {
+            if !libraries.contains(l) {
+                libraries.push(l.clone());
+            }
+        }
+        out.insert("shared_preload_libraries".into(), libraries.join(","));
     }
     let (archive, restore) = wal_commands(manager, config_file, None);
     let owned = [
@@ -309,17 +324,44 @@ mod tests {
     }
 
     #[test]
+    fn shared_preload_libraries_field_adds_to_the_parameter() {
+        let m = Path::new("/controller/manager");
+        let f = Path::new("/etc/pgfed/config.json");
+        // (parameters, the shared_preload_libraries field, the rendered parameter)
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], Option<&'a str>);
+        let cases: [Case; 4] = [
+            (&[], &[], None),
+            (&[], &["pg_stat_statements"], Some("pg_stat_statements")),
+            (
+                &[(
+                    "shared_preload_libraries",
+                    "auto_explain, pg_stat_statements",
+                )],
+                &["pg_stat_statements", "pgaudit"],
+                Some("auto_explain,pg_stat_statements,pgaudit"),
+            ),
+            (
+                &[("shared_preload_libraries", "auto_explain")],
+                &[],
+                Some("auto_explain"),
+            ),
+        ];
+        for (params, field, want) in cases {
+            let mut c = cfg(params);
+            c.postgresql.shared_preload_libraries = field.iter().map(|l| l.to_string()).collect();
+            let out = render_parameters(&c, m, f).expect("renders");
+            assert_eq!(
+                out.get("shared_preload_libraries").map(String::as_str),
+                want,
+                "{params:?} {field:?}"
+            );
+        }
+    }
+
+    #[test]
     fn unimplemented_postgresql_fields_are_refused_by_name() {
         let m = Path::new("/controller/manager");
         let f = Path::new("/etc/pgfed/config.json");
-        let mut c = cfg(&[]);
-        c.postgresql.shared_preload_libraries = vec!["pg_stat_statements".into()];
-        assert_eq!(
-            render_parameters(&c, m, f),
-            Err(ConfError::Unsupported {
-                field: "shared_preload_libraries"
-            })
-        );
         let mut c = cfg(&[]);
         c.postgresql.synchronous = Some(Default::default());
         let err = render_parameters(&c, m, f).expect_err("synchronous");
