@@ -67,7 +67,7 @@ minio_pid=$!
 endpoint="https://127.0.0.1:$s3port"
 for _ in $(seq 100); do curl -sf --cacert "$work/ca.crt" "$endpoint/minio/health/live" && break; sleep 0.3; done
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1 AWS_CA_BUNDLE="$work/ca.crt"
-for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-lz4 wal-pgfed-zst wal-barman-gz base-pgfed base-barman base-pgbackrest; do
+for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-gz-1 wal-pgfed-gz-4 wal-pgfed-lz4 wal-pgfed-zst wal-barman-gz wal-barman-gz-4 base-pgfed base-barman base-pgbackrest; do
   python3 -c "import boto3,sys; boto3.client('s3', endpoint_url='$endpoint', verify='$AWS_CA_BUNDLE').create_bucket(Bucket=sys.argv[1])" "$b"
 done
 
@@ -161,23 +161,35 @@ count_objects() { python3 -c "import boto3,sys; p=boto3.client('s3', endpoint_ur
 echo "WAL archive, $SEGMENTS segments of 16 MiB:"
 archive_barman 1 wal-barman; wal_b1=$result; wal_row "barman-cloud-wal-archive, one process at a time"
 archive_barman 4 wal-barman-4; wal_b4=$result; wal_row "barman-cloud-wal-archive, 4 processes in parallel"
-archive_barman 1 wal-barman-gz -z; wal_bgz=$result; wal_row "barman-cloud-wal-archive -z (gzip)"
+archive_barman 1 wal-barman-gz -z; wal_bgz=$result; wal_row "barman-cloud-wal-archive -z (gzip), one process at a time"
+archive_barman 4 wal-barman-gz-4 -z; wal_bgz4=$result; wal_row "barman-cloud-wal-archive -z (gzip), 4 processes in parallel"
 archive_pgfed 1 "" wal-pgfed-1; wal_p1=$result; wal_row "pgfed, maxParallel 1"
 archive_pgfed 4 "" wal-pgfed-4; wal_p4=$result; wal_row "pgfed, maxParallel 4"
-archive_pgfed 16 "" wal-pgfed-16; wal_p16=$result; wal_row "pgfed, maxParallel 16"
+archive_pgfed 16 "" wal-pgfed-16; wal_p16=$result; srv16=$server_ms; wal_row "pgfed, maxParallel 16"
+archive_pgfed 1 gzip wal-pgfed-gz-1; wal_pgz1=$result; wal_row "pgfed, maxParallel 1, gzip"
+archive_pgfed 4 gzip wal-pgfed-gz-4; wal_pgz4=$result; wal_row "pgfed, maxParallel 4, gzip"
 archive_pgfed 16 gzip wal-pgfed-gz; wal_pgz=$result; wal_row "pgfed, maxParallel 16, gzip"
 archive_pgfed 16 lz4 wal-pgfed-lz4; wal_plz4=$result; wal_row "pgfed, maxParallel 16, lz4"
 archive_pgfed 16 zstd wal-pgfed-zst; wal_pzst=$result; wal_row "pgfed, maxParallel 16, zstd"
 # The same archiver into a directory on tmpfs: what pgfed reaches when the S3 server is not the
 # bottleneck (no S3 server CPU is spent, so that column reads 0).
 archive_pgfed 16 "" wal-local local; wal_local=$result; wal_row "pgfed, maxParallel 16, local directory (no S3 server)"
-for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-lz4 wal-pgfed-zst wal-barman-gz; do
+for b in wal-pgfed-1 wal-pgfed-4 wal-pgfed-16 wal-barman wal-barman-4 wal-pgfed-gz wal-pgfed-gz-1 wal-pgfed-gz-4 wal-pgfed-lz4 wal-pgfed-zst wal-barman-gz wal-barman-gz-4; do
   n=$(count_objects "$b"); [ "$n" = "$SEGMENTS" ] || { echo "bucket $b holds $n objects, expected $SEGMENTS" >&2; exit 1; }
 done
 n=$(find "$minio_data-local/wal-local" -type f | wc -l); [ "$n" = "$SEGMENTS" ] || { echo "local archive holds $n files, expected $SEGMENTS" >&2; exit 1; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.1f}')" "$@"; }
-wal_b_best=$(python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$wal_b1" "$wal_b4" "$wal_bgz")
-echo "  best pgfed S3 rate / best barman rate: $(ratio "$(python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$wal_p16" "$wal_pgz" "$wal_plz4" "$wal_pzst")" "$wal_b_best")×"
+best() { python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$@"; }
+wal_b_best=$(best "$wal_b1" "$wal_b4" "$wal_bgz" "$wal_bgz4")
+wal_p_best=$(best "$wal_p16" "$wal_pgz" "$wal_plz4" "$wal_pzst")
+# Like for like: same compression, pgfed's maxParallel N against N barman processes.
+wal_summary="uncompressed, 1 vs 1: **$(ratio "$wal_p1" "$wal_b1")×**; uncompressed, 4 vs 4: **$(ratio "$wal_p4" "$wal_b4")×**;
+gzip, 1 vs 1: **$(ratio "$wal_pgz1" "$wal_bgz")×**; gzip, 4 vs 4: **$(ratio "$wal_pgz4" "$wal_bgz4")×**;
+best pgfed rate over best barman-cloud rate: **$(ratio "$wal_p_best" "$wal_b_best")×**."
+echo "  ${wal_summary//\*\*/}" | tr '\n' ' '; echo
+# What the S3 server's own CPU allows uncompressed, whatever the client: cores / server time.
+ceiling=$(python3 -c "import sys; print(f'{int(sys.argv[1])*1000/max(float(sys.argv[2]),1):.0f}')" "$(nproc)" "$srv16")
+echo "  uncompressed ceiling set by the S3 server's CPU ($srv16 ms/segment on $(nproc) cores): $ceiling segments/s"
 
 # --- Base backup ----------------------------------------------------------------------------------
 as_pg "$PG_BINDIR/psql" -XAtq -h "$work/run" -p "$pgport" -U postgres -d postgres -c CHECKPOINT
@@ -260,8 +272,11 @@ Command: \`manager/bench/run.sh\` (SEGMENTS=$SEGMENTS SCALE=$SCALE JOBS=$JOBS). 
 | archiver | segments/s | client CPU ms/segment | S3 server CPU ms/segment |
 |---|---|---|---|
 ${wal_rows}
-Best pgfed rate to S3 over best barman-cloud rate: **$(ratio "$(python3 -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$wal_p16" "$wal_pgz" "$wal_plz4" "$wal_pzst")" "$wal_b_best")×**;
-uncompressed at maxParallel 16: **$(ratio "$wal_p16" "$wal_b_best")×**; into a local directory: **$(ratio "$wal_local" "$wal_b_best")×**.
+Ratios, pgfed over barman-cloud-wal-archive at the same compression, maxParallel N against N
+processes: $wal_summary
+Uncompressed, the S3 server alone spends $srv16 ms of CPU per segment, so on $(nproc) cores no client
+can archive more than about $ceiling segments/s ($(ratio "$ceiling" "$wal_b4")× barman-cloud's 4-process rate):
+the uncompressed ratios are bounded by the server sharing this machine, not by the archiver.
 barman-cli-cloud 3.4 has no lz4 or zstd. CPU is per segment, summed over user and system time.
 
 ## Base backup ($((dbsize / 1048576)) MiB, pgbench scale $SCALE, no compression, $JOBS streams/processes)

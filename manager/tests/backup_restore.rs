@@ -257,10 +257,17 @@ fn backup_is_abandoned_with_the_reason_when_archiving_stalls() {
             .join(format!("{current}.ready"))
             .exists()
     );
-    assert!(
-        !objects.iter().any(|o| o.ends_with("backup.info")),
-        "{objects:?}"
-    );
+    // The attempt is recorded as FAILED with the reason, as Barman records one.
+    let info_key = objects
+        .iter()
+        .find(|o| o.ends_with("backup.info"))
+        .unwrap_or_else(|| panic!("no backup.info for the failed attempt: {objects:?}"))
+        .clone();
+    let info_file = a.dir.path().join("backup.info");
+    minio.get_file("stall", &info_key, &info_file);
+    let info = std::fs::read_to_string(&info_file).expect("backup.info");
+    assert!(info.contains("status=FAILED"), "{info}");
+    assert!(info.contains("backup abandoned"), "{info}");
     // The instance is usable and no backup is left in progress.
     assert_eq!(
         a.psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND query LIKE '%pg_backup_stop%' AND state = 'active' AND pid <> pg_backend_pid()"),

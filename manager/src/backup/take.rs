@@ -307,6 +307,29 @@ pub async fn take_backup(
         Err(e) => {
             // Leave no backup in progress behind; the session ending would also abort it.
             let _ = client.query("SELECT pg_backup_stop(false)", &[]).await;
+            // What was uploaded stays (nothing is deleted because of a fault) and is marked
+            // FAILED with the reason, as Barman does, so catalogs skip it and people see why.
+            let mut info = BackupInfo::default();
+            let pyts = |t: chrono::DateTime<Utc>| {
+                t.to_rfc3339_opts(SecondsFormat::Micros, false)
+                    .replace('T', " ")
+            };
+            for (k, v) in [
+                ("backup_id", backup_id.clone()),
+                ("begin_time", pyts(begin_time)),
+                ("end_time", pyts(Utc::now())),
+                // backup.info is one key=value per line.
+                ("error", e.to_string().replace(['\n', '\r'], " ")),
+                ("status", "FAILED".to_string()),
+                ("systemid", systemid.clone()),
+                ("version", version.clone()),
+            ] {
+                info.set(k, Some(v));
+            }
+            let key = format!("{}/backup.info", layout::backup_dir_key(&backup_id));
+            if let Err(put) = archive.put(&key, info.render().into()).await {
+                tracing::warn!(error = %put, "could not record the failed backup");
+            }
             return Err(e);
         }
     };
