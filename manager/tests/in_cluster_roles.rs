@@ -78,6 +78,29 @@ fn fingerprint(node: &Node) -> String {
     )
 }
 
+/// SIGKILLs the postmaster, as when its container dies with the manager (PID 1).
+fn kill_postmaster(node: &Node) {
+    let pid = std::fs::read_to_string(node.pgdata().join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .unwrap_or_else(|| panic!("[{}] postmaster.pid", node.name));
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+}
+
+/// Waits until `standby` holds exactly the rows `primary` has.
+fn wait_same_rows(standby: &Node, primary: &Node, what: &str) {
+    common::wait_for(what, LONG, || {
+        let (s, p) = (fingerprint(standby), fingerprint(primary));
+        if s == p {
+            Ok(())
+        } else {
+            Err(format!("{s} vs {p}"))
+        }
+    });
+}
+
 /// The timeline a primary writes on, or a standby receives on.
 fn timeline(node: &Node) -> String {
     node.psql(
@@ -163,7 +186,7 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         let (dir, port) = (a.dir.path().join("run"), a.port);
         std::thread::spawn(move || {
             let mut committed = 0u32;
-            for i in 0..400 {
+            for i in 0..5000 {
                 let ok = as_postgres(common::pg_bindir().join("psql"))
                     .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
                     .arg(&dir)
@@ -188,6 +211,19 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         "pg-b promoted while pg-a was still streaming to it:\n{}",
         manager_log(&b)
     );
+    // pg-b's container restarts while it waits: its new manager still knows where it streamed
+    // from (the role file says so), comes back streaming from pg-a, and keeps waiting.
+    drop(run_b);
+    kill_postmaster(&b);
+    run_b = run(&b);
+    wait_streaming(&b, "pg-b streaming from pg-a again after its restart");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        b.psql("postgres", "SELECT pg_is_in_recovery()"),
+        "t",
+        "pg-b promoted after a restart while pg-a was still streaming to it:\n{}",
+        manager_log(&b)
+    );
     target(&mut a, &b_peer, &replica, &pki);
     let committed = writer.join().expect("writer");
     b.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
@@ -205,14 +241,7 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
     wait_streaming(&a, "pg-a rewound and streaming from pg-b");
     b.psql("app", "INSERT INTO t (v) VALUES ('after-switchover')");
     b.psql("postgres", "CHECKPOINT");
-    common::wait_for("pg-a catching up with pg-b", LONG, || {
-        let (fa, fb) = (fingerprint(&a), fingerprint(&b));
-        if fa == fb {
-            Ok(())
-        } else {
-            Err(format!("{fa} vs {fb}"))
-        }
-    });
+    wait_same_rows(&a, &b, "pg-a catching up with pg-b");
     assert_eq!((timeline(&a), timeline(&b)), ("2".into(), "2".into()));
     assert!(
         manager_log(&a).contains("stepping down"),
@@ -223,13 +252,7 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
     // Failover: pg-b (primary) dies with its manager. pg-a is told it is the target and promotes
     // at once (nothing streams to it any more).
     drop(run_b);
-    let pid = std::fs::read_to_string(b.pgdata().join("postmaster.pid"))
-        .ok()
-        .and_then(|s| s.lines().next().map(str::to_string))
-        .expect("pg-b postmaster.pid");
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid])
-        .status();
+    kill_postmaster(&b);
     target(&mut a, &a_peer, &replica, &pki);
     a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
     a.psql("app", "INSERT INTO t (v) VALUES ('after-failover')");
@@ -242,14 +265,7 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         &b,
         "pg-b rewound and streaming from pg-a after the failover",
     );
-    common::wait_for("pg-b catching up with pg-a", LONG, || {
-        let (fa, fb) = (fingerprint(&a), fingerprint(&b));
-        if fa == fb {
-            Ok(())
-        } else {
-            Err(format!("{fa} vs {fb}"))
-        }
-    });
+    wait_same_rows(&b, &a, "pg-b catching up with pg-a");
     assert_eq!((timeline(&a), timeline(&b)), ("3".into(), "3".into()));
     assert_eq!(
         b.psql("app", "SELECT count(*) FROM t WHERE v = 'after-failover'"),

@@ -53,6 +53,29 @@ pub fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// Reverses [`quote`]; `None` for anything [`quote`] cannot have written. Pure.
+pub fn unquote(v: &str) -> Option<String> {
+    let inner = v.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if chars.next() == Some('\'') => out.push('\''),
+            '\\' if chars.next() == Some('\\') => out.push('\\'),
+            '\'' | '\\' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The `primary_conninfo` a role file written by [`render_role_conf`] sets, if any. Pure.
+pub fn role_conf_primary_conninfo(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("primary_conninfo = "))
+        .and_then(unquote)
+}
+
 /// The archive and restore commands calling this very binary with this configuration file.
 pub fn wal_commands(
     manager: &Path,
@@ -271,6 +294,33 @@ pub fn recovery_target_parameters(t: &RecoveryTarget) -> Vec<(&'static str, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_file_primary_conninfo_reads_back() {
+        for conninfo in [
+            "host=pg-1 port=5432",
+            "application_name='my app' sslkey=/a\\b",
+            "",
+        ] {
+            let text = render_role_conf(
+                &Role::Standby {
+                    restore_from: None,
+                    primary_conninfo: Some(conninfo.to_string()),
+                },
+                Path::new("/controller/manager"),
+                Path::new("/etc/pgfed/config.json"),
+            );
+            assert_eq!(
+                role_conf_primary_conninfo(&text).as_deref(),
+                Some(conninfo),
+                "{text}"
+            );
+        }
+        assert_eq!(role_conf_primary_conninfo("restore_command = 'x'\n"), None);
+        for bad in ["'a'b'", "'a\\b'", "no quotes"] {
+            assert_eq!(unquote(bad), None, "{bad}");
+        }
+    }
 
     fn cfg(params: &[(&str, &str)]) -> ManagerConfig {
         let mut c = ManagerConfig {

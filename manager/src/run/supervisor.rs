@@ -285,7 +285,12 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     }
     // Where this instance streams from while another instance is primary; remembered so a standby
     // that becomes the target keeps receiving from the former primary until that one has stopped.
-    let mut upstream: Option<String> = cfg.target_primary_conninfo();
+    // After a manager restart the role file still says where this standby streamed from.
+    let mut upstream: Option<String> = cfg.target_primary_conninfo().or_else(|| {
+        std::fs::read_to_string(cfg.pgdata.join(crate::pg::conf::ROLE_CONF))
+            .ok()
+            .and_then(|text| crate::pg::conf::role_conf_primary_conninfo(&text))
+    });
     configure::write_all(
         &cfg,
         &config_file,
