@@ -15,9 +15,7 @@ use axum::routing::get;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// State of the metrics endpoint: shared instance state and the custom queries.
 type MetricsState = (Arc<Shared>, Arc<BTreeMap<String, CustomQuery>>);
@@ -82,77 +80,14 @@ pub fn metrics_router(shared: Arc<Shared>, custom: BTreeMap<String, CustomQuery>
         .with_state((shared, Arc::new(custom)))
 }
 
-/// Builds the TLS acceptor: server certificate, client certificates required and verified
-/// against the client CA.
+/// Builds the status API's TLS acceptor: the server certificate, and client certificates required
+/// and verified against the client CA.
 pub fn tls_acceptor(files: &CertificateFiles) -> Result<TlsAcceptor, String> {
     let read =
         |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    let certs = rustls_pemfile::certs(&mut read(&files.server_cert)?.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("server certificate: {e}"))?;
-    let key = rustls_pemfile::private_key(&mut read(&files.server_key)?.as_slice())
-        .map_err(|e| format!("server key: {e}"))?
-        .ok_or("server key file holds no private key")?;
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in rustls_pemfile::certs(&mut read(&files.client_ca)?.as_slice()) {
-        roots
-            .add(ca.map_err(|e| format!("client CA: {e}"))?)
-            .map_err(|e| format!("client CA: {e}"))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
+    pgfed_tls::acceptor(
+        &read(&files.server_cert)?,
+        &read(&files.server_key)?,
+        Some(&read(&files.client_ca)?),
     )
-    .build()
-    .map_err(|e| format!("client verifier: {e}"))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS versions: {e}"))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("server certificate: {e}"))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// A listener that completes the TLS handshake (client certificate required) before handing the
-/// connection to axum; failed handshakes are logged and skipped.
-pub struct TlsListener {
-    /// TCP listener.
-    pub tcp: TcpListener,
-    /// TLS configuration.
-    pub acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, addr) = match self.tcp.accept().await {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let handshake = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                self.acceptor.accept(stream),
-            );
-            match handshake.await {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(e)) => {
-                    tracing::info!(%addr, error = %e, "status API: TLS handshake refused")
-                }
-                Err(_) => tracing::info!(%addr, "status API: TLS handshake timed out"),
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
 }

@@ -465,7 +465,12 @@ async fn serve(
         let tcp = bind(cfg.status_port).await?;
         let router = super::http::status_router(shared);
         tokio::spawn(async move {
-            axum::serve(super::http::TlsListener { tcp, acceptor }, router).await
+            let listener = pgfed_tls::TlsListener {
+                tcp,
+                acceptor,
+                name: "status API",
+            };
+            axum::serve(listener, router).await
         });
     }
     Ok(())

@@ -106,7 +106,8 @@ mod tests {
         use std::sync::Arc;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let cert = generate("pgfed-webhook", "pgfed-system", Utc::now()).expect("generate");
-        let acceptor = crate::webhook::tls::acceptor(&cert).expect("server config");
+        let acceptor = pgfed_tls::acceptor(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), None)
+            .expect("server config");
         let mut roots = rustls::RootCertStore::empty();
         for ca in rustls_pemfile::certs(&mut cert.ca_pem.as_bytes()) {
             roots.add(ca.expect("ca pem")).expect("root");
@@ -141,7 +142,8 @@ mod tests {
 
         // A different name is refused by the client: the SANs are exactly the Service's names.
         let (client_io, server_io) = tokio::io::duplex(16 * 1024);
-        let acceptor = crate::webhook::tls::acceptor(&cert).expect("server config");
+        let acceptor = pgfed_tls::acceptor(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), None)
+            .expect("server config");
         tokio::spawn(async move {
             let _ = acceptor.accept(server_io).await;
         });

@@ -8,6 +8,5 @@ pub mod certs;
 pub mod review;
 pub mod secret;
 pub mod server;
-mod tls;
 
 pub use server::{RunArgs, run};

@@ -2,11 +2,11 @@
 
 use super::review::{Hook, review};
 use super::secret::{ensure_certificate, inject_ca_bundle};
-use super::tls::{TlsListener, acceptor};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use pgfed_tls::TlsListener;
 
 /// Options of `pgfed-operator run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -109,10 +109,16 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         &cert.ca_pem,
     )
     .await?;
-    let acceptor = acceptor(&cert).map_err(RunError::Tls)?;
+    let acceptor = pgfed_tls::acceptor(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), None)
+        .map_err(RunError::Tls)?;
     let tcp = tokio::net::TcpListener::bind(("0.0.0.0", args.webhook_port)).await?;
     tracing::info!(port = args.webhook_port, "admission webhook listening");
-    axum::serve(TlsListener { tcp, acceptor }, router())
+    let listener = TlsListener {
+        tcp,
+        acceptor,
+        name: "webhook",
+    };
+    axum::serve(listener, router())
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
