@@ -5,11 +5,10 @@
 //! JSON API upload and passes everything else through. Buckets are created and listed over the
 //! JSON API with curl, directly.
 
-use super::{INSTALL_HINT, free_port, require_program, run_ok, wait_for};
+use super::{INSTALL_HINT, free_port, require_program, run_ok, wait_http_ok};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 /// `fake-gcs-server`: `$PGFED_FAKE_GCS`, else the newest `/var/cache/pgfed/fake-gcs-server-*`.
 pub fn fake_gcs_bin() -> PathBuf {
@@ -91,19 +90,9 @@ impl FakeGcs {
             shim_port,
         };
         let url = format!("{}/storage/v1/b", g.endpoint());
-        wait_for("fake-gcs-server to answer", Duration::from_secs(60), || {
-            if let Ok(Some(status)) = g.server.try_wait() {
-                return Err(format!("fake-gcs-server exited: {status}: {}", g.log()));
-            }
-            let out = Command::new("curl")
-                .args(["-sf", &url])
-                .output()
-                .map_err(|e| e.to_string())?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err("not answering".into())
-            }
+        let log_dir = g.dir.path().to_path_buf();
+        wait_http_ok("fake-gcs-server to answer", &url, &mut g.server, || {
+            std::fs::read_to_string(log_dir.join("fake-gcs.log")).unwrap_or_default()
         });
         g
     }

@@ -1,10 +1,9 @@
 //! A MinIO server on a random port in a temporary directory, killed on drop; buckets are created
 //! with boto3 (the library barman-cli-cloud itself uses).
 
-use super::{INSTALL_HINT, free_port, require_program, run_ok, wait_for};
+use super::{INSTALL_HINT, free_port, require_program, run_ok, wait_http_ok};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 pub const ACCESS_KEY: &str = "pgfedtest";
 pub const SECRET_KEY: &str = "pgfedtest-secret-key";
@@ -65,19 +64,13 @@ impl Minio {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start minio");
-        self.child = Some(child);
         let url = format!("http://127.0.0.1:{}/minio/health/live", self.port);
-        wait_for("MinIO to answer", Duration::from_secs(60), || {
-            let out = Command::new("curl")
-                .args(["-sf", &url])
-                .output()
-                .map_err(|e| e.to_string())?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err("not live".into())
-            }
+        let mut child = child;
+        let log_file = self.dir.path().join("minio.log");
+        wait_http_ok("MinIO to answer", &url, &mut child, || {
+            std::fs::read_to_string(&log_file).unwrap_or_default()
         });
+        self.child = Some(child);
     }
 
     pub fn endpoint(&self) -> String {

@@ -126,6 +126,30 @@ pub fn wait_for<T>(
     panic!("timed out after {deadline:?} waiting for {what}; last: {last}");
 }
 
+/// Waits until `url` answers with a 2xx status (curl -f), failing at once with `log()` when
+/// `server` has exited: how every emulator and object store in the harness is started.
+pub fn wait_http_ok(
+    what: &str,
+    url: &str,
+    server: &mut std::process::Child,
+    log: impl Fn() -> String,
+) {
+    wait_for(what, Duration::from_secs(60), || {
+        if let Ok(Some(status)) = server.try_wait() {
+            return Err(format!("exited: {status}: {}", log()));
+        }
+        let out = Command::new("curl")
+            .args(["-sf", url])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{url} not answering"))
+        }
+    });
+}
+
 /// A child process (an `instance run` manager) killed when the test ends, even by a panic, so no
 /// manager outlives its test; the Node's own drop then stops postgres.
 pub struct ChildGuard(pub std::process::Child);
