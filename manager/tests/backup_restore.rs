@@ -59,13 +59,7 @@ fn backup_with_tablespace_and_every_recovery_target() {
     let mut a = Node::new("origin", "alpha");
     a.set("backup", json!({"barmanObjectStore": origin_store(&minio)}));
     a.init_and_start();
-    let tbs = a.dir.path().join("tbs");
-    std::fs::create_dir_all(&tbs).expect("mkdir");
-    common::chown_pg(&tbs);
-    a.psql(
-        "app",
-        &format!("CREATE TABLESPACE extra LOCATION '{}'", tbs.display()),
-    );
+    a.create_tablespace("extra");
     a.psql(
         "app",
         "CREATE TABLE events(round int, payload text) TABLESPACE extra",

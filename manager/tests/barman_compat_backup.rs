@@ -97,13 +97,7 @@ fn pgfed_restores_a_barman_cloud_backup() {
     // pgfed archives the WAL; barman-cloud-backup takes the base backup into the same server.
     a.set("backup", json!({"barmanObjectStore": s3_store(&minio, "barman", json!({"wal": {"compression": "gzip"}}))}));
     a.init_and_start();
-    let tbs = a.dir.path().join("tbs");
-    std::fs::create_dir_all(&tbs).expect("mkdir");
-    common::chown_pg(&tbs);
-    a.psql(
-        "app",
-        &format!("CREATE TABLESPACE extra LOCATION '{}'", tbs.display()),
-    );
+    a.create_tablespace("extra");
     a.psql("app", "CREATE TABLE t TABLESPACE extra AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 10000) g");
     run_ok(
         minio

@@ -230,6 +230,18 @@ impl Node {
         self.manager_ok(&["instance", "start"]);
     }
 
+    /// Creates tablespace `name` in a directory of this node's own, and returns that directory.
+    pub fn create_tablespace(&self, name: &str) -> PathBuf {
+        let dir = self.dir.path().join(format!("tbs-{name}"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        chown_pg(&dir);
+        self.psql(
+            "app",
+            &format!("CREATE TABLESPACE {name} LOCATION '{}'", dir.display()),
+        );
+        dir
+    }
+
     /// The PostgreSQL log (jsonlog), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.pgdata().join("log/postgres.json")).unwrap_or_default()
