@@ -121,7 +121,9 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// Compresses a whole buffer (a WAL segment).
+/// Compresses a whole buffer. Only tests need a buffer: the archiver streams files through
+/// [`compress_file`] and backups write through [`Encoder`].
+#[cfg(test)]
 pub fn compress(c: Option<CompressionType>, data: &[u8]) -> Result<Vec<u8>, CompressionError> {
     let algorithm = c.unwrap_or(CompressionType::Gzip);
     let write_err = |source| CompressionError::Write { algorithm, source };
