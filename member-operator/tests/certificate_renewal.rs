@@ -279,16 +279,21 @@ fn issued_days_ago(days: i64) -> WebhookCertificate {
     generate(SERVICE, NAMESPACE, then, None).expect("generate")
 }
 
-#[tokio::test]
-async fn replicas_starting_together_serve_the_one_ca_that_was_written() {
-    let fake = Fake::new();
+/// Two replicas ensuring the certificate at once, both reading the Secret before either writes.
+async fn two_replicas_read_then_write(fake: &Fake) -> (WebhookCertificate, WebhookCertificate) {
     fake.read_together(2);
     let (a, b) = (fake.client(), fake.client());
     let (a, b) = tokio::join!(
         ensure_certificate(&a, NAMESPACE, SECRET, SERVICE),
         ensure_certificate(&b, NAMESPACE, SECRET, SERVICE),
     );
-    let (a, b) = (a.expect("replica a"), b.expect("replica b"));
+    (a.expect("replica a"), b.expect("replica b"))
+}
+
+#[tokio::test]
+async fn replicas_starting_together_serve_the_one_ca_that_was_written() {
+    let fake = Fake::new();
+    let (a, b) = two_replicas_read_then_write(&fake).await;
     assert_eq!(a, b, "both replicas serve the same certificate");
     assert_eq!(fake.secret_text("ca.crt"), a.ca_pem);
     assert_eq!(
@@ -303,13 +308,7 @@ async fn replicas_renewing_together_keep_one_new_ca_and_trust_the_old_one() {
     let fake = Fake::new();
     let old = issued_days_ago(61);
     seed(&fake, &old);
-    fake.read_together(2);
-    let (a, b) = (fake.client(), fake.client());
-    let (a, b) = tokio::join!(
-        ensure_certificate(&a, NAMESPACE, SECRET, SERVICE),
-        ensure_certificate(&b, NAMESPACE, SECRET, SERVICE),
-    );
-    let (a, b) = (a.expect("replica a"), b.expect("replica b"));
+    let (a, b) = two_replicas_read_then_write(&fake).await;
     assert_eq!(a, b, "both replicas serve the same renewed certificate");
     assert_ne!(a.cert_pem, old.cert_pem, "renewed");
     assert_eq!(fake.secret_text("tls.crt"), a.cert_pem);

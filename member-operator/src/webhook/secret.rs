@@ -239,14 +239,14 @@ pub async fn ensure_certificate(
     Err(CertificateError::Contended)
 }
 
-/// JSON Patch operations setting the caBundle of the webhooks whose current bundle (by index)
-/// differs from `ca_pem`; None when every webhook already has it.
-pub fn ca_bundle_patch(current: &[Option<&[u8]>], ca_pem: &str) -> Option<json_patch::Patch> {
+/// JSON Patch operations setting the caBundle of the webhooks whose current bundle (base64, by
+/// index) differs from `ca_pem`; None when every webhook already has it.
+pub fn ca_bundle_patch(current: &[Option<&str>], ca_pem: &str) -> Option<json_patch::Patch> {
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let ops: Vec<serde_json::Value> = current
         .iter()
         .enumerate()
-        .filter(|(_, bundle)| **bundle != Some(ca_pem.as_bytes()))
+        .filter(|(_, current)| **current != Some(bundle.as_str()))
         .map(|(i, _)| {
             serde_json::json!({"op": "add", "path": format!("/webhooks/{i}/clientConfig/caBundle"), "value": bundle})
         })
@@ -258,13 +258,10 @@ pub fn ca_bundle_patch(current: &[Option<&[u8]>], ca_pem: &str) -> Option<json_p
     serde_json::from_value(serde_json::Value::Array(ops)).ok()
 }
 
-/// Writes `ca_pem` into the caBundle of one webhook configuration where it differs.
-async fn inject<K>(
-    api: Api<K>,
-    name: &str,
-    bundles: impl Fn(&K) -> Vec<Option<Vec<u8>>>,
-    ca_pem: &str,
-) -> Result<(), CertificateError>
+/// Writes `ca_pem` into the caBundle of one webhook configuration where it differs. Mutating and
+/// validating configurations share the `webhooks[].clientConfig.caBundle` shape, read here from
+/// their JSON form.
+async fn inject<K>(api: Api<K>, name: &str, ca_pem: &str) -> Result<(), CertificateError>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -277,8 +274,12 @@ where
         .get(name)
         .await
         .map_err(kube_err(format!("reading {kind} {name}")))?;
-    let current = bundles(&config);
-    let current: Vec<Option<&[u8]>> = current.iter().map(Option::as_deref).collect();
+    let config = serde_json::to_value(&config).unwrap_or_default();
+    let webhooks = config["webhooks"].as_array().cloned().unwrap_or_default();
+    let current: Vec<Option<&str>> = webhooks
+        .iter()
+        .map(|w| w["clientConfig"]["caBundle"].as_str())
+        .collect();
     if let Some(patch) = ca_bundle_patch(&current, ca_pem) {
         api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
             .await
@@ -295,32 +296,10 @@ pub async fn inject_ca_bundle(
     validating: &str,
     ca_pem: &str,
 ) -> Result<(), CertificateError> {
-    inject(
-        Api::<MutatingWebhookConfiguration>::all(client.clone()),
-        mutating,
-        |c| {
-            c.webhooks
-                .iter()
-                .flatten()
-                .map(|w| w.client_config.ca_bundle.clone().map(|b| b.0))
-                .collect()
-        },
-        ca_pem,
-    )
-    .await?;
-    inject(
-        Api::<ValidatingWebhookConfiguration>::all(client.clone()),
-        validating,
-        |c| {
-            c.webhooks
-                .iter()
-                .flatten()
-                .map(|w| w.client_config.ca_bundle.clone().map(|b| b.0))
-                .collect()
-        },
-        ca_pem,
-    )
-    .await
+    let mutating_api = Api::<MutatingWebhookConfiguration>::all(client.clone());
+    inject(mutating_api, mutating, ca_pem).await?;
+    let validating_api = Api::<ValidatingWebhookConfiguration>::all(client.clone());
+    inject(validating_api, validating, ca_pem).await
 }
 
 #[cfg(test)]
@@ -331,7 +310,7 @@ mod tests {
     fn patch_sets_only_the_webhooks_that_lack_the_bundle() {
         let pem = "PEM";
         // (current bundle of each webhook, paths the patch sets)
-        type Case<'a> = (Vec<Option<&'a [u8]>>, Vec<&'a str>);
+        type Case<'a> = (Vec<Option<&'a str>>, Vec<&'a str>);
         let cases: [Case; 4] = [
             (
                 vec![None, None],
@@ -341,10 +320,10 @@ mod tests {
                 ],
             ),
             (
-                vec![Some(b"PEM"), Some(b"OLD")],
+                vec![Some("UEVN"), Some("T0xE")],
                 vec!["/webhooks/1/clientConfig/caBundle"],
             ),
-            (vec![Some(b"PEM")], vec![]),
+            (vec![Some("UEVN")], vec![]),
             (vec![], vec![]),
         ];
         for (current, want) in cases {
