@@ -1,0 +1,187 @@
+//! The credential Secrets a Cluster generates when the user gives none: `<cluster>-app` for the
+//! application database owner and, with `enableSuperuserAccess`, `<cluster>-superuser` for
+//! `postgres`. Keys are CloudNativePG's, so applications and tools written for it read them
+//! unchanged: `username`, `user`, `password`, `host`, `port`, `dbname`, `uri`, `jdbc-uri`,
+//! `fqdn-uri`, `fqdn-jdbc-uri`, `pgpass`. The password comes in from the edge (generated once,
+//! then read back from the existing Secret: a Secret that exists is never regenerated).
+
+use super::meta::Owner;
+use k8s_openapi::api::core::v1::Secret;
+use pgfed_api::names::{POSTGRES_PORT, service_rw};
+use std::collections::BTreeMap;
+
+/// A database login to publish.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// Role name.
+    pub username: String,
+    /// Password (never logged: `Debug` hides it).
+    pub password: String,
+    /// Database the URIs point at; `*` for any (superuser).
+    pub dbname: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("dbname", &self.dbname)
+            .finish()
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for the user-info and query
+/// parts of a URI.
+fn uri_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Escapes `:` and `\` for a `.pgpass` field.
+fn pgpass_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+/// The `kubernetes.io/basic-auth` Secret named `name` holding `login`, pointing at the Cluster's
+/// `-rw` Service in `cluster_domain` (usually `cluster.local`).
+pub fn build(owner: &Owner, name: &str, login: &Login, cluster_domain: &str) -> Secret {
+    let host = service_rw(&owner.name);
+    let namespaced = format!("{host}.{}", owner.namespace);
+    let fqdn = format!("{namespaced}.svc.{cluster_domain}");
+    let port = POSTGRES_PORT;
+    let (user, password, db) = (&login.username, &login.password, &login.dbname);
+    // `*` (any database) is not a database name a URI can carry: the URIs then name none.
+    let path = if db == "*" {
+        String::new()
+    } else {
+        uri_escape(db)
+    };
+    let uri = |h: &str| {
+        format!(
+            "postgresql://{}:{}@{h}:{port}/{path}",
+            uri_escape(user),
+            uri_escape(password)
+        )
+    };
+    let jdbc = |h: &str| {
+        format!(
+            "jdbc:postgresql://{h}:{port}/{path}?password={}&user={}",
+            uri_escape(password),
+            uri_escape(user)
+        )
+    };
+    let data = BTreeMap::from([
+        ("username".to_string(), user.clone()),
+        ("user".to_string(), user.clone()),
+        ("password".to_string(), password.clone()),
+        ("host".to_string(), host.clone()),
+        ("port".to_string(), port.to_string()),
+        ("dbname".to_string(), db.clone()),
+        ("uri".to_string(), uri(&namespaced)),
+        ("jdbc-uri".to_string(), jdbc(&namespaced)),
+        ("fqdn-uri".to_string(), uri(&fqdn)),
+        ("fqdn-jdbc-uri".to_string(), jdbc(&fqdn)),
+        (
+            "pgpass".to_string(),
+            format!(
+                "{host}:{port}:{}:{}:{}\n",
+                pgpass_escape(db),
+                pgpass_escape(user),
+                pgpass_escape(password)
+            ),
+        ),
+    ]);
+    Secret {
+        metadata: owner.child_meta(name, BTreeMap::new()),
+        type_: Some("kubernetes.io/basic-auth".into()),
+        string_data: Some(data),
+        ..Secret::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::build::meta::tests::stored_cluster;
+
+    fn secret_for(password: &str, dbname: &str) -> BTreeMap<String, String> {
+        let owner = Owner::of(&stored_cluster(1)).expect("owner");
+        let login = Login {
+            username: "app".into(),
+            password: password.into(),
+            dbname: dbname.into(),
+        };
+        let secret = build(&owner, "pg-app", &login, "cluster.local");
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
+        secret.string_data.unwrap_or_default()
+    }
+
+    #[test]
+    fn app_secret_has_cloudnativepg_keys() {
+        let data = secret_for("s3cret", "app");
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "dbname",
+                "fqdn-jdbc-uri",
+                "fqdn-uri",
+                "host",
+                "jdbc-uri",
+                "password",
+                "pgpass",
+                "port",
+                "uri",
+                "user",
+                "username"
+            ]
+        );
+        assert_eq!(data["uri"], "postgresql://app:s3cret@pg-rw.ns:5432/app");
+        assert_eq!(
+            data["fqdn-uri"],
+            "postgresql://app:s3cret@pg-rw.ns.svc.cluster.local:5432/app"
+        );
+        assert_eq!(
+            data["jdbc-uri"],
+            "jdbc:postgresql://pg-rw.ns:5432/app?password=s3cret&user=app"
+        );
+        assert_eq!(data["pgpass"], "pg-rw:5432:app:app:s3cret\n");
+        assert_eq!(data["host"], "pg-rw");
+    }
+
+    #[test]
+    fn special_characters_are_escaped_per_format() {
+        let data = secret_for("p@ss:w/o\\rd?", "app-two");
+        assert_eq!(
+            data["uri"],
+            "postgresql://app:p%40ss%3Aw%2Fo%5Crd%3F@pg-rw.ns:5432/app-two"
+        );
+        assert_eq!(data["pgpass"], "pg-rw:5432:app-two:app:p@ss\\:w/o\\\\rd?\n");
+        assert_eq!(data["password"], "p@ss:w/o\\rd?");
+    }
+
+    #[test]
+    fn any_database_login_names_no_database_in_uris() {
+        let data = secret_for("x", "*");
+        assert_eq!(data["uri"], "postgresql://app:x@pg-rw.ns:5432/");
+        assert_eq!(data["pgpass"], "pg-rw:5432:*:app:x\n");
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let login = Login {
+            username: "app".into(),
+            password: "hunter2".into(),
+            dbname: "app".into(),
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
+    }
+}
