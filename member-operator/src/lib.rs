@@ -2,5 +2,6 @@
 //! issues land. `main.rs` only parses arguments and calls into here.
 #![forbid(unsafe_code)]
 
+pub mod crd_command;
 pub mod telemetry;
 pub mod webhook;

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
-use pgfed_api::crds::command::CrdArgs;
+use pgfed_operator::crd_command::{self, CrdArgs};
 use std::process::ExitCode;
 
 /// pgfed member operator: PostgreSQL clusters on Kubernetes.
@@ -24,7 +24,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Crd(args) => pgfed_api::crds::command::run(&args).map_err(Into::into),
+        Command::Crd(args) => crd_command::run(&args).map_err(Into::into),
         Command::Run(args) => {
             pgfed_operator::telemetry::init_json_logs();
             match tokio::runtime::Runtime::new() {
