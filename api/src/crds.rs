@@ -15,6 +15,10 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ),
         ("pooler.yaml", crate::pooler::Pooler::crd()),
         ("database.yaml", crate::database::Database::crd()),
+        (
+            "databaserole.yaml",
+            crate::database_role::DatabaseRole::crd(),
+        ),
         ("publication.yaml", crate::database::Publication::crd()),
         ("subscription.yaml", crate::database::Subscription::crd()),
         (
@@ -25,6 +29,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
             "clusterimagecatalog.yaml",
             crate::image_catalog::ClusterImageCatalog::crd(),
         ),
+        ("objectstore.yaml", crate::object_store::ObjectStore::crd()),
         ("federation.yaml", crate::federation::Federation::crd()),
     ]
 }
