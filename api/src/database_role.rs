@@ -72,15 +72,9 @@ pub struct ClientCertificateConfiguration {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseRoleStatus {
-    /// The generation last applied.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// Whether the role was applied.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub applied: Option<bool>,
-    /// Error message when it was not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    /// Generation, outcome and message of the last reconciliation.
+    #[serde(flatten)]
+    pub object: crate::database::ManagedObjectStatus,
     /// Resource version of the password Secret last applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_resource_version: Option<String>,
