@@ -2,7 +2,9 @@
 //! webhook answers, usable without a cluster (tests, `kubectl pgfed`, examples).
 
 use crate::validation::{self, FieldErrors};
-use crate::{backup, database, defaults, federation, image_catalog, pooler};
+use crate::{
+    backup, database, database_role, defaults, federation, image_catalog, object_store, pooler,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -87,7 +89,9 @@ pub fn default_document(doc: &Value) -> Result<Value, AdmissionError> {
         | "Publication"
         | "Subscription"
         | "ImageCatalog"
-        | "ClusterImageCatalog" => Ok(doc.clone()),
+        | "ClusterImageCatalog"
+        | "DatabaseRole"
+        | "ObjectStore" => Ok(doc.clone()),
         _ => Err(AdmissionError::UnknownKind(kind)),
     }
 }
@@ -95,25 +99,38 @@ pub fn default_document(doc: &Value) -> Result<Value, AdmissionError> {
 /// Validates a document on create (`old` = None) or update. An empty result admits it.
 pub fn validate_document(doc: &Value, old: Option<&Value>) -> Result<FieldErrors, AdmissionError> {
     let (kind, name) = header(doc)?;
-    let k = kind.as_str();
+    let mut errors = validate_kind(&kind, &name, doc, old)?;
+    errors
+        .0
+        .extend(validation::unsupported::unsupported_fields(&kind, doc).0);
+    Ok(errors)
+}
+
+fn validate_kind(
+    kind: &str,
+    name: &str,
+    doc: &Value,
+    old: Option<&Value>,
+) -> Result<FieldErrors, AdmissionError> {
+    let k = kind;
     Ok(match (k, old) {
         ("Cluster", None) => {
             let new: crate::cluster::Cluster = parse(k, doc)?;
-            validation::validate_cluster(&name, &new.spec)
+            validation::validate_cluster(name, &new.spec)
         }
         ("Cluster", Some(old)) => {
             let new: crate::cluster::Cluster = parse(k, doc)?;
             let old: crate::cluster::Cluster = parse(k, old)?;
-            validation::validate_cluster_update(&name, &old.spec, &new.spec)
+            validation::validate_cluster_update(name, &old.spec, &new.spec)
         }
         ("Federation", None) => {
             let new: federation::Federation = parse(k, doc)?;
-            validation::validate_federation(&name, &new.spec)
+            validation::validate_federation(name, &new.spec)
         }
         ("Federation", Some(old)) => {
             let new: federation::Federation = parse(k, doc)?;
             let old: federation::Federation = parse(k, old)?;
-            validation::validate_federation_update(&name, &old.spec, &new.spec)
+            validation::validate_federation_update(name, &old.spec, &new.spec)
         }
         ("Backup", None) => validation::validate_backup(&parse::<backup::Backup>(k, doc)?.spec),
         ("Backup", Some(old)) => validation::validate_backup_update(
@@ -143,6 +160,21 @@ pub fn validate_document(doc: &Value, old: Option<&Value>) -> Result<FieldErrors
         ("ClusterImageCatalog", _) => validation::validate_cluster_image_catalog(
             &parse::<image_catalog::ClusterImageCatalog>(k, doc)?.spec,
         ),
-        _ => return Err(AdmissionError::UnknownKind(kind)),
+        ("DatabaseRole", _) => {
+            // Decoding checks the schema; the kind itself is refused as not supported yet.
+            parse::<database_role::DatabaseRole>(k, doc)?;
+            FieldErrors::default()
+        }
+        ("ObjectStore", _) => {
+            let store = parse::<object_store::ObjectStore>(k, doc)?;
+            let mut errors = FieldErrors::default();
+            validation::validate_object_store(
+                &mut errors,
+                "spec.configuration",
+                &store.spec.configuration,
+            );
+            errors
+        }
+        _ => return Err(AdmissionError::UnknownKind(kind.to_string())),
     })
 }

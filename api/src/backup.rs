@@ -1,12 +1,16 @@
 //! `Backup` and `ScheduledBackup`: on-demand and periodic base backups of a Cluster.
 
-use crate::common::{BackupMethod, BackupTarget, LocalObjectReference};
-use kube::CustomResource;
+use crate::barman::{AzureCredentials, GoogleCredentials, S3Credentials};
+use crate::cluster::OnlineConfiguration;
+use crate::common::{BackupMethod, BackupPluginConfiguration, BackupTarget, LocalObjectReference};
+use k8s_openapi::api::core::v1::SecretKeySelector;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A request for one base backup of a cluster. The spec is immutable.
-#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -27,6 +31,8 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Error", type_ = "string", json_path = ".status.error")
 )]
+#[x_kube(validation = Rule::new("self == oldSelf")
+    .message("a Backup's spec is immutable: create a new Backup instead"))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupSpec {
     /// The cluster to back up.
@@ -40,6 +46,13 @@ pub struct BackupSpec {
     /// Take the backup while the instance runs. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
+    /// Online snapshot options for this backup, overriding the cluster's
+    /// `backup.volumeSnapshot.onlineConfiguration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_configuration: Option<OnlineConfiguration>,
+    /// The plugin that takes the backup when `method` is `plugin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_configuration: Option<BackupPluginConfiguration>,
 }
 
 /// Phase of a backup (CloudNativePG's strings).
@@ -61,7 +74,7 @@ pub mod backup_phase {
 }
 
 /// Observed state of a backup.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupStatus {
     /// pending, started, running, finalizing, completed, failed, walArchivingFailing.
@@ -113,6 +126,75 @@ pub struct BackupStatus {
     /// Whether the backup was online.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
+    /// PostgreSQL major version the backup was taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major_version: Option<i32>,
+    /// Object store endpoint the backup went to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "endpointURL")]
+    pub endpoint_url: Option<String>,
+    /// CA bundle of the object store endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "endpointCA")]
+    pub endpoint_ca: Option<SecretKeySelector>,
+    /// S3 credentials used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_credentials: Option<S3Credentials>,
+    /// Azure credentials used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_credentials: Option<AzureCredentials>,
+    /// Google Cloud Storage credentials used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_credentials: Option<GoogleCredentials>,
+    /// Server-side encryption requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+    /// Content of `backup_label` returned by `pg_backup_stop` (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_label_file: Option<String>,
+    /// Content of `tablespace_map` returned by `pg_backup_stop` (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablespace_map_file: Option<String>,
+    /// Output of the backup command when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_error: Option<String>,
+    /// Unused (kept for CloudNativePG compatibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_output: Option<String>,
+    /// When the operator started working on the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation_started_at: Option<String>,
+    /// When the operator stopped working on the backup, successfully or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciliation_terminated_at: Option<String>,
+    /// The VolumeSnapshots of a `volumeSnapshot` backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_backup_status: Option<SnapshotBackupStatus>,
+    /// Metadata a backup plugin attached.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugin_metadata: BTreeMap<String, String>,
+}
+
+/// The VolumeSnapshots taken by a backup.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct SnapshotBackupStatus {
+    /// One entry per snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elements: Vec<BackupSnapshotElementStatus>,
+}
+
+/// One VolumeSnapshot of a backup.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSnapshotElementStatus {
+    /// Name of the VolumeSnapshot.
+    pub name: String,
+    /// What it holds: `PG_DATA`, `PG_WAL` or `PG_TABLESPACE`.
+    #[serde(rename = "type")]
+    pub element_type: String,
+    /// The tablespace, for `PG_TABLESPACE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablespace_name: Option<String>,
 }
 
 /// The instance a backup ran on.
@@ -126,10 +208,15 @@ pub struct InstanceId {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "ContainerID")]
     pub container_id: Option<String>,
+    /// Session of the instance manager, new on every restart: a change means the backup process
+    /// was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "sessionID")]
+    pub session_id: Option<String>,
 }
 
 /// A schedule creating Backups periodically.
-#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -162,7 +249,8 @@ pub struct ScheduledBackupSpec {
     /// Take a backup right after the schedule is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub immediate: Option<bool>,
-    /// The cluster to back up.
+    /// The cluster to back up. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("cluster is immutable"))]
     pub cluster: LocalObjectReference,
     /// Owner of the created Backups: `none` (default), `self` or `cluster`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +264,12 @@ pub struct ScheduledBackupSpec {
     /// Take the backups online. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
+    /// Online snapshot options of the backups, overriding the cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_configuration: Option<OnlineConfiguration>,
+    /// The plugin that takes the backups when `method` is `plugin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_configuration: Option<BackupPluginConfiguration>,
 }
 
 /// Owner reference set on Backups created by a schedule.
@@ -204,4 +298,7 @@ pub struct ScheduledBackupStatus {
     /// When the next backup will be created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_schedule_time: Option<String>,
+    /// Why the schedule was last refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -92,6 +92,39 @@ pub enum BackupMethod {
     /// Kubernetes VolumeSnapshots of the instance's PVCs.
     #[serde(rename = "volumeSnapshot")]
     VolumeSnapshot,
+    /// A CloudNativePG-I plugin named in `pluginConfiguration` takes the backup. Accepted so
+    /// CloudNativePG manifests load; pgfed does not run plugins yet and refuses it at admission.
+    #[serde(rename = "plugin")]
+    Plugin,
+}
+
+/// The plugin that takes a backup (`method: plugin`) and its parameters.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct BackupPluginConfiguration {
+    /// Name of the plugin, as listed in the cluster's `spec.plugins`.
+    pub name: String,
+    /// Parameters handed to the plugin for this backup only.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub parameters: std::collections::BTreeMap<String, String>,
+}
+
+/// A CloudNativePG-I plugin loaded for a cluster (or an external cluster) and its parameters.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginConfiguration {
+    /// Name of the plugin (e.g. `barman-cloud.cloudnative-pg.io`).
+    pub name: String,
+    /// Whether the plugin is used. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// This plugin archives the WAL. At most one plugin may, and not together with
+    /// `backup.barmanObjectStore`. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "isWALArchiver")]
+    pub is_wal_archiver: Option<bool>,
+    /// Plugin-specific settings (for barman-cloud: `barmanObjectName`, `serverName`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 /// Schema of a field that embeds a whole other spec (a Cluster spec in a Federation, a pod template
@@ -103,4 +136,86 @@ pub(crate) fn embedded_object_schema(_: &mut schemars::SchemaGenerator) -> schem
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true
     })
+}
+
+/// Schema transform for fields of a Kubernetes core type (a PVC template, affinity, a security
+/// context, …): every description inside it is cut to its first sentence. The Cluster CRD embeds
+/// several such types (three PVC templates alone), and with Kubernetes' full texts it would not
+/// fit the 256 KiB that client-side `kubectl apply` can store; the first sentence still says what
+/// a field is, and `kubectl explain pod.spec` (or `persistentvolumeclaim.spec`, …) shows the
+/// rest. The field's own description, written here, is kept whole.
+pub(crate) fn kubernetes_summaries(schema: &mut schemars::Schema) {
+    if let Some(top) = schema.as_object_mut() {
+        for (key, value) in top.iter_mut() {
+            if key != "description" {
+                summarize(value);
+            }
+        }
+    }
+}
+
+fn summarize(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, child) in fields.iter_mut() {
+                match child {
+                    serde_json::Value::String(text) if key == "description" => {
+                        *text = first_sentence(text).to_string();
+                    }
+                    other => summarize(other),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(summarize),
+        _ => {}
+    }
+}
+
+/// The text up to the first full stop that ends a sentence (not one of `e.g.`, `i.e.`, `etc.`).
+fn first_sentence(text: &str) -> &str {
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(". ").or_else(|| text[from..].find(".\n")) {
+        let end = from + pos + 1;
+        let before = &text[..end];
+        if !(before.ends_with("e.g.") || before.ends_with("i.e.") || before.ends_with("etc.")) {
+            return before;
+        }
+        from = end;
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sentence_stops_at_the_first_real_full_stop() {
+        for (text, want) in [
+            ("One. Two.", "One."),
+            ("Values, e.g. 5. More.", "Values, e.g. 5."),
+            ("Line one.\nLine two.", "Line one."),
+            ("No full stop", "No full stop"),
+            ("Ends here.", "Ends here."),
+        ] {
+            assert_eq!(first_sentence(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn summaries_keep_the_fields_own_description() {
+        let mut schema = schemars::json_schema!({
+            "description": "Ours. Kept whole.",
+            "type": "object",
+            "properties": {
+                "a": {"description": "First. Second.", "type": "string"},
+                "b": {"items": {"description": "Item. More."}}
+            }
+        });
+        kubernetes_summaries(&mut schema);
+        let v = schema.as_value();
+        assert_eq!(v["description"], "Ours. Kept whole.");
+        assert_eq!(v["properties"]["a"]["description"], "First.");
+        assert_eq!(v["properties"]["b"]["items"]["description"], "Item.");
+    }
 }

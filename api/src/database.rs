@@ -1,7 +1,7 @@
 //! `Database`, `Publication` and `Subscription`: PostgreSQL objects managed declaratively.
 
 use crate::common::{EnsureOption, LocalObjectReference, ReclaimPolicy};
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -21,14 +21,46 @@ pub struct ManagedObjectStatus {
     pub message: Option<String>,
 }
 
+/// Observed state of a Database: the shared fields plus the state of each managed object.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct DatabaseStatus {
+    /// Generation, outcome and message of the last reconciliation.
+    #[serde(flatten)]
+    pub object: ManagedObjectStatus,
+    /// State of each entry of `spec.schemas`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<DatabaseObjectStatus>,
+    /// State of each entry of `spec.extensions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<DatabaseObjectStatus>,
+    /// State of each entry of `spec.fdws`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fdws: Vec<DatabaseObjectStatus>,
+    /// State of each entry of `spec.servers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<DatabaseObjectStatus>,
+}
+
+/// Whether one schema, extension, FDW or server was applied.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct DatabaseObjectStatus {
+    /// Object name.
+    pub name: String,
+    /// Whether it is in the state the spec asks for.
+    pub applied: bool,
+    /// Error message when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// A database inside a cluster.
-#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
     kind = "Database",
     namespaced,
-    status = "ManagedObjectStatus",
+    status = "DatabaseStatus",
     category = "pgfed",
     derive = "Default",
     derive = "PartialEq",
@@ -45,37 +77,59 @@ pub struct ManagedObjectStatus {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseSpec {
-    /// The cluster holding the database.
+    /// The cluster holding the database. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("cluster is immutable"))]
     pub cluster: LocalObjectReference,
     /// `present` (default) or `absent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ensure: Option<EnsureOption>,
     /// Database name in PostgreSQL. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("name is immutable"))]
     pub name: String,
     /// Owner role.
     pub owner: String,
     /// Template to copy. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("template is immutable"))]
     pub template: Option<String>,
     /// Character encoding. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("encoding is immutable"))]
     pub encoding: Option<String>,
     /// Locale (all categories). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("locale is immutable"))]
     pub locale: Option<String>,
     /// LC_COLLATE. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("localeCollate is immutable"))]
     pub locale_collate: Option<String>,
     /// LC_CTYPE. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("localeCType is immutable"))]
     #[serde(rename = "localeCType")]
     pub locale_ctype: Option<String>,
     /// Locale provider (`libc`, `icu`). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("localeProvider is immutable"))]
     pub locale_provider: Option<String>,
     /// ICU locale. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("icuLocale is immutable"))]
     pub icu_locale: Option<String>,
+    /// Extra collation rules of the default collation with the `icu` provider (PostgreSQL 16+).
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("icuRules is immutable"))]
+    pub icu_rules: Option<String>,
+    /// Locale with the `builtin` provider (PostgreSQL 17+). Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("builtinLocale is immutable"))]
+    pub builtin_locale: Option<String>,
+    /// COLLATION_VERSION recorded for the database. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("collationVersion is immutable"))]
+    pub collation_version: Option<String>,
     /// Mark the database as a template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_template: Option<bool>,
@@ -84,6 +138,7 @@ pub struct DatabaseSpec {
     pub allow_connections: Option<bool>,
     /// Connection limit; -1 is unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1))]
     pub connection_limit: Option<i32>,
     /// Default tablespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -97,6 +152,87 @@ pub struct DatabaseSpec {
     /// Extensions to create, update or drop.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extensions: Vec<ExtensionSpec>,
+    /// Foreign data wrappers to create, alter or drop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fdws: Vec<FdwSpec>,
+    /// Foreign servers to create, alter or drop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ForeignServerSpec>,
+}
+
+/// A foreign data wrapper of a managed database.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct FdwSpec {
+    /// FDW name.
+    pub name: String,
+    /// `present` (default) or `absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<EnsureOption>,
+    /// Handler function (default: the one the FDW's extension registers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    /// Validator function (default: the one the FDW's extension registers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<String>,
+    /// Owner (a superuser role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// FDW options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionSpec>,
+    /// Roles granted or revoked USAGE on the FDW.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<UsageSpec>,
+}
+
+/// A foreign server of a managed database.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct ForeignServerSpec {
+    /// Server name.
+    pub name: String,
+    /// The foreign data wrapper the server uses.
+    pub fdw: String,
+    /// `present` (default) or `absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<EnsureOption>,
+    /// Server options (host, port, dbname, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionSpec>,
+    /// Roles granted or revoked USAGE on the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<UsageSpec>,
+}
+
+/// An option of an FDW or foreign server.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct OptionSpec {
+    /// Option name.
+    pub name: String,
+    /// Option value.
+    pub value: String,
+    /// `present` (default) or `absent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ensure: Option<EnsureOption>,
+}
+
+/// A role granted or revoked USAGE.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct UsageSpec {
+    /// Role name.
+    pub name: String,
+    /// `grant` (default) or `revoke`.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    pub usage_type: Option<UsageType>,
+}
+
+/// Whether USAGE is granted or revoked.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageType {
+    /// GRANT USAGE.
+    Grant,
+    /// REVOKE USAGE.
+    Revoke,
 }
 
 /// A schema of a managed database.
@@ -129,7 +265,7 @@ pub struct ExtensionSpec {
 }
 
 /// A logical-replication publication inside a cluster.
-#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -151,11 +287,14 @@ pub struct ExtensionSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PublicationSpec {
-    /// The cluster holding the publication.
+    /// The cluster holding the publication. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("cluster is immutable"))]
     pub cluster: LocalObjectReference,
     /// Publication name in PostgreSQL. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("name is immutable"))]
     pub name: String,
     /// Database of the publication. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("dbname is immutable"))]
     pub dbname: String,
     /// WITH (…) parameters of CREATE PUBLICATION.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -208,7 +347,7 @@ pub struct PublicationTargetTable {
 }
 
 /// A logical-replication subscription inside a cluster.
-#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -230,11 +369,14 @@ pub struct PublicationTargetTable {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionSpec {
-    /// The cluster holding the subscription.
+    /// The cluster holding the subscription. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("cluster is immutable"))]
     pub cluster: LocalObjectReference,
     /// Subscription name in PostgreSQL. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("name is immutable"))]
     pub name: String,
     /// Database of the subscription. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("dbname is immutable"))]
     pub dbname: String,
     /// WITH (…) parameters of CREATE SUBSCRIPTION.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -5,9 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The images of a catalog.
-#[derive(
-    CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq,
-)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -29,15 +27,17 @@ use serde::{Deserialize, Serialize};
         json_path = ".status.clustersUsing"
     )
 )]
+#[serde(rename_all = "camelCase")]
 pub struct ImageCatalogSpec {
     /// One image per PostgreSQL major version.
     pub images: Vec<CatalogImage>,
+    /// Images of components other than PostgreSQL (e.g. PgBouncer), by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub component_images: Vec<CatalogComponentImage>,
 }
 
 /// The same list, cluster-scoped.
-#[derive(
-    CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq,
-)]
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -58,18 +58,36 @@ pub struct ImageCatalogSpec {
         json_path = ".status.clustersUsing"
     )
 )]
+#[serde(rename_all = "camelCase")]
 pub struct ClusterImageCatalogSpec {
     /// One image per PostgreSQL major version.
     pub images: Vec<CatalogImage>,
+    /// Images of components other than PostgreSQL (e.g. PgBouncer), by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub component_images: Vec<CatalogComponentImage>,
 }
 
 /// An image for a major version.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct CatalogImage {
     /// Image reference.
     pub image: String,
     /// PostgreSQL major version (e.g. 15).
+    #[schemars(range(min = 10))]
     pub major: i32,
+    /// Image-mounted extensions that clusters using this entry get.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<crate::cluster::ExtensionConfiguration>,
+}
+
+/// An image of a component other than PostgreSQL.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct CatalogComponentImage {
+    /// Unique key of the entry (a DNS label), referenced by e.g. a Pooler's
+    /// `pgbouncer.imageCatalogRef.key`.
+    pub key: String,
+    /// Image reference.
+    pub image: String,
 }
 
 /// Observed state of a catalog, written by the operator.

@@ -143,3 +143,237 @@ fn printer_columns_show_what_users_look_for() {
         );
     }
 }
+
+/// Every CEL rule of every CRD: (kind, schema path, rule, message).
+fn cel_rules() -> Vec<(String, String, String, String)> {
+    fn walk(
+        kind: &str,
+        path: &str,
+        schema: &Value,
+        out: &mut Vec<(String, String, String, String)>,
+    ) {
+        for rule in schema
+            .get("x-kubernetes-validations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let text = |k: &str| {
+                rule.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            out.push((
+                kind.to_string(),
+                path.to_string(),
+                text("rule"),
+                text("message"),
+            ));
+        }
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            for (name, prop) in props {
+                walk(kind, &format!("{path}.{name}"), prop, out);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            walk(kind, &format!("{path}[]"), items, out);
+        }
+        if let Some(extra) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            walk(kind, &format!("{path}{{}}"), extra, out);
+        }
+    }
+    let mut out = Vec::new();
+    for (_, crd) in crds::all() {
+        let schema = crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .map(|s| serde_json::to_value(s).expect("json"))
+            .expect("schema");
+        walk(&crd.spec.names.kind, "", &schema, &mut out);
+    }
+    out
+}
+
+/// The API server refuses a CRD whose transition rule (one using `oldSelf`) sits below a list it
+/// cannot correlate between the old and the new object, and a rule without a message tells the
+/// user nothing; both mistakes would only show when the CRD is installed.
+#[test]
+fn cel_rules_have_messages_and_transition_rules_are_correlatable() {
+    let rules = cel_rules();
+    assert!(rules.len() >= 20, "only {} CEL rules", rules.len());
+    for (kind, path, rule, message) in &rules {
+        assert!(
+            !message.trim().is_empty(),
+            "{kind} {path}: {rule:?} has no message"
+        );
+        if rule.contains("oldSelf") {
+            assert!(
+                !path.contains("[]") && !path.contains("{}"),
+                "{kind} {path}: transition rule {rule:?} below a list or map"
+            );
+        }
+    }
+}
+
+/// The rules the API server enforces without the webhook, each at its field: immutable fields
+/// and the ranges of numbers.
+#[test]
+fn api_server_enforces_immutable_fields_and_ranges() {
+    let rules = cel_rules();
+    let has_rule = |kind: &str, path: &str, message: &str| {
+        rules
+            .iter()
+            .any(|(k, p, _, m)| k == kind && p == path && m.contains(message))
+    };
+    for (kind, path, message) in [
+        ("Cluster", ".spec", "postgresUID is immutable"),
+        ("Cluster", ".spec", "postgresGID is immutable"),
+        ("Cluster", ".spec", "walStorage cannot be removed"),
+        ("Cluster", ".spec", "storage.storageClass is immutable"),
+        ("Cluster", ".spec", "walStorage.storageClass is immutable"),
+        ("Cluster", ".spec", "walSegmentSize is immutable"),
+        (
+            "Cluster",
+            ".spec",
+            "imageName and imageCatalogRef are mutually exclusive",
+        ),
+        ("Cluster", ".spec.serviceAccountName", "immutable"),
+        (
+            "Cluster",
+            ".spec.bootstrap.initdb.walSegmentSize",
+            "power of two",
+        ),
+        (
+            "Cluster",
+            ".spec.primaryLease",
+            "renewDeadlineSeconds must be less",
+        ),
+        (
+            "Cluster",
+            ".spec.primaryLease",
+            "retryPeriodSeconds must be less",
+        ),
+        ("Backup", ".spec", "immutable"),
+        ("ScheduledBackup", ".spec.cluster", "immutable"),
+        ("Pooler", ".spec.cluster", "immutable"),
+        ("Database", ".spec.name", "immutable"),
+        ("Database", ".spec.encoding", "immutable"),
+        ("Database", ".spec.localeProvider", "immutable"),
+        ("Publication", ".spec.dbname", "immutable"),
+        ("Subscription", ".spec.name", "immutable"),
+        ("DatabaseRole", ".spec", "name is immutable"),
+        ("DatabaseRole", ".spec", "reserved"),
+        ("DatabaseRole", ".spec.cluster", "immutable"),
+    ] {
+        assert!(
+            has_rule(kind, path, message),
+            "{kind} {path}: no rule saying {message:?}"
+        );
+    }
+    let schema_of = |kind: &str| {
+        crds::all()
+            .into_iter()
+            .find(|(_, c)| c.spec.names.kind == kind)
+            .and_then(|(_, c)| c.spec.versions[0].schema.clone())
+            .and_then(|s| s.open_api_v3_schema)
+            .map(|s| serde_json::to_value(s).expect("json"))
+            .expect("kind")
+    };
+    for (kind, pointer, min, max) in [
+        (
+            "Cluster",
+            "/properties/spec/properties/instances",
+            Some(1.0),
+            None,
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/postgresUID",
+            Some(0.0),
+            None,
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/maxSyncReplicas",
+            Some(0.0),
+            None,
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/stopDelay",
+            Some(0.0),
+            None,
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/postgresql/properties/ldap/properties/port",
+            Some(1.0),
+            Some(65535.0),
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/postgresql/properties/synchronous/properties/number",
+            Some(1.0),
+            None,
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/bootstrap/properties/initdb/properties/walSegmentSize",
+            Some(1.0),
+            Some(1024.0),
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/backup/properties/barmanObjectStore/properties/wal/properties/maxParallel",
+            Some(1.0),
+            Some(256.0),
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/managed/properties/roles/items/properties/connectionLimit",
+            Some(-1.0),
+            None,
+        ),
+        (
+            "Cluster",
+            "/properties/spec/properties/imageCatalogRef/properties/major",
+            Some(10.0),
+            None,
+        ),
+        (
+            "Pooler",
+            "/properties/spec/properties/instances",
+            Some(0.0),
+            None,
+        ),
+        (
+            "Database",
+            "/properties/spec/properties/connectionLimit",
+            Some(-1.0),
+            None,
+        ),
+        (
+            "ImageCatalog",
+            "/properties/spec/properties/images/items/properties/major",
+            Some(10.0),
+            None,
+        ),
+    ] {
+        let schema = schema_of(kind);
+        let field = schema
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{kind} {pointer}"));
+        assert_eq!(
+            field.get("minimum").and_then(Value::as_f64),
+            min,
+            "{kind} {pointer} minimum"
+        );
+        assert_eq!(
+            field.get("maximum").and_then(Value::as_f64),
+            max,
+            "{kind} {pointer} maximum"
+        );
+    }
+}

@@ -43,10 +43,12 @@ fn every_example_is_valid() {
         "ScheduledBackup",
         "Pooler",
         "Database",
+        "DatabaseRole",
         "Publication",
         "Subscription",
         "ImageCatalog",
         "ClusterImageCatalog",
+        "ObjectStore",
         "Federation",
     ]
     .iter()

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
-use pgfed_api::crds::command::CrdArgs;
+use pgfed_operator::crd_command::{self, CrdArgs};
 use std::process::ExitCode;
 
 /// pgfed federation controller: one PostgreSQL primary across regions.
@@ -22,7 +22,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Crd(args) => pgfed_api::crds::command::run(args),
+        Command::Crd(args) => crd_command::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! command a Deployment runs with the very definition the binary uses.
 
 use clap::{Parser, Subcommand};
-use pgfed_api::crds::command::CrdArgs;
+use crate::crd_command::CrdArgs;
 
 /// pgfed member operator: PostgreSQL clusters on Kubernetes.
 #[derive(Parser)]

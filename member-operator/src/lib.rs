@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod crd_command;
 pub mod metrics;
 pub mod telemetry;
 pub mod webhook;

@@ -3,12 +3,13 @@
 
 use clap::Parser;
 use pgfed_operator::cli::{Cli, Command};
+use pgfed_operator::crd_command;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Crd(args) => pgfed_api::crds::command::run(&args).map_err(Into::into),
+        Command::Crd(args) => crd_command::run(&args).map_err(Into::into),
         Command::Run(args) => {
             pgfed_operator::telemetry::init_json_logs();
             match tokio::runtime::Runtime::new() {

@@ -104,6 +104,9 @@ pub struct AzureCredentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "inheritFromAzureAD")]
     pub inherit_from_azure_ad: Option<bool>,
+    /// Use Azure's default credential chain (environment variables, managed identity, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_default_azure_credentials: Option<bool>,
 }
 
 /// Credentials for Google Cloud Storage.
@@ -132,7 +135,16 @@ pub struct WalBackupConfiguration {
     /// How many WAL files are archived (and prefetched on restore) in parallel. Unset archives one
     /// segment at a time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
     pub max_parallel: Option<i32>,
+    /// Extra command-line arguments for `barman-cloud-wal-archive`. pgfed archives in-process
+    /// without that command, so it refuses this field at admission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archive_additional_command_args: Vec<String>,
+    /// Extra command-line arguments for `barman-cloud-wal-restore`; refused like
+    /// `archiveAdditionalCommandArgs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_additional_command_args: Vec<String>,
 }
 
 /// How base backups are taken.
@@ -150,7 +162,16 @@ pub struct DataBackupConfiguration {
     pub immediate_checkpoint: Option<bool>,
     /// Number of parallel upload streams. Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
     pub jobs: Option<i32>,
+    /// Extra command-line arguments for `barman-cloud-backup`. pgfed takes base backups
+    /// in-process without that command, so it refuses this field at admission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_command_args: Vec<String>,
+    /// Extra command-line arguments for `barman-cloud-restore`; refused like
+    /// `additionalCommandArgs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_additional_command_args: Vec<String>,
 }
 
 /// Compression algorithm for archived WAL and base backups.

@@ -35,6 +35,9 @@ pub struct VolumeSnapshotConfiguration {
     /// VolumeSnapshotClass for the WAL volume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_class_name: Option<String>,
+    /// VolumeSnapshotClass per tablespace name (default: `className`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tablespace_class_name: BTreeMap<String, String>,
     /// Labels added to the snapshots.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

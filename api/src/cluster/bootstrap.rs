@@ -1,6 +1,7 @@
 //! `spec.bootstrap`: how the first instance of a cluster comes to exist.
 
 use crate::common::{LocalObjectReference, SqlRefs};
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,7 @@ pub struct BootstrapConfiguration {
 }
 
 /// initdb options.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BootstrapInitDb {
     /// Name of the application database. Default `app`.
@@ -56,8 +57,17 @@ pub struct BootstrapInitDb {
     /// ICU locale when the provider is `icu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icu_locale: Option<String>,
+    /// Extra collation rules of the default collation when the provider is `icu` (PostgreSQL 16+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icu_rules: Option<String>,
+    /// Locale when the provider is `builtin` (PostgreSQL 17+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin_locale: Option<String>,
     /// WAL segment size in MiB: a power of two from 1 to 1024. Default 16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("self in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]")
+        .message("walSegmentSize must be a power of two between 1 and 1024 (MiB)"))]
     pub wal_segment_size: Option<i32>,
     /// SQL run as superuser in the `postgres` database after initdb.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -115,6 +125,15 @@ pub struct Import {
     /// Extra pg_restore options.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pg_restore_extra_options: Vec<String>,
+    /// pg_restore options for the pre-data section, replacing `pgRestoreExtraOptions` there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pg_restore_predata_options: Vec<String>,
+    /// pg_restore options for the data section, replacing `pgRestoreExtraOptions` there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pg_restore_data_options: Vec<String>,
+    /// pg_restore options for the post-data section, replacing `pgRestoreExtraOptions` there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pg_restore_postdata_options: Vec<String>,
 }
 
 /// The source of an import.

@@ -33,6 +33,7 @@ pub struct RoleConfiguration {
     pub password_secret: Option<LocalObjectReference>,
     /// CONNECTION LIMIT; -1 (default) is unlimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1))]
     pub connection_limit: Option<i64>,
     /// VALID UNTIL timestamp of the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +112,7 @@ pub struct ServiceTemplateSpec {
     pub metadata: Option<ServiceTemplateMetadata>,
     /// Service spec; the selector is set by the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub spec: Option<ServiceSpec>,
 }
 

@@ -27,17 +27,23 @@ pub use scheduling::*;
 pub use status::*;
 pub use storage::*;
 
-use crate::common::{EmbeddedObjectMetadata, LocalObjectReference};
+use crate::common::{EmbeddedObjectMetadata, LocalObjectReference, PluginConfiguration};
 use k8s_openapi::api::core::v1::{
     EnvFromSource, EnvVar, EphemeralVolumeSource, PodSecurityContext, ProjectedVolumeSource,
     ResourceRequirements, SeccompProfile, SecurityContext, TopologySpreadConstraint,
 };
-use kube::CustomResource;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Desired state of a PostgreSQL cluster.
-#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+///
+/// The CEL rules below are the part of admission the API server can enforce by itself, so a
+/// cluster installed without the webhook still refuses the most damaging updates; the webhook
+/// checks the same rules and everything else.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(
     group = "pgfed.io",
     version = "v1",
@@ -84,6 +90,32 @@ use serde::{Deserialize, Serialize};
         description = "Primary pod"
     )
 )]
+#[x_kube(
+    validation = Rule::new("!has(self.imageName) || !has(self.imageCatalogRef)")
+        .message("imageName and imageCatalogRef are mutually exclusive"),
+    validation = Rule::new(
+        "(has(self.postgresUID) ? self.postgresUID : 26) == (has(oldSelf.postgresUID) ? oldSelf.postgresUID : 26)"
+    )
+    .message("postgresUID is immutable: the data directory is owned by the old UID"),
+    validation = Rule::new(
+        "(has(self.postgresGID) ? self.postgresGID : 26) == (has(oldSelf.postgresGID) ? oldSelf.postgresGID : 26)"
+    )
+    .message("postgresGID is immutable: the data directory is owned by the old GID"),
+    validation = Rule::new("!has(oldSelf.walStorage) || has(self.walStorage)")
+        .message("walStorage cannot be removed once added: the WAL volume holds data not yet archived"),
+    validation = Rule::new(
+        "!has(self.storage) || !has(oldSelf.storage) || (has(self.storage.storageClass) ? self.storage.storageClass : '') == (has(oldSelf.storage.storageClass) ? oldSelf.storage.storageClass : '')"
+    )
+    .message("storage.storageClass is immutable: existing volumes cannot move to another class"),
+    validation = Rule::new(
+        "!has(self.walStorage) || !has(oldSelf.walStorage) || (has(self.walStorage.storageClass) ? self.walStorage.storageClass : '') == (has(oldSelf.walStorage.storageClass) ? oldSelf.walStorage.storageClass : '')"
+    )
+    .message("walStorage.storageClass is immutable: existing volumes cannot move to another class"),
+    validation = Rule::new(
+        "(has(self.bootstrap) && has(self.bootstrap.initdb) && has(self.bootstrap.initdb.walSegmentSize) ? self.bootstrap.initdb.walSegmentSize : 0) == (has(oldSelf.bootstrap) && has(oldSelf.bootstrap.initdb) && has(oldSelf.bootstrap.initdb.walSegmentSize) ? oldSelf.bootstrap.initdb.walSegmentSize : 0)"
+    )
+    .message("bootstrap.initdb.walSegmentSize is immutable: it is fixed when the cluster is created")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSpec {
     /// Free-text description of the cluster.
@@ -112,10 +144,12 @@ pub struct ClusterSpec {
     /// UID the postgres process runs as. Default: 26.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "postgresUID")]
+    #[schemars(range(min = 0))]
     pub postgres_uid: Option<i64>,
     /// GID the postgres process runs as. Default: 26.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "postgresGID")]
+    #[schemars(range(min = 0))]
     pub postgres_gid: Option<i64>,
     /// Number of instances (one primary plus standbys). Minimum 1, default 1.
     #[serde(default = "default_instances")]
@@ -123,9 +157,11 @@ pub struct ClusterSpec {
     pub instances: i32,
     /// Minimum number of synchronous standbys when quorum-based synchronous replication is on. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub min_sync_replicas: Option<i32>,
     /// Maximum number of synchronous standbys. Must be less than `instances`. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub max_sync_replicas: Option<i32>,
     /// PostgreSQL configuration: parameters, pg_hba, pg_ident, libraries, synchronous replication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,36 +192,53 @@ pub struct ClusterSpec {
     pub wal_storage: Option<StorageConfiguration>,
     /// Use an ephemeral volume instead of a PVC for scratch space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub ephemeral_volume_source: Option<EphemeralVolumeSource>,
     /// Metadata for the ServiceAccount created for the instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_template: Option<ServiceAccountTemplate>,
+    /// Run the instances under this existing ServiceAccount of the namespace instead of one the
+    /// operator creates (e.g. to share a cloud IAM identity). Excludes `serviceAccountTemplate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("serviceAccountName is immutable"))]
+    pub service_account_name: Option<String>,
+    /// Size limits of the scratch volumes every instance mounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_volumes_size_limit: Option<EphemeralVolumesSizeLimit>,
     /// Seconds an instance may take to start before it is restarted. Default 3600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub start_delay: Option<i32>,
     /// Seconds an instance may take to stop (smart then fast shutdown). Default 1800.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub stop_delay: Option<i32>,
     /// Seconds of the stop delay reserved for a smart shutdown before a fast one. Default 180.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub smart_shutdown_timeout: Option<i32>,
     /// Seconds the primary may take to shut down during a switchover. Default 3600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub switchover_delay: Option<i32>,
     /// Seconds to wait after the primary fails before failing over. Default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub failover_delay: Option<i32>,
     /// Seconds the liveness probe may fail before the instance is restarted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub liveness_probe_timeout: Option<i32>,
     /// Scheduling: anti-affinity, node selectors, tolerations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<AffinityConfiguration>,
     /// Topology spread constraints for the instance pods.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     /// CPU and memory of the postgres container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub resources: Option<ResourceRequirements>,
     /// PriorityClass of the instance pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,24 +267,30 @@ pub struct ClusterSpec {
     pub log_level: Option<LogLevel>,
     /// Extra projected volume mounted at /projected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub projected_volume_template: Option<ProjectedVolumeSource>,
     /// Environment variables for the postgres container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub env: Vec<EnvVar>,
     /// Environment variables from ConfigMaps and Secrets for the postgres container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub env_from: Vec<EnvFromSource>,
     /// Declaratively managed roles and services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedConfiguration>,
     /// Seccomp profile of the instance pods (default RuntimeDefault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub seccomp_profile: Option<SeccompProfile>,
     /// Pod-level security context override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub pod_security_context: Option<PodSecurityContext>,
     /// Container-level security context override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub security_context: Option<SecurityContext>,
     /// Tablespaces, each on its own volume.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -246,6 +305,35 @@ pub struct ClusterSpec {
     /// Timings of the Kubernetes Lease that gates who may be primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_lease: Option<PrimaryLeaseConfiguration>,
+    /// CloudNativePG-I plugins to load for this cluster, with their parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginConfiguration>,
+    /// Named pod selectors usable as `${podselector:NAME}` in the address of a `pg_hba` rule:
+    /// the rule is expanded to the IPs of the matching pods of this namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_selector_refs: Vec<PodSelectorRef>,
+}
+
+/// Size limits of the instances' scratch volumes.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EphemeralVolumesSizeLimit {
+    /// Limit of the shared memory volume (`/dev/shm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm: Option<Quantity>,
+    /// Limit of the temporary data volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporary_data: Option<Quantity>,
+}
+
+/// A named label selector of pods, for `pg_hba` addresses.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct PodSelectorRef {
+    /// The NAME of `${podselector:NAME}`: lower case letters, digits, `-` and `_`.
+    pub name: String,
+    /// The pods whose IPs the rule admits.
+    #[schemars(transform = crate::common::kubernetes_summaries)]
+    pub selector: LabelSelector,
 }
 
 fn default_instances() -> i32 {
@@ -264,14 +352,15 @@ pub struct ImageCatalogRef {
     /// Name of the catalog.
     pub name: String,
     /// PostgreSQL major version to take from the catalog.
+    #[schemars(range(min = 10))]
     pub major: i32,
 }
 
 /// Metadata for the generated ServiceAccount.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct ServiceAccountTemplate {
-    /// Labels and annotations of the ServiceAccount.
-    pub metadata: EmbeddedObjectMetadata,
+    /// Labels and annotations of the ServiceAccount (its name is always the cluster's).
+    pub metadata: ServiceTemplateMetadata,
 }
 
 /// Whether primary updates are automatic.
@@ -324,7 +413,17 @@ pub enum LogLevel {
 }
 
 /// Timings of the primary Lease.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq, Eq)]
+#[x_kube(
+    validation = Rule::new(
+        "(has(self.renewDeadlineSeconds) ? self.renewDeadlineSeconds : 10) < (has(self.leaseDurationSeconds) ? self.leaseDurationSeconds : 15)"
+    )
+    .message("renewDeadlineSeconds must be less than leaseDurationSeconds (defaults 10 and 15)"),
+    validation = Rule::new(
+        "(has(self.retryPeriodSeconds) ? self.retryPeriodSeconds : 2) < (has(self.renewDeadlineSeconds) ? self.renewDeadlineSeconds : 10)"
+    )
+    .message("retryPeriodSeconds must be less than renewDeadlineSeconds (defaults 2 and 10)")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct PrimaryLeaseConfiguration {
     /// How long a lease is valid without renewal. Default 15.
@@ -335,5 +434,11 @@ pub struct PrimaryLeaseConfiguration {
     pub renew_deadline_seconds: Option<i32>,
     /// Seconds between renewal attempts. Default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub retry_period_seconds: Option<i32>,
+    /// Lease duration written when the primary gives the lease up on a clean shutdown, so a
+    /// standby can take over without waiting out `leaseDurationSeconds`. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub released_lease_duration_seconds: Option<i32>,
 }

@@ -35,14 +35,55 @@ pub struct PostgresConfiguration {
     pub sync_replica_election_constraint: Option<SyncReplicaElectionConstraints>,
     /// Seconds a standby may take to promote before the attempt is abandoned. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub promotion_timeout: Option<i32>,
     /// Allow `ALTER SYSTEM`. Default false: configuration lives in the Cluster spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_alter_system: Option<bool>,
+    /// Extensions mounted from their own OCI images (Kubernetes image volumes) instead of being
+    /// built into the PostgreSQL image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<ExtensionConfiguration>,
+}
+
+/// An extension shipped in its own image and mounted into every instance.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct ExtensionConfiguration {
+    /// Name of the extension (at most 59 characters: it also names the volume).
+    pub name: String,
+    /// The image holding the extension's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
+    pub image: Option<k8s_openapi::api::core::v1::ImageVolumeSource>,
+    /// Directories of the image added to `extension_control_path`. Default `/share`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extension_control_path: Vec<String>,
+    /// Directories of the image added to `dynamic_library_path`. Default `/lib`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dynamic_library_path: Vec<String>,
+    /// Directories of the image added to `LD_LIBRARY_PATH` of the postgres process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ld_library_path: Vec<String>,
+    /// Directories of the image added to `PATH` of the postgres process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bin_path: Vec<String>,
+    /// Environment variables the extension needs in the postgres process; `${image_root}` in a
+    /// value stands for the directory the image is mounted at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<ExtensionEnvVar>,
+}
+
+/// An environment variable set for an image-mounted extension.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct ExtensionEnvVar {
+    /// Variable name.
+    pub name: String,
+    /// Value; `${image_root}` is replaced by the extension's mount path.
+    pub value: String,
 }
 
 /// LDAP settings.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LdapConfig {
     /// LDAP server host name.
@@ -50,6 +91,7 @@ pub struct LdapConfig {
     pub server: Option<String>,
     /// LDAP server port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i32>,
     /// `ldap` or `ldaps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,7 +119,7 @@ pub struct LdapBindAsAuth {
 }
 
 /// LDAP search+bind.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LdapBindSearchAuth {
     /// Root DN of the search.
@@ -90,7 +132,7 @@ pub struct LdapBindSearchAuth {
     pub bind_dn: Option<String>,
     /// Secret key holding the bind password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bind_password: Option<crate::common::SecretKeySelector>,
+    pub bind_password: Option<k8s_openapi::api::core::v1::SecretKeySelector>,
     /// Attribute matched against the user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_attribute: Option<String>,
@@ -105,7 +147,8 @@ pub struct LdapBindSearchAuth {
 pub struct SynchronousReplicaConfiguration {
     /// `any` (quorum) or `first` (priority).
     pub method: SynchronousMethod,
-    /// Number of synchronous standbys a commit waits for.
+    /// Number of synchronous standbys a commit waits for (at least 1).
+    #[schemars(range(min = 1))]
     pub number: i32,
     /// Upper bound on the number of this cluster's instances listed in synchronous_standby_names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +162,19 @@ pub struct SynchronousReplicaConfiguration {
     /// `required` (default): writes stop when too few standbys; `preferred`: degrade to fewer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_durability: Option<DataDurability>,
+    /// Fail over only to a standby that a quorum of synchronous standbys proves holds every
+    /// committed transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_quorum: Option<bool>,
+    /// Pod label keys naming failure domains: synchronous standbys are chosen among instances
+    /// whose values differ from the primary's. Excludes `nodeFailureDomainKeys`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_failure_domain_keys: Vec<String>,
+    /// Node label keys naming failure domains (read from each instance's node): synchronous
+    /// standbys are chosen on nodes whose values differ from the primary's. Excludes
+    /// `podFailureDomainKeys`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_failure_domain_keys: Vec<String>,
 }
 
 /// Synchronous replication method.
@@ -178,6 +234,10 @@ pub struct ReplicationSlotsHaConfiguration {
     /// Prefix of the slot names. Default `_pgfed_`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_prefix: Option<String>,
+    /// Also keep logical decoding slots in step on the standbys, so logical replication
+    /// survives a failover (PostgreSQL 17, or pg_failover_slots before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronize_logical_decoding: Option<bool>,
 }
 
 /// Synchronization of user slots to standbys.

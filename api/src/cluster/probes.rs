@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Probe configuration.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 pub struct ProbesConfiguration {
     /// Startup probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +42,7 @@ pub struct ProbeTimings {
 }
 
 /// A startup or readiness probe with a strategy.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProbeWithStrategy {
     /// Timings.
@@ -51,9 +51,10 @@ pub struct ProbeWithStrategy {
     /// `pg_isready` (default), `query` (runs `;`) or `streaming` (a standby is streaming).
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
     pub probe_type: Option<ProbeStrategyType>,
-    /// With `streaming`: the standby is ready only when its lag is at most this many bytes.
+    /// With `streaming`: the standby is ready only when its lag is at most this many bytes (a
+    /// number or a quantity such as `16Mi`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maximum_lag: Option<String>,
+    pub maximum_lag: Option<k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
 }
 
 /// Probe strategy.

@@ -70,4 +70,8 @@ pub struct ExternalCluster {
     /// The server's object store, to restore backups and WAL from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub barman_object_store: Option<BarmanObjectStoreConfiguration>,
+    /// A CloudNativePG-I plugin that reads this server's backups and WAL (instead of
+    /// `barmanObjectStore`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<crate::common::PluginConfiguration>,
 }

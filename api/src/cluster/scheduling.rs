@@ -22,9 +22,11 @@ pub struct AffinityConfiguration {
     pub node_selector: BTreeMap<String, String>,
     /// Node affinity of the pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub node_affinity: Option<NodeAffinity>,
     /// Tolerations of the pods.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub tolerations: Vec<Toleration>,
     /// `preferred` (default) or `required` anti-affinity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +58,7 @@ pub struct PodAffinityTerms {
         skip_serializing_if = "Vec::is_empty",
         rename = "requiredDuringSchedulingIgnoredDuringExecution"
     )]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub required: Vec<PodAffinityTerm>,
     /// Soft, weighted terms.
     #[serde(
@@ -63,5 +66,6 @@ pub struct PodAffinityTerms {
         skip_serializing_if = "Vec::is_empty",
         rename = "preferredDuringSchedulingIgnoredDuringExecution"
     )]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub preferred: Vec<WeightedPodAffinityTerm>,
 }

@@ -186,6 +186,245 @@ pub struct ClusterStatus {
     /// PostgreSQL image in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The image (and its major version) that last ran on the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "pgDataImageInfo")]
+    pub pg_data_image_info: Option<ImageInfo>,
+    /// The image a major upgrade in progress moves the data directory to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "targetPgDataImageInfo")]
+    pub target_pg_data_image_info: Option<ImageInfo>,
+    /// PVCs being initialized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "initializingPVC")]
+    pub initializing_pvc: Vec<String>,
+    /// PVCs being resized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "resizingPVC")]
+    pub resizing_pvc: Vec<String>,
+    /// PVCs that cannot be used because a PVC of the same instance is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "unusablePVC")]
+    pub unusable_pvc: Vec<String>,
+    /// Number of Jobs created for this cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_count: Option<i32>,
+    /// Highest instance serial used so far (kept for CloudNativePG compatibility; unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_generated_node: Option<i32>,
+    /// Role, IP and timeline each instance reported at the last reconciliation, by pod name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instances_reported_state: BTreeMap<String, InstanceReportedState>,
+    /// Where the instances run: topology labels per instance and the number of nodes used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<Topology>,
+    /// Resource versions of the Secrets the instances read, so a change reaches them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_resource_version: Option<SecretsResourceVersion>,
+    /// Resource versions of the ConfigMaps the instances read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_resource_version: Option<ConfigMapResourceVersion>,
+    /// Oldest recovery point per backup method (RFC 3339).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_recoverability_point_by_method: BTreeMap<String, String>,
+    /// Last successful backup per backup method (RFC 3339).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_successful_backup_by_method: BTreeMap<String, String>,
+    /// Whether instance managers are upgraded in place, without restarting PostgreSQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_update_enabled: Option<bool>,
+    /// Builds of the instance manager available per CPU architecture.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub available_architectures: Vec<AvailableArchitecture>,
+    /// Commit of the operator build (field name kept from CloudNativePG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "cloudNativePGCommitHash")]
+    pub operator_commit_hash: Option<String>,
+    /// Hash of the operator binary (field name kept from CloudNativePG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "cloudNativePGOperatorHash")]
+    pub operator_hash: Option<String>,
+    /// SHA-256 fingerprint of the operator's client certificate key, pinned by the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_certificate_fingerprint: Option<String>,
+    /// State of the plugins loaded for the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugin_status: Vec<PluginStatus>,
+    /// The pod IPs each `spec.podSelectorRefs` selector resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_selector_refs: Vec<PodSelectorRefStatus>,
+    /// What Poolers pointing at this cluster need from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler_integrations: Option<PoolerIntegrations>,
+    /// Progress of turning this cluster into a replica cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_replica_cluster_status: Option<SwitchReplicaClusterStatus>,
+}
+
+/// An image and the PostgreSQL major version it runs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInfo {
+    /// Image reference.
+    pub image: String,
+    /// PostgreSQL major version of the image.
+    pub major_version: i32,
+    /// Image-mounted extensions that came with the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<super::ExtensionConfiguration>,
+}
+
+/// What an instance reported at the last reconciliation.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceReportedState {
+    /// Whether it is the primary.
+    pub is_primary: bool,
+    /// Its timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "timeLineID")]
+    pub timeline_id: Option<i32>,
+    /// Its pod IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// Placement of the instances.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Topology {
+    /// Topology labels (label → value) of each instance's pod, by pod name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instances: BTreeMap<String, BTreeMap<String, String>>,
+    /// Number of distinct nodes running instances; 1 means no protection from a node failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes_used: Option<i32>,
+    /// Whether the labels could be read (synchronous standby election falls back otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successfully_extracted: Option<bool>,
+}
+
+/// Resource versions of the Secrets the instances use.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretsResourceVersion {
+    /// The `postgres` user's Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superuser_secret_version: Option<String>,
+    /// The `streaming_replica` user's Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_secret_version: Option<String>,
+    /// The application user's Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_secret_version: Option<String>,
+    /// The managed roles' password Secrets, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub managed_role_secret_version: BTreeMap<String, String>,
+    /// Unused (kept for CloudNativePG compatibility).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_version: Option<String>,
+    /// The client CA Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_secret_version: Option<String>,
+    /// The server CA Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ca_secret_version: Option<String>,
+    /// The server certificate Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_secret_version: Option<String>,
+    /// The object store endpoint CA Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "barmanEndpointCA")]
+    pub barman_endpoint_ca: Option<String>,
+    /// The external clusters' Secrets, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_cluster_secret_version: BTreeMap<String, String>,
+    /// The Secrets with custom metric queries, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, String>,
+}
+
+/// Resource versions of the ConfigMaps the instances use.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct ConfigMapResourceVersion {
+    /// The ConfigMaps with custom metric queries, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, String>,
+}
+
+/// An instance manager build for one CPU architecture.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableArchitecture {
+    /// Architecture name as Go spells it (`amd64`, `arm64`).
+    pub go_arch: String,
+    /// Hash of the binary.
+    pub hash: String,
+}
+
+/// State of a loaded plugin.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginStatus {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// General capabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// Reconciler capabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_capabilities: Vec<String>,
+    /// WAL capabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "walCapabilities")]
+    pub wal_capabilities: Vec<String>,
+    /// Backup capabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_capabilities: Vec<String>,
+    /// Restore job hook capabilities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore_job_hook_capabilities: Vec<String>,
+    /// Status text the plugin reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// The pod IPs a named pod selector resolved to.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct PodSelectorRefStatus {
+    /// Name of the selector in `spec.podSelectorRefs`.
+    pub name: String,
+    /// Matching pod IPs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+}
+
+/// What Poolers need from the cluster.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolerIntegrations {
+    /// What PgBouncer poolers need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_bouncer_integration: Option<PgBouncerIntegration>,
+}
+
+/// What PgBouncer poolers need from the cluster.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct PgBouncerIntegration {
+    /// Secrets the poolers read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+/// Progress of a switch to replica cluster.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchReplicaClusterStatus {
+    /// A switch is in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress: Option<bool>,
 }
 
 /// Certificate status.
@@ -210,9 +449,22 @@ pub struct ManagedRolesStatus {
     /// Errors by role name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cannot_reconcile: BTreeMap<String, Vec<String>>,
-    /// Resource versions of the password Secrets applied.
+    /// What was last applied for each role's password, by role name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub password_status: BTreeMap<String, String>,
+    pub password_status: BTreeMap<String, PasswordState>,
+}
+
+/// The password last applied to a role.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordState {
+    /// Transaction ID of the last change to the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "transactionID")]
+    pub transaction_id: Option<i64>,
+    /// Resource version of the password Secret applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
 }
 
 /// State of a tablespace.

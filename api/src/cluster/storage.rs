@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct StorageConfiguration {
     /// StorageClass of the PVC (default: the cluster's default class). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
     pub storage_class: Option<String>,
     /// Size as a Kubernetes quantity, e.g. `10Gi`. Can grow, never shrink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -20,6 +21,7 @@ pub struct StorageConfiguration {
     pub resize_in_use_volumes: Option<bool>,
     /// A full PVC spec template; `size` and `storageClass` take precedence over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::common::kubernetes_summaries)]
     pub pvc_template: Option<PersistentVolumeClaimSpec>,
 }
 

@@ -652,7 +652,7 @@ fn check_timings(errors: &mut FieldErrors, spec: &ClusterSpec) {
             if let Some(probe) = probe
                 && let Some(lag) = &probe.maximum_lag
             {
-                if let Err(e) = parse_quantity(lag) {
+                if let Err(e) = parse_quantity(&lag.0) {
                     errors.push(format!("spec.probes.{field}.maximumLag"), e);
                 }
                 if probe.probe_type != Some(crate::cluster::ProbeStrategyType::Streaming) {

@@ -7,6 +7,7 @@ mod federation;
 pub mod formats;
 mod object_store;
 mod others;
+pub mod unsupported;
 
 pub use cluster::validate_cluster;
 pub use cluster_update::validate_cluster_update;
