@@ -3,7 +3,7 @@
 //! different file under the same name is refused, and failures leave everything in pg_wal for
 //! PostgreSQL to retry.
 
-use super::{WalError, io, plan};
+use super::{WalError, io, plan, ready};
 use crate::compression;
 use crate::config::ManagerConfig;
 use crate::objstore::Archive;
@@ -63,7 +63,8 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
     let archive = Archive::open(store_cfg, &cfg.cluster_name, &cfg.secrets_dir)?;
 
     let wal_dir = wal_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let ready = ready_files(&wal_dir.join("archive_status"));
+    // Without a readable status directory the requested file goes up alone.
+    let ready = ready::ready_wal_files(&wal_dir.join("archive_status")).unwrap_or_default();
     let batch = plan::archive_batch(&name, &ready, max_parallel);
 
     let tags = |n: &str| {
@@ -134,22 +135,6 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         Some(Err(e)) => Err(e),
         None => Err(WalError::NotWal(name)),
     }
-}
-
-/// Names with a `.ready` status file.
-fn ready_files(status_dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(status_dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".ready"))
-                .map(str::to_string)
-        })
-        .collect()
 }
 
 /// Uploads one file; `Ok(false)` when an identical copy already exists.

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod plan;
+pub mod ready;
 pub mod restore;
 
 use crate::compression::CompressionError;
