@@ -158,6 +158,41 @@ fn rearchive_is_idempotent_and_a_different_file_is_refused() {
         std::fs::read(&dest).expect("read")
             == std::fs::read(node.pgdata().join("pg_wal").join(&segs[0])).expect("read")
     );
+
+    // An S3-compatible store without conditional writes (AWS_CONDITIONAL_PUT=disabled): the
+    // listing alone still makes re-archiving idempotent and refuses a different file.
+    minio.create_bucket("plain");
+    let plain = node.alt_config(
+        "plain.json",
+        json!({"backup": {"barmanObjectStore": s3_store(&minio, "plain", json!({}))}}),
+    );
+    let unconditional = |path: &str| {
+        let mut cmd = common::as_postgres(common::manager_bin());
+        cmd.arg("wal-archive")
+            .arg("--config")
+            .arg(&plain)
+            .arg(path)
+            .env("AWS_CONDITIONAL_PUT", "disabled")
+            .current_dir(node.pgdata());
+        cmd.output().expect("run manager")
+    };
+    let original = format!("pg_wal/{}", segs[0]);
+    let first = unconditional(&original);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("Uploaded"), "{}", stderr(&first));
+    let again = unconditional(&original);
+    assert!(
+        stderr(&again).contains("AlreadyArchived"),
+        "{}",
+        stderr(&again)
+    );
+    let refused = unconditional(fake_dir.join(&segs[0]).to_str().expect("path"));
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("refusing to archive"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 #[test]
