@@ -26,6 +26,16 @@ pub enum CompressionError {
     },
 }
 
+impl CompressionError {
+    /// A short, stable name for metrics and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CompressionError::Corrupt { .. } => "corrupt_compressed_data",
+            CompressionError::Write { .. } => "compress",
+        }
+    }
+}
+
 /// xz preset for archives. Python's default (6) needs ~94 MiB of encoder memory per stream, which
 /// `maxParallel` uploads or `data.jobs` streams multiply inside a memory-limited pod; preset 1
 /// needs ~10 MiB and still beats gzip's ratio, in line with the speed-first levels of the others.

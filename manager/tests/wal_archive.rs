@@ -1,12 +1,22 @@
 //! wal-archive / wal-restore against a real MinIO with real WAL from PostgreSQL 15: every
 //! compression, parallel archiving of ready segments, idempotent re-archive, refusal to
-//! overwrite, history and partial files, prefetch, outages, corrupt objects, wrong credentials.
+//! overwrite (also between writers racing on one name, on MinIO, Azurite and fake-gcs-server),
+//! segments uploaded ahead only counting for their own destination, history and partial files,
+//! prefetch, outages, corrupt objects, wrong credentials.
 
 mod common;
 
+use common::azurite::Azurite;
+use common::fake_gcs::FakeGcs;
 use common::minio::Minio;
 use common::node::{Node, s3_store};
-use serde_json::json;
+use pgfed_api::barman::{BarmanObjectStoreConfiguration, CompressionType, layout};
+use pgfed_manager::config::ManagerConfig;
+use pgfed_manager::objstore::Archive;
+use pgfed_manager::wal::WalError;
+use pgfed_manager::wal::archive::{ArchiveOutcome, Stored, store_wal_file, wal_archive};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(180);
@@ -147,6 +157,41 @@ fn rearchive_is_idempotent_and_a_different_file_is_refused() {
     assert!(
         std::fs::read(&dest).expect("read")
             == std::fs::read(node.pgdata().join("pg_wal").join(&segs[0])).expect("read")
+    );
+
+    // An S3-compatible store without conditional writes (AWS_CONDITIONAL_PUT=disabled): the
+    // listing alone still makes re-archiving idempotent and refuses a different file.
+    minio.create_bucket("plain");
+    let plain = node.alt_config(
+        "plain.json",
+        json!({"backup": {"barmanObjectStore": s3_store(&minio, "plain", json!({}))}}),
+    );
+    let unconditional = |path: &str| {
+        let mut cmd = common::as_postgres(common::manager_bin());
+        cmd.arg("wal-archive")
+            .arg("--config")
+            .arg(&plain)
+            .arg(path)
+            .env("AWS_CONDITIONAL_PUT", "disabled")
+            .current_dir(node.pgdata());
+        cmd.output().expect("run manager")
+    };
+    let original = format!("pg_wal/{}", segs[0]);
+    let first = unconditional(&original);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("Uploaded"), "{}", stderr(&first));
+    let again = unconditional(&original);
+    assert!(
+        stderr(&again).contains("AlreadyArchived"),
+        "{}",
+        stderr(&again)
+    );
+    let refused = unconditional(fake_dir.join(&segs[0]).to_str().expect("path"));
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("refusing to archive"),
+        "{}",
+        stderr(&refused)
     );
 }
 
@@ -360,4 +405,231 @@ fn local_directory_store_uses_the_same_layout() {
         std::fs::read(&dest).expect("read")
             == std::fs::read(node.pgdata().join("pg_wal").join(&segs[0])).expect("read")
     );
+}
+
+/// A directory holding secrets as `<dir>/<secret>/<key>` files, for the library-level tests that
+/// open a store without a PostgreSQL node.
+fn secrets_dir(files: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (secret, key, value) in files {
+        std::fs::create_dir_all(dir.path().join(secret)).expect("mkdir");
+        std::fs::write(dir.path().join(secret).join(key), value).expect("secret");
+    }
+    dir
+}
+
+/// The MinIO credentials `s3_store` refers to.
+fn minio_secrets() -> tempfile::TempDir {
+    secrets_dir(&[
+        ("s3", "ACCESS_KEY_ID", common::minio::ACCESS_KEY),
+        ("s3", "ACCESS_SECRET_KEY", common::minio::SECRET_KEY),
+    ])
+}
+
+fn store_config(store: Value) -> BarmanObjectStoreConfiguration {
+    serde_json::from_value(store).expect("barmanObjectStore")
+}
+
+/// Writes `content` as WAL file `name` in a fresh directory under `dir` (one per writer).
+fn wal_file(dir: &Path, writer: &str, name: &str, content: &[u8]) -> PathBuf {
+    let d = dir.join(writer);
+    std::fs::create_dir_all(&d).expect("mkdir");
+    let p = d.join(name);
+    std::fs::write(&p, content).expect("write");
+    p
+}
+
+/// The bytes stored for `name`, decompressed.
+async fn stored_bytes(archive: &Archive, name: &str, c: Option<CompressionType>) -> Vec<u8> {
+    let raw = archive
+        .get(&layout::wal_key(name, c))
+        .await
+        .expect("get")
+        .unwrap_or_else(|| panic!("{name} is not in {}", archive.url()));
+    pgfed_manager::compression::decompress(c, &raw).expect("decompress")
+}
+
+/// Writers race on one WAL name with different content, each having listed the directory before
+/// any of them wrote (the window list-then-write leaves open): exactly one creates the object,
+/// every other is refused, and the object holds the winner's bytes. Afterwards a writer with a
+/// stale (empty) listing is still refused and the object unchanged, and the winner's own bytes
+/// are accepted again as an idempotent re-archive.
+async fn racing_archivers_never_overwrite(
+    store: BarmanObjectStoreConfiguration,
+    secrets: &Path,
+    compression: Option<CompressionType>,
+) {
+    let archive = Archive::open(&store, "alpha", secrets).expect("open the store");
+    let work = tempfile::tempdir().expect("tempdir");
+    for round in 0..4u8 {
+        let name = format!("0000000100000000000000{:02X}", 0x10 + round);
+        let writers: Vec<(String, Vec<u8>)> = (0..3u8)
+            .map(|w| {
+                let content: Vec<u8> = (0..(1u32 << 20))
+                    .map(|i| (i as u8) ^ (w * 37 + round))
+                    .collect();
+                (format!("writer{w}"), content)
+            })
+            .collect();
+        let paths: Vec<PathBuf> = writers
+            .iter()
+            .map(|(w, content)| wal_file(work.path(), w, &name, content))
+            .collect();
+        // Every writer's listing is empty: taken before any of them wrote.
+        let write = |i: usize| {
+            store_wal_file(
+                &archive,
+                &name,
+                &paths[i],
+                &[],
+                compression,
+                Default::default(),
+            )
+        };
+        let results = futures::future::join_all((0..paths.len()).map(write)).await;
+        let winners: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Ok(Stored::Uploaded)))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{name}: exactly one writer creates it: {results:?}"
+        );
+        let winner = winners[0];
+        for (i, r) in results.iter().enumerate() {
+            if i != winner {
+                assert!(
+                    matches!(r, Err(WalError::Conflict { .. })),
+                    "{name}: writer {i} must be refused: {r:?}"
+                );
+            }
+        }
+        assert!(
+            stored_bytes(&archive, &name, compression).await == writers[winner].1,
+            "{name}: the object must hold the winner's bytes"
+        );
+
+        // Late writers whose listing predates the winner's write.
+        let loser = (winner + 1) % writers.len();
+        let late = write(loser).await;
+        assert!(
+            matches!(late, Err(WalError::Conflict { .. })),
+            "{name}: a different file with a stale listing must be refused: {late:?}"
+        );
+        assert!(
+            stored_bytes(&archive, &name, compression).await == writers[winner].1,
+            "{name}: a refused writer must leave the object unchanged"
+        );
+        let again = write(winner).await;
+        assert!(
+            matches!(again, Ok(Stored::AlreadyArchived)),
+            "{name}: re-archiving the same bytes with a stale listing succeeds: {again:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_archivers_never_overwrite_on_minio() {
+    let minio = Minio::start();
+    minio.create_bucket("race");
+    let secrets = minio_secrets();
+    for compression in [None, Some(CompressionType::Gzip)] {
+        let prefix = format!("{compression:?}");
+        let store = store_config(s3_store(
+            &minio,
+            "race",
+            json!({"destinationPath": format!("s3://race/{prefix}")}),
+        ));
+        racing_archivers_never_overwrite(store, secrets.path(), compression).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_archivers_never_overwrite_on_azurite() {
+    let azurite = Azurite::start();
+    azurite.create_container("race");
+    let secrets = secrets_dir(&[(
+        "azure",
+        "AZURE_CONNECTION_STRING",
+        &azurite.connection_string(),
+    )]);
+    let store = store_config(json!({
+        "destinationPath": format!("{}/race/pg", azurite.account_url()),
+        "azureCredentials": {"connectionString": {"name": "azure", "key": "AZURE_CONNECTION_STRING"}},
+    }));
+    racing_archivers_never_overwrite(store, secrets.path(), Some(CompressionType::Zstd)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_archivers_never_overwrite_on_fake_gcs() {
+    let gcs = FakeGcs::start();
+    gcs.create_bucket("race");
+    let secrets = secrets_dir(&[("gcs", "key", &gcs.emulator_key())]);
+    let store = store_config(json!({
+        "destinationPath": "gs://race/pg",
+        "googleCredentials": {"applicationCredentials": {"name": "gcs", "key": "key"}},
+    }));
+    racing_archivers_never_overwrite(store, secrets.path(), None).await;
+}
+
+/// A segment uploaded ahead (parallel archiving) counts as archived only for the destination it
+/// went to: after the cluster's object store changes, PostgreSQL's request for it uploads it to
+/// the new destination instead of being answered from the old marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_uploaded_ahead_count_only_for_their_destination() {
+    let minio = Minio::start();
+    minio.create_bucket("main");
+    minio.create_bucket("other");
+    let secrets = minio_secrets();
+    let pgdata = tempfile::tempdir().expect("tempdir");
+    let status = pgdata.path().join("pg_wal/archive_status");
+    std::fs::create_dir_all(&status).expect("mkdir");
+    let segs: Vec<String> = (1..=3)
+        .map(|i| format!("0000000100000000000000{i:02X}"))
+        .collect();
+    for (i, s) in segs.iter().enumerate() {
+        std::fs::write(pgdata.path().join("pg_wal").join(s), vec![i as u8; 1 << 20])
+            .expect("segment");
+        std::fs::write(status.join(format!("{s}.ready")), b"").expect("ready");
+    }
+    let config = |bucket: &str, max_parallel: u32| -> ManagerConfig {
+        serde_json::from_value(json!({
+            "clusterName": "alpha",
+            "pgdata": pgdata.path(),
+            "secretsDir": secrets.path(),
+            "backup": {"barmanObjectStore": s3_store(&minio, bucket, json!({"wal": {"maxParallel": max_parallel}}))},
+        }))
+        .expect("config")
+    };
+    let (main, other) = (config("main", 3), config("other", 1));
+
+    // Asked for the first segment, the archiver uploads all three to `main`.
+    let first = wal_archive(&main, Path::new(&format!("pg_wal/{}", segs[0])))
+        .await
+        .expect("archive");
+    assert_eq!(first, ArchiveOutcome::Uploaded { extra: 2 });
+    // The destination changes: the second segment must reach `other` too.
+    let second = wal_archive(&other, Path::new(&format!("pg_wal/{}", segs[1])))
+        .await
+        .expect("archive");
+    assert_eq!(
+        second,
+        ArchiveOutcome::Uploaded { extra: 0 },
+        "a marker for another destination must not skip the upload"
+    );
+    assert!(
+        minio
+            .list("other", "alpha/wals/")
+            .contains(&format!("alpha/wals/0000000100000000/{}", segs[1])),
+        "{} missing in the new destination",
+        segs[1]
+    );
+    // The third one's marker was recorded for `main`, which it is still asked for.
+    let third = wal_archive(&main, Path::new(&format!("pg_wal/{}", segs[2])))
+        .await
+        .expect("archive");
+    assert_eq!(third, ArchiveOutcome::UploadedEarlier);
 }

@@ -10,6 +10,7 @@
 //! configuration, with no I/O: callers list and fetch objects and hand the names and text in.
 
 pub mod backup_info;
+pub mod backup_label;
 pub mod layout;
 pub mod select;
 

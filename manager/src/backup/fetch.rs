@@ -44,10 +44,7 @@ pub async fn restore_backup(
             .next()
             .is_some()
     {
-        return Err(BackupError::Invalid(format!(
-            "{} is not empty; restore needs an empty data directory",
-            pgdata.display()
-        )));
+        return Err(BackupError::NotEmpty(pgdata.to_path_buf()));
     }
     std::fs::create_dir_all(pgdata).map_err(io(format!("creating {}", pgdata.display())))?;
     let tablespaces = entry.info.tablespaces()?;
@@ -62,12 +59,14 @@ pub async fn restore_backup(
         let target = if base == "data" {
             pgdata.to_path_buf()
         } else {
-            let oid: u32 = base.parse().map_err(|_| {
-                BackupError::Invalid(format!("unexpected object {object} in {dir}"))
+            let oid: u32 = base.parse().map_err(|_| BackupError::UnexpectedObject {
+                object: object.clone(),
+                dir: dir.clone(),
             })?;
-            let t = tablespaces.iter().find(|t| t.oid == oid).ok_or_else(|| {
-                BackupError::Invalid(format!("{object} belongs to no tablespace in backup.info"))
-            })?;
+            let t = tablespaces
+                .iter()
+                .find(|t| t.oid == oid)
+                .ok_or_else(|| BackupError::UnknownTablespace(object.clone()))?;
             relocate
                 .get(&t.name)
                 .cloned()
@@ -76,10 +75,7 @@ pub async fn restore_backup(
         targets.push((object, target));
     }
     if !targets.iter().any(|(o, _)| o.starts_with("data")) {
-        return Err(BackupError::Invalid(format!(
-            "backup {} has no data.tar",
-            entry.id
-        )));
+        return Err(BackupError::NoDataTar(entry.id.clone()));
     }
     for t in &tablespaces {
         let location = relocate
@@ -158,8 +154,9 @@ async fn unpack(
         }
     }
     drop(tx);
-    worker
-        .await
-        .map_err(|e| BackupError::Invalid(format!("unpack task: {e}")))??;
+    worker.await.map_err(|source| BackupError::Task {
+        task: "unpack",
+        source,
+    })??;
     Ok(size)
 }

@@ -7,6 +7,7 @@ use super::{InstanceError, configure};
 use crate::config::ManagerConfig;
 use crate::pg::{controldata, ctl, io};
 use crate::wal::archive::{marker_dir, wal_archive};
+use crate::wal::ready::{archive_status_dir, ready_wal_files};
 use crate::wal::restore::clear_spool;
 use pgfed_api::token::DemotionToken;
 use std::path::Path;
@@ -58,17 +59,9 @@ pub async fn demote(
 /// Archives every `.ready` WAL file, oldest first, marking each done. Used while postgres is
 /// stopped, so the archiver cannot race us.
 pub async fn archive_ready(cfg: &ManagerConfig) -> Result<usize, InstanceError> {
-    let status = cfg.pgdata.join("pg_wal").join("archive_status");
-    let mut ready: Vec<String> = std::fs::read_dir(&status)
-        .map_err(io(format!("listing {}", status.display())))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".ready"))
-                .map(str::to_string)
-        })
-        .collect();
+    let status = archive_status_dir(&cfg.pgdata);
+    let mut ready =
+        ready_wal_files(&status).map_err(io(format!("listing {}", status.display())))?;
     // History files first, like PostgreSQL's archiver, then segments in order.
     ready.sort_by_key(|n| (!n.ends_with(".history"), n.clone()));
     if cfg.backup_store().is_err() {

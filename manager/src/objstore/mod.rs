@@ -1,37 +1,26 @@
 //! Opens the object store named by a `barmanObjectStore` configuration (S3 and S3-compatible, Azure
 //! Blob, Google Cloud Storage, a local directory) and gives the rest of the manager one small API
 //! rooted at `<destinationPath>/<serverName>/`.
+//!
+//! [`destination`] reads the URL, [`providers`] builds each provider's client; this module is the
+//! I/O API the WAL and backup code use.
 
-use crate::secrets::{SecretError, read_selector};
+pub mod destination;
+pub mod providers;
+
+pub use destination::{Destination, parse_destination, server_identity, server_name};
+pub use providers::{
+    AzureAccess, azure_access, gcs_key_base_url, parse_connection_string,
+    payload_integrity_from_tls,
+};
+
+use crate::secrets::SecretError;
 use bytes::Bytes;
 use object_store::path::Path as ObjPath;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, TagSet};
 use pgfed_api::barman::BarmanObjectStoreConfiguration;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Which kind of store a `destinationPath` names, and where inside it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Destination {
-    /// `s3://bucket/prefix`.
-    S3 { bucket: String, prefix: String },
-    /// `gs://bucket/prefix`.
-    Gcs { bucket: String, prefix: String },
-    /// `https://<account>.blob.core.windows.net/<container>/prefix`, `azure://container/prefix`
-    /// (account from the credentials; endpoint from `endpointURL`), or, like barman-cloud, any
-    /// other host in the emulator (Azurite) shape `http[s]://host[:port]/<account>/<container>/prefix`.
-    Azure {
-        account: Option<String>,
-        container: String,
-        prefix: String,
-        /// The blob service endpoint the path names, when it is not the public cloud's default
-        /// (`http://host:port/<account>` for an emulator).
-        endpoint: Option<String>,
-    },
-    /// `file:///directory/prefix`.
-    Local { dir: String },
-}
 
 /// Why an object store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -64,86 +53,28 @@ pub enum StoreError {
     },
 }
 
-/// Parses a `destinationPath`. Pure.
-pub fn parse_destination(url: &str) -> Result<Destination, StoreError> {
-    let bad = || StoreError::BadDestination(url.to_string());
-    let split = |rest: &str| -> (String, String) {
-        let rest = rest.trim_matches('/');
-        match rest.split_once('/') {
-            Some((a, b)) => (a.to_string(), b.trim_matches('/').to_string()),
-            None => (rest.to_string(), String::new()),
+impl StoreError {
+    /// A short, stable name for metrics and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            StoreError::BadDestination(_) => "bad_destination",
+            StoreError::Secret(_) => "secret",
+            StoreError::Store { .. } => "object_store",
+            StoreError::Io { .. } => "io",
         }
-    };
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let (bucket, prefix) = split(rest);
-        if bucket.is_empty() {
-            return Err(bad());
-        }
-        return Ok(Destination::S3 { bucket, prefix });
     }
-    if let Some(rest) = url.strip_prefix("gs://") {
-        let (bucket, prefix) = split(rest);
-        if bucket.is_empty() {
-            return Err(bad());
-        }
-        return Ok(Destination::Gcs { bucket, prefix });
-    }
-    if let Some(rest) = url.strip_prefix("azure://") {
-        let (container, prefix) = split(rest);
-        if container.is_empty() {
-            return Err(bad());
-        }
-        return Ok(Destination::Azure {
-            account: None,
-            container,
-            prefix,
-            endpoint: None,
-        });
-    }
-    let http = url
-        .strip_prefix("https://")
-        .map(|rest| ("https", rest))
-        .or_else(|| url.strip_prefix("http://").map(|rest| ("http", rest)));
-    if let Some((scheme, rest)) = http {
-        let (host, path) = split(rest);
-        if host.is_empty() {
-            return Err(bad());
-        }
-        if let Some(account) = host.strip_suffix(".blob.core.windows.net") {
-            let (container, prefix) = split(&path);
-            if container.is_empty() {
-                return Err(bad());
-            }
-            return Ok(Destination::Azure {
-                account: Some(account.to_string()),
-                container,
-                prefix,
-                endpoint: None,
-            });
-        }
-        // barman-cloud reads every other host as an emulator: the account is the first path
-        // segment and part of the endpoint (path-style addressing).
-        let (account, rest) = split(&path);
-        let (container, prefix) = split(&rest);
-        if account.is_empty() || container.is_empty() {
-            return Err(bad());
-        }
-        return Ok(Destination::Azure {
-            endpoint: Some(format!("{scheme}://{host}/{account}")),
-            account: Some(account),
-            container,
-            prefix,
-        });
-    }
-    if let Some(rest) = url.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return Err(bad());
-        }
-        return Ok(Destination::Local {
-            dir: rest.to_string(),
-        });
-    }
-    Err(bad())
+}
+
+/// What a create-only write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// No object had the name; it now holds the bytes given.
+    Created,
+    /// An object with the name already exists; nothing was written.
+    AlreadyExists,
+    /// The provider cannot make a write conditional (S3 with `AWS_CONDITIONAL_PUT=disabled`);
+    /// nothing was written.
+    Unsupported,
 }
 
 /// One Barman server's area in an object store: everything lives under `root`.
@@ -154,59 +85,6 @@ pub struct Archive {
     url: String,
 }
 
-/// Client options shared by every backend: fail fast enough that archive_command returns and
-/// PostgreSQL retries, rather than hanging the archiver for minutes.
-fn client_options(
-    cfg: &BarmanObjectStoreConfiguration,
-    secrets: &Path,
-) -> Result<ClientOptions, StoreError> {
-    let mut opts = ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(5))
-        .with_timeout(Duration::from_secs(300));
-    if cfg
-        .endpoint_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("http://"))
-    {
-        opts = opts.with_allow_http(true);
-    }
-    if let Some(ca) = &cfg.endpoint_ca {
-        let pem = read_selector(secrets, ca)?;
-        let certs =
-            object_store::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|source| {
-                StoreError::Store {
-                    url: cfg.destination_path.clone(),
-                    source,
-                }
-            })?;
-        for cert in certs {
-            opts = opts.with_root_certificate(cert);
-        }
-    }
-    Ok(opts)
-}
-
-/// Whether TLS already protects an S3 request body, so SigV4 need not hash it. Pure.
-///
-/// Signing the payload makes both ends SHA-256 every byte: on a 16 MiB segment that is most of
-/// the client's CPU and a good share of the server's. TLS gives the same integrity guarantee in
-/// transit, so the hash is skipped over `https://` (and for AWS itself, which is always HTTPS);
-/// over plain `http://` the signed hash is the only protection left, and is kept.
-pub fn payload_integrity_from_tls(endpoint_url: Option<&str>) -> bool {
-    endpoint_url.is_none_or(|u| {
-        u.get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-    })
-}
-
-fn retry() -> RetryConfig {
-    RetryConfig {
-        max_retries: 3,
-        retry_timeout: Duration::from_secs(20),
-        ..RetryConfig::default()
-    }
-}
-
 impl Archive {
     /// Opens the store for `cfg`; `default_server` is used when `serverName` is unset.
     pub fn open(
@@ -214,147 +92,19 @@ impl Archive {
         default_server: &str,
         secrets: &Path,
     ) -> Result<Self, StoreError> {
-        let url = cfg.destination_path.clone();
-        let wrap = |source| StoreError::Store {
-            url: url.clone(),
-            source,
-        };
-        let server = cfg
-            .server_name
-            .clone()
-            .unwrap_or_else(|| default_server.to_string());
-        let (store, prefix): (Arc<dyn ObjectStore>, String) = match parse_destination(&url)? {
-            Destination::S3 { bucket, prefix } => {
-                // Environment first (AWS_* variables, IAM role), then the explicit secrets win.
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_client_options(client_options(cfg, secrets)?)
-                    .with_retry(retry());
-                let creds = cfg
-                    .s3_credentials
-                    .as_ref()
-                    .filter(|c| c.inherit_from_iam_role != Some(true));
-                if let Some(c) = creds {
-                    if let Some(s) = &c.access_key_id {
-                        b = b.with_access_key_id(read_selector(secrets, s)?);
-                    }
-                    if let Some(s) = &c.secret_access_key {
-                        b = b.with_secret_access_key(read_selector(secrets, s)?);
-                    }
-                    if let Some(s) = &c.session_token {
-                        b = b.with_token(read_selector(secrets, s)?);
-                    }
-                    if let Some(s) = &c.region {
-                        b = b.with_region(read_selector(secrets, s)?);
-                    }
-                }
-                if let Some(endpoint) = &cfg.endpoint_url {
-                    b = b.with_endpoint(endpoint.clone());
-                }
-                b = b
-                    .with_unsigned_payload(payload_integrity_from_tls(cfg.endpoint_url.as_deref()));
-                (Arc::new(b.build().map_err(wrap)?), prefix)
-            }
-            Destination::Gcs { bucket, prefix } => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_retry(retry());
-                let mut opts = client_options(cfg, secrets)?;
-                if let Some(s) = cfg
-                    .google_credentials
-                    .as_ref()
-                    .and_then(|g| g.application_credentials.as_ref())
-                {
-                    let key = read_selector(secrets, s)?;
-                    // An emulator's key names its plain-HTTP endpoint (`gcs_base_url`); the client
-                    // refuses http:// unless told otherwise.
-                    if cfg.endpoint_url.is_none()
-                        && gcs_key_base_url(&key).is_some_and(|u| u.starts_with("http://"))
-                    {
-                        opts = opts.with_allow_http(true);
-                    }
-                    b = b.with_service_account_key(key);
-                }
-                if let Some(endpoint) = &cfg.endpoint_url {
-                    b = b.with_base_url(endpoint);
-                }
-                (
-                    Arc::new(b.with_client_options(opts).build().map_err(wrap)?),
-                    prefix,
-                )
-            }
-            Destination::Azure {
-                account,
-                container,
-                prefix,
-                endpoint,
-            } => {
-                let creds = cfg.azure_credentials.as_ref();
-                let connection_string = creds
-                    .and_then(|c| c.connection_string.as_ref())
-                    .map(|s| read_selector(secrets, s))
-                    .transpose()?;
-                let mut access = azure_access(
-                    account.as_deref(),
-                    endpoint.as_deref(),
-                    connection_string.as_deref(),
-                    cfg.endpoint_url.as_deref(),
-                );
-                if let Some(c) = creds {
-                    if let Some(s) = &c.storage_account {
-                        access.account = Some(read_selector(secrets, s)?);
-                    }
-                    if let Some(s) = &c.storage_key {
-                        access.access_key = Some(read_selector(secrets, s)?);
-                    }
-                    if let Some(s) = &c.storage_sas_token {
-                        access.sas_token = Some(read_selector(secrets, s)?);
-                    }
-                }
-                let mut opts = client_options(cfg, secrets)?;
-                if access
-                    .endpoint
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("http://"))
-                {
-                    opts = opts.with_allow_http(true);
-                }
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_container_name(container)
-                    .with_client_options(opts)
-                    .with_retry(retry());
-                if let Some(a) = access.account {
-                    b = b.with_account(a);
-                }
-                if let Some(e) = access.endpoint {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(k) = access.access_key {
-                    b = b.with_access_key(k);
-                }
-                if let Some(t) = access.sas_token {
-                    // The builder's own parser percent-decodes the signature (`sig=...%2B...%3D`).
-                    b = b.with_config(object_store::azure::AzureConfigKey::SasKey, t);
-                }
-                (Arc::new(b.build().map_err(wrap)?), prefix)
-            }
-            Destination::Local { dir } => {
-                std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
-                    context: format!("creating {dir}"),
-                    source,
-                })?;
-                let fs =
-                    object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(wrap)?;
-                (Arc::new(fs.with_automatic_cleanup(true)), String::new())
-            }
-        };
-        let root = [prefix.as_str(), server.as_str()]
+        let destination = parse_destination(&cfg.destination_path)?;
+        let (store, prefix) = providers::build(cfg, destination, secrets)?;
+        let root = [prefix.as_str(), server_name(cfg, default_server)]
             .iter()
             .filter(|s| !s.is_empty())
             .copied()
             .collect::<Vec<_>>()
             .join("/");
-        Ok(Archive { store, root, url })
+        Ok(Archive {
+            store,
+            root,
+            url: cfg.destination_path.clone(),
+        })
     }
 
     /// The destination URL, for messages.
@@ -376,7 +126,8 @@ impl Archive {
         &self.store
     }
 
-    fn err(&self, source: object_store::Error) -> StoreError {
+    /// Wraps an object_store error with this archive's URL.
+    pub fn wrap(&self, source: object_store::Error) -> StoreError {
         StoreError::Store {
             url: self.url.clone(),
             source,
@@ -393,7 +144,7 @@ impl Archive {
                 .filter_map(|o| o.location.filename().map(str::to_string))
                 .collect()),
             Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(self.err(e)),
+            Err(e) => Err(self.wrap(e)),
         }
     }
 
@@ -406,315 +157,62 @@ impl Archive {
                 .filter_map(|p| p.filename().map(str::to_string))
                 .collect()),
             Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(self.err(e)),
+            Err(e) => Err(self.wrap(e)),
         }
     }
 
     /// Reads a whole object; `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         match self.store.get(&self.path(key)).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.err(e))?)),
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.wrap(e))?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.err(e)),
+            Err(e) => Err(self.wrap(e)),
         }
     }
 
-    /// Writes a whole object.
+    /// Writes a whole object, replacing any object of that name.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        self.put_tagged(key, PutPayload::from_bytes(data), TagSet::default())
+            .await
+    }
+
+    /// Writes a whole object with `tags`, replacing any object of that name.
+    pub async fn put_tagged(
+        &self,
+        key: &str,
+        payload: PutPayload,
+        tags: TagSet,
+    ) -> Result<(), StoreError> {
+        let opts = PutOptions {
+            tags,
+            ..PutOptions::default()
+        };
         self.store
-            .put(&self.path(key), PutPayload::from_bytes(data))
+            .put_opts(&self.path(key), payload, opts)
             .await
             .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.wrap(e))
     }
 
-    /// Wraps an object_store error with this archive's URL.
-    pub fn wrap(&self, source: object_store::Error) -> StoreError {
-        self.err(source)
-    }
-}
-
-/// Splits an Azure connection string `Key=Value;Key=Value`. Pure.
-pub fn parse_connection_string(s: &str) -> Vec<(String, String)> {
-    s.split(';')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
-}
-
-/// How an Azure container is reached and with which key material, before the
-/// `storageAccount`/`storageKey`/`storageSasToken` secrets are applied on top.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AzureAccess {
-    /// Storage account name.
-    pub account: Option<String>,
-    /// Blob service endpoint; `None` is the public cloud's `https://<account>.blob.core.windows.net`.
-    pub endpoint: Option<String>,
-    /// Shared key.
-    pub access_key: Option<String>,
-    /// Shared access signature, as a query string.
-    pub sas_token: Option<String>,
-}
-
-/// Resolves an Azure destination as barman-cloud does: a connection string names the account,
-/// endpoint and credentials (its `BlobEndpoint`, else
-/// `<DefaultEndpointsProtocol>://<AccountName>.blob.<EndpointSuffix>`), the destination path fills
-/// in what it leaves out, and `endpointURL` overrides the endpoint. Pure.
-pub fn azure_access(
-    dest_account: Option<&str>,
-    dest_endpoint: Option<&str>,
-    connection_string: Option<&str>,
-    endpoint_url: Option<&str>,
-) -> AzureAccess {
-    let mut access = AzureAccess {
-        account: dest_account.map(str::to_string),
-        endpoint: dest_endpoint.map(str::to_string),
-        ..AzureAccess::default()
-    };
-    if let Some(cs) = connection_string {
-        let kv = parse_connection_string(cs);
-        let get = |key: &str| {
-            kv.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
+    /// Writes a whole object with `tags` only if no object has that name, atomically in the store
+    /// (S3 `If-None-Match: *`, Azure `If-None-Match: *`, GCS `ifGenerationMatch=0`, a hard link on
+    /// a local directory): of two concurrent writers exactly one creates it.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        payload: PutPayload,
+        tags: TagSet,
+    ) -> Result<CreateOutcome, StoreError> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            tags,
+            ..PutOptions::default()
         };
-        if let Some(a) = get("AccountName") {
-            access.account = Some(a);
+        match self.store.put_opts(&self.path(key), payload, opts).await {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(CreateOutcome::AlreadyExists),
+            Err(object_store::Error::NotImplemented { .. }) => Ok(CreateOutcome::Unsupported),
+            Err(e) => Err(self.wrap(e)),
         }
-        if let Some(e) = get("BlobEndpoint") {
-            access.endpoint = Some(e.trim_end_matches('/').to_string());
-        } else if let Some(a) = get("AccountName") {
-            let protocol = get("DefaultEndpointsProtocol").unwrap_or_else(|| "https".into());
-            let suffix = get("EndpointSuffix").unwrap_or_else(|| "core.windows.net".into());
-            access.endpoint = Some(format!("{protocol}://{a}.blob.{suffix}"));
-        }
-        access.access_key = get("AccountKey");
-        access.sas_token = get("SharedAccessSignature");
-    }
-    if let Some(e) = endpoint_url {
-        access.endpoint = Some(e.to_string());
-    }
-    access
-}
-
-/// The `gcs_base_url` of a service-account key (set by emulators such as fake-gcs-server), if the
-/// key is JSON and has one. Pure.
-pub fn gcs_key_base_url(key: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(key)
-        .ok()?
-        .get("gcs_base_url")?
-        .as_str()
-        .map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn destinations() {
-        let s3 = |b: &str, p: &str| Destination::S3 {
-            bucket: b.into(),
-            prefix: p.into(),
-        };
-        let cases = [
-            ("s3://bucket", Some(s3("bucket", ""))),
-            ("s3://bucket/", Some(s3("bucket", ""))),
-            ("s3://bucket/a/b/", Some(s3("bucket", "a/b"))),
-            (
-                "gs://g/x",
-                Some(Destination::Gcs {
-                    bucket: "g".into(),
-                    prefix: "x".into(),
-                }),
-            ),
-            (
-                "https://acct.blob.core.windows.net/cont/p/q",
-                Some(Destination::Azure {
-                    account: Some("acct".into()),
-                    container: "cont".into(),
-                    prefix: "p/q".into(),
-                    endpoint: None,
-                }),
-            ),
-            (
-                "azure://cont",
-                Some(Destination::Azure {
-                    account: None,
-                    container: "cont".into(),
-                    prefix: String::new(),
-                    endpoint: None,
-                }),
-            ),
-            // Azurite / emulator shape, as barman-cloud and CloudNativePG document it.
-            (
-                "http://127.0.0.1:10000/devstoreaccount1/cont/p/q/",
-                Some(Destination::Azure {
-                    account: Some("devstoreaccount1".into()),
-                    container: "cont".into(),
-                    prefix: "p/q".into(),
-                    endpoint: Some("http://127.0.0.1:10000/devstoreaccount1".into()),
-                }),
-            ),
-            (
-                "https://azurite.backup.svc:10000/acct/cont",
-                Some(Destination::Azure {
-                    account: Some("acct".into()),
-                    container: "cont".into(),
-                    prefix: String::new(),
-                    endpoint: Some("https://azurite.backup.svc:10000/acct".into()),
-                }),
-            ),
-            ("http://127.0.0.1:10000/devstoreaccount1", None),
-            ("https://acct.blob.core.windows.net/", None),
-            ("https:///acct/cont", None),
-            (
-                "file:///var/backups",
-                Some(Destination::Local {
-                    dir: "/var/backups".into(),
-                }),
-            ),
-            ("s3://", None),
-            ("file://relative", None),
-            ("https://example.com/x", None),
-            ("ftp://x/y", None),
-        ];
-        for (url, want) in cases {
-            assert_eq!(parse_destination(url).ok(), want, "{url}");
-        }
-    }
-
-    #[test]
-    fn payload_hash_skipped_only_under_tls() {
-        let cases = [
-            (None, true),
-            (Some("https://s3.example.com"), true),
-            (Some("HTTPS://s3.example.com"), true),
-            (Some("http://127.0.0.1:9000"), false),
-            (Some("s3.example.com"), false),
-        ];
-        for (endpoint, want) in cases {
-            assert_eq!(payload_integrity_from_tls(endpoint), want, "{endpoint:?}");
-        }
-    }
-
-    #[test]
-    fn azure_access_precedence() {
-        let azurite_cs = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;\
-                          BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1/;";
-        let access = |account: Option<&str>,
-                      endpoint: Option<&str>,
-                      key: Option<&str>,
-                      sas: Option<&str>| {
-            AzureAccess {
-                account: account.map(str::to_string),
-                endpoint: endpoint.map(str::to_string),
-                access_key: key.map(str::to_string),
-                sas_token: sas.map(str::to_string),
-            }
-        };
-        let cases = [
-            // Public cloud: everything from the path, endpoint left to the client's default.
-            (
-                (Some("acct"), None, None, None),
-                access(Some("acct"), None, None, None),
-            ),
-            // Emulator path: its endpoint is kept.
-            (
-                (Some("dev"), Some("http://h:1/dev"), None, None),
-                access(Some("dev"), Some("http://h:1/dev"), None, None),
-            ),
-            // An Azurite connection string names endpoint, account and key.
-            (
-                (Some("dev"), Some("http://h:1/dev"), Some(azurite_cs), None),
-                access(
-                    Some("devstoreaccount1"),
-                    Some("http://127.0.0.1:10000/devstoreaccount1"),
-                    Some("a2V5"),
-                    None,
-                ),
-            ),
-            // Without BlobEndpoint the endpoint is derived like the Azure SDKs do.
-            (
-                (
-                    Some("acct"),
-                    None,
-                    Some("AccountName=other;AccountKey=k==;EndpointSuffix=core.chinacloudapi.cn"),
-                    None,
-                ),
-                access(
-                    Some("other"),
-                    Some("https://other.blob.core.chinacloudapi.cn"),
-                    Some("k=="),
-                    None,
-                ),
-            ),
-            // A SAS connection string.
-            (
-                (
-                    None,
-                    None,
-                    Some(
-                        "BlobEndpoint=https://a.blob.core.windows.net;SharedAccessSignature=sv=2020-08-04&sig=x%3D",
-                    ),
-                    None,
-                ),
-                access(
-                    None,
-                    Some("https://a.blob.core.windows.net"),
-                    None,
-                    Some("sv=2020-08-04&sig=x%3D"),
-                ),
-            ),
-            // endpointURL overrides every other source.
-            (
-                (
-                    Some("dev"),
-                    Some("http://h:1/dev"),
-                    Some(azurite_cs),
-                    Some("https://proxy/dev"),
-                ),
-                access(
-                    Some("devstoreaccount1"),
-                    Some("https://proxy/dev"),
-                    Some("a2V5"),
-                    None,
-                ),
-            ),
-        ];
-        for ((account, endpoint, cs, url), want) in cases {
-            assert_eq!(
-                azure_access(account, endpoint, cs, url),
-                want,
-                "{account:?} {endpoint:?} {cs:?} {url:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn gcs_key_base_urls() {
-        let cases = [
-            (
-                r#"{"private_key": "k", "gcs_base_url": "http://127.0.0.1:4443", "disable_oauth": true}"#,
-                Some("http://127.0.0.1:4443"),
-            ),
-            (r#"{"type": "service_account", "private_key": "k"}"#, None),
-            ("not json", None),
-            (r#"{"gcs_base_url": 7}"#, None),
-        ];
-        for (key, want) in cases {
-            assert_eq!(gcs_key_base_url(key).as_deref(), want, "{key}");
-        }
-    }
-
-    #[test]
-    fn connection_strings() {
-        let kv = parse_connection_string(
-            "DefaultEndpointsProtocol=http;AccountName=dev;AccountKey=a==;BlobEndpoint=http://h:1/dev;",
-        );
-        assert!(kv.contains(&("AccountName".into(), "dev".into())));
-        assert!(kv.contains(&("AccountKey".into(), "a==".into())));
-        assert!(kv.contains(&("BlobEndpoint".into(), "http://h:1/dev".into())));
     }
 }

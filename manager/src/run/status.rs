@@ -184,13 +184,8 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
 
 /// Number of `.ready` files in pg_wal/archive_status.
 pub fn ready_wal_files(cfg: &ManagerConfig) -> usize {
-    std::fs::read_dir(cfg.pgdata.join("pg_wal/archive_status"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".ready"))
-                .count()
-        })
-        .unwrap_or(0)
+    crate::wal::ready::ready_wal_files(&crate::wal::ready::archive_status_dir(&cfg.pgdata))
+        .map_or(0, |names| names.len())
 }
 
 /// Readiness: the server answers an empty query.

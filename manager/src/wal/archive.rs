@@ -1,19 +1,21 @@
 //! archive_command: upload a WAL file (and, with maxParallel > 1, the next ready segments in
 //! parallel) to `wals/` in the Barman Cloud layout. Re-archiving an identical file succeeds, a
-//! different file under the same name is refused, and failures leave everything in pg_wal for
+//! different file under the same name is refused — with a create-only write, so two writers racing
+//! on one name cannot overwrite each other — and failures leave everything in pg_wal for
 //! PostgreSQL to retry.
 
-use super::{WalError, io, plan};
+use super::{WalError, ahead, io, plan, ready};
 use crate::compression;
 use crate::config::ManagerConfig;
-use crate::objstore::Archive;
+use crate::objstore::{Archive, CreateOutcome, server_identity};
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::{ObjectStore, PutOptions, PutPayload, TagSet};
+use object_store::{PutPayload, TagSet};
 use pgfed_api::barman::CompressionType;
 use pgfed_api::barman::layout;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What happened to the requested file.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,7 +33,7 @@ pub enum ArchiveOutcome {
 
 /// Directory of markers for segments uploaded ahead of PostgreSQL's request.
 pub fn marker_dir(cfg: &ManagerConfig) -> PathBuf {
-    cfg.pgdata.join("pgfed_archive_spool")
+    ahead::marker_dir(&cfg.pgdata)
 }
 
 /// Runs archive_command for `wal_path` (relative to PGDATA or absolute).
@@ -48,14 +50,15 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         cfg.pgdata.join(wal_path)
     };
 
+    let store_cfg = cfg.backup_store()?;
+    let destination = server_identity(store_cfg, &cfg.cluster_name);
     let markers = marker_dir(cfg);
-    let marker = markers.join(&name);
-    if marker.exists() {
-        std::fs::remove_file(&marker).map_err(io(format!("removing {}", marker.display())))?;
+    if ahead::take(&markers, &name, &destination)
+        .map_err(io(format!("reading the upload marker of {name}")))?
+    {
         return Ok(ArchiveOutcome::UploadedEarlier);
     }
 
-    let store_cfg = cfg.backup_store()?;
     let wal_cfg = store_cfg.wal.clone().unwrap_or_default();
     let max_parallel = usize::try_from(wal_cfg.max_parallel.unwrap_or(1))
         .unwrap_or(1)
@@ -63,7 +66,8 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
     let archive = Archive::open(store_cfg, &cfg.cluster_name, &cfg.secrets_dir)?;
 
     let wal_dir = wal_path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let ready = ready_files(&wal_dir.join("archive_status"));
+    // Without a readable status directory the requested file goes up alone.
+    let ready = ready::ready_wal_files(&wal_dir.join("archive_status")).unwrap_or_default();
     let batch = plan::archive_batch(&name, &ready, max_parallel);
 
     let tags = |n: &str| {
@@ -87,7 +91,7 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         listings.insert(dir, names);
     }
 
-    let results: Vec<(String, Result<bool, WalError>)> =
+    let results: Vec<(String, Result<Stored, WalError>)> =
         futures::stream::iter(batch.iter().cloned())
             .map(|n| {
                 let path = wal_dir.join(&n);
@@ -99,7 +103,8 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
                 let tags = tags(&n);
                 async move {
                     let r =
-                        upload_one(&archive, &n, &path, &listing, wal_cfg.compression, tags).await;
+                        store_wal_file(&archive, &n, &path, &listing, wal_cfg.compression, tags)
+                            .await;
                     (n, r)
                 }
             })
@@ -116,10 +121,8 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         }
         match r {
             Ok(_) => {
-                std::fs::create_dir_all(&markers)
-                    .map_err(io(format!("creating {}", markers.display())))?;
-                std::fs::write(markers.join(&n), b"")
-                    .map_err(io(format!("writing marker for {n}")))?;
+                ahead::record(&markers, &n, &destination)
+                    .map_err(io(format!("writing the upload marker of {n}")))?;
                 extra += 1;
             }
             // The extra file is retried when PostgreSQL asks for it; only the requested one decides.
@@ -129,82 +132,128 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         }
     }
     match outcome {
-        Some(Ok(true)) => Ok(ArchiveOutcome::Uploaded { extra }),
-        Some(Ok(false)) => Ok(ArchiveOutcome::AlreadyArchived),
+        Some(Ok(Stored::Uploaded)) => Ok(ArchiveOutcome::Uploaded { extra }),
+        Some(Ok(Stored::AlreadyArchived)) => Ok(ArchiveOutcome::AlreadyArchived),
         Some(Err(e)) => Err(e),
         None => Err(WalError::NotWal(name)),
     }
 }
 
-/// Names with a `.ready` status file.
-fn ready_files(status_dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(status_dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".ready"))
-                .map(str::to_string)
-        })
-        .collect()
+/// Whether a WAL file had to be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Written now.
+    Uploaded,
+    /// An identical copy was already in the archive; nothing was written.
+    AlreadyArchived,
 }
 
-/// Uploads one file; `Ok(false)` when an identical copy already exists.
-async fn upload_one(
+/// How many times a create that found an object which then vanished is tried again (a
+/// concurrent writer's upload that was still in flight and then failed).
+const CREATE_ATTEMPTS: usize = 3;
+
+/// Stores WAL file `name` (read from `path`) in `archive`, never replacing an object.
+///
+/// `listed` holds the objects of the file's `wals/` directory as listed before the call; it may
+/// be stale, since another writer can add the same name after the listing. Any listed object of
+/// this name (with any compression suffix) is compared first, which also catches a copy stored
+/// with another compression. The write itself is create-only where the provider supports it: of
+/// two writers racing on the same object exactly one creates it, and the other compares its file
+/// with what won: identical is success (an idempotent re-archive), different is
+/// [`WalError::Conflict`] and nothing is written. Only a provider without create-only writes
+/// falls back to the listing's check alone.
+pub async fn store_wal_file(
     archive: &Archive,
     name: &str,
     path: &Path,
-    listing: &[String],
+    listed: &[String],
     compression: Option<CompressionType>,
     tags: TagSet,
-) -> Result<bool, WalError> {
-    let read = || async {
-        tokio::fs::read(path)
-            .await
-            .map_err(io(format!("reading {}", path.display())))
-    };
-    let existing: Vec<(&String, Option<CompressionType>)> = listing
-        .iter()
-        .filter_map(|o| {
-            layout::parse_wal_object(o)
-                .filter(|(stem, _)| *stem == name)
-                .map(|(_, c)| (o, c))
-        })
-        .collect();
-    for (object, c) in &existing {
+) -> Result<Stored, WalError> {
+    for (object, c) in listed.iter().filter_map(|o| {
+        layout::parse_wal_object(o)
+            .filter(|(stem, _)| *stem == name)
+            .map(|(_, c)| (o, c))
+    }) {
         let key = format!("{}/{object}", layout::wal_dir_key(name));
-        let Some(stored) = archive.get(&key).await? else {
-            continue;
-        };
-        let data = read().await?;
-        let stored = tokio::task::spawn_blocking({
-            let c = *c;
-            move || compression::decompress(c, &stored)
-        })
+        match same_content(archive, &key, c, path).await? {
+            Some(true) => return Ok(Stored::AlreadyArchived),
+            Some(false) => return Err(conflict(archive, name, object)),
+            // Listed, then removed: nothing to compare with.
+            None => continue,
+        }
+    }
+    let payload = PutPayload::from_bytes(Bytes::from(encode(name, path, compression).await?));
+    let key = layout::wal_key(name, compression);
+    for _ in 0..CREATE_ATTEMPTS {
+        match archive.put_new(&key, payload.clone(), tags.clone()).await? {
+            CreateOutcome::Created => return Ok(Stored::Uploaded),
+            CreateOutcome::Unsupported => {
+                tracing::debug!(wal = %name, "the object store has no create-only write; relying on the listing");
+                archive.put_tagged(&key, payload, tags).await?;
+                return Ok(Stored::Uploaded);
+            }
+            CreateOutcome::AlreadyExists => {
+                match same_content(archive, &key, compression, path).await? {
+                    Some(true) => return Ok(Stored::AlreadyArchived),
+                    Some(false) => {
+                        let object = key.rsplit('/').next().unwrap_or(&key);
+                        return Err(conflict(archive, name, object));
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }
+    }
+    Err(WalError::Raced {
+        object: key,
+        url: archive.url().to_string(),
+    })
+}
+
+fn conflict(archive: &Archive, name: &str, object: &str) -> WalError {
+    WalError::Conflict {
+        name: name.to_string(),
+        existing: object.to_string(),
+        url: archive.url().to_string(),
+    }
+}
+
+/// Whether object `key` (stored with compression `c`) holds exactly the bytes of the file at
+/// `path`; `None` when the object does not exist. An object that does not decompress differs.
+async fn same_content(
+    archive: &Archive,
+    key: &str,
+    c: Option<CompressionType>,
+    path: &Path,
+) -> Result<Option<bool>, WalError> {
+    let Some(stored) = archive.get(key).await? else {
+        return Ok(None);
+    };
+    let data = tokio::fs::read(path)
+        .await
+        .map_err(io(format!("reading {}", path.display())))?;
+    let stored = tokio::task::spawn_blocking(move || compression::decompress(c, &stored))
         .await
         .map_err(|e| WalError::Io {
             context: "decompress task".into(),
             source: std::io::Error::other(e),
         })?;
-        match stored {
-            Ok(stored) if stored == data => return Ok(false),
-            _ => {
-                return Err(WalError::Conflict {
-                    name: name.to_string(),
-                    existing: object.to_string(),
-                    url: archive.url().to_string(),
-                });
-            }
-        }
-    }
-    // Uncompressed segments go up from the buffer they were read into, compressed ones are
-    // compressed while being read: no extra 16 MiB copy either way, which is a measurable share
-    // of the archiver's CPU.
-    let payload = match compression {
-        None => read().await?,
+    Ok(Some(stored.is_ok_and(|stored| stored == data)))
+}
+
+/// The bytes to upload. Uncompressed segments go up from the buffer they were read into,
+/// compressed ones are compressed while being read: no extra 16 MiB copy either way, which is a
+/// measurable share of the archiver's CPU.
+async fn encode(
+    name: &str,
+    path: &Path,
+    compression: Option<CompressionType>,
+) -> Result<Vec<u8>, WalError> {
+    match compression {
+        None => tokio::fs::read(path)
+            .await
+            .map_err(io(format!("reading {}", path.display()))),
         Some(c) => {
             let path = path.to_path_buf();
             tokio::task::spawn_blocking(move || compression::compress_file(c, &path))
@@ -216,22 +265,7 @@ async fn upload_one(
                 .map_err(|source| WalError::Compression {
                     name: name.to_string(),
                     source,
-                })?
+                })
         }
-    };
-    let key = layout::wal_key(name, compression);
-    let opts = PutOptions {
-        tags,
-        ..PutOptions::default()
-    };
-    archive
-        .store()
-        .put_opts(
-            &archive.path(&key),
-            PutPayload::from_bytes(Bytes::from(payload)),
-            opts,
-        )
-        .await
-        .map_err(|e| archive.wrap(e))?;
-    Ok(true)
+    }
 }

@@ -1,8 +1,10 @@
 //! `wal-archive` and `wal-restore`: PostgreSQL's archive_command and restore_command, moving WAL
 //! files between pg_wal and the object store in the Barman Cloud layout.
 
+pub mod ahead;
 pub mod archive;
 pub mod plan;
+pub mod ready;
 pub mod restore;
 
 use crate::compression::CompressionError;
@@ -55,11 +57,58 @@ pub enum WalError {
         /// Destination.
         url: String,
         /// What is wrong.
-        reason: String,
+        reason: CorruptReason,
+    },
+    /// A create-only write found an object that was gone when read back, more than once: another
+    /// writer is creating and removing it. Nothing was written; PostgreSQL retries.
+    #[error("{object} in {url} appeared and vanished while archiving; will retry")]
+    Raced {
+        /// Object name.
+        object: String,
+        /// Destination.
+        url: String,
     },
     /// The path handed to wal-archive is not a file name we can archive.
     #[error("{0:?} is not a WAL, history, partial or backup label file")]
     NotWal(String),
+}
+
+/// What is wrong with a stored WAL object.
+#[derive(Debug, thiserror::Error)]
+pub enum CorruptReason {
+    /// It was listed but gone when downloaded.
+    #[error("listed but vanished before download")]
+    Vanished,
+    /// It does not decompress with the algorithm its suffix names.
+    #[error(transparent)]
+    Undecodable(CompressionError),
+    /// A segment whose size PostgreSQL never uses.
+    #[error("{0} bytes is not a WAL segment size")]
+    NotASegmentSize(usize),
+    /// A prefetched segment of another size than the one just restored.
+    #[error("{len} bytes, expected {expected}")]
+    SizeMismatch {
+        /// Its size.
+        len: usize,
+        /// The segment size.
+        expected: u64,
+    },
+}
+
+impl WalError {
+    /// A short, stable name for metrics and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            WalError::Config(_) => "config",
+            WalError::Store(e) => e.label(),
+            WalError::Compression { source, .. } => source.label(),
+            WalError::Io { .. } => "io",
+            WalError::Conflict { .. } => "conflict",
+            WalError::Corrupt { .. } => "corrupt",
+            WalError::Raced { .. } => "raced",
+            WalError::NotWal(_) => "not_wal",
+        }
+    }
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> WalError {

@@ -3,7 +3,7 @@
 //! maxParallel > 1, prefetch the following segments into a spool so the next calls are local.
 //! Nothing in the bucket is ever modified or deleted here.
 
-use super::{WalError, io, plan};
+use super::{CorruptReason, WalError, io, plan};
 use crate::compression;
 use crate::config::ManagerConfig;
 use crate::objstore::Archive;
@@ -69,7 +69,7 @@ pub async fn wal_restore(
         return Err(WalError::Corrupt {
             object: format!("{dir}/{object}"),
             url: archive.url().to_string(),
-            reason: format!("{} bytes is not a WAL segment size", data.len()),
+            reason: CorruptReason::NotASegmentSize(data.len()),
         });
     }
     write_file(dest, &data)?;
@@ -122,7 +122,7 @@ async fn fetch(
     let raw = archive.get(&key).await?.ok_or_else(|| WalError::Corrupt {
         object: key.clone(),
         url: archive.url().to_string(),
-        reason: "listed but vanished before download".into(),
+        reason: CorruptReason::Vanished,
     })?;
     tokio::task::spawn_blocking(move || compression::decompress(c, &raw))
         .await
@@ -133,7 +133,7 @@ async fn fetch(
         .map_err(|source| WalError::Corrupt {
             object: key,
             url: archive.url().to_string(),
-            reason: source.to_string(),
+            reason: CorruptReason::Undecodable(source),
         })
 }
 
@@ -170,7 +170,10 @@ async fn prefetch(
                 return Err(WalError::Corrupt {
                     object: format!("{dir}/{object}"),
                     url: archive.url().to_string(),
-                    reason: format!("{} bytes, expected {segment_size}", data.len()),
+                    reason: CorruptReason::SizeMismatch {
+                        len: data.len(),
+                        expected: segment_size,
+                    },
                 });
             }
             let tmp = spool.join(format!("{next}.tmp"));
