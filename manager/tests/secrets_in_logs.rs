@@ -39,18 +39,18 @@ fn failed_role_creation_leaves_no_password_in_errors_or_logs() {
 
     let out = n.manager(&["instance", "init"]);
     assert!(!out.status.success(), "init must fail: role exists");
+    let text = all_output(&n, &out);
+    assert!(!text.contains(PASSWORD), "password leaked:\n{text}");
+    assert!(!text.contains("SCRAM-SHA-256$"), "verifier leaked:\n{text}");
+    assert!(
+        text.contains("already exists"),
+        "PostgreSQL's log was read: {text}"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("CREATE ROLE") && stderr.contains("already exists"),
         "the error says which statement failed and why: {stderr}"
     );
-    let text = all_output(&n, &out);
-    assert!(
-        text.contains("already exists"),
-        "PostgreSQL's log was read: {text}"
-    );
-    assert!(!text.contains(PASSWORD), "password leaked:\n{text}");
-    assert!(!text.contains("SCRAM-SHA-256$"), "verifier leaked:\n{text}");
 }
 
 #[test]
