@@ -89,20 +89,25 @@ fn failed_post_init_sql_is_retried_from_scratch_with_quoted_names() {
     );
 }
 
+/// `manager instance <command>` in the background, its output discarded.
+fn spawn_instance(n: &Node, command: &str) -> ChildGuard {
+    ChildGuard(
+        as_postgres(manager_bin())
+            .args(["instance", command, "--config"])
+            .arg(n.config_path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the manager"),
+    )
+}
+
 #[test]
 fn killed_init_is_redone_and_a_complete_directory_is_never_removed() {
     let mut n = Node::new("init-kill", "init-kill");
     n.cfg["bootstrap"]["initdb"]["postInitSQL"] = json!(["SELECT pg_sleep(600)"]);
     n.write_config();
-    let mut init = ChildGuard(
-        as_postgres(manager_bin())
-            .args(["instance", "init", "--config"])
-            .arg(n.config_path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn init"),
-    );
+    let mut init = spawn_instance(&n, "init");
     // Killed while PostgreSQL runs the post-init SQL: the database exists, the init is not done.
     wait_for("app database created", LONG, || {
         n.try_psql(
@@ -126,16 +131,14 @@ fn killed_init_is_redone_and_a_complete_directory_is_never_removed() {
         n.cfg[key] = json!(port);
     }
     n.write_config();
-    let mut run = ChildGuard(
-        as_postgres(manager_bin())
-            .args(["instance", "run", "--config"])
-            .arg(n.config_path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn run"),
-    );
+    let mut run = spawn_instance(&n, "run");
+    // Complete first (the bootstrap's own short-lived server answers queries before that).
+    wait_for("bootstrap complete", LONG, || {
+        complete_as(&n)
+            .filter(|m| *m == Method::Init)
+            .ok_or_else(|| format!("{:?}", read_record(&n.pgdata())))
+    });
     n.wait_query("postgres", "SELECT count(*) FROM done", "0", LONG);
-    assert_eq!(complete_as(&n), Some(Method::Init));
     n.psql("postgres", "INSERT INTO done VALUES (42)");
     assert!(run.terminate().success());
 
