@@ -706,6 +706,20 @@ mod tests {
     }
 
     #[test]
+    fn wanted_method_follows_the_bootstrap_section() {
+        for (bootstrap, want) in [
+            ("", Method::Init),
+            ("bootstrap: {initdb: {database: app}}", Method::Init),
+            ("bootstrap: {pg_basebackup: {source: a}}", Method::Join),
+            ("bootstrap: {recovery: {source: a}}", Method::Restore),
+        ] {
+            let cfg = ManagerConfig::parse(&format!("clusterName: c\npgdata: /d\n{bootstrap}\n"))
+                .expect("config");
+            assert_eq!(Method::wanted(&cfg), want, "{bootstrap}");
+        }
+    }
+
+    #[test]
     fn record_sits_beside_pgdata_and_round_trips() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pgdata = dir.path().join("pgdata");
