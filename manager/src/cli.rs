@@ -2,10 +2,12 @@
 //! to an exit status PostgreSQL understands (archive/restore commands must exit 1, never >125, on
 //! failure so PostgreSQL retries instead of aborting recovery).
 
-use crate::config::ManagerConfig;
-use crate::instance;
+use crate::backup::BackupError;
+use crate::config::{ConfigError, ManagerConfig};
+use crate::instance::{self, InstanceError, bootstrap};
+use crate::wal::WalError;
 use crate::wal::restore::RestoreOutcome;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -83,8 +85,8 @@ enum InstanceCommand {
         #[command(flatten)]
         config: ConfigArg,
         /// smart (escalating to fast after smartShutdownTimeout), fast or immediate.
-        #[arg(long, default_value = "smart")]
-        mode: String,
+        #[arg(long, value_enum, default_value_t = StopArg::Smart)]
+        mode: StopArg,
     },
     /// Demote the primary: clean shutdown, WAL and the final .partial archived; prints the token.
     Demote(ConfigArg),
@@ -101,6 +103,50 @@ enum InstanceCommand {
     },
     /// Reconfigure as a standby of the configured replica source (leaves postgres stopped).
     Follow(ConfigArg),
+}
+
+/// How `instance stop` stops postgres.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StopArg {
+    /// Wait for clients, escalating to fast after `smartShutdownTimeout`.
+    Smart,
+    /// Disconnect clients; clean shutdown checkpoint.
+    Fast,
+    /// Abort; crash recovery on the next start.
+    Immediate,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `wal-archive`, `wal-restore`.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// `backup`.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// `instance …`.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    /// A result could not be printed as JSON.
+    #[error("encoding the result as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl CliError {
+    /// A short, stable name of the cause, for metrics labels and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CliError::Config(e) => e.label(),
+            CliError::Wal(_) => "wal",
+            CliError::Backup(_) => "backup",
+            CliError::Instance(e) => e.label(),
+            CliError::Encode(_) => "encode",
+        }
+    }
 }
 
 /// Parses the command line and runs it.
@@ -127,25 +173,25 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
-        Err(message) => {
-            tracing::error!("{message}");
-            eprintln!("manager: {message}");
+        Err(e) => {
+            // Errors never hold statement text or secret values (see `pg::sql`), so they can be
+            // shown whole.
+            tracing::error!(error = %e, cause = e.label(), "command failed");
+            eprintln!("manager: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn load(c: &ConfigArg) -> Result<ManagerConfig, String> {
-    ManagerConfig::load(&c.config).map_err(|e| e.to_string())
+fn load(c: &ConfigArg) -> Result<ManagerConfig, ConfigError> {
+    ManagerConfig::load(&c.config)
 }
 
-async fn run(command: Command) -> Result<ExitCode, String> {
+async fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::WalArchive { config, path } => {
             let cfg = load(&config)?;
-            let outcome = crate::wal::archive::wal_archive(&cfg, &path)
-                .await
-                .map_err(|e| e.to_string())?;
+            let outcome = crate::wal::archive::wal_archive(&cfg, &path).await?;
             tracing::info!(wal = %path.display(), ?outcome, "archived");
             Ok(ExitCode::SUCCESS)
         }
@@ -156,10 +202,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             dest,
         } => {
             let cfg = load(&config)?;
-            match crate::wal::restore::wal_restore(&cfg, from.as_deref(), &name, &dest)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            match crate::wal::restore::wal_restore(&cfg, from.as_deref(), &name, &dest).await? {
                 RestoreOutcome::NotFound => {
                     tracing::info!(wal = %name, "not found in the archive");
                     Ok(ExitCode::FAILURE)
@@ -177,54 +220,49 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let cfg = load(&config)?;
             let stall = std::time::Duration::from_secs(archive_stall_timeout);
-            let report = crate::backup::take::take_backup(&cfg, backup_id, stall)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string(&report).map_err(|e| e.to_string())?
-            );
+            let report = crate::backup::take::take_backup(&cfg, backup_id, stall).await?;
+            println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Instance { command } => run_instance(command).await.map_err(|e| e.to_string()),
+        Command::Instance { command } => run_instance(command).await,
     }
 }
 
-async fn run_instance(command: InstanceCommand) -> Result<ExitCode, instance::InstanceError> {
-    let load =
-        |c: &ConfigArg| ManagerConfig::load(&c.config).map_err(instance::InstanceError::from);
+async fn run_instance(command: InstanceCommand) -> Result<ExitCode, CliError> {
+    let pg = |e: crate::pg::PgError| CliError::Instance(e.into());
     match command {
-        InstanceCommand::Init(c) => instance::init::init(&load(&c)?, &c.config).await?,
-        InstanceCommand::Restore(c) => {
-            let id = instance::restore::restore(&load(&c)?, &c.config).await?;
-            println!("{id}");
+        InstanceCommand::Init(c) => {
+            bootstrap::bootstrap(&load(&c)?, &c.config, bootstrap::Method::Init).await?;
         }
-        InstanceCommand::Join(c) => instance::join::join(&load(&c)?, &c.config)?,
+        InstanceCommand::Restore(c) => {
+            let made =
+                bootstrap::bootstrap(&load(&c)?, &c.config, bootstrap::Method::Restore).await?;
+            println!("{}", made.backup_id.unwrap_or_default());
+        }
+        InstanceCommand::Join(c) => {
+            bootstrap::bootstrap(&load(&c)?, &c.config, bootstrap::Method::Join).await?;
+        }
         InstanceCommand::Run(c) => crate::run::supervisor::run(c.config.clone()).await?,
         InstanceCommand::Status(c) => {
             let cfg = load(&c)?;
             let st = crate::run::status::collect(&cfg, cfg.fenced).await;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&st)
-                    .map_err(|e| instance::InstanceError::Refused(e.to_string()))?
-            );
+            println!("{}", serde_json::to_string_pretty(&st)?);
         }
-        InstanceCommand::Start(c) => crate::pg::ctl::start(&load(&c)?, 3600)?,
+        InstanceCommand::Start(c) => {
+            let cfg = load(&c)?;
+            bootstrap::require_complete(&cfg).map_err(InstanceError::from)?;
+            crate::pg::ctl::start(&cfg, 3600).map_err(pg)?
+        }
         InstanceCommand::Stop { config, mode } => {
             let cfg = load(&config)?;
-            match mode.as_str() {
-                "smart" => crate::pg::ctl::shutdown(&cfg, cfg.smart_shutdown_timeout)?,
-                "fast" => crate::pg::ctl::stop(&cfg, crate::pg::ctl::StopMode::Fast, 600)?,
-                "immediate" => {
-                    crate::pg::ctl::stop(&cfg, crate::pg::ctl::StopMode::Immediate, 600)?
-                }
-                other => {
-                    return Err(instance::InstanceError::Refused(format!(
-                        "unknown stop mode {other:?}: use smart, fast or immediate"
-                    )));
+            match mode {
+                StopArg::Smart => crate::pg::ctl::shutdown(&cfg, cfg.smart_shutdown_timeout),
+                StopArg::Fast => crate::pg::ctl::stop(&cfg, crate::pg::ctl::StopMode::Fast, 600),
+                StopArg::Immediate => {
+                    crate::pg::ctl::stop(&cfg, crate::pg::ctl::StopMode::Immediate, 600)
                 }
             }
+            .map_err(pg)?
         }
         InstanceCommand::Demote(c) => {
             let token = instance::demote::demote(&load(&c)?, &c.config).await?;

@@ -190,12 +190,12 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is neither valid JSON nor YAML of the expected shape.
-    #[error("invalid configuration {path}: {message}")]
+    #[error("invalid configuration {path}: {source}")]
     Parse {
         /// File.
         path: PathBuf,
-        /// Parser message.
-        message: String,
+        /// What both parsers said.
+        source: ParseError,
     },
     /// A source named in the configuration is not an external cluster with an object store.
     #[error("external cluster {0:?} is not defined or has no barmanObjectStore")]
@@ -212,6 +212,30 @@ pub enum ConfigError {
         /// Why, or what to use instead.
         reason: String,
     },
+}
+
+impl ConfigError {
+    /// A short, stable name of the cause, for metrics labels and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config_read",
+            ConfigError::Parse { .. } => "config_parse",
+            ConfigError::UnknownSource(_) => "unknown_source",
+            ConfigError::NoBackupStore => "no_backup_store",
+            ConfigError::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
+/// Text that is neither JSON nor YAML of the configuration's shape: both parsers' reasons, as
+/// either may be the format the author meant.
+#[derive(Debug, thiserror::Error)]
+#[error("not JSON ({json}) nor YAML ({yaml})")]
+pub struct ParseError {
+    /// The JSON parser's reason.
+    pub json: serde_json::Error,
+    /// The YAML parser's reason.
+    pub yaml: serde_norway::Error,
 }
 
 /// Refuses the first field of `fields` (its name under `prefix`, and whether it is set) that is
@@ -237,18 +261,17 @@ impl ManagerConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_path_buf(),
-            message,
+            source,
         })
     }
 
     /// Parses JSON, falling back to YAML (a superset) for a better error message.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
         match serde_json::from_str(text) {
             Ok(c) => Ok(c),
-            Err(json_err) => serde_norway::from_str(text)
-                .map_err(|yaml_err| format!("not JSON ({json_err}) nor YAML ({yaml_err})")),
+            Err(json) => serde_norway::from_str(text).map_err(|yaml| ParseError { json, yaml }),
         }
     }
 
@@ -442,6 +465,8 @@ externalClusters:
     #[test]
     fn rejects_garbage() {
         assert!(ManagerConfig::parse("pgdata: [").is_err());
-        assert!(ManagerConfig::parse("{}").is_err());
+        let err = ManagerConfig::parse("{}").expect_err("no clusterName");
+        assert!(err.to_string().contains("clusterName"), "{err}");
+        assert!(err.yaml.to_string().contains("clusterName"), "{err}");
     }
 }

@@ -184,8 +184,8 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
         ),
         sysid
     );
-    // Neither data directory was ever re-created: the initdb marker of region A is still there.
-    assert!(a.pgdata().join("pgfed_initialized").exists());
+    // Neither data directory was ever re-created: region A's bootstrap record is still complete.
+    assert!(pgfed_manager::instance::bootstrap::is_complete(&a.pgdata()));
 }
 
 fn token_with(base: &str, f: impl FnOnce(&mut pgfed_api::token::DemotionToken)) -> String {

@@ -1,13 +1,14 @@
 //! `instance init`: initdb with the Cluster's initdb options, configuration files, the application
 //! database and owner (password from the mounted secret), the `streaming_replica` role and the
-//! post-init SQL. Leaves postgres stopped.
+//! post-init SQL. Leaves postgres stopped. Runs only through [`super::bootstrap`], which keeps a
+//! half-made directory from ever starting.
 
-use super::InstanceError;
-use super::configure;
+use super::bootstrap::BootstrapError;
+use super::{InstanceError, configure};
 use crate::config::{ConfigError, ManagerConfig, refuse_unsupported};
 use crate::pg::conf::{Role, render_parameters};
 use crate::pg::hba::REPLICATION_USER;
-use crate::pg::{PgError, ctl, io, sql};
+use crate::pg::{PgError, ctl, sql};
 use crate::secrets::read_secret;
 use pgfed_api::cluster::BootstrapInitDb;
 use std::path::Path;
@@ -73,20 +74,15 @@ pub fn initdb_args(initdb: &BootstrapInitDb, pgdata: &Path) -> Vec<String> {
     args
 }
 
-/// Creates a new primary's data directory.
-pub async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
+/// Creates a new primary's data directory in an empty PGDATA; run through
+/// [`super::bootstrap::bootstrap`], which records it complete only when this returned.
+pub(super) async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
     let initdb = cfg
         .bootstrap
         .as_ref()
         .and_then(|b| b.initdb.clone())
         .unwrap_or_default();
     refuse_unsupported_options(&initdb)?;
-    if cfg.pgdata.join("PG_VERSION").exists() {
-        return Err(InstanceError::Refused(format!(
-            "{} already holds a PostgreSQL data directory; init only creates new clusters",
-            cfg.pgdata.display()
-        )));
-    }
     // Refuse bad parameters before spending time on initdb.
     render_parameters(cfg, &configure::manager_exe(), config_file).map_err(PgError::from)?;
     let database = initdb.database.clone().unwrap_or_else(|| "app".to_string());
@@ -96,15 +92,14 @@ pub async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), Instanc
             if let Ok(user) = read_secret(&cfg.secrets_dir, &secret.name, "username")
                 && user != owner
             {
-                return Err(InstanceError::Refused(format!(
-                    "secret {} is for user {user:?}, but the database owner is {owner:?}",
-                    secret.name
-                )));
+                return Err(BootstrapError::SecretForAnotherUser {
+                    secret: secret.name.clone(),
+                    user,
+                    owner,
+                }
+                .into());
             }
-            Some(
-                read_secret(&cfg.secrets_dir, &secret.name, "password")
-                    .map_err(|e| InstanceError::Refused(e.to_string()))?,
-            )
+            Some(read_secret(&cfg.secrets_dir, &secret.name, "password")?)
         }
         None => None,
     };
@@ -121,22 +116,12 @@ pub async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), Instanc
     result
 }
 
-async fn create_objects(
-    cfg: &ManagerConfig,
-    initdb: &BootstrapInitDb,
-    database: &str,
-    owner: &str,
-    password: Option<&str>,
-) -> Result<(), InstanceError> {
-    let client = sql::connect(cfg, "postgres").await?;
-    sql::execute(
-        &client,
-        &format!(
-            "CREATE ROLE {} LOGIN REPLICATION",
-            sql::ident(REPLICATION_USER)
-        ),
-    )
-    .await?;
+/// The statements that give a fresh cluster its roles and application database. Every name is
+/// quoted (any name PostgreSQL accepts works, `app-two` included) and the owner's password is a
+/// SCRAM verifier, never the password itself. Pure.
+pub fn bootstrap_statements(database: &str, owner: &str, password: Option<&str>) -> Vec<String> {
+    let replication = sql::ident(REPLICATION_USER);
+    let mut statements = vec![format!("CREATE ROLE {replication} LOGIN REPLICATION")];
     // pg_rewind connects as the replication user; it needs these file functions on the source.
     for function in [
         "pg_ls_dir(text, boolean, boolean)",
@@ -144,47 +129,49 @@ async fn create_objects(
         "pg_read_binary_file(text)",
         "pg_read_binary_file(text, bigint, bigint, boolean)",
     ] {
-        sql::execute(
-            &client,
-            &format!(
-                "GRANT EXECUTE ON FUNCTION pg_catalog.{function} TO {}",
-                sql::ident(REPLICATION_USER)
-            ),
-        )
-        .await?;
+        statements.push(format!(
+            "GRANT EXECUTE ON FUNCTION pg_catalog.{function} TO {replication}"
+        ));
     }
-    let pw = password
-        .map(|p| format!(" PASSWORD {}", sql::literal(p)))
+    let password = password
+        .map(|p| format!(" {}", sql::password_clause(p)))
         .unwrap_or_default();
-    sql::execute(
-        &client,
-        &format!("CREATE ROLE {} LOGIN{pw}", sql::ident(owner)),
-    )
-    .await?;
-    sql::execute(
-        &client,
-        &format!(
-            "CREATE DATABASE {} OWNER {}",
-            sql::ident(database),
-            sql::ident(owner)
-        ),
-    )
-    .await?;
-    for stmt in &initdb.post_init_sql {
-        sql::execute(&client, stmt).await?;
+    statements.push(format!("CREATE ROLE {} LOGIN{password}", sql::ident(owner)));
+    statements.push(format!(
+        "CREATE DATABASE {} OWNER {}",
+        sql::ident(database),
+        sql::ident(owner)
+    ));
+    statements
+}
+
+async fn create_objects(
+    cfg: &ManagerConfig,
+    initdb: &BootstrapInitDb,
+    database: &str,
+    owner: &str,
+    password: Option<&str>,
+) -> Result<(), InstanceError> {
+    // Quiet sessions: a role's verifier, and whatever secrets the user's post-init SQL holds,
+    // stay out of PostgreSQL's log even when a statement fails.
+    let client = sql::connect_quiet(cfg, "postgres").await?;
+    for statement in bootstrap_statements(database, owner, password) {
+        sql::execute(&client, &statement).await?;
+    }
+    for (i, statement) in initdb.post_init_sql.iter().enumerate() {
+        let what = format!("bootstrap.initdb.postInitSQL[{i}]");
+        sql::execute_as(&client, &what, statement).await?;
     }
     if !initdb.post_init_application_sql.is_empty() {
-        let app = sql::connect(cfg, database).await?;
-        for stmt in &initdb.post_init_application_sql {
-            sql::execute(&app, stmt).await?;
+        let app = sql::connect_quiet(cfg, database).await?;
+        for (i, statement) in initdb.post_init_application_sql.iter().enumerate() {
+            let what = format!("bootstrap.initdb.postInitApplicationSQL[{i}]");
+            sql::execute_as(&app, &what, statement).await?;
         }
     }
     // Make the first WAL segments archivable right away so a base backup can start from them.
     sql::execute(&client, "CHECKPOINT").await?;
-    let marker = cfg.pgdata.join("pgfed_initialized");
-    std::fs::write(&marker, b"")
-        .map_err(io(format!("writing {}", marker.display())))
-        .map_err(InstanceError::Pg)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -220,6 +207,26 @@ mod tests {
         ] {
             assert!(full.contains(&want.to_string()), "{want} in {full:?}");
         }
+    }
+
+    #[test]
+    fn bootstrap_statements_quote_names_and_hide_the_password() {
+        let statements = bootstrap_statements("app-two", "app-two", Some("pa'ss"));
+        let owner = statements
+            .iter()
+            .find(|s| s.starts_with("CREATE ROLE \"app-two\" LOGIN PASSWORD 'SCRAM-SHA-256$"))
+            .expect("owner role with a verifier");
+        assert!(
+            !owner.contains("pa'ss") && !owner.contains("pa''ss"),
+            "{owner}"
+        );
+        assert!(statements.contains(&"CREATE DATABASE \"app-two\" OWNER \"app-two\"".to_string()));
+        assert!(
+            statements.contains(&"CREATE ROLE \"streaming_replica\" LOGIN REPLICATION".to_string())
+        );
+        let no_password = bootstrap_statements("a\"b", "o", None);
+        assert!(no_password.contains(&"CREATE ROLE \"o\" LOGIN".to_string()));
+        assert!(no_password.contains(&"CREATE DATABASE \"a\"\"b\" OWNER \"o\"".to_string()));
     }
 
     #[test]

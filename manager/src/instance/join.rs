@@ -2,6 +2,7 @@
 //! authenticating with the replication client certificate (no password), then configure it to
 //! stream from that primary (and replay its object store when one is configured).
 
+use super::bootstrap::BootstrapError;
 use super::{InstanceError, configure, follow::conninfo};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
@@ -9,25 +10,18 @@ use crate::pg::ctl;
 use std::path::Path;
 use std::process::Command;
 
-/// Clones the data directory from `bootstrap.pg_basebackup.source`.
-pub fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
+/// Clones the data directory from `bootstrap.pg_basebackup.source` into an empty PGDATA; run
+/// through [`super::bootstrap::bootstrap`].
+pub(super) fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
     let source = cfg
         .bootstrap
         .as_ref()
         .and_then(|b| b.pg_basebackup.as_ref())
         .map(|p| p.source.clone())
-        .ok_or_else(|| {
-            InstanceError::Refused("bootstrap.pg_basebackup is not configured".into())
-        })?;
-    let external = cfg.external_cluster(&source).ok_or_else(|| {
-        InstanceError::Refused(format!("external cluster {source:?} is not defined"))
-    })?;
-    if cfg.pgdata.join("PG_VERSION").exists() {
-        return Err(InstanceError::Refused(format!(
-            "{} already holds a data directory",
-            cfg.pgdata.display()
-        )));
-    }
+        .ok_or(BootstrapError::NotConfigured("bootstrap.pg_basebackup"))?;
+    let external = cfg
+        .external_cluster(&source)
+        .ok_or_else(|| BootstrapError::UnknownExternalCluster(source.clone()))?;
     let conn = conninfo(external, &cfg.secrets_dir)?;
     let mut cmd = Command::new(ctl::program(cfg, "pg_basebackup"));
     cmd.arg("-D")

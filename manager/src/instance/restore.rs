@@ -2,6 +2,7 @@
 //! replica cluster is left configured as a standby replaying that store; otherwise recovery runs
 //! to the recovery target (time, xid, name, LSN, immediate; timeline; exclusive) and promotes.
 
+use super::bootstrap::{self, BootstrapError, Method};
 use super::{InstanceError, configure};
 use crate::backup::fetch::{catalog, restore_backup};
 use crate::config::{ManagerConfig, refuse_unsupported};
@@ -10,15 +11,19 @@ use crate::pg::conf::Role;
 use crate::pg::ctl;
 use pgfed_api::barman::select::select_backup;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Restores the data directory and returns the backup ID used.
-pub async fn restore(cfg: &ManagerConfig, config_file: &Path) -> Result<String, InstanceError> {
+/// Restores the data directory into an empty PGDATA and returns the backup ID used; run through
+/// [`super::bootstrap::bootstrap`], which lets a failed restore be retried from scratch.
+pub(super) async fn restore(
+    cfg: &ManagerConfig,
+    config_file: &Path,
+) -> Result<String, InstanceError> {
     let rec = cfg
         .bootstrap
         .as_ref()
         .and_then(|b| b.recovery.clone())
-        .ok_or_else(|| InstanceError::Refused("bootstrap.recovery is not configured".into()))?;
+        .ok_or(BootstrapError::NotConfigured("bootstrap.recovery"))?;
     refuse_unsupported(
         "bootstrap.recovery",
         &[
@@ -27,13 +32,7 @@ pub async fn restore(cfg: &ManagerConfig, config_file: &Path) -> Result<String, 
         ],
         "restore from an external cluster's object store with bootstrap.recovery.source",
     )?;
-    let source = rec.source.clone().ok_or_else(|| {
-        InstanceError::Refused(
-            "bootstrap.recovery.source is not set: the instance manager restores only from an \
-             external cluster's object store"
-                .into(),
-        )
-    })?;
+    let source = rec.source.clone().ok_or(BootstrapError::NoRecoverySource)?;
     // A replica cluster ends as a standby of its source; refuse what that needs before restoring.
     let standby = if cfg.is_replica_cluster() {
         Some(configure::standby_role(cfg, None)?)
@@ -44,20 +43,35 @@ pub async fn restore(cfg: &ManagerConfig, config_file: &Path) -> Result<String, 
     let archive = Archive::open(store, &source, &cfg.secrets_dir)
         .map_err(crate::backup::BackupError::from)?;
     let entries = catalog(&archive).await?;
-    let entry = select_backup(&entries, rec.recovery_target.as_ref()).map_err(|why| {
-        InstanceError::Refused(format!("cannot restore from {}: {why}", archive.url()))
+    let entry = select_backup(&entries, rec.recovery_target.as_ref()).map_err(|source| {
+        BootstrapError::NoBackup {
+            archive: archive.url().to_string(),
+            source,
+        }
     })?;
     let jobs = store.data.as_ref().and_then(|d| d.jobs).unwrap_or(2).max(1) as usize;
-    let relocate: BTreeMap<String, std::path::PathBuf> = match &cfg.tablespaces_dir {
-        Some(dir) => entry
-            .info
-            .tablespaces()
-            .map_err(crate::backup::BackupError::from)?
-            .into_iter()
+    let tablespaces = entry
+        .info
+        .tablespaces()
+        .map_err(crate::backup::BackupError::from)?;
+    let relocate: BTreeMap<String, PathBuf> = match &cfg.tablespaces_dir {
+        Some(dir) => tablespaces
+            .iter()
             .map(|t| (t.name.clone(), dir.join(&t.name)))
             .collect(),
         None => BTreeMap::new(),
     };
+    // The tablespace directories are this restore's work too: a retry empties them with PGDATA.
+    let targets: Vec<PathBuf> = tablespaces
+        .iter()
+        .map(|t| {
+            relocate
+                .get(&t.name)
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from(&t.location))
+        })
+        .collect();
+    bootstrap::claim(cfg, Method::Restore, &targets)?;
     restore_backup(&archive, entry, &cfg.pgdata, &relocate, jobs * 2).await?;
 
     if let Some(standby) = standby {
@@ -89,10 +103,10 @@ async fn wait_promoted(cfg: &ManagerConfig) -> Result<(), InstanceError> {
             let log =
                 std::fs::read_to_string(cfg.pgdata.join("log/postgres.json")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            return Err(InstanceError::Refused(format!(
-                "postgres stopped during recovery; last log lines: {}",
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-            )));
+            return Err(BootstrapError::RecoveryStopped {
+                log_tail: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+            }
+            .into());
         }
         if let Ok(client) = crate::pg::sql::connect(cfg, "postgres").await
             && let Ok(row) = client.query_one("SELECT pg_is_in_recovery()", &[]).await

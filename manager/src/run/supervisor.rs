@@ -237,6 +237,7 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 }
 
 fn spawn_postgres(cfg: &ManagerConfig) -> Result<Child, InstanceError> {
+    crate::instance::bootstrap::require_complete(cfg)?;
     std::fs::create_dir_all(&cfg.socket_dir).map_err(|e| {
         InstanceError::Refused(format!("creating {}: {e}", cfg.socket_dir.display()))
     })?;
@@ -280,9 +281,7 @@ async fn stop_child(cfg: &ManagerConfig, child: &mut Option<Child>, mode: ctl::S
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     let cfg = ManagerConfig::load(&config_file)?;
-    if !cfg.pgdata.join("PG_VERSION").exists() {
-        bootstrap(&cfg, &config_file).await?;
-    }
+    crate::instance::bootstrap::ensure(&cfg, &config_file).await?;
     // Where this instance streams from while another instance is primary; remembered so a standby
     // that becomes the target keeps receiving from the former primary until that one has stopped.
     // After a manager restart the role file still says where this standby streamed from.
@@ -429,19 +428,6 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     }
     let _ = stop_tx.send(true);
     Ok(())
-}
-
-async fn bootstrap(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
-    let b = cfg.bootstrap.clone().unwrap_or_default();
-    if b.recovery.is_some() {
-        crate::instance::restore::restore(cfg, config_file)
-            .await
-            .map(|_| ())
-    } else if b.pg_basebackup.is_some() {
-        crate::instance::join::join(cfg, config_file)
-    } else {
-        crate::instance::init::init(cfg, config_file).await
-    }
 }
 
 async fn serve(
