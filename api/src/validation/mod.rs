@@ -5,6 +5,7 @@ mod cluster;
 mod cluster_update;
 mod federation;
 pub mod formats;
+pub mod not_implemented;
 mod object_store;
 mod others;
 
@@ -48,10 +49,10 @@ impl FieldErrors {
         });
     }
 
-    /// Records the error of a format check, if any.
-    pub fn check(&mut self, field: impl Into<String>, result: Result<(), String>) {
+    /// Records the error of a check, if any, with its message as the rule.
+    pub fn check<E: fmt::Display>(&mut self, field: impl Into<String>, result: Result<(), E>) {
         if let Err(rule) = result {
-            self.push(field, rule);
+            self.push(field, rule.to_string());
         }
     }
 
