@@ -1,7 +1,7 @@
 //! Validation of the smaller kinds: Backup, ScheduledBackup, Pooler, Database, Publication,
 //! Subscription and the image catalogs.
 
-use super::formats::{check_cron_schedule, check_dns_label, check_pg_identifier};
+use super::formats::{check_cron_schedule, check_dns_1035_label, check_pg_name};
 use super::{FieldErrors, check_unique};
 use crate::backup::{BackupSpec, ScheduledBackupSpec};
 use crate::common::LocalObjectReference;
@@ -35,7 +35,8 @@ fn check_cluster_ref(errors: &mut FieldErrors, cluster: &LocalObjectReference) {
     if cluster.name.is_empty() {
         errors.push("spec.cluster.name", "required");
     } else {
-        errors.check("spec.cluster.name", check_dns_label(&cluster.name));
+        // A Cluster's name is a DNS-1035 label (see validate_cluster): anything else names none.
+        errors.check("spec.cluster.name", check_dns_1035_label(&cluster.name));
     }
 }
 
@@ -106,7 +107,7 @@ pub fn validate_pooler(spec: &PoolerSpec) -> FieldErrors {
 }
 
 fn check_db_name(errors: &mut FieldErrors, field: &str, name: &str) {
-    errors.check(field, check_pg_identifier(name));
+    errors.check(field, check_pg_name(name));
 }
 
 /// Validates a Database.
