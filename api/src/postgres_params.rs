@@ -148,7 +148,9 @@ pub fn check_user_parameter(name: &str, value: &str) -> Result<(), ParameterErro
             hint,
         });
     }
-    if lower == "wal_level" && !matches!(value, "replica" | "logical") {
+    // Enum values are case-insensitive in postgresql.conf, as names are.
+    if lower == "wal_level" && !matches!(value.to_ascii_lowercase().as_str(), "replica" | "logical")
+    {
         return Err(ParameterError::WalLevelBelowReplica(value.to_string()));
     }
     Ok(())
@@ -163,6 +165,7 @@ mod tests {
         for (name, value) in [
             ("shared_buffers", "256MB"),
             ("wal_level", "logical"),
+            ("WAL_LEVEL", "Replica"),
             ("pg_stat_statements.max", "10000"),
             ("pg_stat_statements.track", "all"),
             ("auto_explain.log_min_duration", "10s"),
