@@ -203,7 +203,7 @@ pub fn validate_document(doc: &Value, old: Option<&Value>) -> Result<FieldErrors
     Ok(match (k, old) {
         ("Cluster", None) => {
             let new: crate::cluster::Cluster = parse(k, doc)?;
-            validation::validate_cluster(&name, &new.spec)
+            validation::validate_cluster_create(&name, &new.spec)
         }
         ("Cluster", Some(old)) => {
             let new: crate::cluster::Cluster = parse(k, doc)?;

@@ -312,6 +312,10 @@ fn cases() -> Vec<Case> {
                     "spec.bootstrap.recovery.recoveryTarget",
                     "only one of targetXID",
                 ),
+                (
+                    "spec.bootstrap.recovery.recoveryTarget.backupID",
+                    "required with targetXID",
+                ),
                 ("spec.bootstrap.recovery.backup", "pgfed does not support"),
             ],
         },
@@ -322,6 +326,10 @@ fn cases() -> Vec<Case> {
                 (
                     "spec.bootstrap.recovery.recoveryTarget.targetXID",
                     "not a transaction ID",
+                ),
+                (
+                    "spec.bootstrap.recovery.recoveryTarget.backupID",
+                    "required with targetXID",
                 ),
                 ("spec.bootstrap.recovery.backup", "pgfed does not support"),
             ],
@@ -526,10 +534,26 @@ fn cases() -> Vec<Case> {
         // Item 15: rules CloudNativePG has that pgfed lacked.
         Case {
             kind: "Cluster",
-            spec: "instances: 1\nstorage: {size: 1Gi}\nexternalClusters:\n  - name: origin\n    barmanObjectStore:\n      {STORE_A}\nbootstrap:\n  recovery:\n    source: origin\n    recoveryTarget: {targetXID: '4294967296'}",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nexternalClusters:\n  - name: origin\n    barmanObjectStore:\n      {STORE_A}\nbootstrap:\n  recovery:\n    source: origin\n    recoveryTarget: {targetXID: '4294967296', backupID: 20261120T220000}",
             want: &[(
                 "spec.bootstrap.recovery.recoveryTarget.targetXID",
                 "4294967295",
+            )],
+        },
+        Case {
+            kind: "Cluster",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nexternalClusters:\n  - name: origin\n    barmanObjectStore:\n      {STORE_A}\nbootstrap:\n  recovery:\n    source: origin\n    recoveryTarget: {targetName: before-migration}",
+            want: &[(
+                "spec.bootstrap.recovery.recoveryTarget.backupID",
+                "required with targetXID or targetName",
+            )],
+        },
+        Case {
+            kind: "NewCluster",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nreplica: {enabled: true, source: origin}\nexternalClusters:\n  - name: origin\n    barmanObjectStore:\n      {STORE_A}",
+            want: &[(
+                "spec.bootstrap",
+                "a replica cluster starts from a copy of its source",
             )],
         },
         Case {

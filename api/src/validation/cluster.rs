@@ -13,6 +13,24 @@ use crate::cluster::{
 use crate::lsn::Lsn;
 use crate::postgres_params::check_user_parameter;
 
+/// Validates a new Cluster named `name`: [`validate_cluster`] plus the rules that only hold when
+/// the cluster is created (an existing primary may later become a replica of another cluster).
+pub fn validate_cluster_create(name: &str, spec: &ClusterSpec) -> FieldErrors {
+    let mut errors = validate_cluster(name, spec);
+    let bootstrap = spec.bootstrap.as_ref();
+    let copies_its_source =
+        bootstrap.is_some_and(|b| b.recovery.is_some() || b.pg_basebackup.is_some());
+    if spec.replica.as_ref().is_some_and(|r| r.is_replica(name)) && !copies_its_source {
+        // CloudNativePG's rule: initdb would create an unrelated database, which can never
+        // replay its source's WAL.
+        errors.push(
+            "spec.bootstrap",
+            "a replica cluster starts from a copy of its source: bootstrap it with recovery or pg_basebackup",
+        );
+    }
+    errors
+}
+
 /// Validates a Cluster named `name`. Returns every broken rule with its field path.
 pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
     let mut errors = FieldErrors::default();
@@ -289,6 +307,18 @@ fn check_bootstrap(
         }
         if let Some(target) = &recovery.recovery_target {
             check_recovery_target(errors, target);
+            // Without a backup ID the latest backup is restored, which may already be past a
+            // transaction or restore point: recovery would then end without reaching it
+            // (CloudNativePG's rule; snapshots name their backup themselves).
+            if (target.target_xid.is_some() || target.target_name.is_some())
+                && target.backup_id.is_none()
+                && recovery.volume_snapshots.is_none()
+            {
+                errors.push(
+                    "spec.bootstrap.recovery.recoveryTarget.backupID",
+                    "required with targetXID or targetName: only a backup taken before that point can reach it",
+                );
+            }
         }
     }
     if let Some(clone) = &bootstrap.pg_basebackup {

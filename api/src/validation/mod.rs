@@ -9,7 +9,7 @@ pub mod not_implemented;
 mod object_store;
 mod others;
 
-pub use cluster::validate_cluster;
+pub use cluster::{validate_cluster, validate_cluster_create};
 pub use cluster_update::validate_cluster_update;
 pub use federation::{validate_federation, validate_federation_update};
 pub use object_store::validate_object_store;

@@ -1,5 +1,6 @@
 //! Helpers shared by the validation table tests.
 
+use pgfed_api::admission;
 use pgfed_api::backup::{BackupSpec, ScheduledBackupSpec};
 use pgfed_api::cluster::ClusterSpec;
 use pgfed_api::database::{DatabaseSpec, PublicationSpec, SubscriptionSpec};
@@ -8,8 +9,9 @@ use pgfed_api::image_catalog::ImageCatalogSpec;
 use pgfed_api::pooler::PoolerSpec;
 use pgfed_api::validation::{self, FieldErrors};
 
-/// Validates a YAML spec of `kind` as admission does on create. The Cluster kinds differ only by
-/// the object's name: `Cluster` is `pg`, `ClusterName` is `PG_Cluster`, `ClusterName1035` is `1pg`.
+/// Validates a YAML spec of `kind`. The Cluster kinds differ only by the object's name: `Cluster`
+/// is `pg`, `ClusterName` is `PG_Cluster`, `ClusterName1035` is `1pg`; `NewCluster` is `pg`
+/// through the admission webhook's create path (defaults applied, create-only rules).
 pub fn validate(kind: &str, yaml: &str) -> FieldErrors {
     fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
         serde_norway::from_str(yaml)
@@ -29,6 +31,14 @@ pub fn validate(kind: &str, yaml: &str) -> FieldErrors {
         "Publication" => validation::validate_publication(&parse::<PublicationSpec>(yaml)),
         "Subscription" => validation::validate_subscription(&parse::<SubscriptionSpec>(yaml)),
         "ImageCatalog" => validation::validate_image_catalog(&parse::<ImageCatalogSpec>(yaml)),
+        "NewCluster" => {
+            let spec: serde_json::Value = parse(yaml);
+            let doc = serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster", "metadata": {"name": "pg"}, "spec": spec
+            });
+            let defaulted = admission::default_document(&doc).expect("defaults");
+            admission::validate_document(&defaulted, None).expect("reviewable")
+        }
         other => panic!("unknown kind {other}"),
     }
 }
