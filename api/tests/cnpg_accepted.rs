@@ -69,6 +69,11 @@ fn accepted() -> Vec<Accepted> {
             spec: "cluster: {name: pg}\nschedule: '0 0 0 * *'",
         },
         Accepted {
+            kind: "Backup",
+            class: "a cluster reference is only required, as in CloudNativePG",
+            spec: "cluster: {name: Main_Cluster}",
+        },
+        Accepted {
             kind: "Cluster",
             class: "smartShutdownTimeout longer than stopDelay",
             spec: "instances: 1\nstorage: {size: 1Gi}\nstopDelay: 30\nsmartShutdownTimeout: 60",

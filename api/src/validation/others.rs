@@ -1,7 +1,7 @@
 //! Validation of the smaller kinds: Backup, ScheduledBackup, Pooler, Database, Publication,
 //! Subscription and the image catalogs.
 
-use super::formats::{check_cron_schedule, check_dns_1035_label, check_pg_name};
+use super::formats::{check_cron_schedule, check_pg_name};
 use super::{FieldErrors, check_unique};
 use crate::backup::{BackupSpec, ScheduledBackupSpec};
 use crate::common::LocalObjectReference;
@@ -31,12 +31,11 @@ const OWNED_PGBOUNCER_PARAMETERS: &[&str] = &[
     "pidfile",
 ];
 
+/// The Cluster reference is only required, as in CloudNativePG: a name no Cluster has simply
+/// finds nothing, and the object waits until such a Cluster exists.
 fn check_cluster_ref(errors: &mut FieldErrors, cluster: &LocalObjectReference) {
     if cluster.name.is_empty() {
         errors.push("spec.cluster.name", "required");
-    } else {
-        // A Cluster's name is a DNS-1035 label (see validate_cluster): anything else names none.
-        errors.check("spec.cluster.name", check_dns_1035_label(&cluster.name));
     }
 }
 
