@@ -5,6 +5,7 @@ use crate::validation::{self, FieldErrors};
 use crate::{
     backup, database, database_role, defaults, federation, image_catalog, object_store, pooler,
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -58,41 +59,144 @@ fn header(doc: &Value) -> Result<(String, String), AdmissionError> {
     Ok((kind, name))
 }
 
-/// Applies the defaults of the document's kind and returns the defaulted document.
+/// The document read into its kind's type, `adjust`ed, and written back: what pgfed keeps of it.
+fn round_trip<T: DeserializeOwned + Serialize>(
+    kind: &str,
+    doc: &Value,
+    adjust: impl FnOnce(&mut T),
+) -> Result<Value, AdmissionError> {
+    let mut obj: T = parse(kind, doc)?;
+    adjust(&mut obj);
+    serde_json::to_value(&obj).map_err(|source| AdmissionError::Schema {
+        kind: kind.to_string(),
+        source,
+    })
+}
+
+/// The document as pgfed's types keep it, with its kind's defaults applied when `with_defaults`.
+fn typed(kind: &str, doc: &Value, with_defaults: bool) -> Result<Value, AdmissionError> {
+    match kind {
+        "Cluster" => round_trip(kind, doc, |o: &mut crate::cluster::Cluster| {
+            if with_defaults {
+                defaults::default_cluster(&mut o.spec)
+            }
+        }),
+        "Pooler" => round_trip(kind, doc, |o: &mut pooler::Pooler| {
+            if with_defaults {
+                defaults::default_pooler(&mut o.spec)
+            }
+        }),
+        "Federation" => round_trip(kind, doc, |o: &mut federation::Federation| {
+            if with_defaults {
+                defaults::default_federation(&mut o.spec)
+            }
+        }),
+        "Backup" => round_trip(kind, doc, |_: &mut backup::Backup| {}),
+        "ScheduledBackup" => round_trip(kind, doc, |_: &mut backup::ScheduledBackup| {}),
+        "Database" => round_trip(kind, doc, |_: &mut database::Database| {}),
+        "Publication" => round_trip(kind, doc, |_: &mut database::Publication| {}),
+        "Subscription" => round_trip(kind, doc, |_: &mut database::Subscription| {}),
+        "ImageCatalog" => round_trip(kind, doc, |_: &mut image_catalog::ImageCatalog| {}),
+        "ClusterImageCatalog" => {
+            round_trip(kind, doc, |_: &mut image_catalog::ClusterImageCatalog| {})
+        }
+        "DatabaseRole" => round_trip(kind, doc, |_: &mut database_role::DatabaseRole| {}),
+        "ObjectStore" => round_trip(kind, doc, |_: &mut object_store::ObjectStore| {}),
+        _ => Err(AdmissionError::UnknownKind(kind.to_string())),
+    }
+}
+
+/// Applies the defaults of the document's kind and returns the defaulted document. Fields pgfed
+/// does not know are kept as written, so defaulting never drops them silently: validation
+/// reports them (see [`unknown_fields`]).
 pub fn default_document(doc: &Value) -> Result<Value, AdmissionError> {
     let (kind, _) = header(doc)?;
-    let to_value = |v: Result<Value, serde_json::Error>| {
-        v.map_err(|source| AdmissionError::Schema {
-            kind: kind.clone(),
-            source,
-        })
-    };
     match kind.as_str() {
-        "Cluster" => {
-            let mut obj: crate::cluster::Cluster = parse(&kind, doc)?;
-            defaults::default_cluster(&mut obj.spec);
-            to_value(serde_json::to_value(&obj))
+        "Cluster" | "Pooler" | "Federation" => {
+            let mut defaulted = typed(&kind, doc, true)?;
+            keep_written(doc, &mut defaulted);
+            Ok(defaulted)
         }
-        "Pooler" => {
-            let mut obj: pooler::Pooler = parse(&kind, doc)?;
-            defaults::default_pooler(&mut obj.spec);
-            to_value(serde_json::to_value(&obj))
+        _ => {
+            typed(&kind, doc, false)?;
+            Ok(doc.clone())
         }
-        "Federation" => {
-            let mut obj: federation::Federation = parse(&kind, doc)?;
-            defaults::default_federation(&mut obj.spec);
-            to_value(serde_json::to_value(&obj))
+    }
+}
+
+/// The paths (`spec.template.spec.foo`, `spec.items[2].bar`) of the fields of `doc` that pgfed's
+/// types do not have, and that would therefore be dropped. Where the CRD schema is structural the
+/// API server refuses or prunes these itself; this finds them offline (`kubectl pgfed validate`)
+/// and inside the free-form fields (`template`) the API server keeps as written.
+pub fn unknown_fields(doc: &Value) -> Result<Vec<String>, AdmissionError> {
+    let (kind, _) = header(doc)?;
+    let kept = typed(&kind, doc, false)?;
+    let mut paths = Vec::new();
+    dropped_fields(doc, &kept, "", &mut paths);
+    paths.sort();
+    Ok(paths)
+}
+
+/// Whether a value carries no setting. The types skip empty lists, maps and unset options when
+/// writing, known field or not, so such a value cannot tell an unknown field from a known one.
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn child_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Collects into `out` the paths of `written` that `kept` lacks. Pure.
+fn dropped_fields(written: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
+    match (written, kept) {
+        (Value::Object(w), Value::Object(k)) => {
+            for (key, value) in w {
+                let here = child_path(path, key);
+                match k.get(key) {
+                    Some(kept_value) => dropped_fields(value, kept_value, &here, out),
+                    None if !is_empty_value(value) => out.push(here),
+                    None => {}
+                }
+            }
         }
-        "Backup"
-        | "ScheduledBackup"
-        | "Database"
-        | "Publication"
-        | "Subscription"
-        | "ImageCatalog"
-        | "ClusterImageCatalog"
-        | "DatabaseRole"
-        | "ObjectStore" => Ok(doc.clone()),
-        _ => Err(AdmissionError::UnknownKind(kind)),
+        (Value::Array(w), Value::Array(k)) => {
+            for (i, (value, kept_value)) in w.iter().zip(k).enumerate() {
+                dropped_fields(value, kept_value, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Copies back into `defaulted` every field of `written` it lacks. Pure.
+fn keep_written(written: &Value, defaulted: &mut Value) {
+    match (written, defaulted) {
+        (Value::Object(w), Value::Object(d)) => {
+            for (key, value) in w {
+                match d.get_mut(key) {
+                    Some(target) => keep_written(value, target),
+                    None => {
+                        d.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(d)) if w.len() == d.len() => {
+            for (value, target) in w.iter().zip(d.iter_mut()) {
+                keep_written(value, target);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -116,7 +220,7 @@ fn validate_kind(
     Ok(match (k, old) {
         ("Cluster", None) => {
             let new: crate::cluster::Cluster = parse(k, doc)?;
-            validation::validate_cluster(name, &new.spec)
+            validation::validate_cluster_create(name, &new.spec)
         }
         ("Cluster", Some(old)) => {
             let new: crate::cluster::Cluster = parse(k, doc)?;
@@ -177,4 +281,76 @@ fn validate_kind(
         }
         _ => return Err(AdmissionError::UnknownKind(kind.to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pooler(template: Value) -> Value {
+        json!({
+            "apiVersion": API_VERSION,
+            "kind": "Pooler",
+            "metadata": {"name": "pool"},
+            "spec": {"cluster": {"name": "pg"}, "pgbouncer": {}, "template": template}
+        })
+    }
+
+    #[test]
+    fn unknown_fields_are_found_at_any_depth() {
+        let doc = pooler(json!({
+            "metadata": {"labels": {"app": "x"}, "colour": "blue"},
+            "spec": {"containers": [
+                {"name": "pgbouncer", "image": "pgbouncer:1"},
+                {"name": "sidecar", "imagePullPolicy": "Always", "restartPolicyy": "Always"}
+            ], "hostNetwork": true, "emptyList": [], "emptyMap": {}, "nothing": null}
+        }));
+        assert_eq!(
+            unknown_fields(&doc).expect("reviewable"),
+            [
+                "spec.template.metadata.colour",
+                "spec.template.spec.containers[1].restartPolicyy",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cluster_written_with_known_fields_only_has_none() {
+        let doc = json!({
+            "apiVersion": API_VERSION,
+            "kind": "Cluster",
+            "metadata": {"name": "pg", "annotations": {"pgfed.io/hibernation": "off"}},
+            "spec": {
+                "instances": 3,
+                "storage": {"size": "1Gi"},
+                "postgresql": {"parameters": {"max_connections": "200"}},
+                "externalClusters": []
+            }
+        });
+        assert_eq!(
+            unknown_fields(&doc).expect("reviewable"),
+            Vec::<String>::new()
+        );
+        let mut with_unknown = doc.clone();
+        with_unknown["spec"]["serviceAccountNameX"] = json!("x");
+        assert_eq!(
+            unknown_fields(&with_unknown).expect("reviewable"),
+            ["spec.serviceAccountNameX"]
+        );
+    }
+
+    #[test]
+    fn defaulting_keeps_unknown_fields_as_written() {
+        let doc = pooler(json!({"spec": {"containers": [], "futureField": {"a": 1}}}));
+        let defaulted = default_document(&doc).expect("defaulted");
+        assert_eq!(
+            defaulted["spec"]["template"]["spec"]["futureField"],
+            json!({"a": 1})
+        );
+        assert_eq!(
+            unknown_fields(&defaulted).expect("reviewable"),
+            ["spec.template.spec.futureField"]
+        );
+    }
 }

@@ -53,9 +53,16 @@ pub fn wal_pvc_name(instance: &str) -> String {
     format!("{instance}-wal")
 }
 
+/// The part of volume and PVC names that stands for a tablespace: its name lowercased, with `_`
+/// and `$` (allowed in tablespace names, not in Kubernetes names) as `-`. Two tablespaces whose
+/// names give the same volume name cannot coexist; validation refuses them.
+pub fn tablespace_volume_name(tablespace: &str) -> String {
+    tablespace.to_ascii_lowercase().replace(['_', '$'], "-")
+}
+
 /// Tablespace PVC name of an instance.
 pub fn tablespace_pvc_name(instance: &str, tablespace: &str) -> String {
-    format!("{instance}-tbs-{}", tablespace.replace('_', "-"))
+    format!("{instance}-tbs-{}", tablespace_volume_name(tablespace))
 }
 
 /// The services of a cluster: read-write (primary), read-only (standbys), read (any).
@@ -115,5 +122,6 @@ mod tests {
         assert_eq!(instance_serial("pg", "pgx-3"), None);
         assert_eq!(wal_pvc_name("pg-3"), "pg-3-wal");
         assert_eq!(tablespace_pvc_name("pg-3", "hot_data"), "pg-3-tbs-hot-data");
+        assert_eq!(tablespace_pvc_name("pg-3", "Hot$Data"), "pg-3-tbs-hot-data");
     }
 }

@@ -1,6 +1,6 @@
 //! A manifest written with CloudNativePG's field names must mean the same thing to pgfed: every
 //! field survives a round trip through the types (serde drops unknown fields, so a misspelt or
-//! missing field would vanish here), and the spec validates.
+//! missing field would vanish here), and the spec validates but for fields not implemented yet.
 
 use pgfed_api::cluster::Cluster;
 
@@ -15,8 +15,18 @@ fn round_trip_is_lossless(path: &str) {
         "fields lost in the round trip: {missing:#?}"
     );
     let name = cluster.metadata.name.as_deref().unwrap_or_default();
+    // Admitted, except for the fields whose behaviour pgfed does not implement yet: those are
+    // refused by name rather than accepted and then failing in a pod.
     let errors = pgfed_api::validation::validate_cluster(name, &cluster.spec);
-    assert!(errors.is_empty(), "{errors}");
+    let other: Vec<_> = errors
+        .0
+        .iter()
+        .filter(|e| {
+            !e.rule
+                .starts_with(&format!("pgfed does not support {} yet", e.field))
+        })
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
 }
 
 /// Paths present in `want` whose value differs in (or is absent from) `got`.

@@ -231,9 +231,6 @@ fn api_server_enforces_immutable_fields_and_ranges() {
         ("Cluster", ".spec", "postgresUID is immutable"),
         ("Cluster", ".spec", "postgresGID is immutable"),
         ("Cluster", ".spec", "walStorage cannot be removed"),
-        ("Cluster", ".spec", "storage.storageClass is immutable"),
-        ("Cluster", ".spec", "walStorage.storageClass is immutable"),
-        ("Cluster", ".spec", "walSegmentSize is immutable"),
         (
             "Cluster",
             ".spec",

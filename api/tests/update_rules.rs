@@ -23,12 +23,6 @@ fn immutable_cluster_fields() {
     let cases = [
         UpdateCase {
             old: base,
-            new: "instances: 1\nstorage: {size: 2Gi, storageClass: slow}\nwalStorage: {size: 1Gi}\n",
-            field: "spec.storage.storageClass",
-            rule: "immutable",
-        },
-        UpdateCase {
-            old: base,
             new: "instances: 1\nstorage: {size: 2Gi, storageClass: fast}\n",
             field: "spec.walStorage",
             rule: "cannot be removed",
@@ -57,12 +51,6 @@ fn immutable_cluster_fields() {
             field: "spec.tablespaces[0]",
             rule: "cannot be removed",
         },
-        UpdateCase {
-            old: "instances: 1\nstorage: {size: 1Gi}\nbootstrap: {initdb: {walSegmentSize: 16}}\n",
-            new: "instances: 1\nstorage: {size: 1Gi}\nbootstrap: {initdb: {walSegmentSize: 64}}\n",
-            field: "spec.bootstrap.initdb.walSegmentSize",
-            rule: "immutable",
-        },
     ];
     for case in cases {
         let errors =
@@ -81,10 +69,29 @@ fn immutable_cluster_fields() {
 
 #[test]
 fn allowed_cluster_updates_pass() {
-    let old = cluster("instances: 1\nstorage: {size: 1Gi}\n");
-    let new = cluster("instances: 3\nstorage: {size: 5Gi}\nwalStorage: {size: 1Gi}\n");
-    let errors = validation::validate_cluster_update("pg", &old, &new);
-    assert!(errors.is_empty(), "{errors}");
+    // CloudNativePG admits all of these: none loses data. A new storage class or tablespace
+    // kind applies to volumes created from then on; the WAL segment size is only read by initdb.
+    for (old, new) in [
+        (
+            "instances: 1\nstorage: {size: 1Gi}\n",
+            "instances: 3\nstorage: {size: 5Gi}\nwalStorage: {size: 1Gi}\n",
+        ),
+        (
+            "instances: 1\nstorage: {size: 2Gi, storageClass: fast}\n",
+            "instances: 1\nstorage: {size: 2Gi, storageClass: slow}\n",
+        ),
+        (
+            "instances: 1\nstorage: {size: 1Gi}\ntablespaces: [{name: t, storage: {size: 1Gi}}]\n",
+            "instances: 1\nstorage: {size: 1Gi}\ntablespaces: [{name: t, temporary: true, storage: {size: 1Gi}}]\n",
+        ),
+        (
+            "instances: 1\nstorage: {size: 1Gi}\nbootstrap: {initdb: {walSegmentSize: 16}}\n",
+            "instances: 1\nstorage: {size: 1Gi}\nbootstrap: {initdb: {walSegmentSize: 64}}\n",
+        ),
+    ] {
+        let errors = validation::validate_cluster_update("pg", &cluster(old), &cluster(new));
+        assert!(errors.is_empty(), "{old} -> {new}: {errors}");
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! `kubectl pgfed validate -f FILE…`: applies pgfed's defaulting and validation to manifests
 //! without a cluster — the same code the admission webhook runs — and reports each problem with
-//! its file, document and field path.
+//! its file, document and field path, including fields pgfed does not know (strict decoding, as
+//! `kubectl apply` asks of the API server), so none is dropped unnoticed.
 
-use pgfed_api::admission::{default_document, validate_document};
+use pgfed_api::admission::{default_document, unknown_fields, validate_document};
 use std::path::{Path, PathBuf};
 
 /// One problem found in a manifest.
@@ -52,14 +53,26 @@ pub fn validate_file(file: &Path) -> (Vec<Finding>, usize) {
             doc["kind"].as_str().unwrap_or("?"),
             doc["metadata"]["name"].as_str().unwrap_or("?")
         );
-        let result = default_document(&doc).and_then(|d| validate_document(&d, None));
+        let result = unknown_fields(&doc).and_then(|unknown| {
+            let errors = default_document(&doc).and_then(|d| validate_document(&d, None))?;
+            Ok((unknown, errors))
+        });
         match result {
-            Ok(errors) => findings.extend(
-                errors
-                    .0
-                    .into_iter()
-                    .map(|e| finding(i, &object, e.to_string())),
-            ),
+            Ok((unknown, errors)) => {
+                findings.extend(unknown.into_iter().map(|path| {
+                    finding(
+                        i,
+                        &object,
+                        format!("{path}: unknown field: pgfed has no such field and would drop it"),
+                    )
+                }));
+                findings.extend(
+                    errors
+                        .0
+                        .into_iter()
+                        .map(|e| finding(i, &object, e.to_string())),
+                );
+            }
             Err(e) => findings.push(finding(i, &object, e.to_string())),
         }
     }
@@ -90,6 +103,28 @@ mod tests {
             findings[0].message.starts_with("spec.instances:"),
             "{}",
             findings[0].message
+        );
+    }
+
+    #[test]
+    fn reports_fields_pgfed_does_not_know() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("cnpg.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: pgfed.io/v1\nkind: Cluster\nmetadata: {name: pg}\n\
+             spec:\n  instances: 1\n  storage: {size: 1Gi, colour: blue}\n  notAField: 3\n",
+        )
+        .expect("write");
+        let (findings, checked) = validate_file(&file);
+        assert_eq!(checked, 1);
+        let messages: Vec<&str> = findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "spec.notAField: unknown field: pgfed has no such field and would drop it",
+                "spec.storage.colour: unknown field: pgfed has no such field and would drop it",
+            ]
         );
     }
 

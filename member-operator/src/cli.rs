@@ -1,8 +1,8 @@
 //! The command line of `pgfed-operator`. In the library so the manifests test parses every
 //! command a Deployment runs with the very definition the binary uses.
 
-use clap::{Parser, Subcommand};
 use crate::crd_command::CrdArgs;
+use clap::{Parser, Subcommand};
 
 /// pgfed member operator: PostgreSQL clusters on Kubernetes.
 #[derive(Parser)]

@@ -102,19 +102,7 @@ use serde::{Deserialize, Serialize};
     )
     .message("postgresGID is immutable: the data directory is owned by the old GID"),
     validation = Rule::new("!has(oldSelf.walStorage) || has(self.walStorage)")
-        .message("walStorage cannot be removed once added: the WAL volume holds data not yet archived"),
-    validation = Rule::new(
-        "!has(self.storage) || !has(oldSelf.storage) || (has(self.storage.storageClass) ? self.storage.storageClass : '') == (has(oldSelf.storage.storageClass) ? oldSelf.storage.storageClass : '')"
-    )
-    .message("storage.storageClass is immutable: existing volumes cannot move to another class"),
-    validation = Rule::new(
-        "!has(self.walStorage) || !has(oldSelf.walStorage) || (has(self.walStorage.storageClass) ? self.walStorage.storageClass : '') == (has(oldSelf.walStorage.storageClass) ? oldSelf.walStorage.storageClass : '')"
-    )
-    .message("walStorage.storageClass is immutable: existing volumes cannot move to another class"),
-    validation = Rule::new(
-        "(has(self.bootstrap) && has(self.bootstrap.initdb) && has(self.bootstrap.initdb.walSegmentSize) ? self.bootstrap.initdb.walSegmentSize : 0) == (has(oldSelf.bootstrap) && has(oldSelf.bootstrap.initdb) && has(oldSelf.bootstrap.initdb.walSegmentSize) ? oldSelf.bootstrap.initdb.walSegmentSize : 0)"
-    )
-    .message("bootstrap.initdb.walSegmentSize is immutable: it is fixed when the cluster is created")
+        .message("walStorage cannot be removed once added: the WAL volume holds data not yet archived")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSpec {

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageConfiguration {
-    /// StorageClass of the PVC (default: the cluster's default class). Immutable.
+    /// StorageClass of new PVCs (default: the cluster's default class). Changing it leaves existing
+    /// volumes where they are; instances created afterwards get the new class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub storage_class: Option<String>,

@@ -1,21 +1,42 @@
 //! Validation of a Cluster spec on create (and on every update, before the update-only checks).
 
 use super::formats::{
-    check_dns_label, check_pg_identifier, check_retention_policy, check_timestamp, parse_duration,
-    parse_quantity,
+    check_dns_1035_label, check_path_component, check_pg_name, check_retention_policy,
+    check_tablespace_name, check_timestamp, parse_duration, parse_quantity,
 };
+use super::not_implemented::refuse_not_implemented;
 use super::{FieldErrors, check_unique, validate_object_store};
 use crate::cluster::{
-    BootstrapConfiguration, ClusterSpec, ExternalCluster, RecoveryTarget, StorageConfiguration,
+    BootstrapConfiguration, BootstrapRecovery, ClusterSpec, ExternalCluster, RecoveryTarget,
+    StorageConfiguration,
 };
 use crate::lsn::Lsn;
 use crate::postgres_params::check_user_parameter;
 
+/// Validates a new Cluster named `name`: [`validate_cluster`] plus the rules that only hold when
+/// the cluster is created (an existing primary may later become a replica of another cluster).
+pub fn validate_cluster_create(name: &str, spec: &ClusterSpec) -> FieldErrors {
+    let mut errors = validate_cluster(name, spec);
+    let bootstrap = spec.bootstrap.as_ref();
+    let copies_its_source =
+        bootstrap.is_some_and(|b| b.recovery.is_some() || b.pg_basebackup.is_some());
+    if spec.replica.as_ref().is_some_and(|r| r.is_replica(name)) && !copies_its_source {
+        // CloudNativePG's rule: initdb would create an unrelated database, which can never
+        // replay its source's WAL.
+        errors.push(
+            "spec.bootstrap",
+            "a replica cluster starts from a copy of its source: bootstrap it with recovery or pg_basebackup",
+        );
+    }
+    errors
+}
+
 /// Validates a Cluster named `name`. Returns every broken rule with its field path.
 pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
     let mut errors = FieldErrors::default();
-    if let Err(rule) = check_dns_label(name) {
-        errors.push("metadata.name", rule);
+    // Services are named `<name>-rw` and Service names are DNS-1035 labels (CloudNativePG's rule).
+    if let Err(rule) = check_dns_1035_label(name) {
+        errors.push("metadata.name", rule.to_string());
     } else if name.len() > 50 {
         // Pods are `<name>-<serial>` and PVCs `<name>-<serial>-wal`: keep room for the suffixes.
         errors.push(
@@ -40,8 +61,9 @@ pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
     );
     check_tablespaces(&mut errors, spec);
     check_backup(&mut errors, spec);
-    check_managed(&mut errors, spec);
+    check_managed(&mut errors, name, spec);
     check_timings(&mut errors, spec);
+    refuse_not_implemented(&mut errors, spec);
     errors
 }
 
@@ -83,17 +105,17 @@ fn check_instances(errors: &mut FieldErrors, spec: &ClusterSpec) {
                 "cannot be combined with minSyncReplicas/maxSyncReplicas",
             );
         }
+        let candidates = i64::from(spec.instances)
+            + sync.standby_names_pre.len() as i64
+            + sync.standby_names_post.len() as i64;
         if sync.number < 1 {
             errors.push("spec.postgresql.synchronous.number", "must be at least 1");
-        } else if sync.standby_names_pre.is_empty()
-            && sync.standby_names_post.is_empty()
-            && sync.number >= spec.instances
-        {
+        } else if i64::from(sync.number) >= candidates {
             errors.push(
                 "spec.postgresql.synchronous.number",
                 format!(
-                    "{} synchronous standbys need more than {} instances",
-                    sync.number, spec.instances
+                    "{} synchronous standbys need more than {candidates} candidates (instances plus standbyNamesPre and standbyNamesPost)",
+                    sync.number
                 ),
             );
         }
@@ -150,7 +172,10 @@ fn check_image(errors: &mut FieldErrors, spec: &ClusterSpec) {
         if let Some(id) = id
             && id < 0
         {
-            errors.push(field, "must not be negative");
+            errors.push(
+                field,
+                "must not be negative: Kubernetes refuses a negative user or group ID",
+            );
         }
     }
 }
@@ -163,7 +188,26 @@ fn check_external_clusters(errors: &mut FieldErrors, externals: &[ExternalCluste
     );
     for (i, external) in externals.iter().enumerate() {
         let path = format!("spec.externalClusters[{i}]");
-        errors.check(format!("{path}.name"), check_dns_label(&external.name));
+        // The name is a directory of the secrets the manager mounts, not a Kubernetes object:
+        // `clusterBackupSas` is fine (CloudNativePG's rule).
+        errors.check(format!("{path}.name"), check_path_component(&external.name));
+        // Secret names and keys become file paths under that directory too.
+        for (field, selector) in [
+            ("sslCert", &external.ssl_cert),
+            ("sslKey", &external.ssl_key),
+            ("sslRootCert", &external.ssl_root_cert),
+        ] {
+            if let Some(selector) = selector {
+                errors.check(
+                    format!("{path}.{field}.name"),
+                    check_path_component(&selector.name),
+                );
+                errors.check(
+                    format!("{path}.{field}.key"),
+                    check_path_component(&selector.key),
+                );
+            }
+        }
         if external.connection_parameters.is_empty() && external.barman_object_store.is_none() {
             errors.push(
                 path.clone(),
@@ -207,18 +251,15 @@ fn check_bootstrap(
         }
         for (field, value) in [("database", &initdb.database), ("owner", &initdb.owner)] {
             if let Some(v) = value {
-                errors.check(
-                    format!("spec.bootstrap.initdb.{field}"),
-                    check_pg_identifier(v),
-                );
+                errors.check(format!("spec.bootstrap.initdb.{field}"), check_pg_name(v));
             }
         }
         if let Some(provider) = &initdb.locale_provider
-            && !matches!(provider.as_str(), "libc" | "icu")
+            && !matches!(provider.as_str(), "libc" | "icu" | "builtin")
         {
             errors.push(
                 "spec.bootstrap.initdb.localeProvider",
-                format!("{provider:?} must be libc or icu"),
+                format!("{provider:?} must be libc, icu or builtin"),
             );
         }
         if initdb.icu_locale.is_some() && initdb.locale_provider.as_deref() != Some("icu") {
@@ -258,40 +299,37 @@ fn check_bootstrap(
         }
     }
     if let Some(recovery) = &bootstrap.recovery {
-        let sources = [
-            recovery.backup.is_some(),
-            recovery.source.is_some(),
-            recovery.volume_snapshots.is_some(),
-        ];
-        match sources.iter().filter(|s| **s).count() {
-            0 => errors.push(
-                "spec.bootstrap.recovery",
-                "needs one of backup, source, volumeSnapshots",
-            ),
-            1 => {}
-            _ => errors.push(
-                "spec.bootstrap.recovery",
-                "only one of backup, source, volumeSnapshots",
-            ),
-        }
-        if let Some(source) = &recovery.source {
-            match externals.iter().find(|e| &e.name == source) {
-                None => errors.push(
-                    "spec.bootstrap.recovery.source",
-                    format!("{source:?} is not listed in spec.externalClusters"),
-                ),
-                Some(e) if e.barman_object_store.is_none() => errors.push(
-                    "spec.bootstrap.recovery.source",
-                    format!("external cluster {source:?} has no barmanObjectStore to recover from"),
-                ),
-                Some(_) => {}
+        check_recovery_sources(errors, recovery, externals);
+        for (field, value) in [("database", &recovery.database), ("owner", &recovery.owner)] {
+            if let Some(v) = value {
+                errors.check(format!("spec.bootstrap.recovery.{field}"), check_pg_name(v));
             }
         }
         if let Some(target) = &recovery.recovery_target {
             check_recovery_target(errors, target);
+            // Without a backup ID the latest backup is restored, which may already be past a
+            // transaction or restore point: recovery would then end without reaching it
+            // (CloudNativePG's rule; snapshots name their backup themselves).
+            if (target.target_xid.is_some() || target.target_name.is_some())
+                && target.backup_id.is_none()
+                && recovery.volume_snapshots.is_none()
+            {
+                errors.push(
+                    "spec.bootstrap.recovery.recoveryTarget.backupID",
+                    "required with targetXID or targetName: only a backup taken before that point can reach it",
+                );
+            }
         }
     }
     if let Some(clone) = &bootstrap.pg_basebackup {
+        for (field, value) in [("database", &clone.database), ("owner", &clone.owner)] {
+            if let Some(v) = value {
+                errors.check(
+                    format!("spec.bootstrap.pg_basebackup.{field}"),
+                    check_pg_name(v),
+                );
+            }
+        }
         match externals.iter().find(|e| e.name == clone.source) {
             None => errors.push(
                 "spec.bootstrap.pg_basebackup.source",
@@ -302,6 +340,59 @@ fn check_bootstrap(
                 format!(
                     "external cluster {:?} has no connectionParameters to clone from",
                     clone.source
+                ),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// What a recovery restores from. CloudNativePG's combinations: `volumeSnapshots` excludes
+/// `backup` and `recoveryTarget.backupID` (the snapshot is the base backup), and goes together
+/// with `source` (snapshots, then WAL from the source's object store up to the target); `backup`
+/// and `source` may go together too.
+fn check_recovery_sources(
+    errors: &mut FieldErrors,
+    recovery: &BootstrapRecovery,
+    externals: &[ExternalCluster],
+) {
+    const PATH: &str = "spec.bootstrap.recovery";
+    if recovery.backup.is_none() && recovery.source.is_none() && recovery.volume_snapshots.is_none()
+    {
+        errors.push(
+            PATH,
+            "needs backup, source or volumeSnapshots: there is nothing to recover from",
+        );
+    }
+    if recovery.volume_snapshots.is_some() {
+        if recovery.backup.is_some() {
+            errors.push(
+                format!("{PATH}.backup"),
+                "cannot be combined with volumeSnapshots: the snapshots are the base backup",
+            );
+        }
+        if recovery
+            .recovery_target
+            .as_ref()
+            .is_some_and(|t| t.backup_id.is_some())
+        {
+            errors.push(
+                format!("{PATH}.recoveryTarget.backupID"),
+                "cannot be combined with volumeSnapshots: the snapshots are the base backup",
+            );
+        }
+    }
+    if let Some(source) = &recovery.source {
+        match externals.iter().find(|e| &e.name == source) {
+            None => errors.push(
+                format!("{PATH}.source"),
+                format!("{source:?} is not listed in spec.externalClusters"),
+            ),
+            // Stricter than CloudNativePG, which also recovers through connectionParameters.
+            Some(e) if e.barman_object_store.is_none() => errors.push(
+                format!("{PATH}.source"),
+                format!(
+                    "external cluster {source:?} has no barmanObjectStore: pgfed does not support recovering through connectionParameters yet"
                 ),
             ),
             Some(_) => {}
@@ -332,12 +423,14 @@ fn check_recovery_target(errors: &mut FieldErrors, target: &RecoveryTarget) {
     if let Some(time) = &target.target_time {
         errors.check(format!("{PATH}.targetTime"), check_timestamp(time));
     }
+    // PostgreSQL reads recovery_target_xid as a 32-bit transaction ID and would silently cut a
+    // larger number to another transaction (CloudNativePG's rule).
     if let Some(xid) = &target.target_xid
-        && xid.parse::<u64>().is_err()
+        && xid.parse::<u32>().is_err()
     {
         errors.push(
             format!("{PATH}.targetXID"),
-            format!("{xid:?} is not a transaction ID"),
+            format!("{xid:?} is not a transaction ID: a number from 0 to 4294967295"),
         );
     }
     if let Some(tli) = &target.target_tli
@@ -349,10 +442,20 @@ fn check_recovery_target(errors: &mut FieldErrors, target: &RecoveryTarget) {
             format!("{tli:?} must be latest, current or a positive timeline number"),
         );
     }
-    if let Some(name) = &target.target_name
-        && name.is_empty()
-    {
-        errors.push(format!("{PATH}.targetName"), "must not be empty");
+    if let Some(name) = &target.target_name {
+        if name.is_empty() {
+            errors.push(format!("{PATH}.targetName"), "must not be empty");
+        } else if name.len() >= 64 {
+            errors.push(
+                format!("{PATH}.targetName"),
+                "must be shorter than 64 bytes: PostgreSQL's restore point names are",
+            );
+        } else if name.chars().any(char::is_control) {
+            errors.push(
+                format!("{PATH}.targetName"),
+                "must not contain control characters: no restore point can have them",
+            );
+        }
     }
 }
 
@@ -375,16 +478,15 @@ fn check_replica(errors: &mut FieldErrors, name: &str, spec: &ClusterSpec) {
             "cannot be combined with replica.primary",
         );
     }
-    // In a distributed topology every member, including this one, is an external cluster.
-    if replica.primary.is_some() {
-        for (field, value) in [("self", &replica.self_name), ("primary", &replica.primary)] {
-            let value = value.as_deref().unwrap_or(name);
-            if !has_external(externals, value) {
-                errors.push(
-                    format!("{PATH}.{field}"),
-                    format!("{value:?} is not listed in spec.externalClusters"),
-                );
-            }
+    // Only the clusters this one connects to must be listed: the source, and the primary when
+    // it is another cluster. `self` names this cluster and needs no entry.
+    if let Some(primary) = &replica.primary {
+        let this = replica.self_name.as_deref().unwrap_or(name);
+        if primary != this && !has_external(externals, primary) {
+            errors.push(
+                format!("{PATH}.primary"),
+                format!("{primary:?} is not listed in spec.externalClusters"),
+            );
         }
     }
     if replica.promotion_token.is_some() {
@@ -441,7 +543,7 @@ fn check_postgresql(errors: &mut FieldErrors, spec: &ClusterSpec) {
             errors.push(
                 format!("spec.postgresql.pg_hba[{i}]"),
                 format!(
-                    "{line:?} is not a pg_hba rule: <type> <database> <user> [<address>] <method>"
+                    "{line:?} is not a pg_hba rule: <type> <database> <user> [<address>] <method>; PostgreSQL would refuse to start with it"
                 ),
             );
         }
@@ -483,9 +585,12 @@ fn check_storage(
     };
     match &storage.size {
         Some(size) => match parse_quantity(size) {
-            Ok(bytes) if bytes <= 0.0 => errors.push(format!("{path}.size"), "must be positive"),
+            Ok(bytes) if bytes <= 0.0 => errors.push(
+                format!("{path}.size"),
+                "must be positive: Kubernetes refuses an empty volume",
+            ),
             Ok(_) => {}
-            Err(e) => errors.push(format!("{path}.size"), e),
+            Err(e) => errors.push(format!("{path}.size"), e.to_string()),
         },
         None if storage.pvc_template.is_none() => {
             errors.push(format!("{path}.size"), "required unless pvcTemplate is set")
@@ -495,19 +600,23 @@ fn check_storage(
 }
 
 fn check_tablespaces(errors: &mut FieldErrors, spec: &ClusterSpec) {
-    check_unique(
-        errors,
-        "spec.tablespaces",
-        spec.tablespaces.iter().map(|t| t.name.as_str()),
-    );
+    // Two names that give the same volume name (`Hot_Data` and `hot_data`) would share one PVC.
+    let mut volumes = std::collections::BTreeMap::new();
     for (i, ts) in spec.tablespaces.iter().enumerate() {
         let path = format!("spec.tablespaces[{i}]");
-        errors.check(format!("{path}.name"), check_pg_identifier(&ts.name));
-        if ts.name.starts_with("pg_") {
-            errors.push(
-                format!("{path}.name"),
-                "names starting with pg_ are reserved",
-            );
+        let volume = crate::names::tablespace_volume_name(&ts.name);
+        if let Some(other) = volumes.insert(volume.clone(), &ts.name) {
+            let rule = if *other == ts.name {
+                format!("duplicate name {:?}", ts.name)
+            } else {
+                format!(
+                    "{:?} and {other:?} both give the volume name {volume:?}",
+                    ts.name
+                )
+            };
+            errors.push(format!("{path}.name"), rule);
+        } else {
+            errors.check(format!("{path}.name"), check_tablespace_name(&ts.name));
         }
         check_storage(errors, &format!("{path}.storage"), Some(&ts.storage), true);
     }
@@ -523,16 +632,10 @@ fn check_backup(errors: &mut FieldErrors, spec: &ClusterSpec) {
             "spec.backup.retentionPolicy",
             check_retention_policy(policy),
         );
-        if backup.barman_object_store.is_none() {
-            errors.push(
-                "spec.backup.retentionPolicy",
-                "applies to barmanObjectStore backups; none is configured",
-            );
-        }
     }
 }
 
-fn check_managed(errors: &mut FieldErrors, spec: &ClusterSpec) {
+fn check_managed(errors: &mut FieldErrors, cluster: &str, spec: &ClusterSpec) {
     let Some(managed) = &spec.managed else { return };
     check_unique(
         errors,
@@ -541,13 +644,16 @@ fn check_managed(errors: &mut FieldErrors, spec: &ClusterSpec) {
     );
     for (i, role) in managed.roles.iter().enumerate() {
         let path = format!("spec.managed.roles[{i}]");
-        errors.check(format!("{path}.name"), check_pg_identifier(&role.name));
+        errors.check(format!("{path}.name"), check_pg_name(&role.name));
         if matches!(role.name.as_str(), "postgres" | "streaming_replica")
             || role.name.starts_with("pg_")
         {
             errors.push(
                 format!("{path}.name"),
-                format!("{:?} is reserved", role.name),
+                format!(
+                    "{:?} is reserved: postgres and streaming_replica are pgfed's, pg_ roles PostgreSQL's",
+                    role.name
+                ),
             );
         }
         if let Some(limit) = role.connection_limit
@@ -584,21 +690,37 @@ fn check_managed(errors: &mut FieldErrors, spec: &ClusterSpec) {
                 .and_then(|m| m.name.as_deref())
         });
         check_unique(errors, "spec.managed.services.additional", names);
+        let reserved = [
+            crate::names::service_rw(cluster),
+            crate::names::service_ro(cluster),
+            crate::names::service_r(cluster),
+        ];
         for (i, svc) in services.additional.iter().enumerate() {
+            let path = format!("spec.managed.services.additional[{i}].serviceTemplate");
             let name = svc
                 .service_template
                 .metadata
                 .as_ref()
                 .and_then(|m| m.name.as_deref());
             match name {
-                None => errors.push(
-                    format!("spec.managed.services.additional[{i}].serviceTemplate.metadata.name"),
-                    "required",
+                None => errors.push(format!("{path}.metadata.name"), "required"),
+                Some(n) if reserved.iter().any(|r| r == n) => errors.push(
+                    format!("{path}.metadata.name"),
+                    format!("{n:?} is one of the cluster's own services"),
                 ),
-                Some(n) => errors.check(
-                    format!("spec.managed.services.additional[{i}].serviceTemplate.metadata.name"),
-                    check_dns_label(n),
-                ),
+                Some(n) => errors.check(format!("{path}.metadata.name"), check_dns_1035_label(n)),
+            }
+            if svc
+                .service_template
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(|s| !s.is_empty())
+            {
+                errors.push(
+                    format!("{path}.spec.selector"),
+                    "is set by pgfed from the service's updateStrategy and instance roles",
+                );
             }
         }
     }
@@ -616,31 +738,33 @@ fn check_timings(errors: &mut FieldErrors, spec: &ClusterSpec) {
         if let Some(v) = value
             && v < 0
         {
-            errors.push(field, format!("{v} must not be negative"));
+            errors.push(
+                field,
+                format!("{v} must not be negative: it becomes a pod grace period or probe timing, which Kubernetes refuses below 0"),
+            );
         }
-    }
-    if let (Some(stop), Some(smart)) = (spec.stop_delay, spec.smart_shutdown_timeout)
-        && smart > stop
-    {
-        errors.push(
-            "spec.smartShutdownTimeout",
-            format!("{smart} must not exceed stopDelay ({stop})"),
-        );
     }
     if let Some(lease) = &spec.primary_lease {
         let duration = lease.lease_duration_seconds.unwrap_or(15);
         let renew = lease.renew_deadline_seconds.unwrap_or(10);
         let retry = lease.retry_period_seconds.unwrap_or(2);
+        // client-go's leader election refuses these at run time, so the primary could never take
+        // its lease (CloudNativePG's rules; renew > 1.2 × retry in whole seconds).
         if duration <= renew {
             errors.push(
                 "spec.primaryLease.renewDeadlineSeconds",
                 format!("{renew} must be less than leaseDurationSeconds ({duration})"),
             );
         }
-        if retry < 1 || retry >= renew {
+        if retry < 1 {
             errors.push(
                 "spec.primaryLease.retryPeriodSeconds",
-                format!("{retry} must be at least 1 and less than renewDeadlineSeconds ({renew})"),
+                format!("{retry} must be at least 1"),
+            );
+        } else if 5 * i64::from(renew) <= 6 * i64::from(retry) {
+            errors.push(
+                "spec.primaryLease.retryPeriodSeconds",
+                format!("{retry} is too close to renewDeadlineSeconds ({renew}): the deadline must exceed 1.2 × the retry period"),
             );
         }
     }
@@ -652,15 +776,10 @@ fn check_timings(errors: &mut FieldErrors, spec: &ClusterSpec) {
             if let Some(probe) = probe
                 && let Some(lag) = &probe.maximum_lag
             {
-                if let Err(e) = parse_quantity(&lag.0) {
-                    errors.push(format!("spec.probes.{field}.maximumLag"), e);
-                }
-                if probe.probe_type != Some(crate::cluster::ProbeStrategyType::Streaming) {
-                    errors.push(
-                        format!("spec.probes.{field}.maximumLag"),
-                        "requires type: streaming",
-                    );
-                }
+                errors.check(
+                    format!("spec.probes.{field}.maximumLag"),
+                    parse_quantity(&lag.0).map(|_| ()),
+                );
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Checks that only apply when a Cluster is updated: fields that cannot change once data exists.
+//! Checks that only apply when a Cluster is updated: changes that would lose data (CloudNativePG's
+//! rules: volumes only grow, the WAL volume and tablespaces stay, the data directory's owner stays).
 
 use super::formats::parse_quantity;
 use super::{FieldErrors, validate_cluster};
@@ -30,12 +31,12 @@ pub fn validate_cluster_update(name: &str, old: &ClusterSpec, new: &ClusterSpec)
         match new.tablespaces.iter().find(|t| t.name == ts.name) {
             None => errors.push(
                 format!("spec.tablespaces[{i}]"),
-                format!("tablespace {:?} cannot be removed", ts.name),
+                format!(
+                    "tablespace {:?} cannot be removed: its volumes hold data",
+                    ts.name
+                ),
             ),
             Some(new_ts) => {
-                if new_ts.temporary != ts.temporary {
-                    errors.push(format!("spec.tablespaces[{i}].temporary"), "is immutable");
-                }
                 check_volume_update(
                     &mut errors,
                     &format!("spec.tablespaces[{i}].storage"),
@@ -57,18 +58,6 @@ pub fn validate_cluster_update(name: &str, old: &ClusterSpec, new: &ClusterSpec)
             "is immutable: the data directory is owned by the old GID",
         );
     }
-    let segment = |s: &ClusterSpec| {
-        s.bootstrap
-            .as_ref()
-            .and_then(|b| b.initdb.as_ref())
-            .and_then(|i| i.wal_segment_size)
-    };
-    if segment(old) != segment(new) {
-        errors.push(
-            "spec.bootstrap.initdb.walSegmentSize",
-            "is immutable: it is fixed when the cluster is created",
-        );
-    }
     errors
 }
 
@@ -81,15 +70,6 @@ fn check_volume_update(
     let (Some(old), Some(new)) = (old, new) else {
         return;
     };
-    if old.storage_class != new.storage_class {
-        errors.push(
-            format!("{path}.storageClass"),
-            format!(
-                "is immutable (was {:?}): existing volumes cannot move to another class",
-                old.storage_class.as_deref().unwrap_or("<default>")
-            ),
-        );
-    }
     if let (Some(old_size), Some(new_size)) = (&old.size, &new.size)
         && let (Ok(o), Ok(n)) = (parse_quantity(old_size), parse_quantity(new_size))
         && n < o

@@ -1,6 +1,6 @@
 //! Validation of a Federation: members, primary, template, failover policy.
 
-use super::formats::{check_dns_label, parse_duration, parse_quantity};
+use super::formats::{check_dns_1035_label, check_dns_label, parse_duration, parse_quantity};
 use super::{
     FieldErrors, check_unique, validate_cluster, validate_cluster_update, validate_object_store,
 };
@@ -16,7 +16,7 @@ pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(30);
 /// Validates a Federation named `name`.
 pub fn validate_federation(name: &str, spec: &FederationSpec) -> FieldErrors {
     let mut errors = FieldErrors::default();
-    errors.check("metadata.name", check_dns_label(name));
+    // metadata.name is checked by the template's validation: it is the default Cluster name.
     check_members(&mut errors, name, spec);
     check_template(&mut errors, name, spec);
     check_failover(&mut errors, spec);
@@ -29,7 +29,7 @@ pub fn validate_federation(name: &str, spec: &FederationSpec) -> FieldErrors {
                 format!("{interval} is below the 1s minimum"),
             ),
             Ok(_) => {}
-            Err(e) => errors.push("spec.replication.partialWalUploadInterval", e),
+            Err(e) => errors.push("spec.replication.partialWalUploadInterval", e.to_string()),
         }
     }
     errors
@@ -128,7 +128,7 @@ fn check_members(errors: &mut FieldErrors, name: &str, spec: &FederationSpec) {
             errors.check(format!("{path}.namespace"), check_dns_label(ns));
         }
         if let Some(cluster) = &member.cluster_name {
-            errors.check(format!("{path}.clusterName"), check_dns_label(cluster));
+            errors.check(format!("{path}.clusterName"), check_dns_1035_label(cluster));
         }
         match &member.barman_object_store {
             None => errors.push(
@@ -239,7 +239,7 @@ fn check_failover(errors: &mut FieldErrors, spec: &FederationSpec) {
             }
             Ok(d) => Some(d),
             Err(e) => {
-                errors.push(format!("spec.failover.{field}"), e);
+                errors.push(format!("spec.failover.{field}"), e.to_string());
                 None
             }
         },
@@ -279,7 +279,7 @@ fn check_failover(errors: &mut FieldErrors, spec: &FederationSpec) {
                     "must not be negative",
                 ),
                 Ok(_) => {}
-                Err(e) => errors.push("spec.failover.maximumDataLoss.bytes", e),
+                Err(e) => errors.push("spec.failover.maximumDataLoss.bytes", e.to_string()),
             }
         }
         if let Some(s) = loss.seconds

@@ -5,11 +5,12 @@ mod cluster;
 mod cluster_update;
 mod federation;
 pub mod formats;
+pub mod not_implemented;
 mod object_store;
 mod others;
 pub mod unsupported;
 
-pub use cluster::validate_cluster;
+pub use cluster::{validate_cluster, validate_cluster_create};
 pub use cluster_update::validate_cluster_update;
 pub use federation::{validate_federation, validate_federation_update};
 pub use object_store::validate_object_store;
@@ -49,10 +50,10 @@ impl FieldErrors {
         });
     }
 
-    /// Records the error of a format check, if any.
-    pub fn check(&mut self, field: impl Into<String>, result: Result<(), String>) {
+    /// Records the error of a check, if any, with its message as the rule.
+    pub fn check<E: fmt::Display>(&mut self, field: impl Into<String>, result: Result<(), E>) {
         if let Err(rule) = result {
-            self.push(field, rule);
+            self.push(field, rule.to_string());
         }
     }
 

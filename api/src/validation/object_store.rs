@@ -20,7 +20,10 @@ pub fn validate_object_store(
     } else if !SCHEMES.iter().any(|s| dest.starts_with(s)) {
         errors.push(
             format!("{path}.destinationPath"),
-            format!("{dest:?} must start with one of {}", SCHEMES.join(", ")),
+            format!(
+                "{dest:?} must start with one of {}: the object-store clients pgfed has",
+                SCHEMES.join(", ")
+            ),
         );
     } else if dest.starts_with("https://") || dest.starts_with("http://") {
         // Azure Blob URLs: https://<account>.blob.core.windows.net/<container>[/path]
@@ -71,28 +74,31 @@ pub fn validate_object_store(
             );
         }
     }
+    // The server name is one folder of the Barman layout (`<destinationPath>/<serverName>/wals`),
+    // not a Kubernetes name: `pg-backup-Custom-Name` is fine, a '/' would reach into another
+    // server's folder.
     if let Some(server) = &store.server_name {
         errors.check(
             format!("{path}.serverName"),
-            super::formats::check_dns_label(server),
+            super::formats::check_path_component(server),
         );
     }
     if let Some(wal) = &store.wal
         && let Some(n) = wal.max_parallel
-        && !(1..=256).contains(&n)
+        && n < 1
     {
         errors.push(
             format!("{path}.wal.maxParallel"),
-            format!("{n} must be between 1 and 256"),
+            format!("{n} must be at least 1"),
         );
     }
     if let Some(data) = &store.data
         && let Some(jobs) = data.jobs
-        && !(1..=256).contains(&jobs)
+        && jobs < 1
     {
         errors.push(
             format!("{path}.data.jobs"),
-            format!("{jobs} must be between 1 and 256"),
+            format!("{jobs} must be at least 1"),
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Validation of the smaller kinds: Backup, ScheduledBackup, Pooler, Database, Publication,
 //! Subscription and the image catalogs.
 
-use super::formats::{check_cron_schedule, check_dns_label, check_pg_identifier};
+use super::formats::{check_cron_schedule, check_pg_name};
 use super::{FieldErrors, check_unique};
 use crate::backup::{BackupSpec, ScheduledBackupSpec};
 use crate::common::LocalObjectReference;
@@ -31,11 +31,11 @@ const OWNED_PGBOUNCER_PARAMETERS: &[&str] = &[
     "pidfile",
 ];
 
+/// The Cluster reference is only required, as in CloudNativePG: a name no Cluster has simply
+/// finds nothing, and the object waits until such a Cluster exists.
 fn check_cluster_ref(errors: &mut FieldErrors, cluster: &LocalObjectReference) {
     if cluster.name.is_empty() {
         errors.push("spec.cluster.name", "required");
-    } else {
-        errors.check("spec.cluster.name", check_dns_label(&cluster.name));
     }
 }
 
@@ -106,7 +106,7 @@ pub fn validate_pooler(spec: &PoolerSpec) -> FieldErrors {
 }
 
 fn check_db_name(errors: &mut FieldErrors, field: &str, name: &str) {
-    errors.check(field, check_pg_identifier(name));
+    errors.check(field, check_pg_name(name));
 }
 
 /// Validates a Database.

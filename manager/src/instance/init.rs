@@ -11,33 +11,18 @@ use crate::pg::hba::REPLICATION_USER;
 use crate::pg::{PgError, ctl, sql};
 use crate::secrets::read_secret;
 use pgfed_api::cluster::BootstrapInitDb;
+use pgfed_api::validation::not_implemented::initdb_not_implemented;
 use std::path::Path;
 use std::process::Command;
 
-/// Refuses the initdb options `instance init` does not implement, by name. Pure.
+/// Refuses the initdb options `instance init` does not implement, by name (the list admission
+/// refuses too). Pure.
 pub fn refuse_unsupported_options(initdb: &BootstrapInitDb) -> Result<(), ConfigError> {
-    refuse_unsupported(
-        "bootstrap.initdb",
-        &[
-            ("localeProvider", initdb.locale_provider.is_some()),
-            ("icuLocale", initdb.icu_locale.is_some()),
-            (
-                "postInitTemplateSQL",
-                !initdb.post_init_template_sql.is_empty(),
-            ),
-            ("postInitSQLRefs", initdb.post_init_sql_refs.is_some()),
-            (
-                "postInitApplicationSQLRefs",
-                initdb.post_init_application_sql_refs.is_some(),
-            ),
-            (
-                "postInitTemplateSQLRefs",
-                initdb.post_init_template_sql_refs.is_some(),
-            ),
-            ("import", initdb.import.is_some()),
-        ],
-        "not implemented yet; remove it",
-    )
+    let set: Vec<(&str, bool)> = initdb_not_implemented(initdb)
+        .into_iter()
+        .map(|field| (field, true))
+        .collect();
+    refuse_unsupported("bootstrap.initdb", &set, "not implemented yet; remove it")
 }
 
 /// initdb's arguments for the Cluster's options. Pure.

@@ -126,7 +126,7 @@ pub fn render_parameters(
         pgfed_api::postgres_params::check_user_parameter(k, v).map_err(|reason| {
             ConfError::Refused {
                 name: k.clone(),
-                reason,
+                reason: reason.to_string(),
             }
         })?;
         out.insert(k.to_ascii_lowercase(), v.clone());

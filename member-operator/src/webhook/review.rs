@@ -3,7 +3,7 @@
 
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
-use pgfed_api::admission::{default_document, validate_document};
+use pgfed_api::admission::{default_document, unknown_fields, validate_document};
 
 /// Which webhook was called.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +12,44 @@ pub enum Hook {
     Mutate,
     /// Refuse invalid objects (ValidatingWebhookConfiguration).
     Validate,
+}
+
+/// What the client asked the API server to do with fields the schema does not know
+/// (`fieldValidation` of the create/update/patch options; `kubectl apply` asks for Strict).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Refuse the object.
+    Strict,
+    /// Admit it with a warning per field (the API server's default).
+    Warn,
+    /// Admit it silently.
+    Ignore,
+}
+
+impl FieldValidation {
+    /// Reads the mode from a request's options; the API server's default when absent.
+    pub fn of_request(request: &AdmissionRequest<DynamicObject>) -> Self {
+        match request
+            .options
+            .as_ref()
+            .and_then(|o| o.0.get("fieldValidation"))
+            .and_then(serde_json::Value::as_str)
+        {
+            Some("Strict") => FieldValidation::Strict,
+            Some("Ignore") => FieldValidation::Ignore,
+            _ => FieldValidation::Warn,
+        }
+    }
+}
+
+/// The message for each field pgfed does not know. The API server refuses or prunes unknown fields
+/// itself where the schema is structural; it keeps them inside the free-form `template` fields, so
+/// the webhook reports those the same way.
+fn unknown_field_messages(paths: &[String]) -> Vec<String> {
+    paths
+        .iter()
+        .map(|p| format!("unknown field \"{p}\": pgfed has no such field and ignores it"))
+        .collect()
 }
 
 /// Answers one request. Deletions and connects are always allowed.
@@ -47,10 +85,25 @@ pub fn review(hook: Hook, request: &AdmissionRequest<DynamicObject>) -> Admissio
                 },
                 _ => None,
             };
-            match validate_document(&doc, old.as_ref()) {
-                Ok(errors) if errors.is_empty() => response,
-                Ok(errors) => response.deny(errors.to_string()),
-                Err(e) => response.deny(e.to_string()),
+            let unknown = match unknown_fields(&doc) {
+                Ok(paths) => unknown_field_messages(&paths),
+                Err(e) => return response.deny(e.to_string()),
+            };
+            let mode = FieldValidation::of_request(request);
+            let mut refusals: Vec<String> = match validate_document(&doc, old.as_ref()) {
+                Ok(errors) => errors.0.iter().map(ToString::to_string).collect(),
+                Err(e) => return response.deny(e.to_string()),
+            };
+            let mut response = response;
+            match mode {
+                FieldValidation::Strict => refusals.extend(unknown),
+                FieldValidation::Warn if !unknown.is_empty() => response.warnings = Some(unknown),
+                FieldValidation::Warn | FieldValidation::Ignore => {}
+            }
+            if refusals.is_empty() {
+                response
+            } else {
+                response.deny(refusals.join("; "))
             }
         }
     }
@@ -67,6 +120,18 @@ mod tests {
         object: serde_json::Value,
         old: Option<serde_json::Value>,
     ) -> AdmissionRequest<DynamicObject> {
+        request_with_options(operation, object, old, None)
+    }
+
+    fn request_with_options(
+        operation: &str,
+        object: serde_json::Value,
+        old: Option<serde_json::Value>,
+        field_validation: Option<&str>,
+    ) -> AdmissionRequest<DynamicObject> {
+        let options = field_validation.map(|mode| {
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions", "fieldValidation": mode})
+        });
         let review = json!({
             "apiVersion": "admission.k8s.io/v1",
             "kind": "AdmissionReview",
@@ -82,6 +147,7 @@ mod tests {
                 "userInfo": {"username": "alice"},
                 "object": object,
                 "oldObject": old,
+                "options": options,
                 "dryRun": false
             }
         });
@@ -142,6 +208,71 @@ mod tests {
             "{}",
             response.result.message
         );
+    }
+
+    fn pooler_with_unknown_template_field() -> serde_json::Value {
+        json!({
+            "apiVersion": "pgfed.io/v1",
+            "kind": "Pooler",
+            "metadata": {"name": "pool"},
+            "spec": {
+                "cluster": {"name": "pg"},
+                "pgbouncer": {},
+                "template": {"spec": {"containers": [{"name": "pgbouncer", "imagePullPolicyy": "Always"}]}}
+            }
+        })
+    }
+
+    #[test]
+    fn unknown_fields_in_free_form_templates_follow_field_validation() {
+        let path = "spec.template.spec.containers[0].imagePullPolicyy";
+        let strict = review(
+            Hook::Validate,
+            &request_with_options(
+                "CREATE",
+                pooler_with_unknown_template_field(),
+                None,
+                Some("Strict"),
+            ),
+        );
+        assert!(!strict.allowed);
+        assert!(
+            strict.result.message.contains(path),
+            "{}",
+            strict.result.message
+        );
+        for mode in [None, Some("Warn")] {
+            let warned = review(
+                Hook::Validate,
+                &request_with_options("CREATE", pooler_with_unknown_template_field(), None, mode),
+            );
+            assert!(warned.allowed, "{mode:?}");
+            let warnings = warned.warnings.expect("warnings");
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains(path), "{warnings:?}");
+        }
+        let ignored = review(
+            Hook::Validate,
+            &request_with_options(
+                "CREATE",
+                pooler_with_unknown_template_field(),
+                None,
+                Some("Ignore"),
+            ),
+        );
+        assert!(ignored.allowed);
+        assert_eq!(ignored.warnings, None);
+    }
+
+    #[test]
+    fn defaulting_does_not_remove_unknown_template_fields() {
+        let response = review(
+            Hook::Mutate,
+            &request("CREATE", pooler_with_unknown_template_field(), None),
+        );
+        assert!(response.allowed);
+        let patch = String::from_utf8(response.patch.clone().unwrap_or_default()).expect("utf8");
+        assert!(!patch.contains("\"remove\""), "{patch}");
     }
 
     #[test]

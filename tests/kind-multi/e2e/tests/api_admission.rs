@@ -87,7 +87,7 @@ async fn invalid_objects_are_refused_with_the_field_path() {
                 "spec":{"instances":1,"storage":{"size":"1Gi"},"postgresql":{"parameters":{"port":"5433"}}}}"#,
              "spec.postgresql.parameters.port"),
             (r#"{"apiVersion":"pgfed.io/v1","kind":"ScheduledBackup","metadata":{"name":"bad-cron"},
-                "spec":{"cluster":{"name":"pg"},"schedule":"0 0 * * *"}}"#,
+                "spec":{"cluster":{"name":"pg"},"schedule":"0 0 * *"}}"#,
              "spec.schedule"),
             (r#"{"apiVersion":"pgfed.io/v1","kind":"Federation","metadata":{"name":"bad-fed"},
                 "spec":{"primary":"c","members":[{"name":"a","region":"eu","barmanObjectStore":{"destinationPath":"s3://a/"}}],

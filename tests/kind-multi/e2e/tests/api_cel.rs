@@ -41,12 +41,8 @@ async fn immutable_cluster_fields_are_refused_by_the_api_server() {
                 "postgresUID is immutable",
             ),
             (
-                serde_json::json!({"spec": {"storage": {"storageClass": "another-class"}}}),
-                "storage.storageClass is immutable",
-            ),
-            (
-                serde_json::json!({"spec": {"bootstrap": {"initdb": {"walSegmentSize": 64}}}}),
-                "walSegmentSize is immutable",
+                serde_json::json!({"spec": {"postgresGID": 1000}}),
+                "postgresGID is immutable",
             ),
         ];
         for (patch, message) in cases {
