@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod cluster;
 pub mod metrics;
+pub mod pki;
 pub mod telemetry;
 pub mod webhook;
