@@ -26,7 +26,7 @@ pub enum PkiError {
 }
 
 /// Why a PEM certificate could not be read.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum InspectError {
     /// No `CERTIFICATE` PEM block.
     #[error("no PEM CERTIFICATE block")]
