@@ -153,6 +153,14 @@ fn ca_params(name: &str, validity: Validity) -> Result<CertificateParams, PkiErr
     Ok(params)
 }
 
+/// The key `existing_pem` holds (a renewal), or a new one.
+fn key_pair(existing_pem: Option<&str>) -> Result<KeyPair, PkiError> {
+    Ok(match existing_pem {
+        Some(pem) => KeyPair::from_pem(pem)?,
+        None => KeyPair::generate()?,
+    })
+}
+
 /// A self-signed CA named `name`. With `existing_key_pem` the CA is renewed on that key: since the
 /// name and key are unchanged, certificates the previous CA certificate signed verify against
 /// the new one, and the new one's signatures verify against the old one.
@@ -161,10 +169,7 @@ pub fn self_signed_ca(
     existing_key_pem: Option<&str>,
     validity: Validity,
 ) -> Result<KeyedCertificate, PkiError> {
-    let key = match existing_key_pem {
-        Some(pem) => KeyPair::from_pem(pem)?,
-        None => KeyPair::generate()?,
-    };
+    let key = key_pair(existing_key_pem)?;
     let mut params = ca_params(name, validity)?;
     params.serial_number = Some(unique_serial(&key, name, validity));
     let cert = params.self_signed(&key)?;
@@ -203,10 +208,7 @@ impl CaSigner {
         existing_key_pem: Option<&str>,
         validity: Validity,
     ) -> Result<KeyedCertificate, PkiError> {
-        let key = match existing_key_pem {
-            Some(pem) => KeyPair::from_pem(pem)?,
-            None => KeyPair::generate()?,
-        };
+        let key = key_pair(existing_key_pem)?;
         let mut params = CertificateParams::new(request.dns_names.clone())?;
         params.distinguished_name = common_name(&request.common_name);
         params.key_usages = vec![

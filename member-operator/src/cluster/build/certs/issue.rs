@@ -52,6 +52,18 @@ struct CaMaterial {
     key_pem: Option<String>,
 }
 
+/// Why `step`, which the plan says cannot be carried out, is refused.
+fn refusal(step: &Step) -> CertBuildError {
+    match &step.action {
+        Action::Blocked { ca_secret } => CertBuildError::Blocked {
+            secret: step.secret.clone(),
+            ca_secret: ca_secret.clone(),
+        },
+        Action::Invalid(e) => e.clone().into(),
+        _ => CertBuildError::Stale(step.secret.clone()),
+    }
+}
+
 pub(super) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -136,13 +148,7 @@ pub fn build(
                 let key = existing(step, CA_KEY)?;
                 pki::self_signed_ca(&ca_name, Some(&key), validity).map_err(issue_error(step))?
             }
-            Action::Invalid(e) => return Err(e.clone().into()),
-            Action::Blocked { ca_secret } => {
-                return Err(CertBuildError::Blocked {
-                    secret: step.secret.clone(),
-                    ca_secret: ca_secret.clone(),
-                });
-            }
+            Action::Invalid(_) | Action::Blocked { .. } => return Err(refusal(step)),
         };
         expires(&step.secret, &generated.cert_pem);
         secrets.push(secret_object(
@@ -219,13 +225,7 @@ pub fn build(
             },
             Action::Create(_) => sign(None)?,
             Action::Renew => sign(Some(&existing(step, TLS_KEY)?))?,
-            Action::Invalid(e) => return Err(e.clone().into()),
-            Action::Blocked { ca_secret } => {
-                return Err(CertBuildError::Blocked {
-                    secret: step.secret.clone(),
-                    ca_secret: ca_secret.clone(),
-                });
-            }
+            Action::Invalid(_) | Action::Blocked { .. } => return Err(refusal(step)),
         };
         expires(&step.secret, &leaf.cert_pem);
         secrets.push(secret_object(

@@ -286,6 +286,30 @@ fn user_certificate(
     Ok(facts)
 }
 
+/// Checks that key `key` of a user Secret holds the private key of `facts`; `why` says why the
+/// key is needed when it is needed only sometimes.
+fn user_key(
+    secret: &str,
+    data: &SecretData,
+    facts: &CertificateFacts,
+    key: &'static str,
+    why: &'static str,
+) -> Result<(), UserSecretError> {
+    let pem = data.get_str(key).ok_or(UserSecretError::MissingKey {
+        secret: secret.to_string(),
+        key,
+        why,
+    })?;
+    if facts.has_key(pem) {
+        Ok(())
+    } else {
+        Err(UserSecretError::KeyMismatch {
+            secret: secret.to_string(),
+            key,
+        })
+    }
+}
+
 /// Reads a generated Secret's certificate and key, if they are present and belong together.
 fn generated_certificate(
     data: &SecretData,
@@ -323,17 +347,13 @@ fn plan_ca(
                     });
                 }
                 if must_sign {
-                    let key = data.get_str(CA_KEY).ok_or(UserSecretError::MissingKey {
-                        secret: secret.clone(),
-                        key: CA_KEY,
-                        why: " (the operator signs the certificate it does not find in spec.certificates with it)",
-                    })?;
-                    if !facts.has_key(key) {
-                        return Err(UserSecretError::KeyMismatch {
-                            secret: secret.clone(),
-                            key: CA_KEY,
-                        });
-                    }
+                    user_key(
+                        &secret,
+                        data,
+                        &facts,
+                        CA_KEY,
+                        " (the operator signs the certificate it does not find in spec.certificates with it)",
+                    )?;
                 }
                 Ok(facts)
             });
@@ -473,17 +493,7 @@ fn check_user_leaf(
             key: TLS_CERT,
         });
     }
-    let key = data.get_str(TLS_KEY).ok_or(UserSecretError::MissingKey {
-        secret: secret.to_string(),
-        key: TLS_KEY,
-        why: "",
-    })?;
-    if !facts.has_key(key) {
-        return Err(UserSecretError::KeyMismatch {
-            secret: secret.to_string(),
-            key: TLS_KEY,
-        });
-    }
+    user_key(secret, data, &facts, TLS_KEY, "")?;
     if role == CertRole::Replication && facts.common_name.as_deref() != Some(REPLICATION_USER) {
         return Err(UserSecretError::WrongCommonName {
             secret: secret.to_string(),
