@@ -243,6 +243,10 @@ pub struct CertificateFacts {
     pub not_after: DateTime<Utc>,
     /// Whether basic constraints say it is a CA.
     pub is_ca: bool,
+    /// Whether certificates this one signs can name it as their issuer byte for byte. rcgen
+    /// rebuilds the issuer name from the subject and supports one attribute per RDN, each
+    /// attribute type once; other names would produce certificates that chain to nothing.
+    pub signs_with_exact_name: bool,
     der: Vec<u8>,
 }
 
@@ -295,12 +299,21 @@ fn inspect_der(der: Vec<u8>) -> Result<CertificateFacts, InspectError> {
     let not_before = time(cert.validity().not_before)?;
     let not_after = time(cert.validity().not_after)?;
     let is_ca = cert.is_ca();
+    let mut types = std::collections::BTreeSet::new();
+    let signs_with_exact_name = cert.subject().iter().all(|rdn| {
+        let mut attributes = rdn.iter();
+        match (attributes.next(), attributes.next()) {
+            (Some(attribute), None) => types.insert(attribute.attr_type().to_id_string()),
+            _ => false,
+        }
+    });
     Ok(CertificateFacts {
         common_name,
         dns_names,
         not_before,
         not_after,
         is_ca,
+        signs_with_exact_name,
         der,
     })
 }
@@ -375,6 +388,7 @@ pub(crate) mod tests {
         let facts = inspect_pem(leaf.cert_pem.as_bytes()).expect("leaf facts");
         assert!(ca_facts.is_ca);
         assert!(!facts.is_ca);
+        assert!(ca_facts.signs_with_exact_name);
         assert_eq!(facts.common_name.as_deref(), Some("pg-rw"));
         assert_eq!(facts.dns_names, ["pg-rw", "pg-rw.ns"]);
         // Second precision, so expiry decisions are exact.
@@ -416,6 +430,29 @@ pub(crate) mod tests {
             inspect_pem(first.cert_pem.as_bytes()).expect("first").der(),
             renewed_facts.der()
         );
+    }
+
+    /// A CA made by openssl with `-subj "/OU=db/OU=platform/CN=Two OUs CA"`: two attributes of
+    /// one type, which rcgen cannot write back as an issuer name.
+    pub(crate) const TWO_OU_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBwTCCAWegAwIBAgIUDklbH9hcVpi7kfy5hxOq2FE6OsgwCgYIKoZIzj0EAwIw
+NTELMAkGA1UECwwCZGIxETAPBgNVBAsMCHBsYXRmb3JtMRMwEQYDVQQDDApUd28g
+T1VzIENBMCAXDTI2MTEzMDIwMTA1N1oYDzIxMjYxMTA2MjAxMDU3WjA1MQswCQYD
+VQQLDAJkYjERMA8GA1UECwwIcGxhdGZvcm0xEzARBgNVBAMMClR3byBPVXMgQ0Ew
+WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAS4H8vxuKaxo3EECkpcVES++TdZWL7Z
+hUUPWRJLf9IdynFsTohfnqqvQ/geBnIMFKUKK60+jXdov/H/AkI4ULDao1MwUTAd
+BgNVHQ4EFgQUM6pTWH0Q0sRe0NyIZqnbK2CZEiowHwYDVR0jBBgwFoAUM6pTWH0Q
+0sRe0NyIZqnbK2CZEiowDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF
+AiEAhvjis4BoIOdXg/KX78OooFES6VQj67zr5apibMwSoKkCIBqe7en6U7iAMB6o
+kVd2Zj88T1v7nJ7jEvSIIyY2nkOL
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn a_name_rcgen_cannot_write_back_is_flagged() {
+        let facts = inspect_pem(TWO_OU_CA.as_bytes()).expect("openssl CA");
+        assert!(facts.is_ca);
+        assert!(!facts.signs_with_exact_name);
     }
 
     #[test]

@@ -59,6 +59,17 @@ pub enum UserSecretError {
         /// Key.
         key: &'static str,
     },
+    /// The operator must sign with a user CA whose subject it cannot write back as the issuer
+    /// of what it signs (a multi-valued RDN, or an attribute type twice).
+    #[error(
+        "the CA certificate in key {key} of Secret {secret} has a subject name the operator cannot sign with (one attribute per RDN, each type once); give the certificates it would sign instead"
+    )]
+    UnsupportedCaName {
+        /// Secret name.
+        secret: String,
+        /// Key.
+        key: &'static str,
+    },
     /// A TLS Secret holds a CA certificate.
     #[error(
         "the certificate in key {key} of Secret {secret} is a CA, not a server or client certificate"
@@ -342,6 +353,12 @@ fn plan_ca(
                 let facts = user_certificate(&secret, data, CA_CERT, now)?;
                 if !facts.is_ca {
                     return Err(UserSecretError::NotACa {
+                        secret: secret.clone(),
+                        key: CA_CERT,
+                    });
+                }
+                if must_sign && !facts.signs_with_exact_name {
+                    return Err(UserSecretError::UnsupportedCaName {
                         secret: secret.clone(),
                         key: CA_CERT,
                     });

@@ -804,6 +804,28 @@ fn bad_user_secrets_are_refused_by_name_and_key() {
             "{case}: nothing is issued"
         );
     }
+    // A CA whose name rcgen cannot write back would sign certificates that chain to nothing
+    // (and be re-signed on every reconcile): refused while it is valid.
+    let two_ou = [secret("srv", &[(CA_CERT, crate::pki::tests::TWO_OU_CA)])];
+    let plan = super::plan(&observe(&ca_only, &two_ou), at(1000));
+    assert!(
+        matches!(
+            &plan.server_ca.action,
+            Action::Invalid(UserSecretError::UnsupportedCaName { secret, key: CA_CERT }) if secret == "srv"
+        ),
+        "{:?}",
+        plan.server_ca
+    );
+    // Used as given when the operator signs nothing with it.
+    let plan = super::plan(
+        &observe(&cert_manager_config("srv", "cli"), &two_ou),
+        at(1000),
+    );
+    assert!(
+        matches!(&plan.server_ca.action, Action::UserProvided { .. }),
+        "{:?}",
+        plan.server_ca
+    );
     // The user's Secret named as the operator names its generated CA is never overwritten.
     let taken = CertificatesConfiguration {
         server_ca_secret: Some("pg-ca".into()),
