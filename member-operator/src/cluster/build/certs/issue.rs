@@ -126,7 +126,7 @@ pub fn build(
                     secrets: &mut Vec<Secret>,
                     expires: &mut dyn FnMut(&str, &str)|
      -> Result<CaMaterial, CertBuildError> {
-        let ca_name = ca_common_name(&owner.name, &owner.namespace);
+        let ca_name = ca_common_name(&observed.cluster, &observed.namespace);
         let validity = Validity::from_now(now, CLOCK_SKEW, CA_VALIDITY);
         let generated = match &step.action {
             Action::UserProvided { .. } => {
@@ -172,19 +172,17 @@ pub fn build(
         build_ca(&plan.client_ca, &mut secrets, &mut expires)?
     };
 
-    let server_names = server_dns_names(
-        &owner.name,
-        &owner.namespace,
-        &observed.cluster_domain,
-        &observed.config.server_alt_dns_names,
-    );
     let leaves = [
         (
             &plan.server_tls,
             &server_ca,
             LeafRequest {
-                common_name: format!("{}.{}.svc", service_rw(&owner.name), owner.namespace),
-                dns_names: server_names,
+                common_name: format!(
+                    "{}.{}.svc",
+                    service_rw(&observed.cluster),
+                    observed.namespace
+                ),
+                dns_names: observed.server_dns_names(),
                 usage: LeafUsage::Server,
             },
         ),

@@ -115,6 +115,18 @@ pub struct ObservedCerts {
     pub secrets: BTreeMap<String, SecretData>,
 }
 
+impl ObservedCerts {
+    /// The names the server certificate of this Cluster must carry.
+    pub fn server_dns_names(&self) -> Vec<String> {
+        server_dns_names(
+            &self.cluster,
+            &self.namespace,
+            &self.cluster_domain,
+            &self.config.server_alt_dns_names,
+        )
+    }
+}
+
 /// The part a certificate Secret plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CertRole {

@@ -533,12 +533,7 @@ fn check_user_leaf(
 /// Decides, for each certificate Secret of the Cluster, what to do at `now`.
 pub fn plan(observed: &ObservedCerts, now: DateTime<Utc>) -> CertPlan {
     let config = &observed.config;
-    let server_names = server_dns_names(
-        &observed.cluster,
-        &observed.namespace,
-        &observed.cluster_domain,
-        &config.server_alt_dns_names,
-    );
+    let server_names = observed.server_dns_names();
     // A user CA needs its key only when the operator signs the matching certificate.
     let server_ca = plan_ca(
         observed,
