@@ -8,5 +8,6 @@ pub mod cli;
 pub mod cluster;
 pub mod crd_command;
 pub mod metrics;
+pub mod pki;
 pub mod telemetry;
 pub mod webhook;

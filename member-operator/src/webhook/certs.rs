@@ -2,11 +2,8 @@
 //! Service's DNS names, and the decisions around them (renew now? what to do with what the Secret
 //! holds? which CAs does the API server trust?). Everything here is pure.
 
-use chrono::{DateTime, Duration, Utc};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
+use crate::pki::{self, CaSigner, LeafRequest, LeafUsage, PkiError, Validity};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 /// How long a generated serving certificate is valid.
 pub const VALIDITY: Duration = Duration::days(90);
@@ -33,12 +30,7 @@ pub struct WebhookCertificate {
 
 /// The DNS names a Service is reached by from the API server.
 pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
-    vec![
-        service.to_string(),
-        format!("{service}.{namespace}"),
-        format!("{service}.{namespace}.svc"),
-        format!("{service}.{namespace}.svc.cluster.local"),
-    ]
+    pki::service_dns_names(service, namespace, "cluster.local")
 }
 
 /// Generates a fresh CA and a serving certificate for `service.namespace`, valid from a day ago
@@ -49,41 +41,34 @@ pub fn generate(
     namespace: &str,
     now: DateTime<Utc>,
     previous_ca_pem: Option<&str>,
-) -> Result<WebhookCertificate, rcgen::Error> {
-    use chrono::Datelike;
-    // rcgen takes calendar dates; day precision is plenty for a 90-day certificate.
-    // Months (1-12) and days (1-31) always fit in u8.
-    let day = |t: DateTime<Utc>| rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8);
+) -> Result<WebhookCertificate, PkiError> {
+    // Day precision is plenty for a 90-day certificate.
+    let day = |t: DateTime<Utc>| t.with_time(NaiveTime::MIN).single().unwrap_or(t);
     let not_after = now + VALIDITY;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    let mut ca_dn = DistinguishedName::new();
-    ca_dn.push(DnType::CommonName, "pgfed webhook CA");
-    ca_params.distinguished_name = ca_dn;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params.not_before = day(now - Duration::days(1));
-    ca_params.not_after = day(not_after + Duration::days(1));
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut leaf = CertificateParams::new(service_dns_names(service, namespace))?;
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("{service}.{namespace}.svc"));
-    leaf.distinguished_name = dn;
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.not_before = day(now - Duration::days(1));
-    leaf.not_after = day(not_after);
-    let leaf_key = KeyPair::generate()?;
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
+    let ca = pki::self_signed_ca(
+        "pgfed webhook CA",
+        None,
+        Validity {
+            not_before: day(now - Duration::days(1)),
+            not_after: day(not_after + Duration::days(1)),
+        },
+    )?;
+    let leaf = CaSigner::from_pem(&ca.cert_pem, &ca.key_pem)?.sign(
+        &LeafRequest {
+            common_name: format!("{service}.{namespace}.svc"),
+            dns_names: service_dns_names(service, namespace),
+            usage: LeafUsage::Server,
+        },
+        None,
+        Validity {
+            not_before: day(now - Duration::days(1)),
+            not_after: day(not_after),
+        },
+    )?;
     Ok(WebhookCertificate {
-        ca_pem: ca_bundle(&ca_cert.pem(), previous_ca_pem),
-        cert_pem: leaf_cert.pem(),
-        key_pem: leaf_key.serialize_pem(),
+        ca_pem: ca_bundle(&ca.cert_pem, previous_ca_pem),
+        cert_pem: leaf.cert_pem,
+        key_pem: leaf.key_pem,
         not_before: now,
         not_after,
     })

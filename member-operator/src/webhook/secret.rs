@@ -71,7 +71,7 @@ pub enum CertificateError {
     },
     /// Certificate generation failed.
     #[error("generating the webhook certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(#[from] crate::pki::PkiError),
     /// Other writers kept changing the Secret between this replica's read and write.
     #[error(
         "the webhook certificate Secret changed under every one of {WRITE_ATTEMPTS} attempts to write it"
