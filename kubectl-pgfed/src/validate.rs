@@ -132,7 +132,11 @@ mod tests {
     fn the_shipped_examples_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
         let mut total = 0;
+        // pgfed documents only: subfolders hold other projects' objects (cert-manager's).
         for entry in std::fs::read_dir(dir).expect("examples").flatten() {
+            if entry.path().extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
             let (findings, checked) = validate_file(&entry.path());
             assert!(findings.is_empty(), "{findings:?}");
             total += checked;
