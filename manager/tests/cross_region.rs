@@ -1,13 +1,16 @@
 //! Cross-region switchover at the instance level, the core of pgfed: two instances with no network
 //! path between them, each archiving to its own bucket; the replica region replays the primary's
 //! bucket only. Demote → token → promote exactly at the token → the old primary follows the new
-//! timeline from the other bucket. Back and forth three times under a write workload, no re-clone,
-//! no lost transaction. Plus the promotion-token fault cases and a corrupt WAL in the bucket.
+//! timeline from the other bucket. Back and forth three times while a client keeps writing, no
+//! re-clone, no lost transaction. A demotion driven by `instance run` survives a manager restart
+//! at each of its steps. Plus the promotion-token fault cases and a corrupt WAL in the bucket.
 
 mod common;
 
+use common::faults::{Fault, FaultyBindir};
 use common::minio::Minio;
 use common::node::{Node, s3_store};
+use common::writer::{Writer, missing};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -58,8 +61,38 @@ fn regions() -> Regions {
     Regions { minio, a, b }
 }
 
+/// The batch rows (not the writer's, whose count depends on timing).
 fn fingerprint(n: &Node) -> String {
-    n.psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")
+    n.psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger WHERE round >= 0")
+}
+
+/// The writer's rows (`round = -1`, its label in `note`).
+const WRITER_INSERT: &str = "INSERT INTO ledger(round, amount, note) VALUES (-1, 0, {})";
+
+/// A writer that writes to whichever of `nodes` accepts writes.
+fn writer(nodes: &[&Node]) -> Writer {
+    Writer::start(
+        nodes
+            .iter()
+            .map(|n| (n.dir.path().join("run"), n.port))
+            .collect(),
+        "app",
+        WRITER_INSERT,
+    )
+}
+
+/// Asserts that `n` holds every row the writer had acknowledged.
+fn assert_holds_every_acknowledged_row(n: &Node, acked: &[String]) {
+    let present = n.psql("app", "SELECT note FROM ledger WHERE round = -1");
+    let lost = missing(acked, &present);
+    assert!(
+        lost.is_empty(),
+        "[{}] {} of {} acknowledged rows lost: {:?}",
+        n.name,
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(10)]
+    );
 }
 
 fn set_primary(n: &mut Node, primary: &str, source: &str, token: Option<&str>) {
@@ -89,6 +122,8 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
         sysid
     );
 
+    // A client writes through every switch, to whichever region takes writes.
+    let writes = writer(&[&a, &b]);
     for round in 1..=3 {
         let (p, r) = if round % 2 == 1 {
             (&mut a, &mut b)
@@ -96,6 +131,11 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
             (&mut b, &mut a)
         };
         let (pname, rname) = (p.name.clone(), r.name.clone());
+        writes.wait_for_more(
+            writes.acked(),
+            20,
+            &format!("round {round}: the writer writing to {pname}"),
+        );
         // A write workload on the primary right up to the switch.
         for batch in 0..5 {
             p.psql("app", &format!(
@@ -161,6 +201,11 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
             .parse()
             .expect("tli");
         assert_eq!(tli_after, tli_before + 1);
+        writes.wait_for_more(
+            writes.acked(),
+            20,
+            &format!("round {round}: the writer writing to {rname} after the switch"),
+        );
         r.psql(
             "app",
             &format!(
@@ -171,6 +216,8 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
 
     // The final replica follows the final primary's new timeline from its bucket only.
     let (primary, standby) = (&b, &a);
+    let acked = writes.finish();
+    assert_holds_every_acknowledged_row(primary, &acked);
     primary.psql("postgres", "SELECT pg_switch_wal()");
     let want = fingerprint(primary);
     common::wait_for("the standby to replay the new primary's WAL", LONG, || {
@@ -184,6 +231,7 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
         ),
         sysid
     );
+    assert_holds_every_acknowledged_row(standby, &acked);
     // Neither data directory was ever re-created: the initdb marker of region A is still there.
     assert!(a.pgdata().join("pgfed_initialized").exists());
 }
@@ -349,14 +397,28 @@ fn run_manager(n: &mut Node) -> (common::ChildGuard, u16) {
     n.set("probePort", json!(probe));
     n.set("statusPort", json!(common::free_port()));
     n.set("metricsPort", json!(common::free_port()));
+    (start_manager(n), probe)
+}
+
+/// `instance run` for `n` on the ports it has, its log appended to `manager.log`.
+fn start_manager(n: &Node) -> common::ChildGuard {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(n.dir.path().join("manager.log"))
+        .expect("manager log");
     let child = common::as_postgres(common::manager_bin())
         .args(["instance", "run", "--config"])
         .arg(n.config_path())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("instance run");
-    (common::ChildGuard(child), probe)
+    common::ChildGuard(child)
+}
+
+fn manager_log(n: &Node) -> String {
+    std::fs::read_to_string(n.dir.path().join("manager.log")).unwrap_or_default()
 }
 
 fn status(probe: u16) -> Result<Value, String> {
@@ -429,6 +491,177 @@ fn switchover_driven_only_by_configuration_under_instance_run() {
         let got = a.try_psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")?;
         if got == want { Ok(()) } else { Err(got) }
     });
+    for child in [&mut run_a, &mut run_b] {
+        assert!(
+            child.terminate().success(),
+            "manager did not exit cleanly on SIGTERM"
+        );
+    }
+}
+
+/// The demotion step recorded in PGDATA (`requested`, `shutDown`, `published`), if any.
+fn demotion_step(n: &Node) -> Option<String> {
+    let text = std::fs::read_to_string(n.pgdata().join("pgfed_demotion.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["step"].as_str().map(str::to_string)
+}
+
+fn wait_demotion_step(n: &Node, step: &str) {
+    common::wait_for(
+        &format!("[{}] demotion step {step}", n.name),
+        LONG,
+        || match demotion_step(n) {
+            Some(s) if s == step => Ok(()),
+            other => Err(format!("{other:?}\n{}", manager_log(n))),
+        },
+    );
+}
+
+/// The token in the status document; `Err` while there is none.
+fn published_token(probe: u16) -> Result<String, String> {
+    let st = status(probe)?;
+    st["demotionToken"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| st.to_string())
+}
+
+/// Kills the manager and the postmaster together, as when the container dies.
+fn kill_container(n: &Node, manager: common::ChildGuard) {
+    drop(manager);
+    if n.postmaster_pid()
+        .is_some_and(|pid| !common::node::process_gone(pid))
+    {
+        n.kill_postmaster();
+    }
+}
+
+/// Points `n`'s own store credentials at a wrong secret (archiving fails), or back.
+fn break_archive(n: &Node, broken: bool) {
+    let secret = if broken {
+        "wrong"
+    } else {
+        common::minio::SECRET_KEY
+    };
+    n.write_secret("s3", "ACCESS_SECRET_KEY", secret);
+}
+
+#[test]
+fn a_demotion_survives_a_manager_restart_at_every_step() {
+    let Regions {
+        minio: _minio,
+        mut a,
+        mut b,
+    } = regions();
+    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    b.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    let faults = FaultyBindir::new(a.dir.path());
+    a.set("pgBindir", json!(faults.dir));
+    a.set("targetPrimary", json!("region-a"));
+    b.set("targetPrimary", json!("region-b"));
+    let (mut run_a, probe_a) = run_manager(&mut a);
+    let (mut run_b, probe_b) = run_manager(&mut b);
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
+    b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+    let writes = writer(&[&a, &b]);
+    writes.wait_for_more(0, 20, "the writer writing to region A");
+
+    // 1. The stop fails: the demotion reports it, region A stays the primary, no token.
+    faults.set("pg_ctl.stop", Fault::Fail);
+    set_primary(&mut a, "region-b", "region-b", None);
+    common::wait_for(
+        "two failed stops (fast, immediate)",
+        LONG,
+        || match faults.hits("pg_ctl.stop") {
+            n if n >= 2 => Ok(()),
+            n => Err(format!("{n} hits\n{}", manager_log(&a))),
+        },
+    );
+    assert!(
+        manager_log(&a).contains("postgres did not stop"),
+        "{}",
+        manager_log(&a)
+    );
+    assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "f");
+    assert_eq!(demotion_step(&a).as_deref(), Some("requested"));
+    assert!(published_token(probe_a).is_err(), "a token without a stop");
+    writes.wait_for_more(writes.acked(), 10, "region A still taking writes");
+
+    // 2. The manager dies while the stop hangs, and postgres with it: the instance is still the
+    //    primary. Archiving the last WAL will fail too.
+    faults.set("pg_ctl.stop", Fault::Hang);
+    let hung = faults.hits("pg_ctl.stop");
+    common::wait_for("a hanging stop", LONG, || {
+        if faults.hits("pg_ctl.stop") > hung {
+            Ok(())
+        } else {
+            Err(manager_log(&a))
+        }
+    });
+    kill_container(&a, run_a);
+    faults.clear("pg_ctl.stop");
+    break_archive(&a, true);
+    run_a = start_manager(&a);
+    // It starts again as the primary, stops cleanly, and records the token's checkpoint; then the
+    // archive refuses the last WAL and postgres stays down.
+    wait_demotion_step(&a, "shutDown");
+    assert!(
+        manager_log(&a).contains("demotion cannot go on yet"),
+        "{}",
+        manager_log(&a)
+    );
+    assert!(
+        a.try_psql("postgres", "SELECT 1").is_err(),
+        "running before its WAL is archived"
+    );
+    assert!(published_token(probe_a).is_err());
+
+    // 3. The manager dies at that step: its successor keeps postgres down (never a standby yet)
+    //    and retries until the archive takes the WAL.
+    kill_container(&a, run_a);
+    run_a = start_manager(&a);
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        a.try_psql("postgres", "SELECT 1").is_err(),
+        "started before the WAL was archived:\n{}",
+        manager_log(&a)
+    );
+    assert_eq!(demotion_step(&a).as_deref(), Some("shutDown"));
+    assert!(published_token(probe_a).is_err());
+    break_archive(&a, false);
+    let token = common::wait_for("region A's token once its WAL is archived", LONG, || {
+        published_token(probe_a)
+    });
+    assert_eq!(demotion_step(&a).as_deref(), Some("published"));
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+
+    // 4. The manager dies after publishing: the token is read back from PGDATA.
+    kill_container(&a, run_a);
+    run_a = start_manager(&a);
+    let again = common::wait_for("region A's token after a restart", LONG, || {
+        published_token(probe_a)
+    });
+    assert_eq!(again, token);
+
+    // Region B promotes exactly at the token; the writer moves over with it.
+    let before = fingerprint(&a);
+    set_primary(&mut b, "region-b", "region-a", Some(&token));
+    common::wait_for("region B to promote", LONG, || {
+        let st = status(probe_b)?;
+        if st["isPrimary"] == true {
+            Ok(())
+        } else {
+            Err(st.to_string())
+        }
+    });
+    writes.wait_for_more(writes.acked(), 20, "the writer writing to region B");
+    let acked = writes.finish();
+    assert_eq!(fingerprint(&b), before);
+    assert_holds_every_acknowledged_row(&b, &acked);
+    b.psql("postgres", "SELECT pg_switch_wal()");
+    let want = b.psql("app", "SELECT count(*) FROM ledger");
+    a.wait_query("app", "SELECT count(*) FROM ledger", &want, LONG);
+    assert_holds_every_acknowledged_row(&a, &acked);
     for child in [&mut run_a, &mut run_b] {
         assert!(
             child.terminate().success(),

@@ -2,7 +2,7 @@
 //! authenticating with the replication client certificate (no password), then configure it to
 //! stream from that primary (and replay its object store when one is configured).
 
-use super::{InstanceError, configure, follow::conninfo};
+use super::{InstanceError, configure};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
@@ -28,7 +28,7 @@ pub fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError
             cfg.pgdata.display()
         )));
     }
-    let conn = conninfo(external, &cfg.secrets_dir)?;
+    let conn = cfg.external_conninfo(external)?;
     let mut cmd = Command::new(ctl::program(cfg, "pg_basebackup"));
     cmd.arg("-D")
         .arg(&cfg.pgdata)

@@ -3,10 +3,10 @@
 //! behind and refuses when the token is foreign or already passed, so no transaction is lost and
 //! the demoted primary can follow without a rewind.
 
-use super::{InstanceError, configure};
+use super::{InstanceError, RoleError, configure, demote};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
-use crate::pg::{controldata, ctl, sql};
+use crate::pg::{controldata, ctl, io, sql};
 use crate::wal::restore::clear_spool;
 use pgfed_api::token::{DemotionToken, PromotionDecision, check_promotion};
 use std::path::Path;
@@ -20,16 +20,17 @@ pub async fn promote(
     timeout: Duration,
 ) -> Result<(), InstanceError> {
     if let Some(token) = token {
-        let token =
-            DemotionToken::decode(token).map_err(|e| InstanceError::Refused(e.to_string()))?;
+        let token = DemotionToken::decode(token).map_err(RoleError::from)?;
         wait_for_token(cfg, &token, timeout).await?;
     }
     ctl::promote(cfg)?;
     // The control file names the new timeline only after a checkpoint; pg_rewind of the former
     // primary reads the timeline from there, so make it true right away.
     sql::execute(&sql::connect(cfg, "postgres").await?, "CHECKPOINT").await?;
-    clear_spool(cfg).map_err(|e| InstanceError::Refused(format!("clearing the WAL spool: {e}")))?;
+    clear_spool(cfg).map_err(io("clearing the WAL spool"))?;
     configure::write_role(cfg, config_file, &Role::Primary)?;
+    // A primary again: a demotion this instance went through earlier is over.
+    demote::clear_record(&cfg.pgdata)?;
     ctl::reload(cfg)?;
     Ok(())
 }
@@ -45,15 +46,11 @@ pub async fn wait_for_token(
         match promotion_decision(cfg, token).await? {
             PromotionDecision::Promote => return Ok(()),
             PromotionDecision::Refuse(reason) => {
-                return Err(InstanceError::Refused(format!(
-                    "promotion refused: {reason}"
-                )));
+                return Err(RoleError::PromotionRefused { reason }.into());
             }
             PromotionDecision::Wait(reason) => {
                 if Instant::now() >= deadline {
-                    return Err(InstanceError::Timeout(format!(
-                        "promotion token not reached: {reason}"
-                    )));
+                    return Err(RoleError::TokenNotReached { reason }.into());
                 }
                 tracing::info!(%reason, "waiting for the replica to reach the promotion token");
                 tokio::time::sleep(Duration::from_millis(500)).await;
