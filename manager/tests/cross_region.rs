@@ -569,19 +569,14 @@ fn a_demotion_survives_a_manager_restart_at_every_step() {
     // 1. The stop fails: the demotion reports it, region A stays the primary, no token.
     faults.set("pg_ctl.stop", Fault::Fail);
     set_primary(&mut a, "region-b", "region-b", None);
-    common::wait_for(
-        "two failed stops (fast, immediate)",
-        LONG,
-        || match faults.hits("pg_ctl.stop") {
-            n if n >= 2 => Ok(()),
-            n => Err(format!("{n} hits\n{}", manager_log(&a))),
-        },
-    );
-    assert!(
-        manager_log(&a).contains("postgres did not stop"),
-        "{}",
-        manager_log(&a)
-    );
+    common::wait_for("two failed stops (fast, immediate), reported", LONG, || {
+        let hits = faults.hits("pg_ctl.stop");
+        if hits >= 2 && manager_log(&a).contains("postgres did not stop") {
+            Ok(())
+        } else {
+            Err(format!("{hits} hits\n{}", manager_log(&a)))
+        }
+    });
     assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "f");
     assert_eq!(demotion_step(&a).as_deref(), Some("requested"));
     assert!(published_token(probe_a).is_err(), "a token without a stop");
@@ -605,6 +600,11 @@ fn a_demotion_survives_a_manager_restart_at_every_step() {
     // It starts again as the primary, stops cleanly, and records the token's checkpoint; then the
     // archive refuses the last WAL and postgres stays down.
     wait_demotion_step(&a, "shutDown");
+    assert!(
+        manager_log(&a).contains(r#""as_primary":true"#),
+        "not restarted as the primary it still was:\n{}",
+        manager_log(&a)
+    );
     assert!(
         manager_log(&a).contains("demotion cannot go on yet"),
         "{}",
@@ -642,6 +642,7 @@ fn a_demotion_survives_a_manager_restart_at_every_step() {
         published_token(probe_a)
     });
     assert_eq!(again, token);
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
 
     // Region B promotes exactly at the token; the writer moves over with it.
     let before = fingerprint(&a);
