@@ -61,9 +61,21 @@ fn regions() -> Regions {
     Regions { minio, a, b }
 }
 
+/// Every row of the ledger, in one value.
+const ALL_ROWS: &str = "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger";
+
 /// The batch rows (not the writer's, whose count depends on timing).
 fn fingerprint(n: &Node) -> String {
-    n.psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger WHERE round >= 0")
+    n.psql("app", &format!("{ALL_ROWS} WHERE round >= 0"))
+}
+
+/// Waits until `standby` holds exactly the rows of `primary`, writer rows included.
+fn wait_same_rows(standby: &Node, primary: &Node, what: &str) {
+    let want = primary.psql("app", ALL_ROWS);
+    common::wait_for(what, LONG, || {
+        let got = standby.try_psql("app", ALL_ROWS)?;
+        if got == want { Ok(()) } else { Err(got) }
+    });
 }
 
 /// The writer's rows (`round = -1`, its label in `note`).
@@ -219,11 +231,11 @@ fn switchover_back_and_forth_three_times_without_reclone_or_loss() {
     let acked = writes.finish();
     assert_holds_every_acknowledged_row(primary, &acked);
     primary.psql("postgres", "SELECT pg_switch_wal()");
-    let want = fingerprint(primary);
-    common::wait_for("the standby to replay the new primary's WAL", LONG, || {
-        let got = standby.try_psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")?;
-        if got == want { Ok(()) } else { Err(got) }
-    });
+    wait_same_rows(
+        standby,
+        primary,
+        "the standby to replay the new primary's WAL",
+    );
     assert_eq!(
         standby.psql(
             "postgres",
@@ -435,37 +447,23 @@ fn status(probe: u16) -> Result<Value, String> {
         .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-#[test]
-fn switchover_driven_only_by_configuration_under_instance_run() {
-    let Regions {
-        minio: _minio,
-        mut a,
-        mut b,
-    } = regions();
+/// Both regions under `instance run`, each its own `targetPrimary`: region A the primary, region B
+/// replaying bucket A. Returns each manager and its probe port.
+fn under_run(a: &mut Node, b: &mut Node) -> (common::ChildGuard, u16, common::ChildGuard, u16) {
     a.manager_ok(&["instance", "stop", "--mode", "fast"]);
     b.manager_ok(&["instance", "stop", "--mode", "fast"]);
     a.set("targetPrimary", json!("region-a"));
     b.set("targetPrimary", json!("region-b"));
-    let (mut run_a, probe_a) = run_manager(&mut a);
-    let (mut run_b, probe_b) = run_manager(&mut b);
+    let (run_a, probe_a) = run_manager(a);
+    let (run_b, probe_b) = run_manager(b);
     a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
     b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
-    a.psql("app", "INSERT INTO ledger(round, amount, note) SELECT 1, g, 'run' FROM generate_series(1, 3000) g");
-    let before = fingerprint(&a);
+    (run_a, probe_a, run_b, probe_b)
+}
 
-    // The federation flips replica.primary on region A: its manager demotes it and publishes a token.
-    set_primary(&mut a, "region-b", "region-b", None);
-    let token = common::wait_for("region A's demotion token in its status", LONG, || {
-        let st = status(probe_a)?;
-        st["demotionToken"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| st.to_string())
-    });
-    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
-
-    // Region B gets the token and becomes the primary cluster: it promotes exactly there.
-    set_primary(&mut b, "region-b", "region-a", Some(&token));
+/// Makes region B the primary cluster with `token` and waits until its manager promoted it.
+fn promote_at(b: &mut Node, probe_b: u16, token: &str) {
+    set_primary(b, "region-b", "region-a", Some(token));
     common::wait_for("region B to promote", LONG, || {
         let st = status(probe_b)?;
         if st["isPrimary"] == true {
@@ -474,6 +472,38 @@ fn switchover_driven_only_by_configuration_under_instance_run() {
             Err(st.to_string())
         }
     });
+}
+
+/// SIGTERMs each manager and asserts a clean exit.
+fn terminate(children: &mut [&mut common::ChildGuard]) {
+    for child in children.iter_mut() {
+        assert!(
+            child.terminate().success(),
+            "manager did not exit cleanly on SIGTERM"
+        );
+    }
+}
+
+#[test]
+fn switchover_driven_only_by_configuration_under_instance_run() {
+    let Regions {
+        minio: _minio,
+        mut a,
+        mut b,
+    } = regions();
+    let (mut run_a, probe_a, mut run_b, probe_b) = under_run(&mut a, &mut b);
+    a.psql("app", "INSERT INTO ledger(round, amount, note) SELECT 1, g, 'run' FROM generate_series(1, 3000) g");
+    let before = fingerprint(&a);
+
+    // The federation flips replica.primary on region A: its manager demotes it and publishes a token.
+    set_primary(&mut a, "region-b", "region-b", None);
+    let token = common::wait_for("region A's demotion token in its status", LONG, || {
+        published_token(probe_a)
+    });
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+
+    // Region B gets the token and becomes the primary cluster: it promotes exactly there.
+    promote_at(&mut b, probe_b, &token);
     assert_eq!(
         fingerprint(&b),
         before,
@@ -486,17 +516,8 @@ fn switchover_driven_only_by_configuration_under_instance_run() {
         "INSERT INTO ledger(round, amount, note) VALUES (2, 2, 'after')",
     );
     b.psql("postgres", "SELECT pg_switch_wal()");
-    let want = fingerprint(&b);
-    common::wait_for("region A to replay region B's writes", LONG, || {
-        let got = a.try_psql("app", "SELECT count(*) || ':' || md5(string_agg(id || ',' || round || ',' || amount || ',' || note, ';' ORDER BY id)) FROM ledger")?;
-        if got == want { Ok(()) } else { Err(got) }
-    });
-    for child in [&mut run_a, &mut run_b] {
-        assert!(
-            child.terminate().success(),
-            "manager did not exit cleanly on SIGTERM"
-        );
-    }
+    wait_same_rows(&a, &b, "region A to replay region B's writes");
+    terminate(&mut [&mut run_a, &mut run_b]);
 }
 
 /// The demotion step recorded in PGDATA (`requested`, `shutDown`, `published`), if any.
@@ -553,16 +574,9 @@ fn a_demotion_survives_a_manager_restart_at_every_step() {
         mut a,
         mut b,
     } = regions();
-    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
-    b.manager_ok(&["instance", "stop", "--mode", "fast"]);
     let faults = FaultyBindir::new(a.dir.path());
     a.set("pgBindir", json!(faults.dir));
-    a.set("targetPrimary", json!("region-a"));
-    b.set("targetPrimary", json!("region-b"));
-    let (mut run_a, probe_a) = run_manager(&mut a);
-    let (mut run_b, probe_b) = run_manager(&mut b);
-    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
-    b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+    let (mut run_a, probe_a, mut run_b, probe_b) = under_run(&mut a, &mut b);
     let writes = writer(&[&a, &b]);
     writes.wait_for_more(0, 20, "the writer writing to region A");
 
@@ -646,27 +660,13 @@ fn a_demotion_survives_a_manager_restart_at_every_step() {
 
     // Region B promotes exactly at the token; the writer moves over with it.
     let before = fingerprint(&a);
-    set_primary(&mut b, "region-b", "region-a", Some(&token));
-    common::wait_for("region B to promote", LONG, || {
-        let st = status(probe_b)?;
-        if st["isPrimary"] == true {
-            Ok(())
-        } else {
-            Err(st.to_string())
-        }
-    });
+    promote_at(&mut b, probe_b, &token);
     writes.wait_for_more(writes.acked(), 20, "the writer writing to region B");
     let acked = writes.finish();
     assert_eq!(fingerprint(&b), before);
     assert_holds_every_acknowledged_row(&b, &acked);
     b.psql("postgres", "SELECT pg_switch_wal()");
-    let want = b.psql("app", "SELECT count(*) FROM ledger");
-    a.wait_query("app", "SELECT count(*) FROM ledger", &want, LONG);
+    wait_same_rows(&a, &b, "region A to replay region B's writes");
     assert_holds_every_acknowledged_row(&a, &acked);
-    for child in [&mut run_a, &mut run_b] {
-        assert!(
-            child.terminate().success(),
-            "manager did not exit cleanly on SIGTERM"
-        );
-    }
+    terminate(&mut [&mut run_a, &mut run_b]);
 }
