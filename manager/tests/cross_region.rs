@@ -670,3 +670,57 @@ fn a_demotion_survives_a_manager_restart_at_every_step() {
     assert_holds_every_acknowledged_row(&a, &acked);
     terminate(&mut [&mut run_a, &mut run_b]);
 }
+
+/// The token recorded in PGDATA by a demotion under way.
+fn recorded_token(n: &Node) -> pgfed_api::token::DemotionToken {
+    let text = std::fs::read_to_string(n.pgdata().join("pgfed_demotion.json")).expect("record");
+    let v: Value = serde_json::from_str(&text).expect("record JSON");
+    pgfed_api::token::DemotionToken::decode(v["token"].as_str().expect("token")).expect("token")
+}
+
+fn redo(t: &pgfed_api::token::DemotionToken) -> pgfed_api::lsn::Lsn {
+    t.redo_location.parse().expect("REDO location")
+}
+
+#[test]
+fn a_demotion_interrupted_by_a_start_begins_again_with_a_new_token() {
+    let Regions {
+        minio: _minio,
+        mut a,
+        mut b,
+    } = regions();
+    // `instance demote` stops region A for its token, then the archive refuses the last WAL.
+    set_primary(&mut a, "region-b", "region-b", None);
+    break_archive(&a, true);
+    let out = a.manager(&["instance", "demote"]);
+    assert!(!out.status.success(), "demoted without archiving");
+    assert_eq!(demotion_step(&a).as_deref(), Some("shutDown"));
+    let stale = recorded_token(&a);
+    // Someone starts it again and it writes past that token.
+    a.manager_ok(&["instance", "start"]);
+    assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "f");
+    a.psql(
+        "app",
+        "INSERT INTO ledger(round, amount, note) VALUES (5, 5, 'after the first stop')",
+    );
+    // The demotion, run again, stops it again: a new token, past the write.
+    break_archive(&a, false);
+    let token = a.manager_ok(&["instance", "demote"]);
+    let fresh = pgfed_api::token::DemotionToken::decode(&token).expect("token");
+    assert!(
+        redo(&fresh) > redo(&stale),
+        "stale token {} reused",
+        stale.redo_location
+    );
+    assert_eq!(demotion_step(&a).as_deref(), Some("published"));
+    // Region B promoted at it has the write.
+    set_primary(&mut b, "region-b", "region-a", Some(&token));
+    b.manager_ok(&["instance", "promote", "--token", &token, "--timeout", "600"]);
+    assert_eq!(
+        b.psql(
+            "app",
+            "SELECT count(*) FROM ledger WHERE note = 'after the first stop'"
+        ),
+        "1"
+    );
+}

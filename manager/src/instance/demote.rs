@@ -121,6 +121,13 @@ pub async fn advance(
 ) -> Result<Demotion, InstanceError> {
     let next = match d {
         Demotion::Requested => shut_down(cfg).await?,
+        // Something started postgres after it stopped for the token (`instance start`): WAL
+        // may have been written past the token, which would no longer mark the end of this
+        // primary's history. Start over with a new stop and a new token.
+        Demotion::ShutDown { .. } if running(cfg).await? => {
+            tracing::warn!("postgres runs again since its demotion stopped it: starting over");
+            Demotion::Requested
+        }
         Demotion::ShutDown { token } => {
             publish(cfg, config_file, &token).await?;
             Demotion::Published { token }
@@ -129,6 +136,11 @@ pub async fn advance(
     };
     write_record(&cfg.pgdata, &next)?;
     Ok(next)
+}
+
+async fn running(cfg: &ManagerConfig) -> Result<bool, InstanceError> {
+    let c = cfg.clone();
+    blocking("pg_ctl status", move || Ok(ctl::is_running(&c))).await
 }
 
 /// Stops postgres (fast, immediate when that does not end) and reads the token of its shutdown
