@@ -3,7 +3,7 @@
 //! behind and refuses when the token is foreign or already passed, so no transaction is lost and
 //! the demoted primary can follow without a rewind.
 
-use super::{InstanceError, RoleError, configure, demote};
+use super::{InstanceError, RoleError, blocking, configure, demote};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
 use crate::pg::{controldata, ctl, io, sql};
@@ -23,7 +23,9 @@ pub async fn promote(
         let token = DemotionToken::decode(token).map_err(RoleError::from)?;
         wait_for_token(cfg, &token, timeout).await?;
     }
-    ctl::promote(cfg)?;
+    // On a blocking thread: the supervisor keeps hearing SIGTERM while pg_ctl waits.
+    let c = cfg.clone();
+    blocking("pg_ctl promote", move || Ok(ctl::promote(&c)?)).await?;
     // The control file names the new timeline only after a checkpoint; pg_rewind of the former
     // primary reads the timeline from there, so make it true right away.
     sql::execute(&sql::connect(cfg, "postgres").await?, "CHECKPOINT").await?;
@@ -31,8 +33,8 @@ pub async fn promote(
     configure::write_role(cfg, config_file, &Role::Primary)?;
     // A primary again: a demotion this instance went through earlier is over.
     demote::clear_record(&cfg.pgdata)?;
-    ctl::reload(cfg)?;
-    Ok(())
+    let c = cfg.clone();
+    blocking("pg_ctl reload", move || Ok(ctl::reload(&c)?)).await
 }
 
 /// Polls until the replica is exactly at the token, or fails on refusal or timeout.
