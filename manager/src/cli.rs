@@ -171,7 +171,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(run(cli.command));
+    // A pg_ctl or pg_rewind that SIGTERM abandoned still runs on a blocking thread; do not wait
+    // for it to exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(code) => code,
         Err(e) => {
             // Errors never hold statement text or secret values (see `pg::sql`), so they can be
@@ -242,7 +246,13 @@ async fn run_instance(command: InstanceCommand) -> Result<ExitCode, CliError> {
         InstanceCommand::Join(c) => {
             bootstrap::bootstrap(&load(&c)?, &c.config, bootstrap::Method::Join).await?;
         }
-        InstanceCommand::Run(c) => crate::run::supervisor::run(c.config.clone()).await?,
+        InstanceCommand::Run(c) => {
+            if let Err(e) = crate::run::supervisor::run(c.config.clone()).await {
+                tracing::error!(error = %e, cause = e.label(), "instance run failed");
+                eprintln!("manager: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         InstanceCommand::Status(c) => {
             let cfg = load(&c)?;
             let st = crate::run::status::collect(&cfg, cfg.fenced).await;

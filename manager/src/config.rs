@@ -9,6 +9,8 @@
 //! need it (see [`ConfigError::Unsupported`]), never silently ignored; fields that are the
 //! operator's business (scheduling, retention, the owner of a restored database, …) are not read.
 
+use crate::pg::conninfo;
+use crate::secrets::selector_path;
 use pgfed_api::barman::BarmanObjectStoreConfiguration;
 use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, ExternalCluster, PostgresConfiguration,
@@ -134,6 +136,23 @@ pub struct PrimaryConnection {
     /// CA that signed the primary's server certificate.
     #[serde(default)]
     pub ssl_root_cert: Option<PathBuf>,
+}
+
+impl PrimaryConnection {
+    /// libpq connection string for this cluster's primary `primary`, with `{primary}` in
+    /// parameter values replaced by its instance name. Pure.
+    pub fn conninfo(&self, primary: &str) -> String {
+        conninfo::render(
+            self.connection_parameters
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.replace("{primary}", primary)))
+                .chain(conninfo::tls_files(
+                    self.ssl_cert.as_deref(),
+                    self.ssl_key.as_deref(),
+                    self.ssl_root_cert.as_deref(),
+                )),
+        )
+    }
 }
 
 /// PEM files mounted into the pod.
@@ -339,7 +358,31 @@ impl ManagerConfig {
     pub fn target_primary_conninfo(&self) -> Option<String> {
         let primary = self.other_target_primary()?;
         let conn = self.primary_connection.as_ref()?;
-        Some(crate::instance::follow::primary_conninfo(conn, primary))
+        Some(conn.conninfo(primary))
+    }
+
+    /// libpq connection string for the external cluster `c`, its TLS selectors resolved to the
+    /// files mounted under `secretsDir`. Refuses `password`: the manager authenticates with client
+    /// certificates only and writes no password file. Pure.
+    pub fn external_conninfo(&self, c: &ExternalCluster) -> Result<String, ConfigError> {
+        if c.password.is_some() {
+            return Err(ConfigError::Unsupported {
+                field: format!("externalClusters[{}].password", c.name),
+                reason: "authenticate with sslCert and sslKey".to_string(),
+            });
+        }
+        let file = |s: &Option<_>| s.as_ref().map(|s| selector_path(&self.secrets_dir, s));
+        let (cert, key, root) = (file(&c.ssl_cert), file(&c.ssl_key), file(&c.ssl_root_cert));
+        Ok(conninfo::render(
+            c.connection_parameters
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .chain(conninfo::tls_files(
+                    cert.as_deref(),
+                    key.as_deref(),
+                    root.as_deref(),
+                )),
+        ))
     }
 
     /// Spool directory for prefetched WAL.
@@ -353,6 +396,7 @@ impl ManagerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgfed_api::k8s_openapi::api::core::v1::SecretKeySelector;
 
     fn cfg(yaml: &str) -> ManagerConfig {
         ManagerConfig::parse(yaml).expect("config")
@@ -459,6 +503,67 @@ externalClusters:
         assert!(
             text.contains(r#""sslCert":{"key":"tls.crt","name":"origin-replication"}"#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn primary_conninfo_names_the_target() {
+        let mut c = PrimaryConnection::default();
+        c.connection_parameters
+            .insert("host".into(), "{primary}.pg-headless".into());
+        c.connection_parameters
+            .insert("user".into(), "streaming_replica".into());
+        c.ssl_root_cert = Some("/certs/ca.crt".into());
+        assert_eq!(
+            c.conninfo("pg-2"),
+            "host=pg-2.pg-headless user=streaming_replica sslrootcert=/certs/ca.crt"
+        );
+    }
+
+    fn selector(name: &str, key: &str) -> Option<SecretKeySelector> {
+        Some(SecretKeySelector {
+            name: name.into(),
+            key: key.into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn external_conninfo_quotes_values_and_finds_tls_files_among_the_secrets() {
+        let mut c = ExternalCluster {
+            name: "a".into(),
+            ssl_cert: selector("replication", "tls.crt"),
+            ssl_key: selector("replication", "tls.key"),
+            ssl_root_cert: selector("a-ca", "ca.crt"),
+            ..Default::default()
+        };
+        c.connection_parameters
+            .insert("host".into(), "10.0.0.1".into());
+        c.connection_parameters
+            .insert("application_name".into(), "my app".into());
+        let manager = cfg("clusterName: a\npgdata: /d\nsecretsDir: /etc/pgfed/secrets\n");
+        assert_eq!(
+            manager.external_conninfo(&c).expect("conninfo"),
+            "application_name='my app' host=10.0.0.1 \
+             sslcert=/etc/pgfed/secrets/replication/tls.crt \
+             sslkey=/etc/pgfed/secrets/replication/tls.key \
+             sslrootcert=/etc/pgfed/secrets/a-ca/ca.crt"
+        );
+    }
+
+    #[test]
+    fn external_conninfo_refuses_a_password() {
+        let c = ExternalCluster {
+            name: "far".into(),
+            password: selector("far-pw", "password"),
+            ..Default::default()
+        };
+        let err = cfg("clusterName: a\npgdata: /d\n")
+            .external_conninfo(&c)
+            .expect_err("password refused");
+        assert!(
+            err.to_string().contains("externalClusters[far].password"),
+            "{err}"
         );
     }
 

@@ -2,11 +2,13 @@
 //! member operator will drive them: a switchover (`targetPrimary` moves; the old primary steps down
 //! and streams its last WAL before the new one promotes, so nothing is lost) and a failover (the
 //! primary is killed; its former standby promotes; the dead primary's data directory comes back
-//! rewound as a standby of the new primary, never as a second primary).
+//! rewound as a standby of the new primary, never as a second primary). A former primary whose
+//! rewind fails keeps a standby's role files and never starts as a primary.
 
 mod common;
 
 use common::certs::{Pair, Pki};
+use common::faults::{Fault, FaultyBindir};
 use common::node::{Node, merged};
 use common::{ChildGuard, as_postgres, free_port, manager_bin};
 use serde_json::{Value, json};
@@ -15,9 +17,14 @@ use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(180);
 
-/// Starts `instance run` for `node`, its stderr (JSON log lines) kept in the node's directory.
+/// Starts `instance run` for `node`, its stderr (JSON log lines) appended to `manager.log` in the
+/// node's directory.
 fn run(node: &Node) -> ChildGuard {
-    let log = std::fs::File::create(node.dir.path().join("manager.log")).expect("manager log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(node.dir.path().join("manager.log"))
+        .expect("manager log");
     as_postgres(manager_bin())
         .args(["instance", "run", "--config"])
         .arg(node.config_path())
@@ -76,17 +83,6 @@ fn fingerprint(node: &Node) -> String {
         "app",
         "SELECT count(*) || ':' || coalesce(sum(hashtext(v)), 0) FROM t",
     )
-}
-
-/// SIGKILLs the postmaster, as when its container dies with the manager (PID 1).
-fn kill_postmaster(node: &Node) {
-    let pid = std::fs::read_to_string(node.pgdata().join("postmaster.pid"))
-        .ok()
-        .and_then(|s| s.lines().next().map(str::to_string))
-        .unwrap_or_else(|| panic!("[{}] postmaster.pid", node.name));
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid])
-        .status();
 }
 
 /// Waits until `standby` holds exactly the rows `primary` has.
@@ -214,9 +210,14 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
     // pg-b's container restarts while it waits: its new manager still knows where it streamed
     // from (the role file says so), comes back streaming from pg-a, and keeps waiting.
     drop(run_b);
-    kill_postmaster(&b);
+    let killed = b.kill_postmaster();
     run_b = run(&b);
     wait_streaming(&b, "pg-b streaming from pg-a again after its restart");
+    assert_ne!(
+        b.postmaster_pid(),
+        Some(killed),
+        "pg-b's postmaster was not restarted"
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         b.psql("postgres", "SELECT pg_is_in_recovery()"),
@@ -243,16 +244,18 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
     b.psql("postgres", "CHECKPOINT");
     wait_same_rows(&a, &b, "pg-a catching up with pg-b");
     assert_eq!((timeline(&a), timeline(&b)), ("2".into(), "2".into()));
-    assert!(
-        manager_log(&a).contains("stepping down"),
-        "{}",
-        manager_log(&a)
-    );
+    for step in ["stepping down", "stepped down", "pg_rewind finished"] {
+        assert!(
+            manager_log(&a).contains(step),
+            "{step}: {}",
+            manager_log(&a)
+        );
+    }
 
     // Failover: pg-b (primary) dies with its manager. pg-a is told it is the target and promotes
     // at once (nothing streams to it any more).
     drop(run_b);
-    kill_postmaster(&b);
+    let killed = b.kill_postmaster();
     target(&mut a, &a_peer, &replica, &pki);
     a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
     a.psql("app", "INSERT INTO t (v) VALUES ('after-failover')");
@@ -266,6 +269,12 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         "pg-b rewound and streaming from pg-a after the failover",
     );
     wait_same_rows(&b, &a, "pg-b catching up with pg-a");
+    assert_ne!(b.postmaster_pid(), Some(killed));
+    assert!(
+        manager_log(&b).matches("pg_rewind finished").count() >= 1,
+        "pg-b came back without a rewind:\n{}",
+        manager_log(&b)
+    );
     assert_eq!((timeline(&a), timeline(&b)), ("3".into(), "3".into()));
     assert_eq!(
         b.psql("app", "SELECT count(*) FROM t WHERE v = 'after-failover'"),
@@ -274,4 +283,79 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
 
     assert!(run_b.terminate().success());
     assert!(run_a.terminate().success());
+}
+
+#[test]
+fn a_failed_rewind_never_leaves_a_former_primary_to_start_as_a_primary() {
+    let mut a = Node::new("pg-r", "pg");
+    for (k, v) in [
+        ("statusPort", json!(free_port())),
+        ("probePort", json!(free_port())),
+        ("metricsPort", json!(free_port())),
+        ("smartShutdownTimeout", json!(1)),
+    ] {
+        a.set(k, v);
+    }
+    a.init_and_start();
+    a.psql(
+        "app",
+        "CREATE TABLE t (v text); INSERT INTO t VALUES ('written as a primary')",
+    );
+    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    // Another instance is the primary now; pg_rewind from it fails.
+    let faults = FaultyBindir::new(a.dir.path());
+    faults.set("pg_rewind", Fault::Fail);
+    a.set("pgBindir", json!(faults.dir));
+    a.set("targetPrimary", json!("pg-new"));
+    a.set(
+        "primaryConnection",
+        json!({"connectionParameters": {
+            "host": "127.0.0.1", "port": free_port().to_string(), "user": "streaming_replica",
+        }}),
+    );
+    let standby_signal = a.pgdata().join("standby.signal");
+
+    // Under `instance run`: the rewind fails and is retried, postgres stays down, and the data
+    // directory keeps a standby's signal file all along.
+    let mut run_a = run(&a);
+    common::wait_for("two failed rewinds", LONG, || {
+        match faults.hits("pg_rewind") {
+            n if n >= 2 => Ok(()),
+            n => Err(format!("{n} rewinds\n{}", manager_log(&a))),
+        }
+    });
+    assert!(standby_signal.exists(), "{}", manager_log(&a));
+    assert_eq!(a.postmaster_pid(), None, "postgres started unrewound");
+    assert!(
+        manager_log(&a).contains("cannot rewind from the new primary yet"),
+        "{}",
+        manager_log(&a)
+    );
+    // SIGTERM while it waits to rewind: a prompt, clean exit.
+    let asked = std::time::Instant::now();
+    assert!(run_a.terminate().success());
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    // `instance follow`: the same failure is reported, and still leaves a standby's files.
+    let rewinds = faults.hits("pg_rewind");
+    let out = a.manager(&["instance", "follow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "follow must fail when pg_rewind does"
+    );
+    assert!(stderr.contains("injected fault"), "{stderr}");
+    assert_eq!(faults.hits("pg_rewind"), rewinds + 1);
+    assert!(
+        standby_signal.exists(),
+        "a failed rewind took the standby signal away"
+    );
+    // So whatever starts it next starts a standby, never a second primary.
+    a.manager_ok(&["instance", "start"]);
+    assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "t");
+    assert_eq!(a.psql("app", "SELECT count(*) FROM t"), "1");
 }

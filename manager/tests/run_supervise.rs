@@ -1,6 +1,7 @@
 //! `instance run` as PID 1 would run it: supervises a real postmaster, serves probes, status and
 //! metrics, turns jsonlog into JSON lines, reloads and restarts on configuration change, restarts
-//! a crashed postmaster, fences and unfences, and shuts down on SIGTERM.
+//! a crashed postmaster, fences and unfences, and shuts down on SIGTERM — also while the postmaster
+//! it waits for does not answer.
 
 mod common;
 
@@ -291,5 +292,69 @@ fn init_refuses_owned_parameters_and_applies_initdb_options() {
         "shopper",
         "{}",
         String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn sigterm_ends_the_manager_while_postgres_does_not_answer() {
+    let mut n = Node::new("run3", "alpha");
+    n.set("probePort", json!(free_port()));
+    n.set("statusPort", json!(free_port()));
+    n.set("metricsPort", json!(free_port()));
+    n.set("smartShutdownTimeout", json!(1));
+    n.manager_ok(&["instance", "init"]);
+    let mut run = start_run(&n);
+    n.wait_query("postgres", "SELECT 1", "1", LONG);
+
+    // Freeze the postmaster: it accepts connections and never answers them.
+    let pid = postmaster_pid(&n);
+    let stopped = Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill");
+    assert!(stopped.success(), "kill -STOP {pid}: {stopped}");
+    let frozen = as_postgres(common::pg_bindir().join("psql"))
+        .args(["-X", "-At", "-h"])
+        .arg(n.dir.path().join("run"))
+        .args([
+            "-p",
+            &n.port.to_string(),
+            "-U",
+            "postgres",
+            "-c",
+            "SELECT 1",
+        ])
+        .env("PGCONNECT_TIMEOUT", "3")
+        .output()
+        .expect("psql");
+    assert!(!frozen.status.success(), "the postmaster still answers");
+    // The manager's loop is now waiting on it.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let asked = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &run.child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    let status = wait_for(
+        "the manager to exit on SIGTERM",
+        Duration::from_secs(180),
+        || match run.child.0.try_wait() {
+            Ok(Some(s)) => Ok(s),
+            _ => Err("running".into()),
+        },
+    );
+    assert!(status.success(), "{status}");
+    // Smart, fast and immediate could not stop a frozen postmaster: it was killed.
+    let pid: u32 = pid.parse().expect("pid");
+    assert!(
+        common::node::process_gone(pid),
+        "the manager exited and left its postmaster behind"
+    );
+    // Within its escalation budget: smart 1s, fast 60s, immediate 10s, then the kill.
+    assert!(
+        asked.elapsed() < Duration::from_secs(150),
+        "{:?}",
+        asked.elapsed()
     );
 }

@@ -37,6 +37,8 @@ const EXCLUDED_FILES: &[&str] = &[
     "backup_manifest",
     "standby.signal",
     "recovery.signal",
+    // A demotion under way belongs to the instance, not to a copy restored elsewhere.
+    crate::instance::demote::DEMOTION_RECORD,
 ];
 
 /// Splits files (path, size) into `parts` groups of similar total size, largest files first, one
@@ -210,6 +212,8 @@ mod tests {
             ("pgfed_wal_spool/000000010000000000000003", true),
             ("postgresql.conf", false),
             ("standby.signal", true),
+            ("pgfed_demotion.json", true),
+            ("pgfed_partial/000000010000000000000003.partial", true),
             ("log/postgres.json", true),
             ("log", false),
         ] {

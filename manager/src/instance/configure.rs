@@ -32,14 +32,28 @@ pub fn write_role(cfg: &ManagerConfig, config_file: &Path, role: &Role) -> Resul
         ROLE_CONF,
         &conf::render_role_conf(role, &manager_exe(), config_file),
     )?;
-    let standby = cfg.pgdata.join("standby.signal");
-    let recovery = cfg.pgdata.join("recovery.signal");
-    let (want_standby, want_recovery) = match role {
+    write_signal_files(&cfg.pgdata, role)
+}
+
+/// The signal files of a role: `standby.signal` for a standby, `recovery.signal` for a
+/// targeted recovery, none for a primary. Pure.
+pub fn signal_files(role: &Role) -> [(&'static str, bool); 2] {
+    let (standby, recovery) = match role {
         Role::Primary => (false, false),
         Role::Standby { .. } => (true, false),
         Role::Recovery { .. } => (false, true),
     };
-    for (path, want) in [(standby, want_standby), (recovery, want_recovery)] {
+    [("standby.signal", standby), ("recovery.signal", recovery)]
+}
+
+/// Writes the signal files of `role` in `pgdata` and removes the others. The new file is written
+/// before the other is removed, so a standby never passes through having neither.
+pub fn write_signal_files(pgdata: &Path, role: &Role) -> Result<(), PgError> {
+    let mut files = signal_files(role);
+    // Wanted files first.
+    files.sort_by_key(|(_, want)| !*want);
+    for (name, want) in files {
+        let path = pgdata.join(name);
         if want {
             std::fs::write(&path, b"").map_err(io(format!("writing {}", path.display())))?;
         } else if path.exists() {
@@ -90,7 +104,7 @@ pub fn standby_role(cfg: &ManagerConfig, previous: Option<&str>) -> Result<Role,
         .as_deref()
         .and_then(|s| cfg.external_cluster(s))
         .filter(|c| !c.connection_parameters.is_empty())
-        .map(|c| crate::instance::follow::conninfo(c, &cfg.secrets_dir))
+        .map(|c| cfg.external_conninfo(c))
         .transpose()?;
     Ok(Role::Standby {
         restore_from: source.filter(|s| cfg.external_store(s).is_ok()),

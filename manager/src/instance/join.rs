@@ -3,7 +3,7 @@
 //! stream from that primary (and replay its object store when one is configured).
 
 use super::bootstrap::BootstrapError;
-use super::{InstanceError, configure, follow::conninfo};
+use super::{InstanceError, configure};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
@@ -22,7 +22,7 @@ pub(super) fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), Instan
     let external = cfg
         .external_cluster(&source)
         .ok_or_else(|| BootstrapError::UnknownExternalCluster(source.clone()))?;
-    let conn = conninfo(external, &cfg.secrets_dir)?;
+    let conn = cfg.external_conninfo(external)?;
     let mut cmd = Command::new(ctl::program(cfg, "pg_basebackup"));
     cmd.arg("-D")
         .arg(&cfg.pgdata)

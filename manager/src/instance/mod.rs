@@ -39,13 +39,82 @@ pub enum InstanceError {
     /// The data directory cannot be made, or PostgreSQL may not start on it.
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
-    /// The operation is refused; the message says why. Left only for the role changes (promote,
-    /// demote, the supervisor), which are getting typed causes of their own.
-    #[error("{0}")]
-    Refused(String),
-    /// A condition was not met in time; the message says what was awaited.
-    #[error("timed out: {0}")]
-    Timeout(String),
+    /// A role change (demotion, promotion) cannot go on.
+    #[error(transparent)]
+    Role(#[from] RoleError),
+}
+
+/// Runs `f` on a blocking thread, so a caller that also waits for SIGTERM keeps hearing it.
+pub async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, InstanceError> + Send + 'static,
+) -> Result<T, InstanceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|source| RoleError::Task { what, source })?
+}
+
+/// Why a demotion or a promotion cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// Only a primary can be demoted.
+    #[error("this instance is a standby; only a primary can be demoted")]
+    NotPrimary,
+    /// A demotion token needs the shutdown checkpoint of a clean stop.
+    #[error(
+        "postgres did not shut down cleanly (state {state:?}); a demotion token needs a shutdown checkpoint"
+    )]
+    UncleanShutdown {
+        /// `Database cluster state` of pg_controldata.
+        state: String,
+    },
+    /// The promotion token does not decode.
+    #[error(transparent)]
+    Token(#[from] pgfed_api::token::TokenDecodeError),
+    /// The replica is past the token, on another system or timeline: promoting would lose or
+    /// fork data.
+    #[error("promotion refused: {reason}")]
+    PromotionRefused {
+        /// What the comparison with the token found.
+        reason: String,
+    },
+    /// The replica did not reach the token in time.
+    #[error("timed out: promotion token not reached: {reason}")]
+    TokenNotReached {
+        /// Where the replica stands.
+        reason: String,
+    },
+    /// The demotion record in PGDATA cannot be read or written.
+    #[error("demotion record {path}: {reason}")]
+    Record {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A blocking step (pg_ctl, pg_rewind) could not be waited for.
+    #[error("{what} task: {source}")]
+    Task {
+        /// The step.
+        what: &'static str,
+        /// Cause.
+        source: tokio::task::JoinError,
+    },
+}
+
+impl RoleError {
+    /// A short, stable name of the cause, for metrics labels and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RoleError::NotPrimary => "not_primary",
+            RoleError::UncleanShutdown { .. } => "unclean_shutdown",
+            RoleError::Token(_) => "bad_token",
+            RoleError::PromotionRefused { .. } => "promotion_refused",
+            RoleError::TokenNotReached { .. } => "token_not_reached",
+            RoleError::Record { .. } => "demotion_record",
+            RoleError::Task { .. } => "task",
+        }
+    }
 }
 
 impl InstanceError {
@@ -53,13 +122,12 @@ impl InstanceError {
     pub fn label(&self) -> &'static str {
         match self {
             InstanceError::Config(e) => e.label(),
-            InstanceError::Pg(_) => "postgres",
-            InstanceError::Wal(_) => "wal",
-            InstanceError::Backup(_) => "backup",
+            InstanceError::Pg(e) => e.label(),
+            InstanceError::Wal(e) => e.label(),
+            InstanceError::Backup(e) => e.label(),
             InstanceError::Secret(_) => "secret",
             InstanceError::Bootstrap(e) => e.label(),
-            InstanceError::Refused(_) => "refused",
-            InstanceError::Timeout(_) => "timeout",
+            InstanceError::Role(e) => e.label(),
         }
     }
 }

@@ -3,10 +3,10 @@
 //! behind and refuses when the token is foreign or already passed, so no transaction is lost and
 //! the demoted primary can follow without a rewind.
 
-use super::{InstanceError, configure};
+use super::{InstanceError, RoleError, blocking, configure, demote};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
-use crate::pg::{controldata, ctl, sql};
+use crate::pg::{controldata, ctl, io, sql};
 use crate::wal::restore::clear_spool;
 use pgfed_api::token::{DemotionToken, PromotionDecision, check_promotion};
 use std::path::Path;
@@ -20,18 +20,21 @@ pub async fn promote(
     timeout: Duration,
 ) -> Result<(), InstanceError> {
     if let Some(token) = token {
-        let token =
-            DemotionToken::decode(token).map_err(|e| InstanceError::Refused(e.to_string()))?;
+        let token = DemotionToken::decode(token).map_err(RoleError::from)?;
         wait_for_token(cfg, &token, timeout).await?;
     }
-    ctl::promote(cfg)?;
+    // On a blocking thread: the supervisor keeps hearing SIGTERM while pg_ctl waits.
+    let c = cfg.clone();
+    blocking("pg_ctl promote", move || Ok(ctl::promote(&c)?)).await?;
     // The control file names the new timeline only after a checkpoint; pg_rewind of the former
     // primary reads the timeline from there, so make it true right away.
     sql::execute(&sql::connect(cfg, "postgres").await?, "CHECKPOINT").await?;
-    clear_spool(cfg).map_err(|e| InstanceError::Refused(format!("clearing the WAL spool: {e}")))?;
+    clear_spool(cfg).map_err(io("clearing the WAL spool"))?;
     configure::write_role(cfg, config_file, &Role::Primary)?;
-    ctl::reload(cfg)?;
-    Ok(())
+    // A primary again: a demotion this instance went through earlier is over.
+    demote::clear_record(&cfg.pgdata)?;
+    let c = cfg.clone();
+    blocking("pg_ctl reload", move || Ok(ctl::reload(&c)?)).await
 }
 
 /// Polls until the replica is exactly at the token, or fails on refusal or timeout.
@@ -45,15 +48,11 @@ pub async fn wait_for_token(
         match promotion_decision(cfg, token).await? {
             PromotionDecision::Promote => return Ok(()),
             PromotionDecision::Refuse(reason) => {
-                return Err(InstanceError::Refused(format!(
-                    "promotion refused: {reason}"
-                )));
+                return Err(RoleError::PromotionRefused { reason }.into());
             }
             PromotionDecision::Wait(reason) => {
                 if Instant::now() >= deadline {
-                    return Err(InstanceError::Timeout(format!(
-                        "promotion token not reached: {reason}"
-                    )));
+                    return Err(RoleError::TokenNotReached { reason }.into());
                 }
                 tracing::info!(%reason, "waiting for the replica to reach the promotion token");
                 tokio::time::sleep(Duration::from_millis(500)).await;

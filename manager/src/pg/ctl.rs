@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// How to stop the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StopMode {
     /// Wait for clients to disconnect.
     Smart,
@@ -17,8 +17,29 @@ pub enum StopMode {
     Immediate,
 }
 
+/// How long pg_ctl waits for a fast shutdown (it ends with a checkpoint) before the manager
+/// escalates to immediate.
+pub const FAST_STOP_TIMEOUT_SECS: u64 = 60;
+/// How long pg_ctl waits for an immediate shutdown before the manager kills the postmaster.
+pub const IMMEDIATE_STOP_TIMEOUT_SECS: u64 = 10;
+
+/// The stops to try, in order, each with how long pg_ctl waits for it: `first`, then every harder
+/// mode, so a stop always ends (immediate at the latest). A smart stop waits `smart_timeout`
+/// seconds (at least one); a fast one `fast_timeout`. Pure.
+pub fn escalation(first: StopMode, smart_timeout: u64, fast_timeout: u64) -> Vec<(StopMode, u64)> {
+    [
+        (StopMode::Smart, smart_timeout.max(1)),
+        (StopMode::Fast, fast_timeout.max(1)),
+        (StopMode::Immediate, IMMEDIATE_STOP_TIMEOUT_SECS),
+    ]
+    .into_iter()
+    .filter(|(mode, _)| *mode >= first)
+    .collect()
+}
+
 impl StopMode {
-    fn as_str(self) -> &'static str {
+    /// pg_ctl's name of the mode.
+    pub fn as_str(self) -> &'static str {
         match self {
             StopMode::Smart => "smart",
             StopMode::Fast => "fast",
@@ -97,12 +118,38 @@ pub fn stop(cfg: &ManagerConfig, mode: StopMode, timeout_secs: u64) -> Result<()
     run(cmd).map(|_| ())
 }
 
-/// Smart shutdown, escalating to fast after `smart_timeout` seconds (what SIGTERM does).
-pub fn shutdown(cfg: &ManagerConfig, smart_timeout: u64) -> Result<(), PgError> {
-    if stop(cfg, StopMode::Smart, smart_timeout.max(1)).is_ok() {
-        return Ok(());
+/// Stops postgres along `plan` (see [`escalation`]): each mode in turn until one stops it.
+/// Returns the mode that did; fails when none did, postgres still running.
+pub fn stop_escalating(cfg: &ManagerConfig, plan: &[(StopMode, u64)]) -> Result<StopMode, PgError> {
+    let mut tried = Vec::new();
+    let mut last = None;
+    for &(mode, timeout) in plan {
+        tried.push(mode.as_str());
+        match stop(cfg, mode, timeout) {
+            Ok(()) => return Ok(mode),
+            Err(e) => {
+                tracing::warn!(mode = mode.as_str(), error = %e, "stop did not finish; escalating");
+                last = Some(e);
+            }
+        }
     }
-    stop(cfg, StopMode::Fast, 600)
+    Err(PgError::StillRunning {
+        tried: tried.join(", "),
+        last: Box::new(last.unwrap_or(PgError::NoAnswer {
+            context: "stop",
+            seconds: 0,
+        })),
+    })
+}
+
+/// What SIGTERM does: smart shutdown, fast after `smart_timeout` seconds, immediate after
+/// [`FAST_STOP_TIMEOUT_SECS`] more.
+pub fn shutdown(cfg: &ManagerConfig, smart_timeout: u64) -> Result<(), PgError> {
+    stop_escalating(
+        cfg,
+        &escalation(StopMode::Smart, smart_timeout, FAST_STOP_TIMEOUT_SECS),
+    )
+    .map(|_| ())
 }
 
 /// Promotes a standby and waits for it to leave recovery.
@@ -124,4 +171,23 @@ pub fn is_running(cfg: &ManagerConfig) -> bool {
     let mut cmd = pg_ctl(cfg);
     cmd.arg("status");
     run(cmd).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use StopMode::{Fast, Immediate, Smart};
+
+    #[test]
+    fn every_stop_escalates_to_immediate() {
+        let cases = [
+            (Smart, 30, vec![(Smart, 30), (Fast, 60), (Immediate, 10)]),
+            (Smart, 0, vec![(Smart, 1), (Fast, 60), (Immediate, 10)]),
+            (Fast, 30, vec![(Fast, 60), (Immediate, 10)]),
+            (Immediate, 30, vec![(Immediate, 10)]),
+        ];
+        for (first, smart, want) in cases {
+            assert_eq!(escalation(first, smart, 60), want, "{first:?} {smart}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! configuration files, and SQL over the Unix socket.
 
 pub mod conf;
+pub mod conninfo;
 pub mod controldata;
 pub mod ctl;
 pub mod hba;
@@ -50,9 +51,38 @@ pub enum PgError {
     /// pg_controldata output lacks a field we need.
     #[error("pg_controldata has no usable {0:?}")]
     ControlData(String),
-    /// PostgreSQL is not in the state the operation needs.
-    #[error("{0}")]
-    State(String),
+    /// No stop mode, up to immediate and a kill, stopped the postmaster in time.
+    #[error("postgres did not stop: {tried} ({last})")]
+    StillRunning {
+        /// The stop modes tried, in order.
+        tried: String,
+        /// Why the last one failed.
+        last: Box<PgError>,
+    },
+    /// A query to the local server got no answer in time (a frozen or overloaded postmaster).
+    #[error("SQL {context}: no answer within {seconds}s")]
+    NoAnswer {
+        /// What was being done.
+        context: &'static str,
+        /// How long the manager waited.
+        seconds: u64,
+    },
+}
+
+impl PgError {
+    /// A short, stable name of the cause, for metrics labels and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PgError::Spawn { .. } => "pg_spawn",
+            PgError::Failed { .. } => "pg_program_failed",
+            PgError::Sql { .. } => "pg_sql",
+            PgError::Io { .. } => "pg_io",
+            PgError::Conf(_) => "pg_configuration",
+            PgError::ControlData(_) => "pg_controldata",
+            PgError::StillRunning { .. } => "pg_stop_failed",
+            PgError::NoAnswer { .. } => "pg_no_answer",
+        }
+    }
 }
 
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {

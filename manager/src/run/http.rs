@@ -4,8 +4,8 @@
 //! configured, for development), and Prometheus `/metrics`.
 
 use super::metrics::{CustomQuery, scrape};
+use super::shared::Shared;
 use super::status::{collect, ready};
-use super::supervisor::Shared;
 use crate::config::CertificateFiles;
 use axum::Router;
 use axum::extract::State;
@@ -80,15 +80,35 @@ pub fn metrics_router(shared: Arc<Shared>, custom: BTreeMap<String, CustomQuery>
         .with_state((shared, Arc::new(custom)))
 }
 
+/// Why the status API's TLS cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A mounted PEM file cannot be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The PEM material does not make a TLS configuration; pgfed-tls says why.
+    #[error("status API TLS: {0}")]
+    Material(#[source] pgfed_tls::TlsError),
+}
+
 /// Builds the status API's TLS acceptor: the server certificate, and client certificates required
 /// and verified against the client CA.
-pub fn tls_acceptor(files: &CertificateFiles) -> Result<TlsAcceptor, String> {
-    let read =
-        |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
+pub fn tls_acceptor(files: &CertificateFiles) -> Result<TlsAcceptor, TlsError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|source| TlsError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
     pgfed_tls::acceptor(
         &read(&files.server_cert)?,
         &read(&files.server_key)?,
         Some(&read(&files.client_ca)?),
     )
-    .map_err(|e| e.to_string())
+    .map_err(TlsError::Material)
 }

@@ -60,9 +60,14 @@ pg_stat_database:
     - numbackends: {usage: GAUGE, description: "Backends connected"}
 "#;
 
+/// A custom queries document that is not postgres_exporter's format.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid custom queries: {0}")]
+pub struct QueriesError(#[from] serde_norway::Error);
+
 /// Parses a queries YAML document.
-pub fn parse_queries(yaml: &str) -> Result<BTreeMap<String, CustomQuery>, String> {
-    serde_norway::from_str(yaml).map_err(|e| format!("invalid custom queries: {e}"))
+pub fn parse_queries(yaml: &str) -> Result<BTreeMap<String, CustomQuery>, QueriesError> {
+    Ok(serde_norway::from_str(yaml)?)
 }
 
 /// Escapes a label value.

@@ -1,8 +1,68 @@
 //! `instance run`: the manager as PID 1 — supervises postgres, serves probes, status and metrics,
 //! and turns PostgreSQL's log into JSON lines on stdout.
+//!
+//! `supervisor` runs the loop; `decide` holds its pure decisions, `converge` the role changes that
+//! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read.
 
+pub mod converge;
+pub mod decide;
 pub mod http;
 pub mod jsonlog;
 pub mod metrics;
+pub mod postmaster;
+pub mod shared;
 pub mod status;
 pub mod supervisor;
+
+use crate::instance::InstanceError;
+
+/// Why `instance run` could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Loading the configuration, bootstrapping or configuring the instance failed.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    /// A port for probes, status or metrics cannot be bound.
+    #[error("binding port {port}: {source}")]
+    Bind {
+        /// The port.
+        port: u16,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// SIGTERM or SIGINT cannot be listened for.
+    #[error("installing the {signal} handler: {source}")]
+    Signal {
+        /// The signal.
+        signal: &'static str,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The custom metrics queries file cannot be read.
+    #[error("reading {path}: {source}")]
+    CustomQueriesFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The custom metrics queries are not postgres_exporter's format.
+    #[error(transparent)]
+    CustomQueries(#[from] metrics::QueriesError),
+    /// The status API's TLS material is unusable.
+    #[error(transparent)]
+    Tls(#[from] http::TlsError),
+}
+
+impl RunError {
+    /// A short, stable name of the cause, for metrics labels and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunError::Instance(e) => e.label(),
+            RunError::Bind { .. } => "bind",
+            RunError::Signal { .. } => "signal_handler",
+            RunError::CustomQueriesFile { .. } | RunError::CustomQueries(_) => "custom_queries",
+            RunError::Tls(_) => "status_tls",
+        }
+    }
+}

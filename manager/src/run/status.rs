@@ -6,6 +6,10 @@ use crate::pg::{PgError, sql};
 use serde::Serialize;
 use tokio_postgres::Client;
 
+/// How long the status document and the readiness probe wait for the local server: a frozen
+/// postmaster makes them answer "not running" instead of hanging.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One connected standby (pg_stat_replication).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -103,11 +107,12 @@ pub async fn collect(cfg: &ManagerConfig, fenced: bool) -> InstanceStatus {
         ready_wal_files: ready_wal_files(cfg),
         ..Default::default()
     };
-    if let Ok(client) = sql::connect(cfg, "postgres").await
-        && query(&client, &mut st).await.is_ok()
-    {
-        st.postgres_running = true;
-    }
+    let answered = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        let client = sql::connect(cfg, "postgres").await?;
+        query(&client, &mut st).await
+    })
+    .await;
+    st.postgres_running = matches!(answered, Ok(Ok(())));
     st
 }
 
@@ -188,10 +193,12 @@ pub fn ready_wal_files(cfg: &ManagerConfig) -> usize {
         .map_or(0, |names| names.len())
 }
 
-/// Readiness: the server answers an empty query.
+/// Readiness: the server answers an empty query in time.
 pub async fn ready(cfg: &ManagerConfig) -> bool {
-    match sql::connect(cfg, "postgres").await {
-        Ok(c) => c.simple_query(";").await.is_ok(),
-        Err(_) => false,
-    }
+    let answered = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        let c = sql::connect(cfg, "postgres").await.ok()?;
+        c.simple_query(";").await.ok()
+    })
+    .await;
+    matches!(answered, Ok(Some(_)))
 }

@@ -1,291 +1,315 @@
-//! Supervision of the postmaster as a child process: start, reload when the configuration file
-//! changes, restart when a changed parameter needs it, restart after a crash, fence/unfence, and
-//! on SIGTERM a smart shutdown escalated to fast after `smartShutdownTimeout`.
+//! The supervision loop of `instance run`: bootstraps an empty data directory, starts the
+//! postmaster, reloads when the configuration file changes, restarts when a changed parameter
+//! needs it, restarts after a crash, fences and unfences, converges the role the configuration
+//! asks for, carries a recorded demotion through, and on SIGTERM shuts down smart, then fast, then
+//! immediate. SIGTERM is heard in every state: each step of the loop is abandoned when it comes.
 
+use super::converge::{
+    advance_demotion, cleanly_shut_down, converge_role, in_recovery, pending_restart,
+    prepare_to_follow,
+};
+use super::decide::{
+    Action, DemotionAction, Server, Target, decide, demotion_action, demotion_wanted,
+};
+use super::postmaster::Postmaster;
+use super::shared::Shared;
+use super::{RunError, http, jsonlog, metrics};
 use crate::config::ManagerConfig;
+use crate::instance::demote::{self, Demotion};
 use crate::instance::{InstanceError, configure};
 use crate::pg::conf::Role;
-use crate::pg::{ctl, sql};
+use crate::pg::ctl;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::process::{Child, Command};
-use tokio::sync::RwLock;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{RwLock, watch};
 
 /// How long a former primary waits before trying pg_rewind again when the new primary is not
 /// reachable yet.
 const FOLLOW_RETRY: Duration = Duration::from_secs(5);
+/// How long a demotion that could not go on (postgres did not stop, the archive refused the last
+/// WAL) waits before it is tried again.
+const DEMOTION_RETRY: Duration = Duration::from_secs(5);
 
-/// State shared with the HTTP handlers.
-pub struct Shared {
-    /// Current configuration.
-    pub config: RwLock<ManagerConfig>,
-    /// Fenced by configuration.
-    pub fenced: AtomicBool,
-    /// The postmaster child is alive.
-    pub postgres_running: AtomicBool,
-    /// Token of the last demotion performed by this manager.
-    pub demotion_token: RwLock<Option<String>>,
+/// Set once SIGTERM or SIGINT arrived.
+struct Termination(watch::Receiver<bool>);
+
+impl Termination {
+    fn install() -> Result<Termination, RunError> {
+        let listen = |kind, name| {
+            signal(kind).map_err(|source| RunError::Signal {
+                signal: name,
+                source,
+            })
+        };
+        let mut term = listen(SignalKind::terminate(), "SIGTERM")?;
+        let mut int = listen(SignalKind::interrupt(), "SIGINT")?;
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let _ = tx.send(true);
+        });
+        Ok(Termination(rx))
+    }
+
+    /// Returns once termination was asked for.
+    async fn requested(&mut self) {
+        let _ = self.0.wait_for(|terminated| *terminated).await;
+    }
 }
 
-/// A role change the configuration asks for.
+/// How postgres may start, as far as a recorded demotion is concerned.
 #[derive(Debug, PartialEq, Eq)]
-pub enum RoleChange {
-    /// Nothing to change.
-    None,
-    /// Promote this standby (only at the promotion token when one is given).
-    Promote,
-    /// Demote this primary into a standby of the replica source, with a demotion token.
-    Demote,
-    /// Another instance is the target primary: stop this primary; it restarts as a standby of the
-    /// new one, rewound first (see [`crate::instance::follow::rewind_if_needed`]).
-    StepDown,
+enum StartAs {
+    /// In the role the configuration asks for.
+    Configured,
+    /// As the primary it still is (its demotion starts over once it runs).
+    Primary,
+    /// Not at all: a demotion is under way.
+    NotNow,
 }
 
-/// Whom `targetPrimary` names, from this instance's point of view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// `targetPrimary` is unset: nothing to converge to.
-    Unset,
-    /// This instance.
-    Me,
-    /// Another instance of the cluster.
-    Other,
-}
-
-impl Target {
-    fn of(cfg: &ManagerConfig) -> Target {
-        match &cfg.target_primary {
-            None => Target::Unset,
-            Some(_) if cfg.other_target_primary().is_some() => Target::Other,
-            Some(_) => Target::Me,
-        }
-    }
-}
-
-/// Decides a role change from whom `targetPrimary` names, whether this is a replica cluster and
-/// whether postgres is in recovery (`None`: unknown, e.g. not accepting connections). Pure.
-pub fn decide_role(target: Target, replica_cluster: bool, in_recovery: Option<bool>) -> RoleChange {
-    match (target, replica_cluster, in_recovery) {
-        (Target::Me, false, Some(true)) => RoleChange::Promote,
-        (Target::Me, true, Some(false)) => RoleChange::Demote,
-        (Target::Other, _, Some(false)) => RoleChange::StepDown,
-        _ => RoleChange::None,
-    }
-}
-
-async fn in_recovery(cfg: &ManagerConfig) -> Option<bool> {
-    let c = sql::connect(cfg, "postgres").await.ok()?;
-    c.query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .ok()
-        .map(|r| r.get(0))
-}
-
-/// Whether the WAL receiver is still streaming from an upstream server.
-async fn wal_receiver_streaming(cfg: &ManagerConfig) -> bool {
-    let Ok(c) = sql::connect(cfg, "postgres").await else {
-        return false;
-    };
-    c.query_opt(
-        "SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'",
-        &[],
-    )
-    .await
-    .ok()
-    .flatten()
-    .is_some()
-}
-
-/// Performs one step of role convergence; returns true when postgres was stopped.
-async fn converge_role(cfg: &ManagerConfig, config_file: &Path, shared: &Shared) -> bool {
-    match decide_role(
-        Target::of(cfg),
-        cfg.is_replica_cluster(),
-        in_recovery(cfg).await,
-    ) {
-        RoleChange::None => false,
-        RoleChange::Promote => {
-            let token = cfg.replica.as_ref().and_then(|r| r.promotion_token.clone());
-            if let Some(t) = &token {
-                let decision = match pgfed_api::token::DemotionToken::decode(t) {
-                    Ok(t) => crate::instance::promote::promotion_decision(cfg, &t).await,
-                    Err(e) => Err(InstanceError::Refused(e.to_string())),
-                };
-                match decision {
-                    Ok(pgfed_api::token::PromotionDecision::Promote) => {}
-                    Ok(pgfed_api::token::PromotionDecision::Wait(reason)) => {
-                        tracing::info!(%reason, "waiting for the promotion token");
-                        return false;
-                    }
-                    Ok(pgfed_api::token::PromotionDecision::Refuse(reason)) => {
-                        tracing::error!(%reason, "promotion refused");
-                        return false;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot check the promotion token");
-                        return false;
-                    }
-                }
-            } else if wal_receiver_streaming(cfg).await {
-                // A switchover inside the cluster: the former primary is shutting down and sends
-                // its last WAL to its standbys before it stops. Promoting before the stream ends
-                // would lose those transactions; a failed primary has no stream, so a failover
-                // promotes at once.
-                tracing::info!("waiting for the former primary to stop streaming before promoting");
-                return false;
-            }
-            match crate::instance::promote::promote(cfg, config_file, None, Duration::from_secs(0))
-                .await
-            {
-                Ok(()) => tracing::info!("promoted"),
-                Err(e) => tracing::error!(error = %e, "promotion failed"),
-            }
-            false
-        }
-        RoleChange::Demote => {
-            match crate::instance::demote::demote(cfg, config_file).await {
-                Ok(token) => {
-                    tracing::info!(token = %token.encode(), "demoted; token published in the status");
-                    *shared.demotion_token.write().await = Some(token.encode());
-                }
-                Err(e) => tracing::error!(error = %e, "demotion failed"),
-            }
-            true
-        }
-        RoleChange::StepDown => {
-            tracing::info!(
-                target_primary = cfg.target_primary.as_deref().unwrap_or_default(),
-                "another instance is the target primary: stepping down to follow it"
-            );
-            let c2 = cfg.clone();
-            match tokio::task::spawn_blocking(move || ctl::stop(&c2, ctl::StopMode::Fast, 600))
-                .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "stopping the former primary failed"),
-                Err(e) => tracing::error!(error = %e, "stop task failed"),
-            }
-            true
-        }
-    }
-}
-
-/// Before postgres starts as a standby of another instance of the cluster: a data directory
-/// that was last a primary is rewound from the new primary (pg_rewind finishes crash recovery
-/// itself), and the configuration pg_rewind copied from the source is written again. Until this
-/// succeeds postgres stays down: a former primary never comes back unrewound.
-async fn prepare_to_follow(
-    cfg: &ManagerConfig,
-    config_file: &Path,
-    role: &Role,
-) -> Result<(), InstanceError> {
-    let (
-        Some(_),
-        Role::Standby {
-            primary_conninfo: Some(conninfo),
-            ..
-        },
-    ) = (cfg.other_target_primary(), role)
-    else {
-        return Ok(());
-    };
-    let (c2, conninfo) = (cfg.clone(), conninfo.clone());
-    let rewound = tokio::task::spawn_blocking(move || {
-        crate::instance::follow::rewind_if_needed(&c2, &conninfo)
-    })
-    .await
-    .map_err(|e| InstanceError::Refused(format!("pg_rewind task: {e}")));
-    // pg_rewind copies the source's configuration files and the signal files were taken away
-    // for it: this instance's own files come back in every case.
-    let rewritten = configure::write_all(cfg, config_file, role);
-    rewound??;
-    rewritten?;
-    Ok(())
-}
-
-/// What the supervisor should do after observing the world. Pure.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Nothing to do.
-    Nothing,
-    /// Start postgres.
-    Start,
-    /// Stop postgres and keep it stopped.
-    Stop,
-    /// Reread configuration files.
-    Reload,
-    /// Stop and start again.
-    Restart,
-}
-
-/// Decides the next action. Pure.
-pub fn decide(fenced: bool, running: bool, config_changed: bool, pending_restart: bool) -> Action {
-    match (fenced, running) {
-        (true, true) => Action::Stop,
-        (true, false) => Action::Nothing,
-        (false, false) => Action::Start,
-        (false, true) if pending_restart => Action::Restart,
-        (false, true) if config_changed => Action::Reload,
-        (false, true) => Action::Nothing,
-    }
+struct Supervisor {
+    config_file: PathBuf,
+    cfg: ManagerConfig,
+    shared: Arc<Shared>,
+    postmaster: Postmaster,
+    /// Modification time of the configuration file last read.
+    seen: Option<SystemTime>,
+    /// Where this instance streams from while another instance is primary; remembered so a
+    /// standby that becomes the target keeps receiving from the former primary until that one has
+    /// stopped.
+    upstream: Option<String>,
+    retry_follow_at: Option<Instant>,
+    retry_demotion_at: Option<Instant>,
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-fn spawn_postgres(cfg: &ManagerConfig) -> Result<Child, InstanceError> {
-    crate::instance::bootstrap::require_complete(cfg)?;
-    std::fs::create_dir_all(&cfg.socket_dir).map_err(|e| {
-        InstanceError::Refused(format!("creating {}: {e}", cfg.socket_dir.display()))
-    })?;
-    let program = ctl::program(cfg, "postgres");
-    Command::new(&program)
-        .arg("-D")
-        .arg(&cfg.pgdata)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(|source| {
-            InstanceError::Pg(crate::pg::PgError::Spawn {
-                program: program.display().to_string(),
-                source,
-            })
-        })
+fn later(at: Option<Instant>) -> bool {
+    at.is_some_and(|t| Instant::now() < t)
 }
 
-async fn pending_restart(cfg: &ManagerConfig) -> bool {
-    let Ok(c) = sql::connect(cfg, "postgres").await else {
-        return false;
-    };
-    c.query_one(
-        "SELECT EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)",
-        &[],
-    )
-    .await
-    .map(|r| r.get::<_, bool>(0))
-    .unwrap_or(false)
-}
+impl Supervisor {
+    /// One turn of the loop.
+    async fn step(&mut self) {
+        if let Some(status) = self.postmaster.reap_exited() {
+            tracing::warn!(%status, "postmaster exited; restarting it");
+        }
+        let changed = self.reload_config().await;
+        if self.postmaster.running() && !self.cfg.fenced {
+            converge_role(
+                &self.cfg,
+                &self.config_file,
+                &mut self.postmaster,
+                &self.shared.demotion_token,
+            )
+            .await;
+        }
+        let start_as = self.carry_on_demotion().await;
+        let running = self.postmaster.running();
+        let restart = running && !changed && pending_restart(&self.cfg).await;
+        match decide(self.cfg.fenced, running, changed, restart) {
+            Action::Nothing => {}
+            Action::Start => self.start(start_as).await,
+            Action::Stop => {
+                tracing::info!("fenced: stopping postgres");
+                self.stop(ctl::StopMode::Fast).await;
+            }
+            Action::Reload => {
+                let c = self.cfg.clone();
+                match crate::instance::blocking("reload", move || Ok(ctl::reload(&c)?)).await {
+                    Ok(()) => tracing::info!("configuration reloaded"),
+                    Err(e) => tracing::error!(error = %e, label = e.label(), "reload failed"),
+                }
+            }
+            Action::Restart => {
+                tracing::info!("a changed parameter needs a restart");
+                self.stop(ctl::StopMode::Fast).await;
+            }
+        }
+        self.shared
+            .postgres_running
+            .store(self.postmaster.running(), Ordering::SeqCst);
+    }
 
-async fn stop_child(cfg: &ManagerConfig, child: &mut Option<Child>, mode: ctl::StopMode) {
-    if let Some(mut c) = child.take() {
-        let cfg2 = cfg.clone();
-        let _ = tokio::task::spawn_blocking(move || ctl::stop(&cfg2, mode, 600)).await;
-        let _ = c.wait().await;
+    /// Rereads the configuration file when it changed and writes the configuration files for
+    /// it; true when a new configuration was applied.
+    async fn reload_config(&mut self) -> bool {
+        let now = mtime(&self.config_file);
+        if now == self.seen {
+            return false;
+        }
+        self.seen = now;
+        let new = match ManagerConfig::load(&self.config_file) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring an invalid configuration file");
+                return false;
+            }
+        };
+        self.cfg = new;
+        let role = configure::startup_role(&self.cfg, self.upstream.as_deref());
+        if let Some(conninfo) = self.cfg.target_primary_conninfo() {
+            self.upstream = Some(conninfo);
+        }
+        let written = role
+            .map_err(InstanceError::from)
+            .and_then(|role| Ok(configure::write_all(&self.cfg, &self.config_file, &role)?));
+        self.shared.fenced.store(self.cfg.fenced, Ordering::SeqCst);
+        *self.shared.config.write().await = self.cfg.clone();
+        match written {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, label = e.label(), "configuration refused");
+                false
+            }
+        }
+    }
+
+    /// Takes a demotion recorded in PGDATA as far as it goes now, publishes its token once it
+    /// has one, and says how postgres may start meanwhile.
+    async fn carry_on_demotion(&mut self) -> StartAs {
+        let recorded = match demote::read_record(&self.cfg.pgdata) {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                // Unknown progress: starting could lose the token's WAL; staying down loses nothing.
+                tracing::error!(error = %e, label = e.label(), "postgres stays down");
+                return StartAs::NotNow;
+            }
+        };
+        if let Some(token) = recorded.as_ref().and_then(Demotion::published_token) {
+            self.publish_token(token).await;
+        }
+        let under_way = recorded
+            .as_ref()
+            .is_some_and(|d| d.published_token().is_none());
+        let server = match (under_way, self.postmaster.running()) {
+            // Only looked at while it matters.
+            (false, _) => Server::Up,
+            (true, false) => Server::Stopped {
+                cleanly: cleanly_shut_down(&self.cfg).await,
+            },
+            (true, true) if in_recovery(&self.cfg).await.is_some() => Server::Up,
+            (true, true) => Server::Starting,
+        };
+        let wanted = demotion_wanted(Target::of(&self.cfg), self.cfg.is_replica_cluster());
+        match (demotion_action(recorded.as_ref(), wanted, server), recorded) {
+            (DemotionAction::Nothing, _) | (_, None) => StartAs::Configured,
+            (DemotionAction::Cancel, _) => {
+                tracing::info!("the configuration no longer asks for the demotion: cancelled");
+                if let Err(e) = demote::clear_record(&self.cfg.pgdata) {
+                    tracing::error!(error = %e, label = e.label(), "cannot cancel the demotion");
+                    return StartAs::NotNow;
+                }
+                StartAs::Configured
+            }
+            (DemotionAction::StartAsPrimary, _) => StartAs::Primary,
+            (DemotionAction::Advance, Some(_)) if later(self.retry_demotion_at) => StartAs::NotNow,
+            (DemotionAction::Advance, Some(d)) => {
+                match advance_demotion(&self.cfg, &self.config_file, &mut self.postmaster, d).await
+                {
+                    Ok(d) => {
+                        self.retry_demotion_at = None;
+                        if let Some(token) = d.published_token() {
+                            tracing::info!(%token, "demoted; token published in the status");
+                            self.publish_token(token).await;
+                        }
+                        StartAs::Configured
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            error = %e,
+                            label = e.label(),
+                            "demotion cannot go on yet; retrying"
+                        );
+                        self.retry_demotion_at = Some(Instant::now() + DEMOTION_RETRY);
+                        StartAs::NotNow
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish_token(&self, token: &str) {
+        let mut published = self.shared.demotion_token.write().await;
+        if published.as_deref() != Some(token) {
+            *published = Some(token.to_string());
+        }
+    }
+
+    /// Starts postgres: in the configured role (a former primary rewound first), or as the
+    /// primary it still is while its demotion starts over.
+    async fn start(&mut self, start_as: StartAs) {
+        if start_as == StartAs::NotNow || later(self.retry_follow_at) {
+            return;
+        }
+        let prepared = match start_as {
+            StartAs::Primary => configure::write_all(&self.cfg, &self.config_file, &Role::Primary)
+                .map_err(|e| {
+                    (
+                        InstanceError::from(e),
+                        "cannot write the primary's configuration",
+                    )
+                }),
+            _ => match configure::startup_role(&self.cfg, self.upstream.as_deref()) {
+                Ok(role) => prepare_to_follow(&self.cfg, &self.config_file, &role)
+                    .await
+                    .map_err(|e| (e, "cannot rewind from the new primary yet")),
+                Err(e) => Err((InstanceError::from(e), "configuration refused")),
+            },
+        };
+        if let Err((e, why)) = prepared {
+            tracing::error!(error = %e, label = e.label(), "{why}; postgres stays down");
+            self.retry_follow_at = Some(Instant::now() + FOLLOW_RETRY);
+            return;
+        }
+        self.retry_follow_at = None;
+        let as_primary = start_as == StartAs::Primary;
+        // Never on a data directory whose bootstrap did not complete.
+        if let Err(e) = crate::instance::bootstrap::require_complete(&self.cfg) {
+            tracing::error!(error = %e, label = e.label(), "postgres stays down");
+            return;
+        }
+        match self.postmaster.spawn(&self.cfg) {
+            Ok(()) => tracing::info!(as_primary, "postmaster started"),
+            Err(e) => tracing::error!(error = %e, label = e.label(), "cannot start postgres"),
+        }
+    }
+
+    /// Stops postgres, escalating from `first` to immediate.
+    async fn stop(&mut self, first: ctl::StopMode) {
+        let plan = ctl::escalation(
+            first,
+            self.cfg.smart_shutdown_timeout,
+            ctl::FAST_STOP_TIMEOUT_SECS,
+        );
+        if let Err(e) = self.postmaster.stop(&self.cfg, plan).await {
+            tracing::error!(error = %e, label = e.label(), "postgres did not stop");
+        }
     }
 }
 
 /// Runs until SIGTERM/SIGINT.
-pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
-    let cfg = ManagerConfig::load(&config_file)?;
-    crate::instance::bootstrap::ensure(&cfg, &config_file).await?;
-    // Where this instance streams from while another instance is primary; remembered so a standby
-    // that becomes the target keeps receiving from the former primary until that one has stopped.
+pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
+    let mut termination = Termination::install()?;
+    let cfg = ManagerConfig::load(&config_file).map_err(InstanceError::from)?;
+    // Bootstraps a missing or half-built data directory (cleaning up only its own partial work),
+    // or does nothing for a complete one; interruptible by SIGTERM.
+    tokio::select! {
+        biased;
+        _ = termination.requested() => return Ok(()),
+        bootstrapped = crate::instance::bootstrap::ensure(&cfg, &config_file) => bootstrapped?,
+    }
     // After a manager restart the role file still says where this standby streamed from.
-    let mut upstream: Option<String> = cfg.target_primary_conninfo().or_else(|| {
+    let upstream: Option<String> = cfg.target_primary_conninfo().or_else(|| {
         std::fs::read_to_string(cfg.pgdata.join(crate::pg::conf::ROLE_CONF))
             .ok()
             .and_then(|text| crate::pg::conf::role_conf_primary_conninfo(&text))
@@ -293,139 +317,70 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
     configure::write_all(
         &cfg,
         &config_file,
-        &configure::startup_role(&cfg, upstream.as_deref())?,
-    )?;
+        &configure::startup_role(&cfg, upstream.as_deref()).map_err(InstanceError::from)?,
+    )
+    .map_err(InstanceError::from)?;
     let custom = match &cfg.custom_queries_file {
         Some(f) => {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| InstanceError::Refused(format!("reading {}: {e}", f.display())))?;
-            super::metrics::parse_queries(&text).map_err(InstanceError::Refused)?
+            let text =
+                std::fs::read_to_string(f).map_err(|source| RunError::CustomQueriesFile {
+                    path: f.clone(),
+                    source,
+                })?;
+            metrics::parse_queries(&text)?
         }
         None => Default::default(),
     };
+    let published = demote::read_record(&cfg.pgdata)
+        .ok()
+        .flatten()
+        .and_then(|d| d.published_token().map(str::to_string));
     let shared = Arc::new(Shared {
         fenced: AtomicBool::new(cfg.fenced),
         postgres_running: AtomicBool::new(false),
         config: RwLock::new(cfg.clone()),
-        demotion_token: RwLock::new(None),
+        demotion_token: RwLock::new(published),
     });
     serve(&cfg, shared.clone(), custom).await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(super::jsonlog::follow(
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(jsonlog::follow(
         cfg.pgdata.join("log/postgres.json"),
         "postgres",
         stop_rx.clone(),
     ));
-    tokio::spawn(super::jsonlog::follow(
+    tokio::spawn(jsonlog::follow(
         cfg.pgdata.join("log/postgres"),
         "postgres",
         stop_rx,
     ));
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| InstanceError::Refused(format!("installing the SIGTERM handler: {e}")))?;
-    let mut child: Option<Child> = None;
-    let mut cfg = cfg;
-    let mut seen = mtime(&config_file);
+    let mut supervisor = Supervisor {
+        seen: mtime(&config_file),
+        config_file,
+        cfg,
+        shared,
+        postmaster: Postmaster::default(),
+        upstream,
+        retry_follow_at: None,
+        retry_demotion_at: None,
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut retry_follow_at: Option<Instant> = None;
     loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            biased;
+            _ = termination.requested() => break,
             _ = tick.tick() => {}
         }
-        // Reap a postmaster that exited (crash, or killed): it will be started again below.
-        if let Some(c) = child.as_mut()
-            && let Ok(Some(status)) = c.try_wait()
-        {
-            tracing::warn!(%status, "postmaster exited; restarting it");
-            child = None;
+        // A step waits for postgres, pg_ctl, pg_rewind or the object store; SIGTERM abandons it
+        // (every step it completed is on disk) and shuts down.
+        tokio::select! {
+            biased;
+            _ = termination.requested() => break,
+            _ = supervisor.step() => {}
         }
-        let mut changed = false;
-        let now = mtime(&config_file);
-        if now != seen {
-            seen = now;
-            match ManagerConfig::load(&config_file) {
-                Ok(new) => {
-                    changed = true;
-                    cfg = new;
-                    let role = configure::startup_role(&cfg, upstream.as_deref());
-                    if let Some(conninfo) = cfg.target_primary_conninfo() {
-                        upstream = Some(conninfo);
-                    }
-                    let written = role
-                        .map_err(InstanceError::from)
-                        .and_then(|role| Ok(configure::write_all(&cfg, &config_file, &role)?));
-                    if let Err(e) = written {
-                        tracing::error!(error = %e, "configuration refused");
-                        changed = false;
-                    }
-                    shared.fenced.store(cfg.fenced, Ordering::SeqCst);
-                    *shared.config.write().await = cfg.clone();
-                }
-                Err(e) => tracing::error!(error = %e, "ignoring an invalid configuration file"),
-            }
-        }
-        if child.is_some() && !cfg.fenced && converge_role(&cfg, &config_file, &shared).await {
-            // Demotion stopped postgres cleanly; reap it so it starts again as a standby.
-            if let Some(mut c) = child.take() {
-                let _ = c.wait().await;
-            }
-        }
-        let running = child.is_some();
-        let restart = running && !changed && pending_restart(&cfg).await;
-        match decide(cfg.fenced, running, changed, restart) {
-            Action::Nothing => {}
-            Action::Start if retry_follow_at.is_some_and(|t| Instant::now() < t) => {}
-            Action::Start => {
-                let prepared = match configure::startup_role(&cfg, upstream.as_deref()) {
-                    Ok(role) => prepare_to_follow(&cfg, &config_file, &role)
-                        .await
-                        .map_err(|e| (e, "cannot rewind from the new primary yet")),
-                    Err(e) => Err((e.into(), "configuration refused")),
-                };
-                if let Err((e, why)) = prepared {
-                    tracing::error!(error = %e, "{why}; postgres stays down");
-                    retry_follow_at = Some(Instant::now() + FOLLOW_RETRY);
-                } else {
-                    retry_follow_at = None;
-                    match spawn_postgres(&cfg) {
-                        Ok(c) => {
-                            tracing::info!("postmaster started");
-                            child = Some(c);
-                        }
-                        Err(e) => tracing::error!(error = %e, "cannot start postgres"),
-                    }
-                }
-            }
-            Action::Stop => {
-                tracing::info!("fenced: stopping postgres");
-                stop_child(&cfg, &mut child, ctl::StopMode::Fast).await;
-            }
-            Action::Reload => {
-                let c2 = cfg.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || ctl::reload(&c2)).await {
-                    tracing::error!(error = %e, "reload failed");
-                }
-                tracing::info!("configuration reloaded");
-            }
-            Action::Restart => {
-                tracing::info!("a changed parameter needs a restart");
-                stop_child(&cfg, &mut child, ctl::StopMode::Fast).await;
-            }
-        }
-        shared
-            .postgres_running
-            .store(child.is_some(), Ordering::SeqCst);
     }
-    tracing::info!("shutting down: smart, then fast after smartShutdownTimeout");
-    if let Some(mut c) = child.take() {
-        let c2 = cfg.clone();
-        let _ = tokio::task::spawn_blocking(move || ctl::shutdown(&c2, c2.smart_shutdown_timeout))
-            .await;
-        let _ = c.wait().await;
-    }
+    tracing::info!("shutting down: smart, fast after smartShutdownTimeout, then immediate");
+    supervisor.postmaster.shutdown(&supervisor.cfg).await;
     let _ = stop_tx.send(true);
     Ok(())
 }
@@ -433,23 +388,23 @@ pub async fn run(config_file: PathBuf) -> Result<(), InstanceError> {
 async fn serve(
     cfg: &ManagerConfig,
     shared: Arc<Shared>,
-    custom: std::collections::BTreeMap<String, super::metrics::CustomQuery>,
-) -> Result<(), InstanceError> {
+    custom: std::collections::BTreeMap<String, metrics::CustomQuery>,
+) -> Result<(), RunError> {
     let bind = |port: u16| async move {
         tokio::net::TcpListener::bind(("0.0.0.0", port))
             .await
-            .map_err(|e| InstanceError::Refused(format!("binding port {port}: {e}")))
+            .map_err(|source| RunError::Bind { port, source })
     };
-    let probes = super::http::probes(shared.clone(), cfg.certificates.is_none());
+    let probes = http::probes(shared.clone(), cfg.certificates.is_none());
     let l = bind(cfg.probe_port).await?;
     tokio::spawn(async move { axum::serve(l, probes).await });
-    let metrics = super::http::metrics_router(shared.clone(), custom);
+    let metrics = http::metrics_router(shared.clone(), custom);
     let l = bind(cfg.metrics_port).await?;
     tokio::spawn(async move { axum::serve(l, metrics).await });
     if let Some(files) = &cfg.certificates {
-        let acceptor = super::http::tls_acceptor(files).map_err(InstanceError::Refused)?;
+        let acceptor = http::tls_acceptor(files)?;
         let tcp = bind(cfg.status_port).await?;
-        let router = super::http::status_router(shared);
+        let router = http::status_router(shared);
         tokio::spawn(async move {
             let listener = pgfed_tls::TlsListener {
                 tcp,
@@ -460,57 +415,4 @@ async fn serve(
         });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_decisions() {
-        use Target::{Me, Other, Unset};
-        let cases = [
-            ((Me, false, Some(true)), RoleChange::Promote),
-            ((Me, false, Some(false)), RoleChange::None),
-            ((Me, true, Some(false)), RoleChange::Demote),
-            ((Me, true, Some(true)), RoleChange::None),
-            ((Me, false, None), RoleChange::None),
-            // Another instance is the target: a primary steps down, in any kind of cluster.
-            ((Other, false, Some(false)), RoleChange::StepDown),
-            ((Other, true, Some(false)), RoleChange::StepDown),
-            ((Other, false, Some(true)), RoleChange::None),
-            ((Other, false, None), RoleChange::None),
-            // Nobody is named: nothing is ours to decide.
-            ((Unset, false, Some(true)), RoleChange::None),
-            ((Unset, false, Some(false)), RoleChange::None),
-            ((Unset, true, Some(false)), RoleChange::None),
-        ];
-        for ((target, replica, recovery), want) in cases {
-            assert_eq!(
-                decide_role(target, replica, recovery),
-                want,
-                "{target:?} {replica} {recovery:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn decisions() {
-        let cases = [
-            ((false, false, false, false), Action::Start),
-            ((false, true, false, false), Action::Nothing),
-            ((false, true, true, false), Action::Reload),
-            ((false, true, true, true), Action::Restart),
-            ((false, true, false, true), Action::Restart),
-            ((true, true, false, false), Action::Stop),
-            ((true, false, true, true), Action::Nothing),
-        ];
-        for ((fenced, running, changed, pending), want) in cases {
-            assert_eq!(
-                decide(fenced, running, changed, pending),
-                want,
-                "{fenced} {running} {changed} {pending}"
-            );
-        }
-    }
 }

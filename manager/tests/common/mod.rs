@@ -7,8 +7,10 @@
 pub mod azurite;
 pub mod certs;
 pub mod fake_gcs;
+pub mod faults;
 pub mod minio;
 pub mod node;
+pub mod writer;
 
 use std::path::PathBuf;
 use std::process::Command;

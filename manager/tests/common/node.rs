@@ -242,9 +242,56 @@ impl Node {
         dir
     }
 
+    /// The postmaster's PID from `postmaster.pid`, while there is one.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.pgdata().join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+    }
+
+    /// SIGKILLs the postmaster, as when its container dies with the manager (PID 1), and proves
+    /// it: the kill succeeded and the process is gone. Returns its PID.
+    pub fn kill_postmaster(&self) -> u32 {
+        let pid = self
+            .postmaster_pid()
+            .unwrap_or_else(|| panic!("[{}] no postmaster.pid to kill", self.name));
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(
+            status.success(),
+            "[{}] kill -KILL {pid}: {status}",
+            self.name
+        );
+        wait_for(
+            &format!("[{}] postmaster {pid} to die", self.name),
+            Duration::from_secs(30),
+            || {
+                if process_gone(pid) {
+                    Ok(())
+                } else {
+                    Err("alive".into())
+                }
+            },
+        );
+        pid
+    }
+
     /// The PostgreSQL log (jsonlog), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.pgdata().join("log/postgres.json")).unwrap_or_default()
+    }
+}
+
+/// True when `pid` no longer runs (gone, or a zombie waiting to be reaped).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // `pid (comm) S ...`: the state follows the last parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
     }
 }
 

@@ -1,0 +1,119 @@
+//! The postmaster as the supervisor's child process: start it, notice that it exited, and stop it
+//! along an escalation that always ends — smart, fast, immediate through pg_ctl, each bounded,
+//! then a kill — so no stop and no wait for the postmaster can hang the manager.
+
+use crate::config::ManagerConfig;
+use crate::pg::{PgError, ctl, io};
+use std::process::ExitStatus;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// How long the manager waits for a postmaster that pg_ctl saw stop, or that was killed, to be
+/// reaped.
+const REAP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The supervised postmaster, when there is one.
+#[derive(Default)]
+pub struct Postmaster {
+    child: Option<Child>,
+}
+
+impl Postmaster {
+    /// True while the manager has a postmaster child it has not reaped.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts postgres on the data directory in the foreground of a child process.
+    pub fn spawn(&mut self, cfg: &ManagerConfig) -> Result<(), PgError> {
+        std::fs::create_dir_all(&cfg.socket_dir)
+            .map_err(io(format!("creating {}", cfg.socket_dir.display())))?;
+        let program = ctl::program(cfg, "postgres");
+        let child = Command::new(&program)
+            .arg("-D")
+            .arg(&cfg.pgdata)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|source| PgError::Spawn {
+                program: program.display().to_string(),
+                source,
+            })?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Reaps a postmaster that exited by itself (crash, kill) and returns how it ended.
+    pub fn reap_exited(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status)
+    }
+
+    /// Reaps the postmaster after something else stopped it (a demotion), waiting at most
+    /// [`REAP_TIMEOUT`]; returns false when it is still alive.
+    pub async fn reap_stopped(&mut self) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        if tokio::time::timeout(REAP_TIMEOUT, child.wait())
+            .await
+            .is_ok()
+        {
+            self.child = None;
+            return true;
+        }
+        false
+    }
+
+    /// Stops postgres along `plan` ([`ctl::escalation`]) and reaps it. Fails, keeping the child,
+    /// when no mode stopped it.
+    pub async fn stop(
+        &mut self,
+        cfg: &ManagerConfig,
+        plan: Vec<(ctl::StopMode, u64)>,
+    ) -> Result<ctl::StopMode, PgError> {
+        let c = cfg.clone();
+        let stopped = tokio::task::spawn_blocking(move || ctl::stop_escalating(&c, &plan))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PgError::Io {
+                    context: "waiting for pg_ctl stop".into(),
+                    source: std::io::Error::other(e),
+                })
+            })?;
+        if !self.reap_stopped().await {
+            tracing::warn!("pg_ctl reported postgres stopped but the postmaster has not exited");
+        }
+        Ok(stopped)
+    }
+
+    /// The manager's own shutdown: smart, fast after `smartShutdownTimeout`, immediate, and a
+    /// kill of the postmaster when even that did not end it. Always returns with no postmaster
+    /// child left running (short of one that ignores SIGKILL).
+    pub async fn shutdown(&mut self, cfg: &ManagerConfig) {
+        if self.child.is_none() {
+            return;
+        }
+        let plan = ctl::escalation(
+            ctl::StopMode::Smart,
+            cfg.smart_shutdown_timeout,
+            ctl::FAST_STOP_TIMEOUT_SECS,
+        );
+        match self.stop(cfg, plan).await {
+            Ok(mode) => tracing::info!(mode = mode.as_str(), "postgres stopped"),
+            Err(e) => {
+                tracing::error!(error = %e, "postgres did not stop; killing the postmaster");
+                if let Some(child) = self.child.as_mut()
+                    && let Err(e) = child.start_kill()
+                {
+                    tracing::error!(error = %e, "cannot kill the postmaster");
+                }
+                if !self.reap_stopped().await {
+                    tracing::error!("the killed postmaster has not exited");
+                }
+            }
+        }
+    }
+}
