@@ -1,0 +1,4 @@
+//! Pure decisions of the Cluster controller: given what was observed, what to do next. No I/O;
+//! every function here is table-tested.
+
+pub mod scale;
