@@ -45,6 +45,37 @@ now() { date +%s.%N; }
 rate() { python3 -c "import sys; print(f'{float(sys.argv[1])/(float(sys.argv[3])-float(sys.argv[2])):.2f}')" "$@"; }
 result=
 secs() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.2f}')" "$@"; }
+# What else the machine was doing, measured rather than assumed: the load average, and every
+# command (its processes summed) that used at least 10 % of a core during a 5 s sample.
+machine_state() {
+  python3 - <<'PY'
+import os, time
+def sample():
+    ticks = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        end = stat.rfind(")")
+        fields = stat[end + 2:].split()
+        ticks[pid] = (stat[stat.find("(") + 1:end], int(fields[11]) + int(fields[12]))
+    return ticks
+seconds = 5
+before = sample(); time.sleep(seconds); after = sample()
+hz = os.sysconf("SC_CLK_TCK")
+busy = {}
+for pid, (name, t) in after.items():
+    if pid in before and before[pid][0] == name:
+        busy[name] = busy.get(name, 0) + (t - before[pid][1]) * 100 / hz / seconds
+top = sorted(((p, n) for n, p in busy.items() if p >= 10), reverse=True)[:8]
+load = " ".join(open("/proc/loadavg").read().split()[:3])
+others = ", ".join(f"{n} {p:.0f} %" for p, n in top) or "none above 10 % of a core"
+print(f"load average {load} (1/5/15 min); busy over {seconds} s: {others}")
+PY
+}
+state_start=$(machine_state)
+echo "machine at start: $state_start"
 
 # --- MinIO with TLS ---------------------------------------------------------------------------
 # MinIO keeps its data in memory when /dev/shm is there, so the object store's disk does not
@@ -259,13 +290,17 @@ rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$mgr_pid/status")
 rss=$(python3 -c "print(f'{$rss_kib/1024:.1f}')")
 kill -TERM "$mgr_pid"; wait "$run_pid" || true
 echo "Manager idle RSS (instance run, postgres up, 15 s idle): $rss MiB"
+state_end=$(machine_state)
+echo "machine at end: $state_end"
 
 cat >"$RESULTS" <<MD
 # Manager benchmarks
 
-Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),
-shared with other builds; MinIO over TLS on localhost (data on tmpfs when available); PostgreSQL $(as_pg "$PG_BINDIR/postgres" --version | awk '{print $3}'),
+Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs));
+MinIO over TLS on localhost (data on tmpfs when available); PostgreSQL $(as_pg "$PG_BINDIR/postgres" --version | awk '{print $3}'),
 barman-cli-cloud $(dpkg-query -W -f='${Version}' barman-cli-cloud), pgBackRest $(pgbackrest version | awk '{print $2}').
+Machine before the run: $state_start.
+Machine after the run: $state_end.
 Command: \`manager/bench/run.sh\` (SEGMENTS=$SEGMENTS SCALE=$SCALE JOBS=$JOBS). Figures vary run to run on a busy machine.
 
 ## WAL archive throughput ($SEGMENTS × 16 MiB real segments from a pgbench load, one archive_command call per segment in order)

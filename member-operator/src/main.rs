@@ -1,25 +1,9 @@
 //! `pgfed-operator`: the member operator binary. Thin: parses arguments, calls the library.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
-use pgfed_api::crds::command::CrdArgs;
+use clap::Parser;
+use pgfed_operator::cli::{Cli, Command};
 use std::process::ExitCode;
-
-/// pgfed member operator: PostgreSQL clusters on Kubernetes.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Print the CustomResourceDefinitions of the pgfed.io/v1 API.
-    Crd(CrdArgs),
-    /// Run the operator (admission webhook).
-    Run(pgfed_operator::webhook::RunArgs),
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,5 +1,9 @@
-//! The install manifests stay consistent with the code and secure by default.
+//! The install manifests stay consistent with the code and secure by default: every command they
+//! run is one the binary accepts, and the RBAC grants exactly the calls the code makes.
 
+use clap::Parser;
+use pgfed_operator::cli::{Cli, Command};
+use pgfed_operator::webhook::secret::API_ACCESS;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -81,6 +85,8 @@ fn operator_install_is_complete_and_hardened() {
         "Namespace",
         "CustomResourceDefinition",
         "ServiceAccount",
+        "Role",
+        "RoleBinding",
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
@@ -144,19 +150,9 @@ fn operator_install_is_complete_and_hardened() {
 }
 
 #[test]
-fn federation_install_is_hardened() {
-    let docs = kustomize(&manifests_dir().join("federation"));
-    let deployments: Vec<_> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
-    assert_eq!(deployments.len(), 1);
-    for d in deployments {
-        assert_hardened(d);
-    }
-}
-
-#[test]
 fn no_rbac_rule_grants_wildcards_or_secret_deletion() {
-    for dir in [manifests_dir(), manifests_dir().join("federation")] {
-        for doc in kustomize(&dir)
+    {
+        for doc in kustomize(&manifests_dir())
             .iter()
             .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
         {
@@ -176,5 +172,201 @@ fn no_rbac_rule_grants_wildcards_or_secret_deletion() {
                 }
             }
         }
+    }
+}
+
+/// Every YAML file under `dir`, recursively.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            files.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Every container (and init container) anywhere in `doc`, at any depth: Deployments, Jobs,
+/// CronJobs and bare Pods alike.
+fn containers(doc: &Value) -> Vec<Value> {
+    let mut found = Vec::new();
+    match doc {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == "containers" || key == "initContainers" {
+                    found.extend(value.as_array().cloned().unwrap_or_default());
+                } else {
+                    found.extend(containers(value));
+                }
+            }
+        }
+        Value::Array(items) => found.extend(items.iter().flat_map(containers)),
+        _ => {}
+    }
+    found
+}
+
+/// Whether the binary named by `argv[0]` accepts `argv`, parsed with that binary's own clap
+/// definition. A binary this test does not know is an error: add its definition here before a
+/// manifest runs it.
+fn binary_accepts(argv: &[String]) -> Result<(), String> {
+    let binary = argv[0].rsplit('/').next().unwrap_or_default();
+    match binary {
+        "pgfed-operator" => Cli::try_parse_from(argv)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "no pgfed binary named {other:?} defines a command line this test can check"
+        )),
+    }
+}
+
+#[test]
+fn every_command_a_manifest_runs_is_one_its_binary_accepts() {
+    let mut checked = 0;
+    for file in yaml_files(&manifests_dir()) {
+        for doc in documents(&file) {
+            for container in containers(&doc) {
+                let name = format!(
+                    "{}: {}/{} container {}",
+                    file.display(),
+                    doc["kind"].as_str().unwrap_or_default(),
+                    doc["metadata"]["name"].as_str().unwrap_or_default(),
+                    container["name"].as_str().unwrap_or_default()
+                );
+                let strings = |k: &str| -> Vec<String> {
+                    container[k]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .unwrap_or_else(|| panic!("{name}: {k} holds a non-string"))
+                                .to_string()
+                        })
+                        .collect()
+                };
+                let mut argv = strings("command");
+                assert!(
+                    !argv.is_empty(),
+                    "{name}: no command; the image's entrypoint needs a subcommand, so name it"
+                );
+                argv.extend(strings("args"));
+                if let Err(e) = binary_accepts(&argv) {
+                    panic!("{name} runs {argv:?}, which the binary refuses:\n{e}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "no container found under manifests/");
+}
+
+#[test]
+fn the_command_check_refuses_what_the_binary_refuses() {
+    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(binary_accepts(&argv(&["/usr/local/bin/pgfed-operator", "run"])).is_ok());
+    for bad in [
+        &["/usr/local/bin/pgfed-operator"][..],
+        &["/usr/local/bin/pgfed-operator", "serve"],
+        &["/usr/local/bin/pgfed-operator", "run", "--no-such-flag"],
+        &["/usr/local/bin/pgfed-federation", "run"],
+    ] {
+        assert!(binary_accepts(&argv(bad)).is_err(), "{bad:?} accepted");
+    }
+}
+
+/// (apiGroup, resource, verb) of every rule of `kind` in rbac.yaml, with the rule's resourceNames.
+fn granted(docs: &[Value], kind: &str) -> Vec<((String, String, String), Vec<String>)> {
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for doc in docs.iter().filter(|d| d["kind"] == kind) {
+        for rule in doc["rules"].as_array().cloned().unwrap_or_default() {
+            let names = list(&rule["resourceNames"]);
+            for group in list(&rule["apiGroups"]) {
+                for resource in list(&rule["resources"]) {
+                    for verb in list(&rule["verbs"]) {
+                        out.push(((group.clone(), resource.clone(), verb), names.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rbac_grants_exactly_the_calls_the_code_makes() {
+    let docs = documents(&manifests_dir().join("rbac.yaml"));
+    let role = granted(&docs, "Role");
+    let cluster_role = granted(&docs, "ClusterRole");
+    let grants: BTreeSet<(String, String, String)> = role
+        .iter()
+        .chain(&cluster_role)
+        .map(|(g, _)| g.clone())
+        .collect();
+    let used: BTreeSet<(String, String, String)> = API_ACCESS
+        .iter()
+        .map(|a| {
+            (
+                a.group.to_string(),
+                a.resource.to_string(),
+                a.verb.to_string(),
+            )
+        })
+        .collect();
+    let unused: Vec<_> = grants.difference(&used).collect();
+    let missing: Vec<_> = used.difference(&grants).collect();
+    assert!(
+        unused.is_empty(),
+        "manifests/rbac.yaml grants (apiGroup, resource, verb) no code uses: {unused:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "the code calls (apiGroup, resource, verb) manifests/rbac.yaml does not grant: {missing:?}"
+    );
+
+    // Names and scope match what `pgfed-operator run` uses by default.
+    let Command::Run(run) = Cli::parse_from(["pgfed-operator", "run"]).command else {
+        panic!("`run` parsed as another command");
+    };
+    for doc in docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" || d["kind"] == "RoleBinding")
+    {
+        assert_eq!(
+            doc["metadata"]["namespace"],
+            run.namespace.as_str(),
+            "{doc}"
+        );
+    }
+    assert!(
+        !cluster_role.iter().any(|((_, r, _), _)| r == "secrets"),
+        "Secrets are granted in the operator's namespace only"
+    );
+    for ((_, resource, verb), names) in role.iter().chain(&cluster_role) {
+        let want: Vec<String> = match (resource.as_str(), verb.as_str()) {
+            // RBAC cannot restrict create to a name.
+            ("secrets", "create") => vec![],
+            ("secrets", _) => vec![run.webhook_secret.clone()],
+            (_, _) => vec![
+                run.mutating_configuration.clone(),
+                run.validating_configuration.clone(),
+            ],
+        };
+        assert_eq!(names, &want, "resourceNames of {resource} {verb}");
     }
 }

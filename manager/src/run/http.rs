@@ -90,4 +90,5 @@ pub fn tls_acceptor(files: &CertificateFiles) -> Result<TlsAcceptor, String> {
         &read(&files.server_key)?,
         Some(&read(&files.client_ca)?),
     )
+    .map_err(|e| e.to_string())
 }

@@ -1,12 +1,14 @@
 //! The webhook HTTPS server and the `run` entry point of the operator.
 
+use super::renewal::{CertificateTargets, ensure_published, keep_renewed};
 use super::review::{Hook, review};
-use super::secret::{ensure_certificate, inject_ca_bundle};
+use crate::metrics::{AdmissionHook, AdmissionResult, Metrics};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use pgfed_tls::TlsListener;
+use std::sync::Arc;
 
 /// Options of `pgfed-operator run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -14,6 +16,9 @@ pub struct RunArgs {
     /// Port of the admission webhook (HTTPS).
     #[arg(long, env = "WEBHOOK_PORT", default_value_t = 9443)]
     pub webhook_port: u16,
+    /// Port of the Prometheus metrics (plain HTTP, `/metrics`).
+    #[arg(long, env = "METRICS_PORT", default_value_t = 8080)]
+    pub metrics_port: u16,
     /// Namespace the operator runs in (holds the webhook certificate Secret).
     #[arg(long, env = "OPERATOR_NAMESPACE", default_value = "pgfed-system")]
     pub namespace: String,
@@ -31,6 +36,19 @@ pub struct RunArgs {
     pub validating_configuration: String,
 }
 
+impl RunArgs {
+    /// Where the webhook certificate lives and who trusts it.
+    pub fn certificate_targets(&self) -> CertificateTargets {
+        CertificateTargets {
+            namespace: self.namespace.clone(),
+            secret: self.webhook_secret.clone(),
+            service: self.webhook_service.clone(),
+            mutating_configuration: self.mutating_configuration.clone(),
+            validating_configuration: self.validating_configuration.clone(),
+        }
+    }
+}
+
 /// Why the operator stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -42,16 +60,42 @@ pub enum RunError {
     Certificate(#[from] super::secret::CertificateError),
     /// TLS configuration failed.
     #[error("webhook TLS: {0}")]
-    Tls(String),
+    Tls(#[from] pgfed_tls::TlsError),
+    /// A port could not be bound.
+    #[error("binding port {port}: {source}")]
+    Bind {
+        /// The port.
+        port: u16,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The listener failed.
     #[error("webhook server: {0}")]
     Io(#[from] std::io::Error),
 }
 
+impl RunError {
+    /// A short, stable name of the cause, for metrics and Events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunError::Client(_) => "kube-client",
+            RunError::Certificate(e) => e.label(),
+            RunError::Tls(e) => e.label(),
+            RunError::Bind { .. } => "bind",
+            RunError::Io(_) => "io",
+        }
+    }
+}
+
 fn answer(
     hook: Hook,
     body: AdmissionReview<DynamicObject>,
+    metrics: &Metrics,
 ) -> Json<AdmissionReview<DynamicObject>> {
+    let metric_hook = match hook {
+        Hook::Mutate => AdmissionHook::Mutate,
+        Hook::Validate => AdmissionHook::Validate,
+    };
     let request: Result<AdmissionRequest<DynamicObject>, _> = body.try_into();
     let response = match request {
         Ok(request) => {
@@ -66,59 +110,82 @@ fn answer(
                 reason = %response.result.message,
                 "admission review"
             );
+            let result = match (response.allowed, &response.patch) {
+                (false, _) => AdmissionResult::Denied,
+                (true, Some(_)) => AdmissionResult::Patched,
+                (true, None) => AdmissionResult::Allowed,
+            };
+            metrics.admitted(metric_hook, &request.kind.kind, result);
             response
         }
-        Err(e) => AdmissionResponse::invalid(e.to_string()),
+        Err(e) => {
+            metrics.admitted(metric_hook, "unknown", AdmissionResult::Denied);
+            AdmissionResponse::invalid(e.to_string())
+        }
     };
     Json(response.into_review())
 }
 
-/// The webhook routes.
-pub fn router() -> Router {
+/// The webhook routes; every review is counted in `metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    let validated = metrics.clone();
     Router::new()
         .route(
             "/mutate",
-            post(|Json(body)| async move { answer(Hook::Mutate, body) }),
+            post(move |Json(body)| async move { answer(Hook::Mutate, body, &metrics) }),
         )
         .route(
             "/validate",
-            post(|Json(body)| async move { answer(Hook::Validate, body) }),
+            post(move |Json(body)| async move { answer(Hook::Validate, body, &validated) }),
         )
         .route("/healthz", get(|| async { "ok" }))
 }
 
-/// Runs the operator: ensures the webhook certificate, publishes its CA to the API server and
-/// serves admission reviews until SIGTERM.
+async fn bind(port: u16) -> Result<tokio::net::TcpListener, RunError> {
+    tokio::net::TcpListener::bind(("0.0.0.0", port))
+        .await
+        .map_err(|source| RunError::Bind { port, source })
+}
+
+/// Runs the operator: ensures the webhook certificate, publishes its CA to the API server, serves
+/// admission reviews and metrics, and renews the certificate in the background, until SIGTERM.
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     // The workspace enables more than one rustls crypto backend through its dependencies, so rustls
     // cannot pick one implicitly; the kube client needs a process-wide default before connecting.
     // An Err means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics = Arc::new(Metrics::new());
+    let metrics_tcp = bind(args.metrics_port).await?;
     let client = kube::Client::try_default().await?;
-    let cert = ensure_certificate(
-        &client,
-        &args.namespace,
-        &args.webhook_secret,
-        &args.webhook_service,
-    )
-    .await?;
-    inject_ca_bundle(
-        &client,
-        &args.mutating_configuration,
-        &args.validating_configuration,
-        &cert.ca_pem,
-    )
-    .await?;
-    let acceptor = pgfed_tls::acceptor(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), None)
-        .map_err(RunError::Tls)?;
-    let tcp = tokio::net::TcpListener::bind(("0.0.0.0", args.webhook_port)).await?;
-    tracing::info!(port = args.webhook_port, "admission webhook listening");
+    let targets = args.certificate_targets();
+    let cert = ensure_published(&client, &targets).await?;
+    let (acceptor, reloader) =
+        pgfed_tls::reloadable_acceptor(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), None)?;
+    let tcp = bind(args.webhook_port).await?;
+    tokio::spawn(keep_renewed(
+        client,
+        targets,
+        cert,
+        reloader,
+        metrics.clone(),
+    ));
+    let metrics_router = crate::metrics::router(metrics.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(metrics_tcp, metrics_router).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    tracing::info!(
+        port = args.webhook_port,
+        metrics_port = args.metrics_port,
+        "admission webhook listening"
+    );
     let listener = TlsListener {
         tcp,
         acceptor,
         name: "webhook",
     };
-    axum::serve(listener, router())
+    axum::serve(listener, router(metrics))
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
