@@ -145,40 +145,86 @@ pub(super) fn volumes(
         });
         mounts.push(mount("projected", PROJECTED_MOUNT, true));
     }
-    let s = input.secrets;
-    let tls: &[&str] = &[TLS_CERT, TLS_KEY];
-    let ca_only: &[&str] = &[CA_CERT];
-    let mut secrets = vec![
-        ("server", CERTIFICATES_DIR, s.server_tls.as_str(), Some(tls)),
-        (
-            "server-ca",
-            CERTIFICATES_DIR,
-            s.server_ca.as_str(),
-            Some(ca_only),
-        ),
-        (
-            "replication",
-            CERTIFICATES_DIR,
-            s.replication_tls.as_str(),
-            Some(tls),
-        ),
-        (
-            "client-ca",
-            CERTIFICATES_DIR,
-            s.client_ca.as_str(),
-            Some(ca_only),
-        ),
-    ];
-    if let Some(app) = &s.app {
-        secrets.push(("app", CREDENTIALS_DIR, app.as_str(), None));
-    }
-    if let Some(superuser) = &s.superuser {
-        secrets.push(("superuser", CREDENTIALS_DIR, superuser.as_str(), None));
-    }
-    for (role, dir, secret_name, keys) in secrets {
-        let volume = format!("{}-{role}", dir.rsplit('/').next().unwrap_or("secret"));
-        volumes.push(secret(&volume, secret_name, keys));
-        mounts.push(mount(&volume, &format!("{dir}/{role}"), true));
+    for mounted in secret_mounts(input.secrets) {
+        volumes.push(secret(mounted.volume, mounted.secret, mounted.keys.items()));
+        mounts.push(mount(mounted.volume, &mounted.path, true));
     }
     Ok((volumes, mounts))
+}
+
+/// Which keys of a Secret an instance sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keys {
+    /// `tls.crt` and `tls.key` of a `kubernetes.io/tls` Secret.
+    Tls,
+    /// `ca.crt` only: never the CA's key.
+    CaCertOnly,
+    /// Every key (credentials Secrets).
+    All,
+}
+
+impl Keys {
+    fn items(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Tls => Some(&[TLS_CERT, TLS_KEY]),
+            Self::CaCertOnly => Some(&[CA_CERT]),
+            Self::All => None,
+        }
+    }
+}
+
+/// A Secret mounted read-only in the postgres container.
+struct MountedSecret<'a> {
+    volume: &'static str,
+    path: String,
+    secret: &'a str,
+    keys: Keys,
+}
+
+/// Certificates under `/controller/certificates/<role>`, credentials (when the caller names
+/// them) under `/controller/credentials/<role>`.
+fn secret_mounts(secrets: &super::PodSecrets) -> Vec<MountedSecret<'_>> {
+    let mut out = vec![
+        MountedSecret {
+            volume: "cert-server",
+            path: format!("{CERTIFICATES_DIR}/server"),
+            secret: &secrets.server_tls,
+            keys: Keys::Tls,
+        },
+        MountedSecret {
+            volume: "cert-server-ca",
+            path: format!("{CERTIFICATES_DIR}/server-ca"),
+            secret: &secrets.server_ca,
+            keys: Keys::CaCertOnly,
+        },
+        MountedSecret {
+            volume: "cert-replication",
+            path: format!("{CERTIFICATES_DIR}/replication"),
+            secret: &secrets.replication_tls,
+            keys: Keys::Tls,
+        },
+        MountedSecret {
+            volume: "cert-client-ca",
+            path: format!("{CERTIFICATES_DIR}/client-ca"),
+            secret: &secrets.client_ca,
+            keys: Keys::CaCertOnly,
+        },
+    ];
+    if let Some(app) = &secrets.app {
+        out.push(MountedSecret {
+            volume: "cred-app",
+            path: format!("{CREDENTIALS_DIR}/app"),
+            secret: app,
+            keys: Keys::All,
+        });
+    }
+    if let Some(superuser) = &secrets.superuser {
+        out.push(MountedSecret {
+            volume: "cred-superuser",
+            path: format!("{CREDENTIALS_DIR}/superuser"),
+            secret: superuser,
+            keys: Keys::All,
+        });
+    }
+    out
 }
