@@ -52,8 +52,8 @@ use k8s_openapi::api::core::v1::{
 };
 use pgfed_api::cluster::Cluster;
 use pgfed_api::names::{
-    LABEL_INSTANCE_NAME, LABEL_INSTANCE_ROLE, LABEL_POD_ROLE, POSTGRES_PORT, ROLE_PRIMARY,
-    ROLE_REPLICA, instance_name,
+    LABEL_INSTANCE_NAME, LABEL_INSTANCE_ROLE, LABEL_POD_ROLE, MANAGER_STATUS_PORT, METRICS_PORT,
+    POSTGRES_PORT, ROLE_PRIMARY, ROLE_REPLICA, instance_name,
 };
 use std::collections::BTreeMap;
 
@@ -63,12 +63,11 @@ pub const ANNOTATION_POD_SPEC_HASH: &str = "pgfed.io/podSpecHash";
 pub const BOOTSTRAP_CONTAINER: &str = "bootstrap-controller";
 /// Name of the PostgreSQL container.
 pub const POSTGRES_CONTAINER: &str = "postgres";
-/// The instance manager's plain-HTTP probe port (manager/src/config.rs `probe_port`).
-pub const PROBE_PORT: u16 = 8000;
-/// The instance manager's mTLS status port (manager/src/config.rs `status_port`).
+/// The instance manager's plain-HTTP probe port (manager/src/config.rs `probe_port`, 8000).
+pub const PROBE_PORT: u16 = MANAGER_STATUS_PORT;
+/// The instance manager's mTLS status port (manager/src/config.rs `status_port`); not in
+/// `pgfed_api::names`, whose `MANAGER_STATUS_PORT` is the probe port.
 pub const STATUS_PORT: u16 = 8001;
-/// The instance manager's metrics port (manager/src/config.rs `metrics_port`).
-pub const METRICS_PORT: u16 = 9187;
 /// Where the manager binary is installed and the shared files live.
 pub const CONTROLLER_DIR: &str = "/controller";
 /// The manager's configuration file, read through `PGFED_CONFIG`.
