@@ -6,5 +6,6 @@ pub mod certs;
 pub mod credentials;
 pub mod meta;
 pub mod pdb;
+pub mod pod;
 pub mod pvc;
 pub mod service;

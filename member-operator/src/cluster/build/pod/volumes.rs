@@ -1,0 +1,230 @@
+//! The volumes of an instance pod and where the postgres container mounts them: the instance's
+//! claims (data, WAL, tablespaces), the scratch volume behind `/controller`, `/run` and `/tmp`,
+//! `/dev/shm` in memory, the manager's configuration, `spec.projectedVolumeTemplate`, and the
+//! certificate and credentials Secrets (only `ca.crt` of a CA Secret).
+
+use super::{
+    CERTIFICATES_DIR, CONTROLLER_DIR, CREDENTIALS_DIR, DATA_MOUNT, PROJECTED_MOUNT, PodError,
+    PodInput, TABLESPACES_DIR, WAL_MOUNT,
+};
+use crate::cluster::build::certs::{CA_CERT, TLS_CERT, TLS_KEY};
+use k8s_openapi::api::core::v1::{
+    EmptyDirVolumeSource, KeyToPath, PersistentVolumeClaimVolumeSource, SecretVolumeSource, Volume,
+    VolumeMount,
+};
+use pgfed_api::names::{tablespace_pvc_name, wal_pvc_name};
+
+/// Mode of mounted Secret files: owner root, readable by the `fsGroup`.
+const SECRET_MODE: i32 = 0o640;
+
+/// Name of the scratch volume (emptyDir or `spec.ephemeralVolumeSource`).
+pub const SCRATCH_VOLUME: &str = "scratch-data";
+
+pub(super) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn claim(name: &str, claim_name: String) -> Volume {
+    Volume {
+        name: name.into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name,
+            read_only: None,
+        }),
+        ..Volume::default()
+    }
+}
+
+/// A Secret volume; `keys`, when given, limits it to those keys.
+fn secret(name: &str, secret_name: &str, keys: Option<&[&str]>) -> Volume {
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret_name.into()),
+            default_mode: Some(SECRET_MODE),
+            items: keys.map(|keys| {
+                keys.iter()
+                    .map(|k| KeyToPath {
+                        key: (*k).into(),
+                        path: (*k).into(),
+                        mode: None,
+                    })
+                    .collect()
+            }),
+            optional: None,
+        }),
+        ..Volume::default()
+    }
+}
+
+/// A valid volume name for tablespace `name`: `tbs-` and the name with `_` as `-`.
+fn tablespace_volume(index: usize, name: &str) -> Result<String, PodError> {
+    let volume = format!("tbs-{}", name.replace('_', "-"));
+    let valid = volume.len() <= 63
+        && !volume.ends_with('-')
+        && volume
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(volume)
+    } else {
+        Err(PodError::TablespaceName {
+            index,
+            name: name.into(),
+        })
+    }
+}
+
+/// The pod's volumes and the postgres container's mounts.
+pub(super) fn volumes(
+    input: &PodInput,
+    instance: &str,
+) -> Result<(Vec<Volume>, Vec<VolumeMount>), PodError> {
+    let spec = &input.cluster.spec;
+    let mut volumes = vec![claim("pgdata", instance.to_string())];
+    let mut mounts = vec![mount("pgdata", DATA_MOUNT, false)];
+    if spec.wal_storage.is_some() {
+        volumes.push(claim("pg-wal", wal_pvc_name(instance)));
+        mounts.push(mount("pg-wal", WAL_MOUNT, false));
+    }
+    for (index, tablespace) in spec.tablespaces.iter().enumerate() {
+        let volume = tablespace_volume(index, &tablespace.name)?;
+        volumes.push(claim(
+            &volume,
+            tablespace_pvc_name(instance, &tablespace.name),
+        ));
+        mounts.push(mount(
+            &volume,
+            &format!("{TABLESPACES_DIR}/{}", tablespace.name),
+            false,
+        ));
+    }
+    volumes.push(Volume {
+        name: SCRATCH_VOLUME.into(),
+        ephemeral: spec.ephemeral_volume_source.clone(),
+        empty_dir: spec
+            .ephemeral_volume_source
+            .is_none()
+            .then(EmptyDirVolumeSource::default),
+        ..Volume::default()
+    });
+    for (sub_path, path) in [
+        ("controller", CONTROLLER_DIR),
+        ("run", "/run"),
+        ("tmp", "/tmp"),
+    ] {
+        mounts.push(VolumeMount {
+            sub_path: Some(sub_path.into()),
+            ..mount(SCRATCH_VOLUME, path, false)
+        });
+    }
+    volumes.push(Volume {
+        name: "shm".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".into()),
+            size_limit: None,
+        }),
+        ..Volume::default()
+    });
+    mounts.push(mount("shm", "/dev/shm", false));
+    volumes.push(Volume {
+        name: "config".into(),
+        ..input.config_volume.clone()
+    });
+    mounts.push(mount("config", &format!("{CONTROLLER_DIR}/config"), true));
+    if let Some(projected) = &spec.projected_volume_template {
+        volumes.push(Volume {
+            name: "projected".into(),
+            projected: Some(projected.clone()),
+            ..Volume::default()
+        });
+        mounts.push(mount("projected", PROJECTED_MOUNT, true));
+    }
+    for mounted in secret_mounts(input.secrets) {
+        volumes.push(secret(mounted.volume, mounted.secret, mounted.keys.items()));
+        mounts.push(mount(mounted.volume, &mounted.path, true));
+    }
+    Ok((volumes, mounts))
+}
+
+/// Which keys of a Secret an instance sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keys {
+    /// `tls.crt` and `tls.key` of a `kubernetes.io/tls` Secret.
+    Tls,
+    /// `ca.crt` only: never the CA's key.
+    CaCertOnly,
+    /// Every key (credentials Secrets).
+    All,
+}
+
+impl Keys {
+    fn items(self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Tls => Some(&[TLS_CERT, TLS_KEY]),
+            Self::CaCertOnly => Some(&[CA_CERT]),
+            Self::All => None,
+        }
+    }
+}
+
+/// A Secret mounted read-only in the postgres container.
+struct MountedSecret<'a> {
+    volume: &'static str,
+    path: String,
+    secret: &'a str,
+    keys: Keys,
+}
+
+/// Certificates under `/controller/certificates/<role>`, credentials (when the caller names
+/// them) under `/controller/credentials/<role>`.
+fn secret_mounts(secrets: &super::PodSecrets) -> Vec<MountedSecret<'_>> {
+    let mut out = vec![
+        MountedSecret {
+            volume: "cert-server",
+            path: format!("{CERTIFICATES_DIR}/server"),
+            secret: &secrets.server_tls,
+            keys: Keys::Tls,
+        },
+        MountedSecret {
+            volume: "cert-server-ca",
+            path: format!("{CERTIFICATES_DIR}/server-ca"),
+            secret: &secrets.server_ca,
+            keys: Keys::CaCertOnly,
+        },
+        MountedSecret {
+            volume: "cert-replication",
+            path: format!("{CERTIFICATES_DIR}/replication"),
+            secret: &secrets.replication_tls,
+            keys: Keys::Tls,
+        },
+        MountedSecret {
+            volume: "cert-client-ca",
+            path: format!("{CERTIFICATES_DIR}/client-ca"),
+            secret: &secrets.client_ca,
+            keys: Keys::CaCertOnly,
+        },
+    ];
+    if let Some(app) = &secrets.app {
+        out.push(MountedSecret {
+            volume: "cred-app",
+            path: format!("{CREDENTIALS_DIR}/app"),
+            secret: app,
+            keys: Keys::All,
+        });
+    }
+    if let Some(superuser) = &secrets.superuser {
+        out.push(MountedSecret {
+            volume: "cred-superuser",
+            path: format!("{CREDENTIALS_DIR}/superuser"),
+            secret: superuser,
+            keys: Keys::All,
+        });
+    }
+    out
+}
