@@ -104,9 +104,7 @@ fn backup_with_tablespace_and_every_recovery_target() {
         "app",
         "INSERT INTO events SELECT 4, 'four' FROM generate_series(1, 100)",
     );
-    let last = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    a.psql("postgres", "SELECT pg_switch_wal()");
-    a.wait_archived(&last, LONG);
+    a.switch_and_wait_archived(LONG);
 
     let cases = [
         ("immediate", json!({"targetImmediate": true}), "1"),
@@ -173,9 +171,7 @@ fn backup_from_a_standby_restores() {
         "app",
         "INSERT INTO events SELECT 2, 'two' FROM generate_series(1, 100)",
     );
-    let seg = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    a.psql("postgres", "SELECT pg_switch_wal()");
-    a.wait_archived(&seg, LONG);
+    a.switch_and_wait_archived(LONG);
     s.wait_query(
         "app",
         "SELECT count(*) FROM events WHERE round = 2",
@@ -199,9 +195,7 @@ fn backup_from_a_standby_restores() {
         "app",
         "INSERT INTO events SELECT 3, 'three' FROM generate_series(1, 100)",
     );
-    let seg = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    a.psql("postgres", "SELECT pg_switch_wal()");
-    a.wait_archived(&seg, LONG);
+    a.switch_and_wait_archived(LONG);
 
     let n = restore_with(
         &minio,

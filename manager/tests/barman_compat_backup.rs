@@ -24,17 +24,7 @@ fn barman_cloud_restore_recovers_a_pgfed_backup() {
         "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 10000) g",
     );
     a.manager_ok(&["backup", "--backup-id", "20261120T120000"]);
-    a.psql(
-        "app",
-        "INSERT INTO t SELECT g, 'after' FROM generate_series(10001, 10500) g",
-    );
-    let seg = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    a.psql("postgres", "SELECT pg_switch_wal()");
-    a.wait_archived(&seg, LONG);
-    let want = a.psql(
-        "app",
-        "SELECT count(*) || md5(string_agg(v, ',' ORDER BY id)) FROM t",
-    );
+    let want = write_after_the_backup(&a);
 
     // Only Barman's tools from here on.
     let b = Node::new("b1-restored", "other");
@@ -115,17 +105,7 @@ fn pgfed_restores_a_barman_cloud_backup() {
     );
     let keys = minio.list("barman", "alpha/base/");
     assert!(keys.iter().any(|k| k.ends_with("/data.tar.gz")), "{keys:?}");
-    a.psql(
-        "app",
-        "INSERT INTO t SELECT g, 'after' FROM generate_series(10001, 10500) g",
-    );
-    let seg = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    a.psql("postgres", "SELECT pg_switch_wal()");
-    a.wait_archived(&seg, LONG);
-    let want = a.psql(
-        "app",
-        "SELECT count(*) || md5(string_agg(v, ',' ORDER BY id)) FROM t",
-    );
+    let want = write_after_the_backup(&a);
 
     let mut b = Node::new("b2-restored", "other");
     b.set(
@@ -150,4 +130,18 @@ fn pgfed_restores_a_barman_cloud_backup() {
         ts.join("extra").exists(),
         "tablespace relocated under tablespacesDir"
     );
+}
+
+/// Writes rows after the base backup (so a restore must replay archived WAL to see them), waits
+/// until their WAL is archived, and returns the table's fingerprint.
+fn write_after_the_backup(a: &Node) -> String {
+    a.psql(
+        "app",
+        "INSERT INTO t SELECT g, 'after' FROM generate_series(10001, 10500) g",
+    );
+    a.switch_and_wait_archived(LONG);
+    a.psql(
+        "app",
+        "SELECT count(*) || md5(string_agg(v, ',' ORDER BY id)) FROM t",
+    )
 }

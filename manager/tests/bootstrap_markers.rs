@@ -212,9 +212,7 @@ fn restore_that_failed_after_writing_files_is_retried() {
     );
     a.manager_ok(&["backup"]);
     a.psql("app", "INSERT INTO t SELECT 1001");
-    let last = a.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
-    a.psql("postgres", "SELECT pg_switch_wal()");
-    a.wait_archived(&last, LONG);
+    a.switch_and_wait_archived(LONG);
 
     let mut b = Node::new("restored", "restored");
     b.set(

@@ -351,6 +351,14 @@ impl Node {
         names
     }
 
+    /// Closes the current WAL segment and waits until it is archived; returns its name.
+    pub fn switch_and_wait_archived(&self, deadline: Duration) -> String {
+        let segment = self.psql("postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())");
+        self.psql("postgres", "SELECT pg_switch_wal()");
+        self.wait_archived(&segment, deadline);
+        segment
+    }
+
     /// Waits until PostgreSQL reports `name` (or a later segment) archived.
     pub fn wait_archived(&self, name: &str, deadline: Duration) {
         wait_for(
