@@ -1,9 +1,9 @@
 //! `instance init`: initdb with the Cluster's initdb options, configuration files, the application
 //! database and owner (password from the mounted secret), the `streaming_replica` role and the
-//! post-init SQL. Leaves postgres stopped. Runs only through [`super::bootstrap`], which keeps a
+//! post-init SQL. Leaves postgres stopped. Runs only through `instance::bootstrap`, which keeps a
 //! half-made directory from ever starting.
 
-use super::bootstrap::BootstrapError;
+use super::bootstrap::error::BootstrapError;
 use super::{InstanceError, configure};
 use crate::config::{ConfigError, ManagerConfig, refuse_unsupported};
 use crate::pg::conf::{Role, render_parameters};
@@ -60,7 +60,7 @@ pub fn initdb_args(initdb: &BootstrapInitDb, pgdata: &Path) -> Vec<String> {
 }
 
 /// Creates a new primary's data directory in an empty PGDATA; run through
-/// [`super::bootstrap::bootstrap`], which records it complete only when this returned.
+/// `instance::bootstrap::bootstrap`, which records it complete only when this returned.
 pub(super) async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
     let initdb = cfg
         .bootstrap

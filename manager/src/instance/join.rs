@@ -2,7 +2,7 @@
 //! authenticating with the replication client certificate (no password), then configure it to
 //! stream from that primary (and replay its object store when one is configured).
 
-use super::bootstrap::BootstrapError;
+use super::bootstrap::error::BootstrapError;
 use super::{InstanceError, configure};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Clones the data directory from `bootstrap.pg_basebackup.source` into an empty PGDATA; run
-/// through [`super::bootstrap::bootstrap`].
+/// through `instance::bootstrap::bootstrap`.
 pub(super) fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
     let source = cfg
         .bootstrap

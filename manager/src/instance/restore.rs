@@ -2,7 +2,8 @@
 //! replica cluster is left configured as a standby replaying that store; otherwise recovery runs
 //! to the recovery target (time, xid, name, LSN, immediate; timeline; exclusive) and promotes.
 
-use super::bootstrap::{self, BootstrapError, Method};
+use super::bootstrap::error::BootstrapError;
+use super::bootstrap::record::{self, Method};
 use super::{InstanceError, configure};
 use crate::backup::fetch::{catalog, restore_backup};
 use crate::config::{ManagerConfig, refuse_unsupported};
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Restores the data directory into an empty PGDATA and returns the backup ID used; run through
-/// [`super::bootstrap::bootstrap`], which lets a failed restore be retried from scratch.
+/// `instance::bootstrap::bootstrap`, which lets a failed restore be retried from scratch.
 pub(super) async fn restore(
     cfg: &ManagerConfig,
     config_file: &Path,
@@ -71,7 +72,7 @@ pub(super) async fn restore(
                 .unwrap_or_else(|| PathBuf::from(&t.location))
         })
         .collect();
-    bootstrap::claim(cfg, Method::Restore, &targets)?;
+    record::claim(cfg, Method::Restore, &targets)?;
     restore_backup(&archive, entry, &cfg.pgdata, &relocate, jobs * 2).await?;
 
     if let Some(standby) = standby {
