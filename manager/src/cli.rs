@@ -64,6 +64,12 @@ enum Command {
         #[command(subcommand)]
         command: InstanceCommand,
     },
+    /// Copy this executable to DEST (the init container of an instance pod puts the manager into
+    /// the volume the PostgreSQL container runs it from).
+    Bootstrap {
+        /// Where to install the manager, e.g. /controller/manager.
+        dest: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +137,9 @@ pub enum CliError {
     /// `instance …`.
     #[error(transparent)]
     Instance(#[from] InstanceError),
+    /// `bootstrap`.
+    #[error(transparent)]
+    Install(#[from] crate::install::InstallError),
     /// A result could not be printed as JSON.
     #[error("encoding the result as JSON: {0}")]
     Encode(#[from] serde_json::Error),
@@ -141,9 +150,10 @@ impl CliError {
     pub fn label(&self) -> &'static str {
         match self {
             CliError::Config(e) => e.label(),
-            CliError::Wal(_) => "wal",
-            CliError::Backup(_) => "backup",
+            CliError::Wal(e) => e.label(),
+            CliError::Backup(e) => e.label(),
             CliError::Instance(e) => e.label(),
+            CliError::Install(e) => e.label(),
             CliError::Encode(_) => "encode",
         }
     }
@@ -229,6 +239,11 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Instance { command } => run_instance(command).await,
+        Command::Bootstrap { dest } => {
+            crate::install::install_self(&dest)?;
+            tracing::info!(dest = %dest.display(), "manager installed");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
