@@ -1,0 +1,238 @@
+//! Pod builder: claims, scratch and projected volumes, certificate mounts.
+
+use super::*;
+
+#[test]
+fn storage_mounts_follow_wal_storage_and_tablespaces() {
+    let sized = || StorageConfiguration {
+        size: Some("1Gi".into()),
+        ..StorageConfiguration::default()
+    };
+    // (name, walStorage, tablespaces, want mount path → claim)
+    type Case = (
+        &'static str,
+        bool,
+        Vec<&'static str>,
+        Vec<(&'static str, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "data only",
+            false,
+            vec![],
+            vec![("/var/lib/postgresql/data", "pg-2")],
+        ),
+        (
+            "wal and tablespaces",
+            true,
+            vec!["hot_data", "archive"],
+            vec![
+                ("/var/lib/postgresql/data", "pg-2"),
+                (
+                    "/var/lib/postgresql/tablespaces/archive",
+                    "pg-2-tbs-archive",
+                ),
+                (
+                    "/var/lib/postgresql/tablespaces/hot_data",
+                    "pg-2-tbs-hot-data",
+                ),
+                ("/var/lib/postgresql/wal", "pg-2-wal"),
+            ],
+        ),
+    ];
+    for (name, wal, tablespaces, want) in cases {
+        let mut cluster = stored_cluster(3);
+        cluster.spec.storage = Some(sized());
+        cluster.spec.wal_storage = wal.then(sized);
+        cluster.spec.tablespaces = tablespaces
+            .iter()
+            .map(|t| TablespaceConfiguration {
+                name: (*t).into(),
+                storage: sized(),
+                owner: None,
+                temporary: None,
+            })
+            .collect();
+        let built = pod(&cluster);
+        let s = spec(&built);
+        let got: Vec<(String, String)> = mounts(&built)
+            .into_iter()
+            .filter_map(|(path, (volume, _))| {
+                let claim = volume_claim(&s, &volume)?;
+                Some((path, claim))
+            })
+            .collect();
+        let want: Vec<(String, String)> = want
+            .into_iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(got, want, "case {name}");
+        // the claims are the ones the PVC builder creates
+        let owner = Owner::of(&cluster).expect("owner");
+        let mut claims: Vec<String> = crate::cluster::build::pvc::build(&cluster, &owner, "pg-2")
+            .expect("claims")
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect();
+        claims.sort();
+        let mut mounted: Vec<String> = got.into_iter().map(|(_, c)| c).collect();
+        mounted.sort();
+        assert_eq!(mounted, claims, "case {name}");
+    }
+}
+
+fn volume_claim(spec: &PodSpec, volume_name: &str) -> Option<String> {
+    volume(spec, volume_name)
+        .persistent_volume_claim
+        .as_ref()
+        .map(|c| c.claim_name.clone())
+}
+
+#[test]
+fn a_tablespace_name_that_makes_no_volume_name_is_refused() {
+    let mut cluster = stored_cluster(1);
+    cluster.spec.tablespaces = vec![TablespaceConfiguration {
+        name: "Hot".into(),
+        storage: StorageConfiguration::default(),
+        owner: None,
+        temporary: None,
+    }];
+    assert_eq!(
+        pod_of(&cluster, InstanceRole::Replica, "img"),
+        Err(PodError::TablespaceName {
+            index: 0,
+            name: "Hot".into()
+        })
+    );
+}
+
+#[test]
+fn scratch_shm_config_and_projected_volumes() {
+    let mut cluster = stored_cluster(1);
+    let built = pod(&cluster);
+    let s = spec(&built);
+    let m = mounts(&built);
+    for (path, sub) in [
+        ("/controller", "controller"),
+        ("/run", "run"),
+        ("/tmp", "tmp"),
+    ] {
+        assert_eq!(
+            m.get(path),
+            Some(&(SCRATCH_VOLUME.to_string(), Some(sub.to_string()))),
+            "{path}"
+        );
+    }
+    assert!(volume(&s, SCRATCH_VOLUME).empty_dir.is_some());
+    assert_eq!(
+        volume(&s, "shm")
+            .empty_dir
+            .as_ref()
+            .and_then(|e| e.medium.clone())
+            .as_deref(),
+        Some("Memory")
+    );
+    assert_eq!(m.get("/dev/shm").map(|v| v.0.as_str()), Some("shm"));
+    assert_eq!(
+        volume(&s, "config")
+            .config_map
+            .as_ref()
+            .map(|c| c.name.clone()),
+        Some("pg-config".to_string())
+    );
+    assert_eq!(
+        m.get("/controller/config").map(|v| v.0.as_str()),
+        Some("config")
+    );
+    assert!(!m.contains_key("/projected"));
+
+    cluster.spec.projected_volume_template = Some(Default::default());
+    cluster.spec.ephemeral_volume_source = Some(Default::default());
+    let built = pod(&cluster);
+    let s = spec(&built);
+    assert!(volume(&s, "projected").projected.is_some());
+    assert_eq!(
+        mounts(&built).get("/projected").map(|v| v.0.as_str()),
+        Some("projected")
+    );
+    let scratch = volume(&s, SCRATCH_VOLUME);
+    assert!(scratch.ephemeral.is_some() && scratch.empty_dir.is_none());
+}
+
+#[test]
+fn certificates_are_mounted_and_the_ca_key_never_is() {
+    let mut cluster = stored_cluster(1);
+    cluster.spec.enable_superuser_access = Some(true);
+    let owner = Owner::of(&cluster).expect("owner");
+    let mut secrets = secrets();
+    secrets.app = Some("pg-app".into());
+    secrets.superuser = Some("pg-superuser".into());
+    let built = build(&PodInput {
+        cluster: &cluster,
+        owner: &owner,
+        serial: 1,
+        role: InstanceRole::Primary,
+        operand_image: "img",
+        operator_image: "op",
+        secrets: &secrets,
+        config_volume: config_volume(),
+    })
+    .expect("pod");
+    let s = spec(&built);
+    // mount path → (secret, keys projected; None = all)
+    let mut got: BTreeMap<String, (String, Option<Vec<String>>)> = BTreeMap::new();
+    for (path, (volume_name, _)) in mounts(&built) {
+        if let Some(secret) = &volume(&s, &volume_name).secret {
+            assert_eq!(secret.default_mode, Some(0o640));
+            got.insert(
+                path,
+                (
+                    secret.secret_name.clone().unwrap_or_default(),
+                    secret
+                        .items
+                        .as_ref()
+                        .map(|i| i.iter().map(|k| k.key.clone()).collect()),
+                ),
+            );
+        }
+    }
+    let keys = |k: &[&str]| Some(k.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let want = BTreeMap::from([
+        (
+            "/controller/certificates/client-ca".to_string(),
+            ("pg-ca".to_string(), keys(&["ca.crt"])),
+        ),
+        (
+            "/controller/certificates/replication".to_string(),
+            ("pg-replication".to_string(), keys(&["tls.crt", "tls.key"])),
+        ),
+        (
+            "/controller/certificates/server".to_string(),
+            ("pg-server".to_string(), keys(&["tls.crt", "tls.key"])),
+        ),
+        (
+            "/controller/certificates/server-ca".to_string(),
+            ("pg-ca".to_string(), keys(&["ca.crt"])),
+        ),
+        (
+            "/controller/credentials/app".to_string(),
+            ("pg-app".to_string(), None),
+        ),
+        (
+            "/controller/credentials/superuser".to_string(),
+            ("pg-superuser".to_string(), None),
+        ),
+    ]);
+    assert_eq!(got, want);
+    // no volume of the pod mounts a CA Secret whole
+    for v in s.volumes.iter().flatten() {
+        if let Some(secret) = &v.secret
+            && secret.secret_name.as_deref() == Some("pg-ca")
+        {
+            let items = secret.items.clone().unwrap_or_default();
+            assert!(!items.is_empty() && items.iter().all(|k| k.key != CA_KEY_NAME));
+        }
+    }
+}
+
+const CA_KEY_NAME: &str = crate::cluster::build::certs::CA_KEY;
