@@ -32,8 +32,11 @@ pub const REPLICATION_USER: &str = "streaming_replica";
 pub const DEFAULT_DATABASE: &str = "app";
 /// PostgreSQL's port inside pods.
 pub const POSTGRES_PORT: u16 = 5432;
-/// The instance manager's HTTP port (probes and status).
-pub const MANAGER_STATUS_PORT: u16 = 8000;
+/// The instance manager's plain-HTTP port for the kubelet's probes (`/healthz`, `/readyz`,
+/// `/startupz`).
+pub const MANAGER_PROBE_PORT: u16 = 8000;
+/// The instance manager's status API, mutual TLS only (the operator's one way to see inside a pod).
+pub const MANAGER_STATUS_PORT: u16 = 8001;
 /// The instance manager's metrics port.
 pub const METRICS_PORT: u16 = 9187;
 /// PgBouncer metrics port.

@@ -171,7 +171,7 @@ pub struct CertificateFiles {
 }
 
 fn default_port() -> u16 {
-    5432
+    pgfed_api::names::POSTGRES_PORT
 }
 fn default_socket_dir() -> PathBuf {
     PathBuf::from("/controller/run")
@@ -185,13 +185,13 @@ fn default_secrets_dir() -> PathBuf {
     PathBuf::from("/etc/pgfed/secrets")
 }
 fn default_probe_port() -> u16 {
-    8000
+    pgfed_api::names::MANAGER_PROBE_PORT
 }
 fn default_status_port() -> u16 {
-    8001
+    pgfed_api::names::MANAGER_STATUS_PORT
 }
 fn default_metrics_port() -> u16 {
-    9187
+    pgfed_api::names::METRICS_PORT
 }
 fn default_smart_shutdown_timeout() -> u64 {
     180

@@ -52,8 +52,8 @@ use k8s_openapi::api::core::v1::{
 };
 use pgfed_api::cluster::Cluster;
 use pgfed_api::names::{
-    LABEL_INSTANCE_NAME, LABEL_INSTANCE_ROLE, LABEL_POD_ROLE, MANAGER_STATUS_PORT, METRICS_PORT,
-    POSTGRES_PORT, ROLE_PRIMARY, ROLE_REPLICA, instance_name,
+    LABEL_INSTANCE_NAME, LABEL_INSTANCE_ROLE, LABEL_POD_ROLE, MANAGER_PROBE_PORT,
+    MANAGER_STATUS_PORT, METRICS_PORT, POSTGRES_PORT, ROLE_PRIMARY, ROLE_REPLICA, instance_name,
 };
 use std::collections::BTreeMap;
 
@@ -63,11 +63,6 @@ pub const ANNOTATION_POD_SPEC_HASH: &str = "pgfed.io/podSpecHash";
 pub const BOOTSTRAP_CONTAINER: &str = "bootstrap-controller";
 /// Name of the PostgreSQL container.
 pub const POSTGRES_CONTAINER: &str = "postgres";
-/// The instance manager's plain-HTTP probe port (manager/src/config.rs `probe_port`, 8000).
-pub const PROBE_PORT: u16 = MANAGER_STATUS_PORT;
-/// The instance manager's mTLS status port (manager/src/config.rs `status_port`); not in
-/// `pgfed_api::names`, whose `MANAGER_STATUS_PORT` is the probe port.
-pub const STATUS_PORT: u16 = 8001;
 /// Where the manager binary is installed and the shared files live.
 pub const CONTROLLER_DIR: &str = "/controller";
 /// The manager's configuration file, read through `PGFED_CONFIG`.
@@ -224,7 +219,7 @@ pub fn build(input: &PodInput) -> Result<Pod, PodError> {
         volume_mounts: Some(vec![controller_mount]),
         ..Container::default()
     };
-    let probes = probes(cluster, PROBE_PORT)?;
+    let probes = probes(cluster, MANAGER_PROBE_PORT)?;
     let postgres = Container {
         name: POSTGRES_CONTAINER.into(),
         image: Some(input.operand_image.into()),
@@ -238,8 +233,8 @@ pub fn build(input: &PodInput) -> Result<Pod, PodError> {
         env_from: (!spec.env_from.is_empty()).then(|| spec.env_from.clone()),
         ports: Some(vec![
             port("postgresql", POSTGRES_PORT),
-            port("probe", PROBE_PORT),
-            port("status", STATUS_PORT),
+            port("probe", MANAGER_PROBE_PORT),
+            port("status", MANAGER_STATUS_PORT),
             port("metrics", METRICS_PORT),
         ]),
         startup_probe: Some(probes.startup),
