@@ -16,6 +16,7 @@ pub mod database_role;
 pub mod defaults;
 pub mod federation;
 pub mod image_catalog;
+pub mod instance;
 pub mod lsn;
 pub mod names;
 pub mod object_store;

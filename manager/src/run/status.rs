@@ -3,91 +3,13 @@
 
 use crate::config::ManagerConfig;
 use crate::pg::{PgError, sql};
-use serde::Serialize;
 use tokio_postgres::Client;
 
 /// How long the status document and the readiness probe wait for the local server: a frozen
 /// postmaster makes them answer "not running" instead of hanging.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// One connected standby (pg_stat_replication).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StandbyState {
-    /// application_name.
-    pub application_name: String,
-    /// client_addr.
-    pub client_addr: Option<String>,
-    /// state (streaming, catchup…).
-    pub state: Option<String>,
-    /// sent_lsn.
-    pub sent_lsn: Option<String>,
-    /// flush_lsn.
-    pub flush_lsn: Option<String>,
-    /// replay_lsn.
-    pub replay_lsn: Option<String>,
-    /// Bytes between the primary's current LSN and the standby's replay LSN.
-    pub replay_lag_bytes: Option<i64>,
-    /// replay_lag in seconds.
-    pub replay_lag_seconds: Option<f64>,
-    /// sync_state.
-    pub sync_state: Option<String>,
-}
-
-/// pg_stat_archiver.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ArchiverState {
-    /// archived_count.
-    pub archived_count: i64,
-    /// last_archived_wal.
-    pub last_archived_wal: Option<String>,
-    /// failed_count.
-    pub failed_count: i64,
-    /// last_failed_wal.
-    pub last_failed_wal: Option<String>,
-}
-
-/// The status document.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceStatus {
-    /// Instance name.
-    pub instance_name: String,
-    /// False when fenced or down.
-    pub postgres_running: bool,
-    /// Fenced by configuration.
-    pub fenced: bool,
-    /// Primary (not in recovery).
-    pub is_primary: bool,
-    /// Current timeline.
-    #[serde(rename = "timeLineID")]
-    pub timeline_id: Option<u32>,
-    /// Database system identifier.
-    #[serde(rename = "systemID")]
-    pub system_id: Option<String>,
-    /// Primary: pg_current_wal_lsn.
-    pub current_lsn: Option<String>,
-    /// Standby: last received LSN.
-    pub received_lsn: Option<String>,
-    /// Standby: last replayed LSN.
-    pub replay_lsn: Option<String>,
-    /// A WAL receiver is streaming.
-    pub is_wal_receiver_active: bool,
-    /// pg_stat_wal_receiver.status.
-    pub wal_receiver_status: Option<String>,
-    /// Connected standbys.
-    pub replication_info: Vec<StandbyState>,
-    /// Archiver.
-    pub archiver: ArchiverState,
-    /// A changed parameter needs a restart.
-    pub pending_restart: bool,
-    /// WAL files waiting to be archived.
-    pub ready_wal_files: usize,
-    /// The token of this instance's last demotion, for the operator to publish.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub demotion_token: Option<String>,
-}
+pub use pgfed_api::instance::{ArchiverState, InstanceStatus, StandbyState};
 
 fn sqlerr(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
     move |source| PgError::Sql {

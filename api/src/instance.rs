@@ -1,0 +1,165 @@
+//! The wire contract between the operator and an instance manager: the status document the
+//! manager serves on its mutual-TLS port (`GET /pg/status`) and the dynamic settings the operator
+//! pushes to it (`PUT /pg/config`). Both sides use these types, so a field renamed on one side is
+//! a compile error on the other, not a silently missing value.
+
+use serde::{Deserialize, Serialize};
+
+/// Path of the status document on the manager's status port.
+pub const STATUS_PATH: &str = "/pg/status";
+/// Path of the dynamic settings on the manager's status port.
+pub const CONFIG_PATH: &str = "/pg/config";
+
+/// One connected standby (pg_stat_replication).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StandbyState {
+    /// application_name.
+    pub application_name: String,
+    /// client_addr.
+    pub client_addr: Option<String>,
+    /// state (streaming, catchup…).
+    pub state: Option<String>,
+    /// sent_lsn.
+    pub sent_lsn: Option<String>,
+    /// flush_lsn.
+    pub flush_lsn: Option<String>,
+    /// replay_lsn.
+    pub replay_lsn: Option<String>,
+    /// Bytes between the primary's current LSN and the standby's replay LSN.
+    pub replay_lag_bytes: Option<i64>,
+    /// replay_lag in seconds.
+    pub replay_lag_seconds: Option<f64>,
+    /// sync_state.
+    pub sync_state: Option<String>,
+}
+
+/// pg_stat_archiver.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiverState {
+    /// archived_count.
+    pub archived_count: i64,
+    /// last_archived_wal.
+    pub last_archived_wal: Option<String>,
+    /// failed_count.
+    pub failed_count: i64,
+    /// last_failed_wal.
+    pub last_failed_wal: Option<String>,
+}
+
+/// The status document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstanceStatus {
+    /// Instance name.
+    pub instance_name: String,
+    /// False when fenced or down.
+    pub postgres_running: bool,
+    /// Fenced by configuration.
+    pub fenced: bool,
+    /// Primary (not in recovery).
+    pub is_primary: bool,
+    /// Current timeline.
+    #[serde(rename = "timeLineID")]
+    pub timeline_id: Option<u32>,
+    /// Database system identifier.
+    #[serde(rename = "systemID")]
+    pub system_id: Option<String>,
+    /// Primary: pg_current_wal_lsn.
+    pub current_lsn: Option<String>,
+    /// Standby: last received LSN.
+    pub received_lsn: Option<String>,
+    /// Standby: last replayed LSN.
+    pub replay_lsn: Option<String>,
+    /// A WAL receiver is streaming.
+    pub is_wal_receiver_active: bool,
+    /// pg_stat_wal_receiver.status.
+    pub wal_receiver_status: Option<String>,
+    /// Connected standbys.
+    pub replication_info: Vec<StandbyState>,
+    /// Archiver.
+    pub archiver: ArchiverState,
+    /// A changed parameter needs a restart.
+    pub pending_restart: bool,
+    /// WAL files waiting to be archived.
+    pub ready_wal_files: usize,
+    /// The token of this instance's last demotion, for the operator to publish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demotion_token: Option<String>,
+}
+
+/// Settings the operator changes while an instance runs, pushed over the status API so they reach
+/// the manager within a second instead of through kubelet's volume sync (up to a minute). They
+/// override the same settings of the configuration file. `version` orders them: the manager keeps
+/// the highest version it has seen (from a push or from the file) and refuses an older one, so a
+/// delayed push from a previous operator leader cannot undo a newer decision.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DynamicConfig {
+    /// Monotonic version chosen by the operator; higher wins.
+    pub version: u64,
+    /// The instance that should be the cluster's primary (the Cluster's `status.targetPrimary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_primary: Option<String>,
+    /// Postgres kept stopped while the manager keeps running.
+    #[serde(default)]
+    pub fenced: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_with_the_manager_field_names() {
+        let status = InstanceStatus {
+            instance_name: "pg-1".into(),
+            postgres_running: true,
+            is_primary: true,
+            timeline_id: Some(2),
+            system_id: Some("7300000000000000001".into()),
+            current_lsn: Some("0/3000060".into()),
+            replication_info: vec![StandbyState {
+                application_name: "pg-2".into(),
+                client_addr: None,
+                state: Some("streaming".into()),
+                sent_lsn: None,
+                flush_lsn: None,
+                replay_lsn: Some("0/3000060".into()),
+                replay_lag_bytes: Some(0),
+                replay_lag_seconds: None,
+                sync_state: Some("async".into()),
+            }],
+            ..InstanceStatus::default()
+        };
+        let json = serde_json::to_value(&status).expect("serialize");
+        assert_eq!(json["timeLineID"], 2);
+        assert_eq!(json["systemID"], "7300000000000000001");
+        assert_eq!(json["replicationInfo"][0]["applicationName"], "pg-2");
+        let back: InstanceStatus = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, status);
+    }
+
+    #[test]
+    fn a_status_from_an_older_manager_with_fewer_fields_still_parses() {
+        let status: InstanceStatus =
+            serde_json::from_str(r#"{"instanceName":"pg-2","postgresRunning":false}"#)
+                .expect("deserialize");
+        assert_eq!(status.instance_name, "pg-2");
+        assert!(!status.is_primary);
+    }
+
+    #[test]
+    fn dynamic_config_defaults_to_unfenced_without_a_target() {
+        let config: DynamicConfig = serde_json::from_str(r#"{"version":3}"#).expect("parse");
+        assert_eq!(
+            config,
+            DynamicConfig {
+                version: 3,
+                target_primary: None,
+                fenced: false
+            }
+        );
+    }
+}
