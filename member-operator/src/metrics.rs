@@ -10,6 +10,7 @@ use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -69,6 +70,11 @@ struct ControllerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     controller: &'static str,
     error: &'static str,
@@ -87,6 +93,8 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram>,
     reconcile_errors: Family<ErrorLabels, Counter>,
     admissions: Family<AdmissionLabels, Counter>,
+    cluster_phases: Family<PhaseLabels, Gauge>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -105,6 +113,18 @@ impl Metrics {
         );
         let reconcile_errors = Family::<ErrorLabels, Counter>::default();
         let admissions = Family::<AdmissionLabels, Counter>::default();
+        let cluster_phases = Family::<PhaseLabels, Gauge>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "clusters",
+            "Clusters this operator reconciles, by phase",
+            cluster_phases.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease and runs the controllers",
+            leader.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles run, by controller",
@@ -131,7 +151,27 @@ impl Metrics {
             reconcile_duration,
             reconcile_errors,
             admissions,
+            cluster_phases,
+            leader,
         }
+    }
+
+    /// Sets the number of Clusters in each phase (phases absent from `counts` go to zero).
+    pub fn set_cluster_phases(&self, counts: &std::collections::HashMap<String, i64>) {
+        for phase in pgfed_api::cluster::phase::ALL {
+            let labels = PhaseLabels {
+                phase: phase.to_string(),
+            };
+            let n = counts.get(phase).copied().unwrap_or(0);
+            if n > 0 || self.cluster_phases.get(&labels).is_some() {
+                self.cluster_phases.get_or_create(&labels).set(n);
+            }
+        }
+    }
+
+    /// Records whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Records one reconcile of `controller` that took `duration`, failed with the error whose

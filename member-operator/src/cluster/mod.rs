@@ -1,7 +1,59 @@
-//! The Cluster controller's pieces. The reconcile is a pipeline — observe, decide, build, apply,
-//! status — and each step lives in its own module: `decide` holds the pure decisions (what to do
-//! next), `build` the pure builders of the objects a Cluster owns, one file per kind; both are
-//! testable without a Kubernetes API server. The reconciler that drives them comes with issue 9.
+//! The Cluster controller. A reconcile is a pipeline — observe, decide, build, apply, status —
+//! and each step lives in its own module: [`observe`] reads, `decide` holds the pure decisions
+//! (what to do next), `build` the pure builders of the objects a Cluster owns (one file per
+//! kind), [`apply`] is the only writer, [`status`] builds and writes the status; [`reconcile`]
+//! sequences them and [`controller`] runs it for every Cluster.
 
+pub mod apply;
 pub mod build;
+pub mod controller;
 pub mod decide;
+pub mod error;
+pub mod observe;
+pub mod reconcile;
+pub mod status;
+
+use crate::webhook::secret::{ApiAccess, access};
+
+/// Every call the Cluster controller makes, as RBAC names them (cluster-wide: Clusters live in
+/// any namespace). `manifests/rbac.yaml` grants exactly these and the webhook's; a test compares
+/// both ways. Keep in step with `observe`, `apply`, `status` and `controller`.
+pub const API_ACCESS: &[ApiAccess] = &[
+    // The Clusters: watched, their status written.
+    access("pgfed.io", "clusters", "list"),
+    access("pgfed.io", "clusters", "watch"),
+    access("pgfed.io", "clusters/status", "patch"),
+    access("pgfed.io", "imagecatalogs", "get"),
+    access("pgfed.io", "clusterimagecatalogs", "get"),
+    // Children: watched (metadata) and listed by the Cluster label; written by server-side
+    // apply (patch), deleted only when this Cluster controls them.
+    access("", "pods", "list"),
+    access("", "pods", "watch"),
+    access("", "pods", "create"),
+    access("", "pods", "patch"),
+    access("", "pods", "delete"),
+    access("", "persistentvolumeclaims", "list"),
+    access("", "persistentvolumeclaims", "watch"),
+    access("", "persistentvolumeclaims", "patch"),
+    access("", "persistentvolumeclaims", "delete"),
+    access("", "services", "list"),
+    access("", "services", "watch"),
+    access("", "services", "patch"),
+    access("", "services", "delete"),
+    access("", "secrets", "get"),
+    access("", "secrets", "list"),
+    access("", "secrets", "watch"),
+    access("", "secrets", "patch"),
+    access("", "configmaps", "list"),
+    access("", "configmaps", "watch"),
+    access("", "configmaps", "patch"),
+    access("", "serviceaccounts", "list"),
+    access("", "serviceaccounts", "patch"),
+    access("policy", "poddisruptionbudgets", "list"),
+    access("policy", "poddisruptionbudgets", "watch"),
+    access("policy", "poddisruptionbudgets", "patch"),
+    access("policy", "poddisruptionbudgets", "delete"),
+    // Events on transitions.
+    access("events.k8s.io", "events", "create"),
+    access("events.k8s.io", "events", "patch"),
+];

@@ -35,7 +35,8 @@ pub struct ApiAccess {
     pub verb: &'static str,
 }
 
-const fn access(group: &'static str, resource: &'static str, verb: &'static str) -> ApiAccess {
+/// One entry of an access list.
+pub const fn access(group: &'static str, resource: &'static str, verb: &'static str) -> ApiAccess {
     ApiAccess {
         group,
         resource,

@@ -34,6 +34,15 @@ pub struct RunArgs {
     /// ValidatingWebhookConfiguration to inject the CA into.
     #[arg(long, default_value = "pgfed-validating-webhook")]
     pub validating_configuration: String,
+    /// The operator's own image: instance pods copy the manager from it.
+    #[arg(long, env = "OPERATOR_IMAGE", default_value = "pgfed/pgfed:dev")]
+    pub operator_image: String,
+    /// DNS domain of the Kubernetes cluster (Service names in certificates and URIs).
+    #[arg(long, env = "CLUSTER_DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// This replica's name (Events' reporting instance, leader identity).
+    #[arg(long, env = "POD_NAME", default_value = "pgfed-operator")]
+    pub pod_name: String,
 }
 
 impl RunArgs {
@@ -157,6 +166,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new());
     let metrics_tcp = bind(args.metrics_port).await?;
     let client = kube::Client::try_default().await?;
+    let client_for_controllers = client.clone();
     let targets = args.certificate_targets();
     let cert = ensure_published(&client, &targets).await?;
     let (acceptor, reloader) =
@@ -185,15 +195,42 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         acceptor,
         name: "webhook",
     };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let controllers = tokio::spawn(crate::cluster::controller::run(
+        Arc::new(crate::cluster::controller::Context::new(
+            client_for_controllers,
+            crate::cluster::reconcile::Settings {
+                operator_image: args.operator_image.clone(),
+                cluster_domain: args.cluster_domain.clone(),
+            },
+            metrics.clone(),
+            kube::runtime::events::Reporter {
+                controller: "pgfed-operator".into(),
+                instance: Some(args.pod_name.clone()),
+            },
+        )),
+        stopped(),
+    ));
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
     axum::serve(listener, router(metrics))
-        .with_graceful_shutdown(async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-            }
-            tracing::info!("shutting down");
-        })
+        .with_graceful_shutdown(stopped())
         .await?;
+    // Reconciles in flight finish before the process exits.
+    let _ = controllers.await;
     Ok(())
 }

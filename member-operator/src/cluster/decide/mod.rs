@@ -1,4 +1,7 @@
 //! Pure decisions of the Cluster controller: given what was observed, what to do next. No I/O;
 //! every function here is table-tested.
 
+pub mod fencing;
+pub mod phase;
+pub mod rollout;
 pub mod scale;

@@ -17,7 +17,8 @@
 //!   root-owned key readable by its group). From a CA Secret only `ca.crt` is projected: the
 //!   CA key never enters an instance pod.
 //! - Credentials Secrets (app, superuser), when the caller names them, are mounted under
-//!   `/controller/credentials/<role>/`, never put in the environment.
+//!   `/controller/credentials/<secret name>/` (the layout the manager reads selectors from),
+//!   never put in the environment.
 //! - The operator's environment variables (`PGDATA`, `POD_NAME`, `NAMESPACE`, `PGFED_CONFIG`)
 //!   cannot be overridden by `spec.env`: a clash is an error naming the entry, not a silent drop.
 //! - The init container gets the postgres container's resources, so a namespace with a
@@ -44,7 +45,7 @@ pub use volumes::SCRATCH_VOLUME;
 
 use volumes::volumes;
 
-use super::meta::Owner;
+use super::meta::{Owner, content_hash};
 use super::service::POD_ROLE_INSTANCE;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, LocalObjectReference, ObjectFieldSelector, Pod,
@@ -177,17 +178,10 @@ pub enum PodError {
     },
 }
 
-/// A stable hash of what the builder sets in `pod.spec` (64-bit FNV-1a over its JSON, in hex).
-/// Only equality matters: a rollout compares the annotation of the desired pod with the running
-/// pod's. FNV needs no extra dependency and is stable across Rust versions, unlike `std`'s hasher.
+/// A stable hash of what the builder sets in `pod.spec` (see [`content_hash`]). Only equality
+/// matters: a rollout compares the annotation of the desired pod with the running pod's.
 pub fn pod_spec_hash(pod: &Pod) -> String {
-    let json = serde_json::to_vec(&pod.spec).unwrap_or_default();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in json {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    content_hash(&pod.spec)
 }
 
 /// The Pod of instance `input.serial`, with its spec hash annotation.

@@ -182,7 +182,7 @@ struct MountedSecret<'a> {
 }
 
 /// Certificates under `/controller/certificates/<role>`, credentials (when the caller names
-/// them) under `/controller/credentials/<role>`.
+/// them) under `/controller/credentials/<secret name>`.
 fn secret_mounts(secrets: &super::PodSecrets) -> Vec<MountedSecret<'_>> {
     let mut out = vec![
         MountedSecret {
@@ -210,19 +210,18 @@ fn secret_mounts(secrets: &super::PodSecrets) -> Vec<MountedSecret<'_>> {
             keys: Keys::CaCertOnly,
         },
     ];
-    if let Some(app) = &secrets.app {
+    // Mounted by Secret name, `<credentials dir>/<secret>/<key>`, the layout the manager reads
+    // `bootstrap.initdb.secret` and other selectors from; one Secret named twice is mounted once.
+    let credentials: std::collections::BTreeSet<&str> = [&secrets.app, &secrets.superuser]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    for (volume, secret) in ["cred-0", "cred-1"].into_iter().zip(credentials) {
         out.push(MountedSecret {
-            volume: "cred-app",
-            path: format!("{CREDENTIALS_DIR}/app"),
-            secret: app,
-            keys: Keys::All,
-        });
-    }
-    if let Some(superuser) = &secrets.superuser {
-        out.push(MountedSecret {
-            volume: "cred-superuser",
-            path: format!("{CREDENTIALS_DIR}/superuser"),
-            secret: superuser,
+            volume,
+            path: format!("{CREDENTIALS_DIR}/{secret}"),
+            secret,
             keys: Keys::All,
         });
     }

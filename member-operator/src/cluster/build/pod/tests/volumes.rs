@@ -215,11 +215,11 @@ fn certificates_are_mounted_and_the_ca_key_never_is() {
             ("pg-ca".to_string(), keys(&["ca.crt"])),
         ),
         (
-            "/controller/credentials/app".to_string(),
+            "/controller/credentials/pg-app".to_string(),
             ("pg-app".to_string(), None),
         ),
         (
-            "/controller/credentials/superuser".to_string(),
+            "/controller/credentials/pg-superuser".to_string(),
             ("pg-superuser".to_string(), None),
         ),
     ]);
@@ -236,3 +236,33 @@ fn certificates_are_mounted_and_the_ca_key_never_is() {
 }
 
 const CA_KEY_NAME: &str = crate::cluster::build::certs::CA_KEY;
+
+#[test]
+fn one_secret_used_for_both_logins_is_mounted_once() {
+    let cluster = stored_cluster(1);
+    let owner = Owner::of(&cluster).expect("stored cluster");
+    let secrets = PodSecrets {
+        app: Some("shared".into()),
+        superuser: Some("shared".into()),
+        ..secrets()
+    };
+    let pod = build(&PodInput {
+        cluster: &cluster,
+        owner: &owner,
+        serial: 1,
+        role: InstanceRole::Primary,
+        operand_image: "pgfed/postgresql:15",
+        operator_image: "pgfed/operator:1",
+        secrets: &secrets,
+        config_volume: config_volume(),
+    })
+    .expect("pod");
+    let mounts: Vec<String> = postgres(&pod)
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.mount_path.clone())
+        .filter(|p| p.starts_with("/controller/credentials/"))
+        .collect();
+    assert_eq!(mounts, vec!["/controller/credentials/shared".to_string()]);
+}

@@ -1,0 +1,286 @@
+//! The instance managers' configuration: one ConfigMap `<cluster>-config` with one `config.json`
+//! that every instance pod mounts at `/controller/config` (the manager reads it through
+//! `PGFED_CONFIG`). It carries the slices of the Cluster spec the manager acts on, in the
+//! Cluster's own types and field names (`bootstrap`, `postgresql`, `backup`, `replica`,
+//! `externalClusters`), and where the pod builder mounted what (data directory, certificates,
+//! credentials).
+//!
+//! Decisions, and why:
+//! - One file for all instances: each manager learns its own name from `POD_NAME`, and only the
+//!   instance `targetPrimary` names runs the cluster's `bootstrap`; the others clone from it. So
+//!   adding an instance changes nothing here and restarts nobody.
+//! - Standbys reach the primary through the `-rw` Service with `sslmode=verify-full`: the server
+//!   certificate carries the Service's names, and the replication client certificate
+//!   authenticates (no password exists for `streaming_replica`).
+//! - `targetPrimary` and fencing are also pushed to running managers over the status API; the
+//!   file is what a new or restarted pod starts from. `dynamicVersion` orders the two: the manager
+//!   keeps whichever is newer.
+//! - A ConfigMap, not a Secret: nothing secret is in it, only names of Secrets and file paths.
+
+use super::meta::Owner;
+use super::pod::{CERTIFICATES_DIR, CREDENTIALS_DIR, PGDATA};
+use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Volume};
+use pgfed_api::cluster::{
+    BackupConfiguration, BootstrapConfiguration, Cluster, ExternalCluster, PostgresConfiguration,
+    ReplicaClusterConfiguration,
+};
+use pgfed_api::names::{POSTGRES_PORT, REPLICATION_USER, service_rw};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Key of the configuration in the ConfigMap (the file name the manager reads).
+pub const CONFIG_KEY: &str = "config.json";
+
+/// Name of the ConfigMap holding the instance managers' configuration.
+pub fn config_map_name(cluster: &str) -> String {
+    format!("{cluster}-config")
+}
+
+/// What the operator decided that the file must carry beside the spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DynamicSettings {
+    /// The instance that should be primary (`status.targetPrimary`).
+    pub target_primary: Option<String>,
+    /// Whether every instance is fenced (`["*"]`); per-instance fencing is pushed to each pod.
+    pub fenced_all: bool,
+    /// Version of these settings, as pushed to the managers.
+    pub version: u64,
+}
+
+/// The manager's configuration file, as the manager's `ManagerConfig` reads it (a subset: the
+/// rest keeps the manager's defaults, which match the pod builder's layout).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagerConfigFile {
+    /// Cluster name.
+    pub cluster_name: String,
+    /// PostgreSQL data directory.
+    pub pgdata: String,
+    /// Where selectors' Secrets are mounted (`<dir>/<secret>/<key>`).
+    pub secrets_dir: String,
+    /// `spec.bootstrap`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapConfiguration>,
+    /// `spec.postgresql`.
+    pub postgresql: PostgresConfiguration,
+    /// `spec.backup`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupConfiguration>,
+    /// `spec.replica`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaClusterConfiguration>,
+    /// `spec.externalClusters`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_clusters: Vec<ExternalCluster>,
+    /// `spec.smartShutdownTimeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smart_shutdown_timeout: Option<u64>,
+    /// `status.targetPrimary`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_primary: Option<String>,
+    /// Version of `targetPrimary` and `fenced`, compared with pushed settings.
+    pub dynamic_version: u64,
+    /// How standbys reach the primary.
+    pub primary_connection: PrimaryConnectionFile,
+    /// Every instance fenced.
+    pub fenced: bool,
+    /// TLS material mounted by the pod builder.
+    pub certificates: CertificateFilesFile,
+}
+
+/// The manager's `primaryConnection`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrimaryConnectionFile {
+    /// libpq parameters.
+    pub connection_parameters: BTreeMap<String, String>,
+    /// Replication client certificate.
+    pub ssl_cert: String,
+    /// Its key.
+    pub ssl_key: String,
+    /// CA of the server certificate.
+    pub ssl_root_cert: String,
+}
+
+/// The manager's `certificates`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateFilesFile {
+    /// Server certificate.
+    pub server_cert: String,
+    /// Server key.
+    pub server_key: String,
+    /// CA client certificates are checked against.
+    pub client_ca: String,
+    /// CA of the server certificate.
+    pub server_ca: String,
+}
+
+/// Where the pod builder mounts the certificate of `role` (`server`, `replication`, …).
+fn certificate_file(role: &str, file: &str) -> String {
+    format!("{CERTIFICATES_DIR}/{role}/{file}")
+}
+
+/// The configuration file of `cluster`'s instances. Pure.
+pub fn manager_config(
+    cluster: &Cluster,
+    owner: &Owner,
+    dynamic: &DynamicSettings,
+) -> ManagerConfigFile {
+    let spec = &cluster.spec;
+    let connection_parameters = BTreeMap::from([
+        ("host".to_string(), service_rw(&owner.name)),
+        ("port".to_string(), POSTGRES_PORT.to_string()),
+        ("user".to_string(), REPLICATION_USER.to_string()),
+        ("dbname".to_string(), "postgres".to_string()),
+        ("sslmode".to_string(), "verify-full".to_string()),
+    ]);
+    ManagerConfigFile {
+        cluster_name: owner.name.clone(),
+        pgdata: PGDATA.to_string(),
+        secrets_dir: CREDENTIALS_DIR.to_string(),
+        bootstrap: spec.bootstrap.clone(),
+        postgresql: spec.postgresql.clone().unwrap_or_default(),
+        backup: spec.backup.clone(),
+        replica: spec.replica.clone(),
+        external_clusters: spec.external_clusters.clone(),
+        smart_shutdown_timeout: spec
+            .smart_shutdown_timeout
+            .and_then(|t| u64::try_from(t).ok()),
+        target_primary: dynamic.target_primary.clone(),
+        dynamic_version: dynamic.version,
+        primary_connection: PrimaryConnectionFile {
+            connection_parameters,
+            ssl_cert: certificate_file("replication", "tls.crt"),
+            ssl_key: certificate_file("replication", "tls.key"),
+            ssl_root_cert: certificate_file("server-ca", "ca.crt"),
+        },
+        fenced: dynamic.fenced_all,
+        certificates: CertificateFilesFile {
+            server_cert: certificate_file("server", "tls.crt"),
+            server_key: certificate_file("server", "tls.key"),
+            client_ca: certificate_file("client-ca", "ca.crt"),
+            server_ca: certificate_file("server-ca", "ca.crt"),
+        },
+    }
+}
+
+/// Why the configuration cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("rendering the instance managers' configuration: {0}")]
+pub struct ConfigRenderError(#[from] serde_json::Error);
+
+/// The ConfigMap holding `config`. Pure.
+pub fn build(owner: &Owner, config: &ManagerConfigFile) -> Result<ConfigMap, ConfigRenderError> {
+    let json = serde_json::to_string_pretty(config)?;
+    Ok(ConfigMap {
+        metadata: owner.child_meta(&config_map_name(&owner.name), BTreeMap::new()),
+        data: Some(BTreeMap::from([(CONFIG_KEY.to_string(), json)])),
+        ..ConfigMap::default()
+    })
+}
+
+/// The pod volume that mounts the ConfigMap (the pod builder names it).
+pub fn volume(cluster: &str) -> Volume {
+    Volume {
+        name: "config".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: config_map_name(cluster),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::build::meta::tests::stored_cluster;
+    use pgfed_api::cluster::BootstrapInitDb;
+
+    fn render(cluster: &Cluster, dynamic: &DynamicSettings) -> serde_json::Value {
+        let owner = Owner::of(cluster).expect("owner");
+        serde_json::to_value(manager_config(cluster, &owner, dynamic)).expect("json")
+    }
+
+    #[test]
+    fn the_file_uses_the_manager_field_names_and_the_pod_layout() {
+        let mut cluster = stored_cluster(3);
+        cluster.spec.bootstrap = Some(BootstrapConfiguration {
+            initdb: Some(BootstrapInitDb {
+                database: Some("shop".into()),
+                ..BootstrapInitDb::default()
+            }),
+            ..BootstrapConfiguration::default()
+        });
+        let json = render(
+            &cluster,
+            &DynamicSettings {
+                target_primary: Some("pg-1".into()),
+                fenced_all: false,
+                version: 7,
+            },
+        );
+        assert_eq!(json["clusterName"], "pg");
+        assert_eq!(json["pgdata"], "/var/lib/postgresql/data/pgdata");
+        assert_eq!(json["secretsDir"], "/controller/credentials");
+        assert_eq!(json["bootstrap"]["initdb"]["database"], "shop");
+        assert_eq!(json["targetPrimary"], "pg-1");
+        assert_eq!(json["dynamicVersion"], 7);
+        assert_eq!(json["fenced"], false);
+        let conn = &json["primaryConnection"];
+        assert_eq!(conn["connectionParameters"]["host"], "pg-rw");
+        assert_eq!(conn["connectionParameters"]["user"], "streaming_replica");
+        assert_eq!(conn["connectionParameters"]["sslmode"], "verify-full");
+        assert_eq!(
+            conn["sslCert"],
+            "/controller/certificates/replication/tls.crt"
+        );
+        assert_eq!(
+            conn["sslRootCert"],
+            "/controller/certificates/server-ca/ca.crt"
+        );
+        assert_eq!(
+            json["certificates"]["clientCa"],
+            "/controller/certificates/client-ca/ca.crt"
+        );
+        assert!(json.get("backup").is_none());
+        assert!(json.get("externalClusters").is_none());
+    }
+
+    #[test]
+    fn fencing_every_instance_and_no_target_yet() {
+        let json = render(
+            &stored_cluster(1),
+            &DynamicSettings {
+                target_primary: None,
+                fenced_all: true,
+                version: 0,
+            },
+        );
+        assert_eq!(json["fenced"], true);
+        assert!(json.get("targetPrimary").is_none());
+    }
+
+    #[test]
+    fn the_config_map_carries_one_file_and_the_pod_volume_names_it() {
+        let cluster = stored_cluster(1);
+        let owner = Owner::of(&cluster).expect("owner");
+        let map = build(
+            &owner,
+            &manager_config(&cluster, &owner, &DynamicSettings::default()),
+        )
+        .expect("config map");
+        assert_eq!(map.metadata.name.as_deref(), Some("pg-config"));
+        let data = map.data.expect("data");
+        assert_eq!(data.keys().collect::<Vec<_>>(), vec![CONFIG_KEY]);
+        let parsed: serde_json::Value =
+            serde_json::from_str(&data[CONFIG_KEY]).expect("valid json");
+        assert_eq!(parsed["clusterName"], "pg");
+        let volume = volume("pg");
+        assert_eq!(
+            volume.config_map.expect("config map volume").name,
+            "pg-config"
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! The Cluster controller: a kube-runtime `Controller` over every Cluster, triggered by changes
+//! of the Cluster and of what it owns (pods, claims, Services, Secrets, ConfigMaps,
+//! PodDisruptionBudgets; watched as metadata only, selected by the Cluster label).
+//!
+//! The Clusters are watched as untyped objects and turned into `Cluster` in the reconcile: one
+//! object that does not match the schema (written while the webhook was bypassed, or by an older
+//! CRD) then fails alone, with "Invalid cluster definition" in its status, instead of failing the
+//! whole watch and wedging every other Cluster.
+//!
+//! Errors are typed ([`ReconcileError`]): a definition the user must fix waits for a change (and
+//! re-checks slowly, for a referenced Secret that appears later); anything else is retried with
+//! exponential backoff and jitter. Events are published on transitions only: a phase change, an
+//! instance created/removed/replaced, a new error.
+
+use super::error::ReconcileError;
+use super::reconcile::{Settings, report_blocked};
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use pgfed_api::cluster::Cluster;
+use pgfed_api::cluster::phase as phases;
+use pgfed_api::defaults::default_cluster;
+use pgfed_api::names::LABEL_CLUSTER;
+use pgfed_api::validation::validate_cluster;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Name of this controller in metrics and Events.
+pub const CONTROLLER: &str = "cluster";
+/// Requeue while a cluster converges (pods starting, clones running).
+const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
+/// Requeue of a healthy cluster: certificate renewal and drift checks.
+const IDLE_REQUEUE: Duration = Duration::from_secs(300);
+/// Re-check of a definition the user must fix (a referenced Secret may appear).
+const BLOCKED_REQUEUE: Duration = Duration::from_secs(20);
+/// First retry after a transient error; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Shared by every reconcile.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// What reconciles need besides the Cluster.
+    pub settings: Settings,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Consecutive failures per Cluster, for the backoff.
+    failures: Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    /// Last phase per Cluster, for the clusters-by-phase gauge.
+    phases: Mutex<HashMap<ObjectRef<DynamicObject>, String>>,
+}
+
+impl Context {
+    /// A context for `client`.
+    pub fn new(
+        client: Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        reporter: Reporter,
+    ) -> Self {
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            settings,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+            phases: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn record_phase(&self, obj: ObjectRef<DynamicObject>, phase: Option<String>) {
+        let Ok(mut phases) = self.phases.lock() else {
+            return;
+        };
+        match phase {
+            Some(p) => phases.insert(obj, p),
+            None => phases.remove(&obj),
+        };
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for p in phases.values() {
+            *counts.entry(p.clone()).or_default() += 1;
+        }
+        self.metrics.set_cluster_phases(&counts);
+    }
+}
+
+/// Retry delay after `failures` consecutive transient failures, with ±20 % jitter so that many
+/// Clusters failing together (the API server restarting) do not retry in step. Pure but for the
+/// jitter source, which is passed in (0.0..1.0).
+pub fn backoff(failures: u32, jitter: f64) -> Duration {
+    let exp = FIRST_BACKOFF.saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(16)));
+    let base = exp.min(MAX_BACKOFF);
+    base.mul_f64(0.8 + 0.4 * jitter.clamp(0.0, 1.0))
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+}
+
+/// The Cluster in `obj`, with the webhook's defaults applied and its rules checked: a Cluster
+/// written while admission was bypassed gets the same treatment as one that went through it.
+pub fn admit(obj: &DynamicObject) -> Result<Cluster, ReconcileError> {
+    let value = serde_json::to_value(obj).map_err(|e| ReconcileError::Malformed(e.to_string()))?;
+    let mut cluster: Cluster =
+        serde_json::from_value(value).map_err(|e| ReconcileError::Malformed(e.to_string()))?;
+    default_cluster(&mut cluster.spec);
+    let errors = validate_cluster(&cluster.name_any(), &cluster.spec);
+    if !errors.0.is_empty() {
+        let text: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        return Err(ReconcileError::Invalid(text.join("; ")));
+    }
+    Ok(cluster)
+}
+
+async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    let reference = obj.object_ref(&cluster_resource());
+    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %e, reason, "publishing an Event failed");
+    }
+}
+
+fn cluster_resource() -> ApiResource {
+    ApiResource::erase::<Cluster>(&())
+}
+
+/// Marks a Cluster that does not even parse as invalid, through the untyped API.
+async fn report_malformed(
+    ctx: &Context,
+    obj: &DynamicObject,
+    error: &ReconcileError,
+) -> Result<(), ReconcileError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+        &cluster_resource(),
+    );
+    let patch = serde_json::json!({
+        "status": { "phase": phases::INVALID_DEFINITION, "phaseReason": error.to_string() }
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(ReconcileError::kube("reporting a malformed Cluster"))?;
+    Ok(())
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let started = Instant::now();
+    let reference = ObjectRef::from_obj_with(obj.as_ref(), cluster_resource());
+    if obj.meta().deletion_timestamp.is_some() {
+        // The garbage collector removes what the Cluster owns; nothing else is ours to delete.
+        ctx.record_phase(reference, None);
+        return Ok(Action::await_change());
+    }
+    let result = reconcile_admitted(&obj, &ctx).await;
+    let label = result.as_ref().err().map(ReconcileError::label);
+    ctx.metrics.reconciled(CONTROLLER, started.elapsed(), label);
+    match &result {
+        Ok(_) => {
+            if let Ok(mut f) = ctx.failures.lock() {
+                f.remove(&reference);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(cluster = %reference, error = %e, cause = e.label(), "reconcile failed");
+        }
+    }
+    result
+}
+
+async fn reconcile_admitted(obj: &DynamicObject, ctx: &Context) -> Result<Action, ReconcileError> {
+    let reference = ObjectRef::from_obj_with(obj, cluster_resource());
+    let previous_reason = obj
+        .data
+        .get("status")
+        .and_then(|s| s.get("phaseReason"))
+        .and_then(|r| r.as_str())
+        .map(str::to_string);
+    let cluster = match admit(obj) {
+        Ok(c) => c,
+        Err(e) => {
+            if previous_reason.as_deref() != Some(&e.to_string()) {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Warning,
+                    "InvalidClusterDefinition",
+                    e.to_string(),
+                )
+                .await;
+            }
+            match &e {
+                ReconcileError::Malformed(_) => report_malformed(ctx, obj, &e).await?,
+                _ => {
+                    if let Ok(c) =
+                        serde_json::to_value(obj).and_then(serde_json::from_value::<Cluster>)
+                    {
+                        report_blocked(&ctx.client, &c, &e).await?;
+                    }
+                }
+            }
+            ctx.record_phase(reference, Some(phases::INVALID_DEFINITION.to_string()));
+            return Ok(Action::await_change());
+        }
+    };
+    match super::reconcile::reconcile(&ctx.client, &cluster, &ctx.settings).await {
+        Ok(outcome) => {
+            if outcome.previous_phase.as_deref() != Some(outcome.phase) {
+                publish(
+                    ctx,
+                    obj,
+                    EventType::Normal,
+                    "PhaseChanged",
+                    format!("phase: {}", outcome.phase),
+                )
+                .await;
+            }
+            for (reason, note) in &outcome.actions {
+                publish(ctx, obj, EventType::Normal, reason, note.clone()).await;
+            }
+            ctx.record_phase(reference, Some(outcome.phase.to_string()));
+            Ok(Action::requeue(if outcome.converging {
+                CONVERGING_REQUEUE
+            } else {
+                IDLE_REQUEUE
+            }))
+        }
+        Err(e) if e.needs_user_action() => {
+            if previous_reason.as_deref() != Some(&e.to_string()) {
+                publish(ctx, obj, EventType::Warning, reason_for(&e), e.to_string()).await;
+            }
+            report_blocked(&ctx.client, &cluster, &e).await?;
+            ctx.record_phase(
+                reference,
+                Some(phases::UNABLE_TO_CREATE_OBJECTS.to_string()),
+            );
+            Ok(Action::requeue(BLOCKED_REQUEUE))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn reason_for(e: &ReconcileError) -> &'static str {
+    match e {
+        ReconcileError::MissingReference { .. } | ReconcileError::MissingKey { .. } => {
+            "MissingReference"
+        }
+        ReconcileError::Certificates(_) => "CertificatesUnusable",
+        _ => "ReconcileFailed",
+    }
+}
+
+fn error_policy(obj: Arc<DynamicObject>, _error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let reference = ObjectRef::from_obj_with(obj.as_ref(), cluster_resource());
+    let failures = match ctx.failures.lock() {
+        Ok(mut f) => {
+            let n = f.entry(reference).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 1,
+    };
+    Action::requeue(backoff(failures, jitter()))
+}
+
+/// Runs the Cluster controller until `shutdown` resolves; reconciles in flight finish first.
+pub async fn run(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let ar = cluster_resource();
+    let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let children = || watcher::Config::default().labels(LABEL_CLUSTER);
+    Controller::new_with(clusters, watcher::Config::default(), ar)
+        .owns(Api::<Pod>::all(client.clone()), children())
+        .owns(
+            Api::<PersistentVolumeClaim>::all(client.clone()),
+            children(),
+        )
+        .owns(Api::<Service>::all(client.clone()), children())
+        .owns(Api::<Secret>::all(client.clone()), children())
+        .owns(Api::<ConfigMap>::all(client.clone()), children())
+        .owns(Api::<PodDisruptionBudget>::all(client.clone()), children())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
+        assert_eq!(backoff(1, 0.5), Duration::from_secs(2));
+        assert_eq!(backoff(2, 0.5), Duration::from_secs(4));
+        assert_eq!(backoff(4, 0.5), Duration::from_secs(16));
+        assert_eq!(backoff(30, 0.5), MAX_BACKOFF);
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(1600));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(2400));
+    }
+
+    fn dynamic(value: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(value).expect("dynamic object")
+    }
+
+    #[test]
+    fn a_cluster_that_bypassed_admission_is_defaulted_or_refused_with_the_field() {
+        let ok = dynamic(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "pg", "namespace": "ns", "uid": "u"},
+            "spec": {"instances": 3, "storage": {"size": "1Gi"}}
+        }));
+        let cluster = admit(&ok).expect("valid");
+        assert_eq!(
+            cluster.spec.image_name.as_deref(),
+            Some(pgfed_api::names::DEFAULT_POSTGRES_IMAGE)
+        );
+        let invalid = dynamic(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "pg", "namespace": "ns", "uid": "u"},
+            "spec": {"instances": 0, "storage": {"size": "1Gi"}}
+        }));
+        let err = admit(&invalid).expect_err("invalid");
+        assert!(matches!(err, ReconcileError::Invalid(_)));
+        assert!(err.to_string().contains("spec.instances"), "{err}");
+        let malformed = dynamic(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "pg", "namespace": "ns", "uid": "u"},
+            "spec": {"instances": "three"}
+        }));
+        assert!(matches!(
+            admit(&malformed),
+            Err(ReconcileError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,103 @@
+//! Everything one reconcile of a Cluster looks at, read once at its start into [`Observed`]:
+//! the children with the Cluster's label (pods, claims, Services, PodDisruptionBudgets, Secrets,
+//! ConfigMaps, ServiceAccounts) and the Secrets the spec references by name. Reads only; the
+//! decisions and builders downstream are pure over this value.
+
+use super::error::ReconcileError;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ListParams};
+use kube::{Client, Resource};
+use pgfed_api::cluster::Cluster;
+use pgfed_api::instance::InstanceStatus;
+use pgfed_api::names::LABEL_CLUSTER;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What exists of one Cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// Pods with the Cluster's label (instances), by name.
+    pub pods: BTreeMap<String, Pod>,
+    /// Claims with the Cluster's label, by name.
+    pub pvcs: BTreeMap<String, PersistentVolumeClaim>,
+    /// Services with the Cluster's label, by name.
+    pub services: BTreeMap<String, Service>,
+    /// PodDisruptionBudgets with the Cluster's label, by name.
+    pub pdbs: BTreeMap<String, PodDisruptionBudget>,
+    /// ConfigMaps with the Cluster's label, by name.
+    pub config_maps: BTreeMap<String, ConfigMap>,
+    /// ServiceAccounts with the Cluster's label, by name.
+    pub service_accounts: BTreeMap<String, ServiceAccount>,
+    /// Secrets with the Cluster's label, and the ones the spec names, by name.
+    pub secrets: BTreeMap<String, Secret>,
+    /// What each instance manager reported, by instance name (absent: it did not answer).
+    pub instances: BTreeMap<String, InstanceStatus>,
+}
+
+async fn list_labelled<K>(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<BTreeMap<String, K>, ReconcileError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("{LABEL_CLUSTER}={cluster}"));
+    let list = api
+        .list(&params)
+        .await
+        .map_err(ReconcileError::kube(format!(
+            "listing {} of Cluster {namespace}/{cluster}",
+            K::plural(&K::DynamicType::default())
+        )))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter_map(|o| o.meta().name.clone().map(|n| (n, o)))
+        .collect())
+}
+
+/// Reads the children of `cluster` and the Secrets in `referenced` (missing ones are simply
+/// absent from the result: the builders decide what a missing Secret means).
+pub async fn observe(
+    client: &Client,
+    cluster: &Cluster,
+    referenced: &BTreeSet<String>,
+) -> Result<Observed, ReconcileError> {
+    let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let mut secrets: BTreeMap<String, Secret> = list_labelled(client, &namespace, &name).await?;
+    let secret_api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    for wanted in referenced {
+        if secrets.contains_key(wanted) {
+            continue;
+        }
+        if let Some(secret) = secret_api
+            .get_opt(wanted)
+            .await
+            .map_err(ReconcileError::kube(format!(
+                "reading Secret {namespace}/{wanted}"
+            )))?
+        {
+            secrets.insert(wanted.clone(), secret);
+        }
+    }
+    Ok(Observed {
+        pods: list_labelled(client, &namespace, &name).await?,
+        pvcs: list_labelled(client, &namespace, &name).await?,
+        services: list_labelled(client, &namespace, &name).await?,
+        pdbs: list_labelled(client, &namespace, &name).await?,
+        config_maps: list_labelled(client, &namespace, &name).await?,
+        service_accounts: list_labelled(client, &namespace, &name).await?,
+        secrets,
+        instances: BTreeMap::new(),
+    })
+}

@@ -1,0 +1,599 @@
+//! One reconcile of a Cluster: observe → decide → build → apply → status. Every decision is a
+//! pure function in `decide`, every object comes from a pure builder in `build`; this module only
+//! sequences them and hands the results to `apply` and `status`.
+//!
+//! Order matters and is chosen so that a reconcile interrupted anywhere (the operator killed, an
+//! API call failing) leaves nothing a later reconcile cannot finish: certificates and credentials
+//! first (pods mount them), then the managers' configuration and ServiceAccount, Services and
+//! PodDisruptionBudgets, then at most one instance step (create, recreate, remove or replace one
+//! pod), then the role labels that `-rw` and `-ro` select on, then the status. Orphan clean-up
+//! runs last among the writes and only on objects this Cluster controls.
+
+use super::apply::{self, ensure};
+use super::build::certs::{self, ObservedCerts, SecretData};
+use super::build::config::{self, DynamicSettings};
+use super::build::credentials::{self, Login};
+use super::build::meta::Owner;
+use super::build::pod::{
+    self, ANNOTATION_POD_SPEC_HASH, InstanceRole, PodInput, PodSecrets, pod_spec_hash,
+};
+use super::build::{account, pdb, pvc, service};
+use super::decide::phase::{Phase, PhaseInput, phase};
+use super::decide::rollout::{self, RolloutInstance, RolloutStep};
+use super::decide::scale::{self, ObservedInstance, ScaleStep};
+use super::error::ReconcileError;
+use super::observe::{Observed, observe};
+use super::status::{self, StatusInput};
+use chrono::Utc;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use kube::{Client, ResourceExt};
+use pgfed_api::cluster::phase as phases;
+use pgfed_api::cluster::{Cluster, ClusterStatus, PrimaryUpdateStrategy};
+use pgfed_api::image_catalog::{ClusterImageCatalog, ImageCatalog};
+use pgfed_api::names::{
+    LABEL_INSTANCE_NAME, LABEL_INSTANCE_ROLE, instance_name, instance_serial, secret_app,
+    secret_superuser,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the reconcile needs besides the Cluster.
+#[derive(Clone)]
+pub struct Settings {
+    /// The operator's image (carries the manager the instances run).
+    pub operator_image: String,
+    /// DNS domain of the Kubernetes cluster.
+    pub cluster_domain: String,
+}
+
+/// What one reconcile did, for the controller's requeue and Events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The phase written.
+    pub phase: &'static str,
+    /// The phase before.
+    pub previous_phase: Option<String>,
+    /// Instance actions taken (for Events): reason, message.
+    pub actions: Vec<(&'static str, String)>,
+    /// Whether the cluster is still converging (requeue soon).
+    pub converging: bool,
+}
+
+/// The Secrets this Cluster's spec names: certificate Secrets and credentials.
+fn referenced_secrets(cluster: &Cluster, name: &str) -> BTreeSet<String> {
+    let spec = &cluster.spec;
+    let mut names = certs::secrets_to_read(name, &spec.certificates.clone().unwrap_or_default());
+    names.insert(app_secret_name(cluster, name));
+    if let Some(s) = &spec.superuser_secret {
+        names.insert(s.name.clone());
+    }
+    names
+}
+
+fn app_secret_name(cluster: &Cluster, name: &str) -> String {
+    cluster
+        .spec
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.initdb.as_ref())
+        .and_then(|i| i.secret.as_ref())
+        .map_or_else(|| secret_app(name), |s| s.name.clone())
+}
+
+/// A new random password: 32 characters from 62, about 190 bits.
+fn generate_password() -> Result<String, ReconcileError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes).map_err(|e| ReconcileError::Random(e.to_string()))?;
+    // Rejection sampling keeps the characters uniform.
+    let password: String = bytes
+        .iter()
+        .filter(|b| usize::from(**b) < 248)
+        .take(32)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect();
+    if password.len() < 32 {
+        return Err(ReconcileError::Random("not enough random bytes".into()));
+    }
+    Ok(password)
+}
+
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key).cloned())
+        })
+}
+
+/// The credentials Secret `name` for `username`: the user's (which must exist and hold a
+/// password) or the generated one (its password kept once generated).
+fn credentials_secret(
+    observed: &Observed,
+    owner: &Owner,
+    settings: &Settings,
+    name: &str,
+    user_given: Option<&str>,
+    login: (&str, &str),
+) -> Result<Option<Secret>, ReconcileError> {
+    if let Some(field) = user_given {
+        let secret =
+            observed
+                .secrets
+                .get(name)
+                .ok_or_else(|| ReconcileError::MissingReference {
+                    kind: "Secret",
+                    name: name.to_string(),
+                    field: field.to_string(),
+                })?;
+        if secret_value(secret, "password").is_none() {
+            return Err(ReconcileError::MissingKey {
+                name: name.to_string(),
+                key: "password",
+                field: field.to_string(),
+            });
+        }
+        return Ok(None);
+    }
+    let password = match observed
+        .secrets
+        .get(name)
+        .filter(|s| apply::owned_by(*s, &owner.uid))
+        .and_then(|s| secret_value(s, "password"))
+    {
+        Some(existing) => existing,
+        None => generate_password()?,
+    };
+    let login = Login {
+        username: login.0.to_string(),
+        password,
+        dbname: login.1.to_string(),
+    };
+    Ok(Some(credentials::build(
+        owner,
+        name,
+        &login,
+        &settings.cluster_domain,
+    )))
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn terminating<K: kube::Resource>(obj: &K) -> bool {
+    obj.meta().deletion_timestamp.is_some()
+}
+
+/// Serial of the instance a claim belongs to.
+fn pvc_serial(cluster: &str, pvc: &PersistentVolumeClaim) -> Option<u32> {
+    pvc.labels()
+        .get(LABEL_INSTANCE_NAME)
+        .and_then(|instance| instance_serial(cluster, instance))
+}
+
+fn is_data_pvc(pvc: &PersistentVolumeClaim) -> bool {
+    pvc.labels().get(pvc::LABEL_PVC_ROLE).map(String::as_str) == Some(pvc::PvcRole::Data.label())
+}
+
+/// The instances as the scale decision sees them.
+fn scale_view(name: &str, observed: &Observed) -> Vec<ObservedInstance> {
+    let mut by_serial: BTreeMap<u32, ObservedInstance> = BTreeMap::new();
+    let entry = |m: &mut BTreeMap<u32, ObservedInstance>, serial| {
+        m.entry(serial)
+            .or_insert(ObservedInstance {
+                serial,
+                has_pod: false,
+                has_data_pvc: false,
+                ready: false,
+            })
+            .serial
+    };
+    for (pod_name, p) in &observed.pods {
+        if let Some(serial) = instance_serial(name, pod_name) {
+            entry(&mut by_serial, serial);
+            if let Some(i) = by_serial.get_mut(&serial) {
+                i.has_pod = !terminating(p);
+                i.ready = pod_ready(p) && !terminating(p);
+            }
+        }
+    }
+    for p in observed.pvcs.values() {
+        if let Some(serial) = pvc_serial(name, p)
+            && is_data_pvc(p)
+            && !terminating(p)
+        {
+            entry(&mut by_serial, serial);
+            if let Some(i) = by_serial.get_mut(&serial) {
+                i.has_data_pvc = true;
+            }
+        }
+    }
+    by_serial.into_values().collect()
+}
+
+/// The operand image: `imageName`, or the catalog entry for `imageCatalogRef.major`.
+async fn operand_image(client: &Client, cluster: &Cluster) -> Result<String, ReconcileError> {
+    let spec = &cluster.spec;
+    if let Some(image) = &spec.image_name {
+        return Ok(image.clone());
+    }
+    let Some(reference) = &spec.image_catalog_ref else {
+        return Ok(pgfed_api::names::DEFAULT_POSTGRES_IMAGE.to_string());
+    };
+    let namespace = cluster.namespace().unwrap_or_default();
+    let missing = || ReconcileError::MissingReference {
+        kind: if reference.kind == "ClusterImageCatalog" {
+            "ClusterImageCatalog"
+        } else {
+            "ImageCatalog"
+        },
+        name: reference.name.clone(),
+        field: "spec.imageCatalogRef".into(),
+    };
+    let images = if reference.kind == "ClusterImageCatalog" {
+        let api: kube::Api<ClusterImageCatalog> = kube::Api::all(client.clone());
+        api.get_opt(&reference.name)
+            .await
+            .map_err(ReconcileError::kube("reading the ClusterImageCatalog"))?
+            .ok_or_else(missing)?
+            .spec
+            .images
+    } else {
+        let api: kube::Api<ImageCatalog> = kube::Api::namespaced(client.clone(), &namespace);
+        api.get_opt(&reference.name)
+            .await
+            .map_err(ReconcileError::kube("reading the ImageCatalog"))?
+            .ok_or_else(missing)?
+            .spec
+            .images
+    };
+    images
+        .into_iter()
+        .find(|i| i.major == reference.major)
+        .map(|i| i.image)
+        .ok_or_else(|| {
+            ReconcileError::Invalid(format!(
+                "spec.imageCatalogRef.major: {} {} has no image for major {}",
+                reference.kind, reference.name, reference.major
+            ))
+        })
+}
+
+/// Reconciles `cluster` (its spec already defaulted and validated). Returns what it did.
+pub async fn reconcile(
+    client: &Client,
+    cluster: &Cluster,
+    settings: &Settings,
+) -> Result<Outcome, ReconcileError> {
+    let owner = Owner::of(cluster)?;
+    let name = owner.name.clone();
+    let spec = &cluster.spec;
+    let old_status = cluster.status.clone().unwrap_or_default();
+    let now = Utc::now();
+    let observed = observe(client, cluster, &referenced_secrets(cluster, &name)).await?;
+
+    // Certificates.
+    let cert_config = spec.certificates.clone().unwrap_or_default();
+    let to_read = certs::secrets_to_read(&name, &cert_config);
+    let observed_certs = ObservedCerts {
+        cluster: name.clone(),
+        namespace: owner.namespace.clone(),
+        cluster_domain: settings.cluster_domain.clone(),
+        config: cert_config.clone(),
+        secrets: observed
+            .secrets
+            .iter()
+            .filter(|(n, _)| to_read.contains(*n))
+            .map(|(n, s)| (n.clone(), SecretData::from_secret(s)))
+            .collect(),
+    };
+    let cert_plan = certs::plan(&observed_certs, now);
+    let issued = certs::build(&owner, &observed_certs, &cert_plan, now)?;
+    for secret in issued.secrets {
+        let live = observed.secrets.get(&secret.name_any());
+        ensure(client, secret, live).await?;
+    }
+
+    // Credentials.
+    let app_name = app_secret_name(cluster, &name);
+    let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref());
+    let creates_app_owner = spec.bootstrap.as_ref().is_none_or(|b| b.initdb.is_some());
+    let mut app_secret = None;
+    if creates_app_owner {
+        let database = initdb
+            .and_then(|i| i.database.clone())
+            .unwrap_or_else(|| pgfed_api::names::DEFAULT_DATABASE.to_string());
+        let owner_role = initdb
+            .and_then(|i| i.owner.clone())
+            .unwrap_or_else(|| database.clone());
+        let user_given = initdb
+            .and_then(|i| i.secret.as_ref())
+            .map(|_| "spec.bootstrap.initdb.secret");
+        if let Some(secret) = credentials_secret(
+            &observed,
+            &owner,
+            settings,
+            &app_name,
+            user_given,
+            (&owner_role, &database),
+        )? {
+                ensure(client, secret, observed.secrets.get(&app_name)).await?;
+        }
+        app_secret = Some(app_name.clone());
+    }
+    let mut superuser_secret = None;
+    if spec.enable_superuser_access == Some(true) {
+        let su_name = spec
+            .superuser_secret
+            .as_ref()
+            .map_or_else(|| secret_superuser(&name), |s| s.name.clone());
+        let user_given = spec
+            .superuser_secret
+            .as_ref()
+            .map(|_| "spec.superuserSecret");
+        if let Some(secret) = credentials_secret(
+            &observed,
+            &owner,
+            settings,
+            &su_name,
+            user_given,
+            ("postgres", "*"),
+        )? {
+                ensure(client, secret, observed.secrets.get(&su_name)).await?;
+        }
+        superuser_secret = Some(su_name);
+    }
+
+    // Instances: which step, and who is the primary.
+    let instances = scale_view(&name, &observed);
+    let desired = u32::try_from(spec.instances).unwrap_or(0);
+    let latest = old_status
+        .latest_generated_node
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    let target_serial = old_status
+        .target_primary
+        .as_deref()
+        .and_then(|t| instance_serial(&name, t));
+    let primaries: BTreeSet<u32> = target_serial.into_iter().collect();
+    let step = scale::next_step(desired, latest, &instances, &primaries);
+    let (target_primary, target_serial) = match (&old_status.target_primary, step.clone()) {
+        (Some(t), _) => (Some(t.clone()), target_serial),
+        (None, ScaleStep::Bootstrap { serial }) => {
+            (Some(instance_name(&name, serial)), Some(serial))
+        }
+        (None, _) => (None, None),
+    };
+
+    // Managers' configuration, ServiceAccount, Services, PodDisruptionBudgets.
+    let fenced = super::decide::fencing::fenced_instances(cluster);
+    let dynamic = DynamicSettings {
+        target_primary: target_primary.clone(),
+        fenced_all: fenced.all,
+        version: u64::try_from(cluster.metadata.generation.unwrap_or(0)).unwrap_or(0),
+    };
+    let config_map = config::build(&owner, &config::manager_config(cluster, &owner, &dynamic))?;
+    let config_name = config_map.name_any();
+    ensure(client, config_map, observed.config_maps.get(&config_name)).await?;
+    let sa = account::build(cluster, &owner);
+    ensure(client, sa, observed.service_accounts.get(&name)).await?;
+    let services = service::build(cluster, &owner)?;
+    let mut built_services = Vec::new();
+    for desired in services {
+        let svc = desired.service;
+        built_services.push(svc.name_any());
+        let live = observed.services.get(&svc.name_any());
+        ensure(client, svc, live).await?;
+    }
+    let mut built_pdbs = Vec::new();
+    for budget in pdb::build(cluster, &owner) {
+        built_pdbs.push(budget.name_any());
+        let live = observed.pdbs.get(&budget.name_any());
+        ensure(client, budget, live).await?;
+    }
+
+    // Pods.
+    let image = operand_image(client, cluster).await?;
+    let secrets = PodSecrets {
+        server_tls: certs::CertRole::ServerTls.secret(&name, &cert_config).0,
+        server_ca: certs::CertRole::ServerCa.secret(&name, &cert_config).0,
+        replication_tls: certs::CertRole::Replication.secret(&name, &cert_config).0,
+        client_ca: certs::CertRole::ClientCa.secret(&name, &cert_config).0,
+        app: app_secret,
+        superuser: superuser_secret,
+    };
+    let build_pod = |serial: u32| -> Result<Pod, ReconcileError> {
+        let role = if Some(serial) == target_serial {
+            InstanceRole::Primary
+        } else {
+            InstanceRole::Replica
+        };
+        Ok(pod::build(&PodInput {
+            cluster,
+            owner: &owner,
+            serial,
+            role,
+            operand_image: &image,
+            operator_image: &settings.operator_image,
+            secrets: &secrets,
+            config_volume: config::volume(&name),
+        })?)
+    };
+    let mut actions: Vec<(&'static str, String)> = Vec::new();
+    let mut latest_generated = latest;
+    match step {
+        ScaleStep::Bootstrap { serial } | ScaleStep::AddStandby { serial } => {
+            for claim in pvc::build(cluster, &owner, &instance_name(&name, serial))? {
+                let live = observed.pvcs.get(&claim.name_any());
+                if live.is_none() {
+                    ensure(client, claim, None).await?;
+                }
+            }
+            apply::create_pod(client, &build_pod(serial)?).await?;
+            latest_generated = latest_generated.max(serial);
+            actions.push((
+                "CreatingInstance",
+                format!("creating instance {}", instance_name(&name, serial)),
+            ));
+        }
+        ScaleStep::RecreatePod { serial } => {
+            apply::create_pod(client, &build_pod(serial)?).await?;
+            actions.push((
+                "RecreatingInstance",
+                format!(
+                    "recreating the pod of instance {} on its volumes",
+                    instance_name(&name, serial)
+                ),
+            ));
+        }
+        ScaleStep::Remove { serial } => {
+            let instance = instance_name(&name, serial);
+            if let Some(p) = observed.pods.get(&instance) {
+                apply::delete_owned(client, p, &owner.uid).await?;
+            }
+            for claim in observed
+                .pvcs
+                .values()
+                .filter(|c| pvc_serial(&name, c) == Some(serial))
+            {
+                apply::delete_owned(client, claim, &owner.uid).await?;
+            }
+            actions.push((
+                "RemovingInstance",
+                format!("scaling down: removing instance {instance} and its volumes"),
+            ));
+        }
+        ScaleStep::WaitFor { .. } | ScaleStep::Converged | ScaleStep::CannotScaleDown => {}
+    }
+
+    // The primary: the target once its pod is ready (HA makes this the manager's report).
+    let current_primary = match (&target_primary, &old_status.current_primary) {
+        (Some(t), _) if observed.pods.get(t).is_some_and(pod_ready) => Some(t.clone()),
+        (_, current) => current.clone(),
+    };
+
+    // Rolling update, only when the instance count is settled.
+    let mut outdated = 0u32;
+    let mut waiting_for_user = false;
+    if matches!(step, ScaleStep::Converged) {
+        let mut view = Vec::new();
+        for (pod_name, p) in &observed.pods {
+            let Some(serial) = instance_serial(&name, pod_name) else {
+                continue;
+            };
+            if terminating(p) {
+                continue;
+            }
+            let want = pod_spec_hash(&build_pod(serial)?);
+            let current = p.annotations().get(ANNOTATION_POD_SPEC_HASH) == Some(&want);
+            outdated += u32::from(!current);
+            view.push(RolloutInstance {
+                serial,
+                current,
+                ready: pod_ready(p),
+                primary: Some(pod_name) == current_primary.as_ref(),
+            });
+        }
+        let supervised = spec.primary_update_strategy == Some(PrimaryUpdateStrategy::Supervised);
+        match rollout::next_step(&view, supervised) {
+            RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial) => {
+                let instance = instance_name(&name, serial);
+                if let Some(p) = observed.pods.get(&instance) {
+                    apply::delete_owned(client, p, &owner.uid).await?;
+                }
+                actions.push((
+                    "UpdatingInstance",
+                    format!("rolling update: replacing the pod of {instance}"),
+                ));
+            }
+            RolloutStep::WaitForUser(_) => waiting_for_user = true,
+            RolloutStep::Done | RolloutStep::Wait => {}
+        }
+    }
+
+    // Role labels, which `-rw`/`-ro` select on.
+    for (pod_name, p) in &observed.pods {
+        if terminating(p) {
+            continue;
+        }
+        let role = if Some(pod_name) == current_primary.as_ref() {
+            InstanceRole::Primary
+        } else {
+            InstanceRole::Replica
+        };
+        if p.labels().get(LABEL_INSTANCE_ROLE).map(String::as_str) != Some(role.label()) {
+            let labels =
+                BTreeMap::from([(LABEL_INSTANCE_ROLE.to_string(), role.label().to_string())]);
+            apply::set_labels(client, p, &labels).await?;
+        }
+    }
+
+    // Orphans: only objects this Cluster controls and did not build.
+    for o in apply::orphans(&observed.services, &built_services, &owner.uid) {
+        apply::delete_owned(client, o, &owner.uid).await?;
+    }
+    for o in apply::orphans(&observed.pdbs, &built_pdbs, &owner.uid) {
+        apply::delete_owned(client, o, &owner.uid).await?;
+    }
+    // Secrets are never orphan-deleted (a credential no longer generated, e.g. the superuser's
+    // after `enableSuperuserAccess: false`, stays until the Cluster goes): losing one cannot be
+    // undone, keeping one costs nothing.
+
+    // Status.
+    let ready = u32::try_from(instances.iter().filter(|i| i.ready).count()).unwrap_or(0);
+    let Phase {
+        phase: mut phase_now,
+        mut reason,
+    } = phase(&PhaseInput {
+        step: step.clone(),
+        target_primary: target_serial,
+        primary_elected: current_primary.is_some(),
+        desired,
+        ready,
+        outdated,
+    });
+    if waiting_for_user {
+        phase_now = phases::WAITING_FOR_USER;
+        reason = "the primary runs an outdated pod and primaryUpdateStrategy is supervised".into();
+    }
+    let new_status = status::build(&StatusInput {
+        cluster,
+        observed: &observed,
+        phase: phase_now,
+        phase_reason: reason,
+        target_primary: target_primary.clone(),
+        current_primary: current_primary.clone(),
+        latest_generated,
+        certificates: issued.status,
+        image,
+        now,
+    });
+    status::write_if_changed(client, cluster, &old_status, new_status).await?;
+    Ok(Outcome {
+        phase: phase_now,
+        previous_phase: old_status.phase.clone(),
+        actions,
+        converging: phase_now != phases::HEALTHY,
+    })
+}
+
+/// The status of a Cluster whose definition is invalid or whose references are missing: the
+/// phase says so, with the cause; nothing else is touched.
+pub async fn report_blocked(
+    client: &Client,
+    cluster: &Cluster,
+    error: &ReconcileError,
+) -> Result<(), ReconcileError> {
+    let old: ClusterStatus = cluster.status.clone().unwrap_or_default();
+    let new = status::blocked(cluster, error, Utc::now());
+    status::write_if_changed(client, cluster, &old, new).await
+}

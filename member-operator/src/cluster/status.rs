@@ -1,0 +1,331 @@
+//! `status` of a Cluster: built purely from what the reconcile observed and decided, and written
+//! only when it differs from the stored one (an idle cluster costs no write). Fields other
+//! controllers own (backups, demotion tokens) are carried over untouched. Condition transition
+//! times change only when a condition's status does.
+
+use super::build::meta::Owner;
+use super::error::ReconcileError;
+use super::observe::Observed;
+use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use pgfed_api::cluster::{CertificatesStatus, Cluster, ClusterStatus};
+use pgfed_api::cluster::{condition, phase as phases};
+use pgfed_api::names::{
+    LABEL_CLUSTER, LABEL_POD_ROLE, instance_serial, service_r, service_ro, service_rw,
+};
+use std::collections::BTreeMap;
+
+/// What the status is built from.
+pub struct StatusInput<'a> {
+    /// The Cluster.
+    pub cluster: &'a Cluster,
+    /// What was observed.
+    pub observed: &'a Observed,
+    /// The phase decided.
+    pub phase: &'static str,
+    /// Why.
+    pub phase_reason: String,
+    /// The instance that should be primary.
+    pub target_primary: Option<String>,
+    /// The instance that is primary.
+    pub current_primary: Option<String>,
+    /// Highest serial ever created.
+    pub latest_generated: u32,
+    /// Certificates in use.
+    pub certificates: CertificatesStatus,
+    /// Operand image.
+    pub image: String,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> Condition {
+    Condition {
+        type_: type_.to_string(),
+        status: if ok { "True" } else { "False" }.to_string(),
+        reason: reason.to_string(),
+        message,
+        observed_generation: generation,
+        last_transition_time: Time(
+            k8s_openapi::jiff::Timestamp::from_second(now.timestamp()).unwrap_or_default(),
+        ),
+    }
+}
+
+/// Sets `new` in `conditions`, keeping the transition time when its status did not change. Pure.
+pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(old) if old.status == new.status => {
+            let since = old.last_transition_time.clone();
+            *old = Condition {
+                last_transition_time: since,
+                ..new
+            };
+        }
+        Some(old) => *old = new,
+        None => conditions.push(new),
+    }
+}
+
+fn pod_ready(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The status after a reconcile. Pure.
+pub fn build(input: &StatusInput) -> ClusterStatus {
+    let cluster = input.cluster;
+    let name = cluster.name_any();
+    let old = cluster.status.clone().unwrap_or_default();
+    let mut status = old.clone();
+    let instances: BTreeMap<&String, &k8s_openapi::api::core::v1::Pod> = input
+        .observed
+        .pods
+        .iter()
+        .filter(|(n, p)| {
+            instance_serial(&name, n).is_some() && p.metadata.deletion_timestamp.is_none()
+        })
+        .collect();
+    let ready: Vec<String> = instances
+        .iter()
+        .filter(|(_, p)| pod_ready(p))
+        .map(|(n, _)| (*n).clone())
+        .collect();
+    let not_ready: Vec<String> = instances
+        .iter()
+        .filter(|(_, p)| !pod_ready(p))
+        .map(|(n, _)| (*n).clone())
+        .collect();
+    status.instances = Some(i32::try_from(instances.len()).unwrap_or(i32::MAX));
+    status.ready_instances = Some(i32::try_from(ready.len()).unwrap_or(i32::MAX));
+    status.instance_names = instances.keys().map(|n| (*n).clone()).collect();
+    let mut by_health = BTreeMap::new();
+    if !ready.is_empty() {
+        by_health.insert("healthy".to_string(), ready);
+    }
+    if !not_ready.is_empty() {
+        by_health.insert("failed".to_string(), not_ready);
+    }
+    status.instances_status = by_health;
+    status.selector = Some(format!(
+        "{LABEL_CLUSTER}={name},{LABEL_POD_ROLE}={}",
+        super::build::service::POD_ROLE_INSTANCE
+    ));
+    if status.target_primary != input.target_primary {
+        status.target_primary_timestamp = Some(rfc3339(input.now));
+        status.target_primary = input.target_primary.clone();
+    }
+    if status.current_primary != input.current_primary {
+        status.current_primary_timestamp = Some(rfc3339(input.now));
+        status.current_primary = input.current_primary.clone();
+    }
+    status.latest_generated_node = Some(i32::try_from(input.latest_generated).unwrap_or(i32::MAX));
+    status.phase = Some(input.phase.to_string());
+    status.phase_reason = (!input.phase_reason.is_empty()).then(|| input.phase_reason.clone());
+    status.certificates = Some(input.certificates.clone());
+    status.write_service = Some(service_rw(&name));
+    status.read_service = Some(service_ro(&name));
+    let _ = service_r;
+    status.image = Some(input.image.clone());
+    let pvcs: Vec<&String> = input.observed.pvcs.keys().collect();
+    status.pvc_count = Some(i32::try_from(pvcs.len()).unwrap_or(i32::MAX));
+    let mounted: std::collections::BTreeSet<String> = instances
+        .values()
+        .flat_map(|p| p.spec.iter().flat_map(|s| s.volumes.iter().flatten()))
+        .filter_map(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .map(|c| c.claim_name.clone())
+        })
+        .collect();
+    status.healthy_pvc = pvcs
+        .iter()
+        .filter(|n| mounted.contains(**n))
+        .map(|n| (*n).clone())
+        .collect();
+    status.dangling_pvc = pvcs
+        .iter()
+        .filter(|n| !mounted.contains(**n))
+        .map(|n| (*n).clone())
+        .collect();
+    let generation = cluster.metadata.generation;
+    let healthy = input.phase == phases::HEALTHY;
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition::READY,
+            healthy,
+            if healthy {
+                "ClusterIsReady"
+            } else {
+                "ClusterIsNotReady"
+            },
+            if healthy {
+                "Cluster is Ready".to_string()
+            } else {
+                input.phase_reason.clone()
+            },
+            generation,
+            input.now,
+        ),
+    );
+    let initialized = input.current_primary.is_some();
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition::INITIALIZED,
+            initialized,
+            if initialized {
+                "ClusterInitialized"
+            } else {
+                "ClusterNotInitialized"
+            },
+            if initialized {
+                "the first instance is up".to_string()
+            } else {
+                "the first instance is being created".to_string()
+            },
+            generation,
+            input.now,
+        ),
+    );
+    status
+}
+
+/// The status of a Cluster the operator cannot act on: the phase names the cause, the `Ready`
+/// condition carries it; everything else is left as it was. Pure.
+pub fn blocked(cluster: &Cluster, error: &ReconcileError, now: DateTime<Utc>) -> ClusterStatus {
+    let mut status = cluster.status.clone().unwrap_or_default();
+    let phase = match error {
+        ReconcileError::Malformed(_) | ReconcileError::Invalid(_) => phases::INVALID_DEFINITION,
+        _ => phases::UNABLE_TO_CREATE_OBJECTS,
+    };
+    status.phase = Some(phase.to_string());
+    status.phase_reason = Some(error.to_string());
+    set_condition(
+        &mut status.conditions,
+        condition(
+            condition::READY,
+            false,
+            reason_of(error),
+            error.to_string(),
+            cluster.metadata.generation,
+            now,
+        ),
+    );
+    status
+}
+
+/// The condition reason for `error` (PascalCase, as Kubernetes wants).
+fn reason_of(error: &ReconcileError) -> &'static str {
+    match error {
+        ReconcileError::Malformed(_) | ReconcileError::Invalid(_) => "InvalidClusterDefinition",
+        ReconcileError::MissingReference { .. } | ReconcileError::MissingKey { .. } => {
+            "MissingReference"
+        }
+        ReconcileError::Certificates(_) => "CertificatesUnusable",
+        _ => "ReconcileFailed",
+    }
+}
+
+/// Writes `new` as the status of `cluster` when it differs from `old`.
+pub async fn write_if_changed(
+    client: &Client,
+    cluster: &Cluster,
+    old: &ClusterStatus,
+    new: ClusterStatus,
+) -> Result<(), ReconcileError> {
+    if *old == new && cluster.status.is_some() {
+        return Ok(());
+    }
+    let owner = Owner::of(cluster)?;
+    let api: Api<Cluster> = Api::namespaced(client.clone(), &owner.namespace);
+    let action = || {
+        format!(
+            "writing the status of Cluster {}/{}",
+            owner.namespace, owner.name
+        )
+    };
+    let before = match &cluster.status {
+        Some(_) => serde_json::json!({ "status": old }),
+        None => serde_json::json!({}),
+    };
+    let after = serde_json::json!({ "status": new });
+    // A JSON patch of the difference: unlike a merge patch it also removes what is gone (an
+    // emptied list, a primary no longer known), and fails rather than clobbering a status that
+    // changed since it was read (the next reconcile starts from the new one).
+    let patch = json_patch::diff(&before, &after);
+    api.patch_status(
+        &owner.name,
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(ReconcileError::kube(action()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(s, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_condition_keeps_its_transition_time_until_its_status_changes() {
+        let mut conditions = vec![];
+        set_condition(
+            &mut conditions,
+            condition("Ready", false, "A", "m".into(), Some(1), at(100)),
+        );
+        set_condition(
+            &mut conditions,
+            condition("Ready", false, "B", "n".into(), Some(2), at(200)),
+        );
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].reason, "B");
+        assert_eq!(conditions[0].last_transition_time.0.as_second(), 100);
+        set_condition(
+            &mut conditions,
+            condition("Ready", true, "C", "o".into(), Some(2), at(300)),
+        );
+        assert_eq!(conditions[0].last_transition_time.0.as_second(), 300);
+    }
+
+    #[test]
+    fn an_invalid_cluster_is_reported_with_the_field() {
+        let cluster = crate::cluster::build::meta::tests::stored_cluster(1);
+        let status = blocked(
+            &cluster,
+            &ReconcileError::Invalid("spec.instances: must be at least 1".into()),
+            at(0),
+        );
+        assert_eq!(status.phase.as_deref(), Some(phases::INVALID_DEFINITION));
+        assert!(
+            status
+                .phase_reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("spec.instances")
+        );
+        assert_eq!(status.conditions[0].status, "False");
+        assert_eq!(status.conditions[0].reason, "InvalidClusterDefinition");
+    }
+}
