@@ -326,7 +326,7 @@ pub async fn reconcile(
             user_given,
             (&owner_role, &database),
         )? {
-                ensure(client, secret, observed.secrets.get(&app_name)).await?;
+            ensure(client, secret, observed.secrets.get(&app_name)).await?;
         }
         app_secret = Some(app_name.clone());
     }
@@ -348,7 +348,7 @@ pub async fn reconcile(
             user_given,
             ("postgres", "*"),
         )? {
-                ensure(client, secret, observed.secrets.get(&su_name)).await?;
+            ensure(client, secret, observed.secrets.get(&su_name)).await?;
         }
         superuser_secret = Some(su_name);
     }

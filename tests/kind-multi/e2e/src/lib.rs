@@ -3,8 +3,8 @@
 //! when the test fails).
 #![forbid(unsafe_code)]
 
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
 use kube::{Client, Config};
@@ -89,6 +89,7 @@ where
     let name = created.metadata.name.clone().expect("generated name");
     let outcome = tokio::spawn(test(client.clone(), name.clone())).await;
     if outcome.is_err() {
+        dump_namespace(&client, region, &name).await;
         for kind in ["Cluster", "Federation", "Backup", "Pooler"] {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), &name, &pgfed_resource(kind));
@@ -117,4 +118,119 @@ pub fn example_documents(file: &str) -> Vec<serde_json::Value> {
     serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
         .collect()
+}
+
+/// Prints what a failed test needs to be understood: every pod with its phase, conditions and
+/// container states, the namespace's Events, and the last lines of every container's log (the
+/// instance managers' JSON lines among them).
+pub async fn dump_namespace(client: &Client, region: &str, ns: &str) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    if let Ok(list) = pods.list(&ListParams::default()).await {
+        for pod in list {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            eprintln!(
+                "--- {region} {ns} pod {name}: labels {:?}\n{}",
+                pod.metadata.labels.clone().unwrap_or_default(),
+                serde_json::to_string_pretty(&pod.status).unwrap_or_default()
+            );
+            let containers: Vec<String> = pod
+                .spec
+                .iter()
+                .flat_map(|s| {
+                    s.init_containers
+                        .iter()
+                        .flatten()
+                        .chain(s.containers.iter())
+                        .map(|c| c.name.clone())
+                })
+                .collect();
+            for container in containers {
+                let params = LogParams {
+                    container: Some(container.clone()),
+                    tail_lines: Some(60),
+                    ..LogParams::default()
+                };
+                if let Ok(text) = pods.logs(&name, &params).await {
+                    eprintln!("--- {region} {ns} log {name}/{container}:\n{text}");
+                }
+            }
+        }
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), ns);
+    if let Ok(list) = events.list(&ListParams::default()).await {
+        for e in list {
+            eprintln!(
+                "--- {region} {ns} event {} {} {}: {}",
+                e.type_.unwrap_or_default(),
+                e.involved_object.name.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Polls `check` every `every` until it returns `Some`, or panics after `timeout` with `what`
+/// and the last value `describe` gives.
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    every: std::time::Duration,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(state) => state,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Runs a one-shot pod built from `pod` in `ns` until it terminates; returns whether it
+/// succeeded and its log. The pod is deleted afterwards.
+pub async fn run_pod(
+    client: &Client,
+    ns: &str,
+    pod: serde_json::Value,
+    timeout: std::time::Duration,
+) -> (bool, String) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod: Pod = serde_json::from_value(pod).expect("pod");
+    let name = pod.metadata.name.clone().expect("pod name");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
+    let succeeded = wait_until(
+        &format!("pod {name} to finish"),
+        timeout,
+        std::time::Duration::from_secs(1),
+        || {
+            let pods = pods.clone();
+            let name = name.clone();
+            async move {
+                let p = pods.get(&name).await.map_err(|e| e.to_string())?;
+                match p.status.and_then(|s| s.phase).as_deref() {
+                    Some("Succeeded") => Ok(true),
+                    Some("Failed") => Ok(false),
+                    other => Err(format!("phase {other:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    let log = pods
+        .logs(&name, &LogParams::default())
+        .await
+        .unwrap_or_else(|e| format!("<no log: {e}>"));
+    let _ = pods.delete(&name, &DeleteParams::default()).await;
+    (succeeded, log)
 }

@@ -1,0 +1,246 @@
+//! The member operator on real Kubernetes: a Cluster becomes running PostgreSQL, serves writes
+//! through `-rw` and reads through `-ro` over TLS with the generated credentials, scales, and
+//! reports a missing Secret until it appears. Each test runs in its own namespace; on failure the
+//! namespace's pods, Events and logs are printed.
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use pgfed_e2e::{pgfed_resource, regions, run_pod, wait_until, with_temp_namespace};
+use std::time::Duration;
+
+const HEALTHY: &str = "Cluster in healthy state";
+
+fn clusters(client: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &pgfed_resource("Cluster"))
+}
+
+async fn create_cluster(client: &Client, ns: &str, cluster: serde_json::Value) {
+    let obj: DynamicObject = serde_json::from_value(cluster).expect("cluster");
+    clusters(client, ns)
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create cluster");
+}
+
+/// Waits until the Cluster's phase is `phase`; returns its status.
+async fn wait_phase(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    phase: &str,
+    timeout: Duration,
+) -> serde_json::Value {
+    let api = clusters(client, ns);
+    wait_until(
+        &format!("Cluster {ns}/{name} in phase {phase:?}"),
+        timeout,
+        Duration::from_secs(2),
+        || {
+            let api = api.clone();
+            async move {
+                let c = api.get(name).await.map_err(|e| e.to_string())?;
+                let status = c.data.get("status").cloned().unwrap_or_default();
+                if status["phase"] == phase {
+                    Ok(status)
+                } else {
+                    Err(format!(
+                        "phase {} ({})",
+                        status["phase"], status["phaseReason"]
+                    ))
+                }
+            }
+        },
+    )
+    .await
+}
+
+async fn instance_pods(client: &Client, ns: &str, cluster: &str) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.list(&ListParams::default().labels(&format!(
+        "pgfed.io/cluster={cluster},pgfed.io/podRole=instance"
+    )))
+    .await
+    .expect("list pods")
+    .items
+    .into_iter()
+    .filter(|p| p.metadata.deletion_timestamp.is_none())
+    .collect()
+}
+
+fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
+    let mut n: Vec<String> = items.iter().filter_map(|o| o.meta().name.clone()).collect();
+    n.sort();
+    n
+}
+
+/// A client pod that runs `script` with the app credentials in libpq's environment and the
+/// cluster CA mounted, verifying the server's name (`sslmode=verify-full`).
+fn psql_pod(name: &str, cluster: &str, script: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 26, "runAsGroup": 26, "runAsNonRoot": true,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "psql",
+                "image": "pgfed/postgresql:15",
+                "imagePullPolicy": "Never",
+                "command": ["bash", "-c", script],
+                "env": [
+                    {"name": "PGUSER", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "username"}}},
+                    {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "password"}}},
+                    {"name": "PGDATABASE", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "dbname"}}},
+                    {"name": "PGSSLMODE", "value": "verify-full"},
+                    {"name": "PGSSLROOTCERT", "value": "/ca/ca.crt"},
+                    {"name": "HOME", "value": "/tmp"}
+                ],
+                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                    "capabilities": {"drop": ["ALL"]}},
+                "volumeMounts": [{"name": "ca", "mountPath": "/ca"}, {"name": "tmp", "mountPath": "/tmp"}]
+            }],
+            "volumes": [
+                {"name": "ca", "secret": {"secretName": format!("{cluster}-ca"), "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"name": "tmp", "emptyDir": {}}
+            ]
+        }
+    })
+}
+
+#[tokio::test]
+async fn three_instances_become_healthy_serve_tls_clients_and_scale_down() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        create_cluster(&client, &ns, serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "pg"},
+            "spec": {"instances": 3, "storage": {"size": "1Gi"}}
+        }))
+        .await;
+        let status = wait_phase(&client, &ns, "pg", HEALTHY, Duration::from_secs(480)).await;
+        assert_eq!(status["readyInstances"], 3, "{status}");
+        assert_eq!(status["currentPrimary"], "pg-1", "{status}");
+        assert_eq!(status["targetPrimary"], "pg-1", "{status}");
+        assert_eq!(status["writeService"], "pg-rw");
+        assert_eq!(
+            status["instanceNames"],
+            serde_json::json!(["pg-1", "pg-2", "pg-3"])
+        );
+        let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+        assert!(
+            conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"),
+            "{status}"
+        );
+        let pods = instance_pods(&client, &ns, "pg").await;
+        let primaries: Vec<String> = pods
+            .iter()
+            .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("pgfed.io/instanceRole")).map(String::as_str) == Some("primary"))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        assert_eq!(primaries, vec!["pg-1".to_string()], "exactly one pod is labelled primary");
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let app = secrets.get("pg-app").await.expect("pg-app secret");
+        let keys: Vec<String> = app.data.unwrap_or_default().into_keys().collect();
+        for key in ["username", "password", "dbname", "uri", "jdbc-uri", "pgpass"] {
+            assert!(keys.contains(&key.to_string()), "pg-app lacks {key}: {keys:?}");
+        }
+
+        // Writes through -rw, reads through -ro from another pod, over verified TLS; -ro refuses writes.
+        let script = r#"set -u
+psql -h pg-rw -v ON_ERROR_STOP=1 -c 'CREATE TABLE e2e(i int)' -c 'INSERT INTO e2e SELECT generate_series(1,100)' || exit 2
+echo "ssl: $(psql -h pg-rw -tAc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')"
+for _ in $(seq 90); do
+  n=$(psql -h pg-ro -tAc 'SELECT count(*) FROM e2e' 2>/dev/null)
+  if [ "$n" = 100 ]; then echo "read $n rows through pg-ro"; break; fi
+  sleep 1
+done
+[ "$n" = 100 ] || { echo "pg-ro returned ${n:-nothing}"; exit 3; }
+echo "standby: $(psql -h pg-ro -tAc 'SELECT pg_is_in_recovery()')"
+if psql -h pg-ro -c 'INSERT INTO e2e VALUES (0)' 2>&1; then echo "pg-ro accepted a write"; exit 4; fi
+"#;
+        let (ok, log) = run_pod(&client, &ns, psql_pod("client", "pg", script), Duration::from_secs(180)).await;
+        assert!(ok, "client pod failed:\n{log}");
+        assert!(log.contains("ssl: t"), "{log}");
+        assert!(log.contains("read 100 rows through pg-ro"), "{log}");
+        assert!(log.contains("standby: t"), "{log}");
+        assert!(log.contains("read-only transaction"), "{log}");
+
+        // Scale down to 2: the highest serial goes, with its claims.
+        clusters(&client, &ns)
+            .patch("pg", &PatchParams::default(), &Patch::Merge(&serde_json::json!({"spec": {"instances": 2}})))
+            .await
+            .expect("scale down");
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+        wait_until("pg-3 and its claim removed", Duration::from_secs(180), Duration::from_secs(2), || {
+            let (client, ns, pvcs) = (client.clone(), ns.clone(), pvcs.clone());
+            async move {
+                let pods = names(&instance_pods(&client, &ns, "pg").await);
+                let claims = names(&pvcs.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items);
+                if pods == ["pg-1", "pg-2"] && claims == ["pg-1", "pg-2"] {
+                    Ok(())
+                } else {
+                    Err(format!("pods {pods:?}, claims {claims:?}"))
+                }
+            }
+        })
+        .await;
+        let status = wait_phase(&client, &ns, "pg", HEALTHY, Duration::from_secs(120)).await;
+        assert_eq!(status["instances"], 2, "{status}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_credentials_secret_is_reported_until_it_appears() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        create_cluster(&client, &ns, serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "solo"},
+            "spec": {"instances": 1, "storage": {"size": "1Gi"},
+                     "bootstrap": {"initdb": {"database": "shop", "owner": "shop", "secret": {"name": "shop-login"}}}}
+        }))
+        .await;
+        let status = wait_phase(&client, &ns, "solo", "Unable to create required cluster objects", Duration::from_secs(60)).await;
+        let reason = status["phaseReason"].as_str().unwrap_or_default();
+        assert!(reason.contains("shop-login") && reason.contains("spec.bootstrap.initdb.secret"), "{status}");
+        assert!(instance_pods(&client, &ns, "solo").await.is_empty(), "no pod before the Secret exists");
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+        wait_until("a MissingReference Event", Duration::from_secs(30), Duration::from_secs(2), || {
+            let events = events.clone();
+            async move {
+                let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+                list.items
+                    .iter()
+                    .find(|e| e.reason.as_deref() == Some("MissingReference"))
+                    .map(|_| ())
+                    .ok_or_else(|| format!("{} events", list.items.len()))
+            }
+        })
+        .await;
+
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "shop-login"},
+            "type": "kubernetes.io/basic-auth",
+            "stringData": {"username": "shop", "password": "e2e-Secret-1"}
+        }))
+        .expect("secret");
+        Api::<Secret>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+        let status = wait_phase(&client, &ns, "solo", HEALTHY, Duration::from_secs(300)).await;
+        assert_eq!(status["readyInstances"], 1, "{status}");
+        // The owner logs in with the user's password over TLS.
+        let script = r#"PGPASSWORD=e2e-Secret-1 psql "host=solo-rw user=shop dbname=shop sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc 'SELECT current_user' || exit 2"#;
+        let mut pod = psql_pod("login", "solo", script);
+        // this cluster has no generated app Secret: drop the env taken from it
+        pod["spec"]["containers"][0]["env"] = serde_json::json!([{"name": "HOME", "value": "/tmp"}]);
+        let (ok, log) = run_pod(&client, &ns, pod, Duration::from_secs(120)).await;
+        assert!(ok && log.trim() == "shop", "{log}");
+    })
+    .await;
+}
