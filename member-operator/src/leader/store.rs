@@ -168,15 +168,24 @@ fn from_micro(t: &MicroTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(t.0.as_microsecond())
 }
 
+fn whole_seconds_up(duration: Duration) -> i32 {
+    let seconds = duration.num_seconds();
+    let rounded = if duration > Duration::seconds(seconds) {
+        seconds.saturating_add(1)
+    } else {
+        seconds
+    };
+    i32::try_from(rounded).unwrap_or(i32::MAX)
+}
+
 /// The Lease spec holding `record`.
 pub fn to_spec(record: &LeaseRecord) -> LeaseSpec {
     LeaseSpec {
         holder_identity: record.holder.clone(),
         acquire_time: record.acquire_time.and_then(to_micro),
         renew_time: record.renew_time.and_then(to_micro),
-        lease_duration_seconds: record
-            .duration
-            .map(|d| i32::try_from(d.num_seconds()).unwrap_or(i32::MAX)),
+        // Whole seconds, rounded up: a reader must never see a shorter lease than the holder keeps.
+        lease_duration_seconds: record.duration.map(whole_seconds_up),
         lease_transitions: Some(record.transitions),
         ..LeaseSpec::default()
     }
@@ -216,6 +225,22 @@ mod tests {
             from_spec(&to_spec(&LeaseRecord::default())),
             LeaseRecord::default()
         );
+    }
+
+    #[test]
+    fn a_fractional_duration_is_written_rounded_up() {
+        // (milliseconds, seconds written)
+        for (millis, seconds) in [(1500, 2), (15_000, 15), (1, 1), (0, 0)] {
+            let record = LeaseRecord {
+                duration: Some(Duration::milliseconds(millis)),
+                ..LeaseRecord::default()
+            };
+            assert_eq!(
+                to_spec(&record).lease_duration_seconds,
+                Some(seconds),
+                "{millis} ms"
+            );
+        }
     }
 
     #[test]
