@@ -190,12 +190,19 @@ impl<S: LeaseStore> LeaderElector<S> {
                 biased;
                 _ = sleep_until(deadline) => break Leading::Lost,
                 _ = shutdown.cancelled() => break Leading::Shutdown,
-                _ = &mut work => break Leading::WorkFinished,
+                finished = &mut work => {
+                    if let Err(e) = finished {
+                        tracing::error!(error = %e, "the leading work panicked");
+                    }
+                    break Leading::WorkFinished;
+                }
                 _ = sleep(wait) => {}
             }
             let sent = Instant::now();
+            // One stuck call must not use up every chance to renew before the deadline.
+            let attempt_deadline = deadline.min(sent + self.timings.renew_period);
             let attempt = tokio::select! {
-                attempt = timeout_at(deadline, self.renew(&held)) => attempt,
+                attempt = timeout_at(attempt_deadline, self.renew(&held)) => attempt,
                 _ = shutdown.cancelled() => break Leading::Shutdown,
             };
             match attempt {
@@ -212,7 +219,11 @@ impl<S: LeaseStore> LeaderElector<S> {
                     tracing::warn!(error = %e, "renewing the leader lease failed; retrying");
                     wait = self.timings.retry_period;
                 }
-                Err(_) => break Leading::Lost,
+                Err(_) if Instant::now() >= deadline => break Leading::Lost,
+                Err(_) => {
+                    tracing::warn!("renewing the leader lease timed out; retrying");
+                    wait = Duration::ZERO;
+                }
             }
         };
         if end != Leading::WorkFinished {
@@ -243,19 +254,24 @@ impl<S: LeaseStore> LeaderElector<S> {
         let mut last_holder: Option<String> = None;
         loop {
             let sent = Instant::now();
+            let round = timeout_at(
+                sent + self.timings.renew_period,
+                self.try_acquire(&mut seen),
+            );
             let attempt = tokio::select! {
-                attempt = self.try_acquire(&mut seen) => attempt,
+                attempt = round => attempt,
                 _ = shutdown.cancelled() => return None,
             };
             match attempt {
-                Ok(Ok(held)) => return Some((held, sent)),
-                Ok(Err(holder)) => {
+                Err(_) => tracing::warn!("reading the leader lease timed out"),
+                Ok(Ok(Round::Holding(held))) => return Some((held, sent)),
+                Ok(Ok(Round::Following(holder))) => {
                     if last_holder.as_deref() != holder.as_deref() {
                         tracing::info!(leader = ?holder, "following the operator leader");
                         last_holder = holder;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "reading the leader lease failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "reading the leader lease failed"),
             }
             tokio::select! {
                 _ = sleep(self.timings.retry_period) => {}
@@ -268,14 +284,14 @@ impl<S: LeaseStore> LeaderElector<S> {
     async fn try_acquire(
         &self,
         seen: &mut Option<(String, DateTime<Utc>)>,
-    ) -> Result<Result<StoredLease, Option<String>>, StoreError> {
+    ) -> Result<Round, StoreError> {
         let now = self.clock.now();
         let duration = self.timings.lease_duration();
         let Some(current) = self.store.get().await? else {
             let record = decide::claimed(None, &self.identity, now, duration);
             return match self.store.create(&record).await {
-                Ok(held) => Ok(Ok(held)),
-                Err(StoreError::Conflict) => Ok(Err(None)),
+                Ok(held) => Ok(Round::Holding(held)),
+                Err(StoreError::Conflict) => Ok(Round::Following(None)),
                 Err(e) => Err(e),
             };
         };
@@ -291,12 +307,12 @@ impl<S: LeaseStore> LeaderElector<S> {
             first_seen,
         };
         match decide::decide(Some(observed), &self.identity, now, duration) {
-            Decision::Follow { holder, .. } => Ok(Err(Some(holder))),
+            Decision::Follow { holder, .. } => Ok(Round::Following(Some(holder))),
             Decision::Acquire | Decision::Renew | Decision::TakeOver => {
                 let record = decide::claimed(Some(&current.record), &self.identity, now, duration);
                 match self.store.replace(&record, &current.version).await {
-                    Ok(held) => Ok(Ok(held)),
-                    Err(StoreError::Conflict) => Ok(Err(current.record.holder)),
+                    Ok(held) => Ok(Round::Holding(held)),
+                    Err(StoreError::Conflict) => Ok(Round::Following(current.record.holder)),
                     Err(e) => Err(e),
                 }
             }
@@ -352,6 +368,15 @@ enum Leading {
     WorkFinished,
 }
 
+/// The outcome of one follower round.
+enum Round {
+    /// This replica holds the lease now.
+    Holding(StoredLease),
+    /// Someone else (named, when known) holds it.
+    Following(Option<String>),
+}
+
+/// The outcome of one renewal.
 enum Renewal {
     Renewed(StoredLease),
     TakenBy(String),

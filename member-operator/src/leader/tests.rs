@@ -238,6 +238,24 @@ async fn a_cut_off_leader_stops_its_work_before_the_follower_takes_over() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_renewal_call_that_hangs_is_given_up_and_retried_before_the_deadline() {
+    let store = MemoryLeases::new();
+    let log = WorkLog::default();
+    let shutdown = CancellationToken::new();
+    let (run, mut leading) = replica("a", store.clone(), &log, &shutdown);
+    wait_until_leading(&mut leading).await;
+    // The renewal sent at 5 s hangs; the API server is back at 6 s.
+    store.set_mode(HANGING);
+    sleep(Duration::from_secs(6)).await;
+    store.set_mode(WORKING);
+    sleep(Duration::from_secs(30)).await;
+    assert!(*leading.borrow(), "still leading");
+    assert!(log.when("a", "stopped").is_none());
+    shutdown.cancel();
+    assert_eq!(run.await.expect("join").expect("run"), Ended::Shutdown);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lease_left_by_a_dead_replica_is_taken_over_after_one_duration() {
     let store = MemoryLeases::new();
     let old = Utc::now() - chrono::Duration::hours(1);
