@@ -3,7 +3,7 @@
 //! in memory (never stored) and cached per CA, so polling does not sign a certificate per call;
 //! reissued when less than an hour is left.
 
-use crate::pki::{CaSigner, LeafRequest, LeafUsage, PkiError, Validity};
+use crate::pki::{CaSigner, KeyedCertificate, LeafRequest, LeafUsage, PkiError, Validity};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,27 +14,16 @@ pub const OPERATOR_CLIENT_NAME: &str = "pgfed-operator";
 const VALIDITY: Duration = Duration::days(1);
 /// A cached certificate is reissued when it has less than this left.
 const RENEW_BEFORE: Duration = Duration::hours(1);
-/// Tolerance for managers whose clock lags the operator's.
-const CLOCK_SKEW: Duration = Duration::minutes(5);
+/// Tolerance for managers whose clock lags the operator's (as the Cluster's certificates allow).
+const CLOCK_SKEW: Duration = Duration::hours(1);
 
-/// A client certificate and its key, PEM. `Debug` never shows the key.
-#[derive(Clone, PartialEq, Eq)]
+/// The operator's client certificate and key, and when it expires. `Debug` never shows the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientIdentity {
-    /// Certificate.
-    pub cert_pem: String,
-    /// Private key (PKCS#8).
-    pub key_pem: String,
+    /// Certificate and private key, PEM.
+    pub certificate: KeyedCertificate,
     /// End of validity.
     pub not_after: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientIdentity")
-            .field("not_after", &self.not_after)
-            .field("key_pem", &"<redacted>")
-            .finish_non_exhaustive()
-    }
 }
 
 /// Whether a certificate valid until `not_after` must be reissued at `now`.
@@ -50,7 +39,7 @@ pub fn issue(
 ) -> Result<ClientIdentity, PkiError> {
     let signer = CaSigner::from_pem(ca_cert_pem, ca_key_pem)?;
     let validity = Validity::from_now(now, CLOCK_SKEW, VALIDITY);
-    let issued = signer.sign(
+    let certificate = signer.sign(
         &LeafRequest {
             common_name: OPERATOR_CLIENT_NAME.to_string(),
             dns_names: Vec::new(),
@@ -60,8 +49,7 @@ pub fn issue(
         validity,
     )?;
     Ok(ClientIdentity {
-        cert_pem: issued.cert_pem,
-        key_pem: issued.key_pem,
+        certificate,
         not_after: validity.not_after,
     })
 }
@@ -134,11 +122,11 @@ mod tests {
     fn the_issued_certificate_is_the_operator_client_signed_by_the_ca() {
         let ca = ca("pg client CA");
         let identity = issue(&ca.cert_pem, &ca.key_pem, at(1)).expect("issue");
-        let facts = inspect_pem(identity.cert_pem.as_bytes()).expect("facts");
+        let facts = inspect_pem(identity.certificate.cert_pem.as_bytes()).expect("facts");
         let ca_facts = inspect_pem(ca.cert_pem.as_bytes()).expect("ca facts");
         assert_eq!(facts.common_name.as_deref(), Some(OPERATOR_CLIENT_NAME));
         assert!(facts.signed_by(&ca_facts));
-        assert!(facts.has_key(&identity.key_pem));
+        assert!(facts.has_key(&identity.certificate.key_pem));
         assert!(!facts.is_ca);
         assert_eq!(facts.not_after, at(1) + Duration::days(1));
         assert_eq!(identity.not_after, facts.not_after);
@@ -183,7 +171,7 @@ mod tests {
         let other = certificates
             .for_ca(&second_ca.cert_pem, &second_ca.key_pem, at(22))
             .expect("other");
-        assert_ne!(other.cert_pem, first.cert_pem);
+        assert_ne!(other.certificate.cert_pem, first.certificate.cert_pem);
         let renewed = certificates
             .for_ca(
                 &first_ca.cert_pem,
@@ -211,6 +199,7 @@ mod tests {
         let ca = ca("pg client CA");
         let identity = issue(&ca.cert_pem, &ca.key_pem, at(0)).expect("issue");
         let secret_part = identity
+            .certificate
             .key_pem
             .lines()
             .nth(1)

@@ -182,10 +182,10 @@ fn client_config(
             "no certificate in PEM",
         )));
     }
-    let chain = rustls_pemfile::certs(&mut client.cert_pem.as_bytes())
+    let chain = rustls_pemfile::certs(&mut client.certificate.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(InstanceClientError::ClientCertificate)?;
-    let key = rustls_pemfile::private_key(&mut client.key_pem.as_bytes())
+    let key = rustls_pemfile::private_key(&mut client.certificate.key_pem.as_bytes())
         .map_err(InstanceClientError::ClientCertificate)?
         .ok_or_else(|| {
             InstanceClientError::ClientCertificate(std::io::Error::new(
@@ -306,20 +306,26 @@ impl InstanceClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), InstanceClientError> {
-        tokio::time::timeout(
-            self.timeouts.request,
-            self.exchange_unbounded(addr, method, path, body),
-        )
-        .await
-        .map_err(|_| InstanceClientError::Timeout(addr))?
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.as_str());
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|_| InstanceClientError::ServerName(self.host.clone()))?;
+        tokio::time::timeout(self.timeouts.request, self.send(addr, request))
+            .await
+            .map_err(|_| InstanceClientError::Timeout(addr))?
     }
 
-    async fn exchange_unbounded(
+    /// Connects to `addr` and sends `request`; the connection is closed after the answer.
+    async fn send(
         &self,
         addr: SocketAddr,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
+        request: Request<Full<Bytes>>,
     ) -> Result<(StatusCode, Bytes), InstanceClientError> {
         let tcp = tokio::time::timeout(self.timeouts.connect, TcpStream::connect(addr))
             .await
@@ -344,17 +350,6 @@ impl InstanceClient {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(http_error)?;
-        let has_body = body.is_some();
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(HOST, self.host.as_str());
-        if has_body {
-            request = request.header(CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|_| InstanceClientError::ServerName(self.host.clone()))?;
         let answer = async {
             let response = sender.send_request(request).await.map_err(http_error)?;
             let status = response.status();
