@@ -37,8 +37,8 @@ pub struct Timings {
     pub renew_period: Duration,
     /// How often a follower reads the lease, and how soon a failed renewal is retried.
     pub retry_period: Duration,
-    /// How long before the lease could expire the leader stops its work; the work is given
-    /// half of it to wind down after cancellation, then aborted.
+    /// How long before the lease could expire the leader stops its work; once leadership is
+    /// lost the work is given half of it to wind down after cancellation, then aborted.
     pub margin: Duration,
 }
 
@@ -226,15 +226,20 @@ impl<S: LeaseStore> LeaderElector<S> {
                 }
             }
         };
+        self.leading.send_replace(false);
         if end != Leading::WorkFinished {
             work_token.cancel();
-            let wind_down = Instant::now() + self.timings.margin / 2;
+            // Until the lease deadline on shutdown (the lease is still ours), half the margin
+            // once it is lost (the deadline has passed).
+            let wind_down = (Instant::now() + self.timings.margin / 2)
+                .max(renewed_at + self.timings.leading_for());
             if timeout_at(wind_down, &mut work).await.is_err() {
                 tracing::warn!("the leading work did not stop when cancelled; aborting it");
                 work.abort();
+                // An aborted task ends at its next await; the rest of the margin is for that.
+                let _ = timeout_at(wind_down + self.timings.margin / 2, &mut work).await;
             }
         }
-        self.leading.send_replace(false);
         if end == Leading::Lost {
             tracing::error!(identity = %self.identity, "lost the leader lease; the controllers stopped");
             return Err(LeaderError::Lost);

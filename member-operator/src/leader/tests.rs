@@ -348,3 +348,23 @@ async fn work_that_ignores_cancellation_is_aborted_before_the_lease_can_expire()
     let stopped = log.when("a", "stopped").expect("aborted");
     assert!(stopped - started < Timings::default().lease_duration);
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_shutdown_the_work_may_wind_down_while_the_lease_is_still_held() {
+    let store = MemoryLeases::new();
+    let elector = LeaderElector::with_store(store.clone(), "a".into(), Timings::default());
+    let log = WorkLog::default();
+    let work_log = log.clone();
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(elector.run(shutdown.clone(), move |token| async move {
+        token.cancelled().await;
+        // Finishing in-flight reconciles takes a few seconds.
+        sleep(Duration::from_secs(3)).await;
+        work_log.record("a", "stopped");
+    }));
+    sleep(Duration::from_secs(6)).await;
+    shutdown.cancel();
+    assert_eq!(run.await.expect("join").expect("run"), Ended::Shutdown);
+    assert!(log.when("a", "stopped").is_some(), "not aborted");
+    assert_eq!(holder(&store), None, "released after the work stopped");
+}
