@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod cluster;
 pub mod crd_command;
+pub mod instances;
+pub mod leader;
 pub mod metrics;
 pub mod pki;
 pub mod telemetry;
