@@ -4,6 +4,7 @@
 use clap::Parser;
 use pgfed_operator::cli::{Cli, Command};
 use pgfed_operator::cluster::API_ACCESS as CLUSTER_API_ACCESS;
+use pgfed_operator::leader::{API_ACCESS as LEADER_API_ACCESS, LEASE_NAME};
 use pgfed_operator::webhook::secret::API_ACCESS;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -322,6 +323,7 @@ fn rbac_grants_exactly_the_calls_the_code_makes() {
     let used: BTreeSet<(String, String, String)> = API_ACCESS
         .iter()
         .chain(CLUSTER_API_ACCESS)
+        .chain(LEADER_API_ACCESS)
         .map(|a| {
             (
                 a.group.to_string(),
@@ -358,9 +360,10 @@ fn rbac_grants_exactly_the_calls_the_code_makes() {
     // The webhook's rules name its own objects; the Cluster controller's are cluster-wide (Clusters
     // live in any namespace) and carry no names.
     for ((_, resource, verb), names) in &role {
-        let want: Vec<String> = match verb.as_str() {
+        let want: Vec<String> = match (resource.as_str(), verb.as_str()) {
             // RBAC cannot restrict create to a name.
-            "create" => vec![],
+            (_, "create") => vec![],
+            ("leases", _) => vec![LEASE_NAME.to_string()],
             _ => vec![run.webhook_secret.clone()],
         };
         assert_eq!(names, &want, "resourceNames of {resource} {verb}");

@@ -2,6 +2,7 @@
 
 use super::renewal::{CertificateTargets, ensure_published, keep_renewed};
 use super::review::{Hook, review};
+use crate::leader::{LEASE_NAME, LeaderElector, Timings, default_identity};
 use crate::metrics::{AdmissionHook, AdmissionResult, Metrics};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -81,6 +82,9 @@ pub enum RunError {
     /// The listener failed.
     #[error("webhook server: {0}")]
     Io(#[from] std::io::Error),
+    /// This replica led and lost the Lease; it exits to restart as a follower.
+    #[error(transparent)]
+    Leadership(#[from] crate::leader::LeaderError),
 }
 
 impl RunError {
@@ -92,6 +96,7 @@ impl RunError {
             RunError::Tls(e) => e.label(),
             RunError::Bind { .. } => "bind",
             RunError::Io(_) => "io",
+            RunError::Leadership(_) => "leadership_lost",
         }
     }
 }
@@ -195,28 +200,49 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         acceptor,
         name: "webhook",
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    };
-    let controllers = tokio::spawn(crate::cluster::controller::run(
-        Arc::new(crate::cluster::controller::Context::new(
-            client_for_controllers,
-            crate::cluster::reconcile::Settings {
-                operator_image: args.operator_image.clone(),
-                cluster_domain: args.cluster_domain.clone(),
-            },
-            metrics.clone(),
-            kube::runtime::events::Reporter {
-                controller: "pgfed-operator".into(),
-                instance: Some(args.pod_name.clone()),
-            },
-        )),
-        stopped(),
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let context = Arc::new(crate::cluster::controller::Context::new(
+        client_for_controllers.clone(),
+        crate::cluster::reconcile::Settings {
+            operator_image: args.operator_image.clone(),
+            cluster_domain: args.cluster_domain.clone(),
+        },
+        metrics.clone(),
+        kube::runtime::events::Reporter {
+            controller: "pgfed-operator".into(),
+            instance: Some(args.pod_name.clone()),
+        },
     ));
+    // Both replicas serve the webhook; only the holder of the Lease runs the controllers.
+    let elector = LeaderElector::new(
+        client_for_controllers,
+        &args.namespace,
+        LEASE_NAME,
+        default_identity(),
+        Timings::default(),
+    );
+    let mut leading = elector.is_leader();
+    let gauge = metrics.clone();
+    tokio::spawn(async move {
+        while leading.changed().await.is_ok() {
+            gauge.set_leader(*leading.borrow());
+        }
+    });
+    let election_shutdown = shutdown.clone();
+    let controllers = tokio::spawn(async move {
+        let result = elector
+            .run(election_shutdown.clone(), move |work| async move {
+                crate::cluster::controller::run(context, work.cancelled_owned()).await;
+            })
+            .await;
+        if result.is_err() {
+            // Leadership lost: the controllers were stopped before anyone else could lead; the
+            // process exits so that it restarts with fresh caches and follows.
+            election_shutdown.cancel();
+        }
+        result
+    });
+    let signal_shutdown = shutdown.clone();
     tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -225,12 +251,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
         }
         tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+        signal_shutdown.cancel();
     });
     axum::serve(listener, router(metrics))
-        .with_graceful_shutdown(stopped())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
-    // Reconciles in flight finish before the process exits.
-    let _ = controllers.await;
+    // Reconciles in flight finish and the Lease is released before the process exits.
+    if let Ok(Err(e)) = controllers.await {
+        return Err(RunError::Leadership(e));
+    }
     Ok(())
 }
