@@ -9,6 +9,7 @@ pub mod build;
 pub mod controller;
 pub mod decide;
 pub mod error;
+pub mod managers;
 pub mod observe;
 pub mod reconcile;
 pub mod status;

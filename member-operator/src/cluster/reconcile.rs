@@ -43,6 +43,8 @@ pub struct Settings {
     pub operator_image: String,
     /// DNS domain of the Kubernetes cluster.
     pub cluster_domain: String,
+    /// The operator's client certificates for the managers' status API, per cluster CA.
+    pub certificates: crate::instances::ClientCertificates,
 }
 
 /// What one reconcile did, for the controller's requeue and Events.
@@ -353,6 +355,25 @@ pub async fn reconcile(
         superuser_secret = Some(su_name);
     }
 
+    // What the instance managers report (none answer before the first pod runs).
+    let managers = super::managers::client(
+        &settings.certificates,
+        &observed.secrets,
+        &name,
+        &owner.namespace,
+        &cert_config,
+    );
+    let reported = match &managers {
+        Ok(client) if !observed.pods.is_empty() => {
+            super::managers::statuses(client, &observed.pods).await
+        }
+        Ok(_) => BTreeMap::new(),
+        Err(e) => {
+            tracing::warn!(cluster = %name, error = %e, "cannot reach the instance managers");
+            BTreeMap::new()
+        }
+    };
+
     // Instances: which step, and who is the primary.
     let instances = scale_view(&name, &observed);
     let desired = u32::try_from(spec.instances).unwrap_or(0);
@@ -475,11 +496,38 @@ pub async fn reconcile(
         ScaleStep::WaitFor { .. } | ScaleStep::Converged | ScaleStep::CannotScaleDown => {}
     }
 
-    // The primary: the target once its pod is ready (HA makes this the manager's report).
-    let current_primary = match (&target_primary, &old_status.current_primary) {
-        (Some(t), _) if observed.pods.get(t).is_some_and(pod_ready) => Some(t.clone()),
-        (_, current) => current.clone(),
+    // The primary: the one instance whose manager reports a running primary; before any
+    // report, the target once its pod is ready.
+    let reporting_primary: Vec<&String> = reported
+        .iter()
+        .filter(|(_, s)| s.is_primary && s.postgres_running)
+        .map(|(n, _)| n)
+        .collect();
+    let current_primary = match (reporting_primary.as_slice(), &target_primary) {
+        ([one], _) => Some((*one).clone()),
+        ([], Some(t)) if reported.is_empty() && observed.pods.get(t).is_some_and(pod_ready) => {
+            Some(t.clone())
+        }
+        _ => old_status.current_primary.clone(),
     };
+
+    // Fencing reaches running managers at once, over their status API.
+    if let Ok(client) = &managers {
+        let version = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        let configs =
+            super::managers::pushes(&reported, &fenced, target_primary.as_deref(), version);
+        if !configs.is_empty() {
+            let pushed = super::managers::push(client, &observed.pods, &configs).await;
+            for (instance, config) in configs.iter().take(pushed) {
+                let verb = if config.fenced {
+                    "fencing"
+                } else {
+                    "unfencing"
+                };
+                actions.push(("Fencing", format!("{verb} instance {instance}")));
+            }
+        }
+    }
 
     // Rolling update, only when the instance count is settled.
     let mut outdated = 0u32;
@@ -494,7 +542,12 @@ pub async fn reconcile(
                 continue;
             }
             let want = pod_spec_hash(&build_pod(serial)?);
-            let current = p.annotations().get(ANNOTATION_POD_SPEC_HASH) == Some(&want);
+            // A parameter change PostgreSQL applies only at start (its manager reports
+            // `pending_restart`) rolls the instances like a pod change does; reloadable ones
+            // were applied by the manager with a reload.
+            let pending_restart = reported.get(pod_name).is_some_and(|s| s.pending_restart);
+            let current =
+                p.annotations().get(ANNOTATION_POD_SPEC_HASH) == Some(&want) && !pending_restart;
             outdated += u32::from(!current);
             view.push(RolloutInstance {
                 serial,
@@ -575,6 +628,8 @@ pub async fn reconcile(
         latest_generated,
         certificates: issued.status,
         image,
+        reported: &reported,
+        fenced: &fenced,
         now,
     });
     status::write_if_changed(client, cluster, &old_status, new_status).await?;

@@ -4,14 +4,16 @@
 //! times change only when a condition's status does.
 
 use super::build::meta::Owner;
+use super::decide::fencing::Fenced;
 use super::error::ReconcileError;
 use super::observe::Observed;
 use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use pgfed_api::cluster::{CertificatesStatus, Cluster, ClusterStatus};
+use pgfed_api::cluster::{CertificatesStatus, Cluster, ClusterStatus, InstanceReportedState};
 use pgfed_api::cluster::{condition, phase as phases};
+use pgfed_api::instance::InstanceStatus;
 use pgfed_api::names::{
     LABEL_CLUSTER, LABEL_POD_ROLE, instance_serial, service_r, service_ro, service_rw,
 };
@@ -37,6 +39,10 @@ pub struct StatusInput<'a> {
     pub certificates: CertificatesStatus,
     /// Operand image.
     pub image: String,
+    /// What the instance managers reported, by instance.
+    pub reported: &'a BTreeMap<String, InstanceStatus>,
+    /// Fenced instances.
+    pub fenced: &'a Fenced,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -121,7 +127,45 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
     if !not_ready.is_empty() {
         by_health.insert("failed".to_string(), not_ready);
     }
+    let fenced: Vec<String> = instances
+        .keys()
+        .filter(|n| input.fenced.contains(n))
+        .map(|n| (*n).clone())
+        .collect();
+    if !fenced.is_empty() {
+        by_health.insert("fenced".to_string(), fenced);
+    }
     status.instances_status = by_health;
+    // Per instance: what its manager reported (role, timeline, IP) — the source of `kubectl get`
+    // columns and the plugin's status view.
+    status.instances_reported_state = input
+        .reported
+        .iter()
+        .map(|(name, s)| {
+            let ip = instances
+                .get(name)
+                .and_then(|p| p.status.as_ref())
+                .and_then(|st| st.pod_ip.clone());
+            (
+                name.clone(),
+                InstanceReportedState {
+                    is_primary: s.is_primary,
+                    timeline_id: s.timeline_id.and_then(|t| i32::try_from(t).ok()),
+                    ip,
+                },
+            )
+        })
+        .collect();
+    if let Some(primary) = input
+        .current_primary
+        .as_ref()
+        .and_then(|p| input.reported.get(p))
+    {
+        status.timeline_id = primary.timeline_id.and_then(|t| i32::try_from(t).ok());
+        if primary.system_id.is_some() {
+            status.system_id = primary.system_id.clone();
+        }
+    }
     status.selector = Some(format!(
         "{LABEL_CLUSTER}={name},{LABEL_POD_ROLE}={}",
         super::build::service::POD_ROLE_INSTANCE
@@ -184,6 +228,29 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
             input.now,
         ),
     );
+    let system_ids: std::collections::BTreeSet<&String> = input
+        .reported
+        .values()
+        .filter_map(|s| s.system_id.as_ref())
+        .collect();
+    if !system_ids.is_empty() {
+        let consistent = system_ids.len() == 1;
+        set_condition(
+            &mut status.conditions,
+            condition(
+                condition::CONSISTENT_SYSTEM_ID,
+                consistent,
+                if consistent { "Unique" } else { "Mismatch" },
+                if consistent {
+                    "every instance reports the same system identifier".to_string()
+                } else {
+                    format!("instances report different system identifiers: {system_ids:?}")
+                },
+                generation,
+                input.now,
+            ),
+        );
+    }
     let initialized = input.current_primary.is_some();
     set_condition(
         &mut status.conditions,

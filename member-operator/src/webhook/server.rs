@@ -206,6 +206,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         crate::cluster::reconcile::Settings {
             operator_image: args.operator_image.clone(),
             cluster_domain: args.cluster_domain.clone(),
+            certificates: crate::instances::ClientCertificates::default(),
         },
         metrics.clone(),
         kube::runtime::events::Reporter {

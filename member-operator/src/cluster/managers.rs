@@ -1,0 +1,214 @@
+//! Talking to a Cluster's instance managers: reading every instance's status and pushing the
+//! dynamic settings (fencing, target primary) that must reach a running manager within a second
+//! rather than through kubelet's ConfigMap sync. The operator's client certificate is signed by
+//! the Cluster's client CA (the key of a generated CA never leaves the operator); managers are
+//! verified against the server CA under the `-rw` Service's name, which every server certificate
+//! carries.
+
+use super::build::certs::{CA_CERT, CA_KEY, CertRole};
+use crate::instances::{ClientCertificates, InstanceClient, InstanceClientError};
+use chrono::Utc;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use pgfed_api::cluster::CertificatesConfiguration;
+use pgfed_api::instance::{DynamicConfig, InstanceStatus};
+use pgfed_api::names::service_rw;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Why the managers cannot be reached at all (each instance's own failure is just its absence).
+#[derive(Debug, thiserror::Error)]
+pub enum ManagersError {
+    /// A CA Secret lacks a key the operator needs to speak to the managers.
+    #[error(
+        "Secret {secret} has no {key}: the operator cannot authenticate to the instance managers"
+    )]
+    MissingKey {
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: &'static str,
+    },
+    /// The client certificate could not be issued.
+    #[error("issuing the operator's client certificate: {0}")]
+    Issue(#[from] crate::pki::PkiError),
+    /// The client could not be configured.
+    #[error(transparent)]
+    Client(#[from] InstanceClientError),
+}
+
+fn key<'a>(
+    secrets: &'a BTreeMap<String, Secret>,
+    secret: &str,
+    key: &'static str,
+) -> Result<&'a [u8], ManagersError> {
+    secrets
+        .get(secret)
+        .and_then(|s| s.data.as_ref())
+        .and_then(|d| d.get(key))
+        .map(|v| v.0.as_slice())
+        .ok_or_else(|| ManagersError::MissingKey {
+            secret: secret.to_string(),
+            key,
+        })
+}
+
+/// A client for the managers of Cluster `name` in `namespace`.
+pub fn client(
+    certificates: &ClientCertificates,
+    secrets: &BTreeMap<String, Secret>,
+    name: &str,
+    namespace: &str,
+    config: &CertificatesConfiguration,
+) -> Result<InstanceClient, ManagersError> {
+    let client_ca = CertRole::ClientCa.secret(name, config).0;
+    let server_ca = CertRole::ServerCa.secret(name, config).0;
+    let ca_cert = String::from_utf8_lossy(key(secrets, &client_ca, CA_CERT)?).into_owned();
+    let ca_key = String::from_utf8_lossy(key(secrets, &client_ca, CA_KEY)?).into_owned();
+    let identity = certificates.for_ca(&ca_cert, &ca_key, Utc::now())?;
+    let server_ca_pem = key(secrets, &server_ca, CA_CERT)?;
+    let server_name = format!("{}.{namespace}.svc", service_rw(name));
+    Ok(InstanceClient::new(server_ca_pem, &server_name, &identity)?)
+}
+
+/// The pod IP of every running instance pod, by instance name. Pure.
+pub fn addresses(pods: &BTreeMap<String, Pod>) -> Vec<(String, IpAddr)> {
+    pods.iter()
+        .filter(|(_, p)| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|(name, p)| {
+            let ip = p.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
+            Some((name.clone(), ip))
+        })
+        .collect()
+}
+
+/// The status of every instance that answered.
+pub async fn statuses(
+    client: &InstanceClient,
+    pods: &BTreeMap<String, Pod>,
+) -> BTreeMap<String, InstanceStatus> {
+    let mut out = BTreeMap::new();
+    for (instance, result) in client.fetch_all(&addresses(pods)).await {
+        match result {
+            Ok(status) => {
+                out.insert(instance, status);
+            }
+            Err(e) => {
+                tracing::debug!(instance, error = %e, cause = e.label(), "instance manager did not answer")
+            }
+        }
+    }
+    out
+}
+
+/// Which instances need a push, and what: those whose reported fencing differs from the wanted
+/// one. Pure.
+pub fn pushes(
+    reported: &BTreeMap<String, InstanceStatus>,
+    fenced: &super::decide::fencing::Fenced,
+    target_primary: Option<&str>,
+    version: u64,
+) -> Vec<(String, DynamicConfig)> {
+    reported
+        .iter()
+        .filter(|(name, status)| status.fenced != fenced.contains(name))
+        .map(|(name, _)| {
+            (
+                name.clone(),
+                DynamicConfig {
+                    version,
+                    target_primary: target_primary.map(str::to_string),
+                    fenced: fenced.contains(name),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Pushes `configs` to the instances at `addresses`; a refused (older) version or an instance
+/// that does not answer is logged and retried by the next reconcile.
+pub async fn push(
+    client: &InstanceClient,
+    pods: &BTreeMap<String, Pod>,
+    configs: &[(String, DynamicConfig)],
+) -> usize {
+    let addresses: BTreeMap<String, IpAddr> = addresses(pods).into_iter().collect();
+    let mut pushed = 0;
+    for (instance, config) in configs {
+        let Some(ip) = addresses.get(instance) else {
+            continue;
+        };
+        match client.push_config(*ip, config).await {
+            Ok(()) => pushed += 1,
+            Err(e) => {
+                tracing::warn!(instance, error = %e, cause = e.label(), "pushing settings to the instance manager failed")
+            }
+        }
+    }
+    pushed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::decide::fencing::Fenced;
+
+    fn reported(fenced: &[(&str, bool)]) -> BTreeMap<String, InstanceStatus> {
+        fenced
+            .iter()
+            .map(|(n, f)| {
+                (
+                    n.to_string(),
+                    InstanceStatus {
+                        instance_name: n.to_string(),
+                        fenced: *f,
+                        ..InstanceStatus::default()
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_instances_whose_fencing_differs_get_a_push() {
+        let fenced = Fenced {
+            instances: ["pg-2".to_string()].into(),
+            ..Fenced::default()
+        };
+        let got = pushes(
+            &reported(&[("pg-1", false), ("pg-2", false), ("pg-3", true)]),
+            &fenced,
+            Some("pg-1"),
+            9,
+        );
+        let names: Vec<(&str, bool)> = got.iter().map(|(n, c)| (n.as_str(), c.fenced)).collect();
+        assert_eq!(names, vec![("pg-2", true), ("pg-3", false)]);
+        assert!(
+            got.iter()
+                .all(|(_, c)| c.version == 9 && c.target_primary.as_deref() == Some("pg-1"))
+        );
+        let all = Fenced {
+            all: true,
+            ..Fenced::default()
+        };
+        assert_eq!(pushes(&reported(&[("pg-1", true)]), &all, None, 1), vec![]);
+    }
+
+    #[test]
+    fn addresses_skip_pods_without_an_ip() {
+        let pod = |ip: Option<&str>| Pod {
+            status: Some(k8s_openapi::api::core::v1::PodStatus {
+                pod_ip: ip.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Pod::default()
+        };
+        let pods = BTreeMap::from([
+            ("pg-1".to_string(), pod(Some("10.100.1.5"))),
+            ("pg-2".to_string(), pod(None)),
+        ]);
+        assert_eq!(
+            addresses(&pods),
+            vec![("pg-1".to_string(), "10.100.1.5".parse().expect("ip"))]
+        );
+    }
+}
