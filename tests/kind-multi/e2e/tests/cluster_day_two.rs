@@ -1,0 +1,356 @@
+//! Day two of a Cluster on real Kubernetes: a deleted standby pod comes back on its own volume
+//! (no new clone), a reloadable parameter is applied without restarting anything, a change of the
+//! pod template rolls the instances one at a time, fencing stops and resumes an instance, and the
+//! operator killed while it works converges when it comes back.
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::Client;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
+};
+use pgfed_e2e::{pgfed_resource, regions, run_pod, wait_until, with_temp_namespace};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const HEALTHY: &str = "Cluster in healthy state";
+
+fn clusters(client: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &pgfed_resource("Cluster"))
+}
+
+async fn create_cluster(client: &Client, ns: &str, cluster: serde_json::Value) {
+    let obj: DynamicObject = serde_json::from_value(cluster).expect("cluster");
+    clusters(client, ns)
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create cluster");
+}
+
+async fn status(client: &Client, ns: &str, name: &str) -> serde_json::Value {
+    clusters(client, ns)
+        .get(name)
+        .await
+        .map(|c| c.data.get("status").cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+async fn wait_healthy(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> serde_json::Value {
+    let api = clusters(client, ns);
+    wait_until(
+        &format!("Cluster {ns}/{name} healthy"),
+        timeout,
+        Duration::from_secs(2),
+        || {
+            let api = api.clone();
+            async move {
+                let c = api.get(name).await.map_err(|e| e.to_string())?;
+                let status = c.data.get("status").cloned().unwrap_or_default();
+                if status["phase"] == HEALTHY {
+                    Ok(status)
+                } else {
+                    Err(format!(
+                        "phase {} ({})",
+                        status["phase"], status["phaseReason"]
+                    ))
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// uid of each instance pod, by name.
+async fn pod_uids(client: &Client, ns: &str, cluster: &str) -> BTreeMap<String, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.list(&ListParams::default().labels(&format!(
+        "pgfed.io/cluster={cluster},pgfed.io/podRole=instance"
+    )))
+    .await
+    .expect("list pods")
+    .items
+    .into_iter()
+    .filter(|p| p.metadata.deletion_timestamp.is_none())
+    .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+    .collect()
+}
+
+/// Runs `sql` on `host` with the app credentials over TLS; returns psql's output.
+async fn query(
+    client: &Client,
+    ns: &str,
+    pod_name: &str,
+    cluster: &str,
+    host: &str,
+    sql: &str,
+) -> String {
+    let script = format!("psql -h {host} -tAc \"{sql}\"");
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod_name},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 26, "runAsGroup": 26, "runAsNonRoot": true},
+            "containers": [{
+                "name": "psql", "image": "pgfed/postgresql:15", "imagePullPolicy": "Never",
+                "command": ["bash", "-c", script],
+                "env": [
+                    {"name": "PGUSER", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "username"}}},
+                    {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "password"}}},
+                    {"name": "PGDATABASE", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "dbname"}}},
+                    {"name": "PGSSLMODE", "value": "verify-full"},
+                    {"name": "PGSSLROOTCERT", "value": "/ca/ca.crt"}
+                ],
+                "volumeMounts": [{"name": "ca", "mountPath": "/ca"}]
+            }],
+            "volumes": [{"name": "ca", "secret": {"secretName": format!("{cluster}-ca"), "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
+        }
+    });
+    let (ok, log) = run_pod(client, ns, pod, Duration::from_secs(120)).await;
+    assert!(ok, "query {sql:?} on {host} failed:\n{log}");
+    log.trim().to_string()
+}
+
+#[tokio::test]
+async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_stops_postgres() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        create_cluster(
+            &client,
+            &ns,
+            serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": "day2"},
+                "spec": {"instances": 2, "storage": {"size": "1Gi"},
+                         "postgresql": {"parameters": {"work_mem": "4MB"}}}
+            }),
+        )
+        .await;
+        wait_healthy(&client, &ns, "day2", Duration::from_secs(420)).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+
+        // A deleted standby pod comes back on the same claim, without a new clone.
+        let claim_before = pvcs.get("day2-2").await.expect("claim").metadata.uid;
+        let before = pod_uids(&client, &ns, "day2").await;
+        pods.delete("day2-2", &DeleteParams::default())
+            .await
+            .expect("delete standby pod");
+        wait_until(
+            "day2-2 recreated",
+            Duration::from_secs(120),
+            Duration::from_secs(2),
+            || {
+                let (client, ns, before) = (client.clone(), ns.clone(), before.clone());
+                async move {
+                    let now = pod_uids(&client, &ns, "day2").await;
+                    match now.get("day2-2") {
+                        Some(uid) if Some(uid) != before.get("day2-2") => Ok(()),
+                        _ => Err(format!("{now:?}")),
+                    }
+                }
+            },
+        )
+        .await;
+        wait_healthy(&client, &ns, "day2", Duration::from_secs(180)).await;
+        assert_eq!(
+            pvcs.get("day2-2").await.expect("claim").metadata.uid,
+            claim_before,
+            "the claim was kept"
+        );
+        let log = pods
+            .logs(
+                "day2-2",
+                &LogParams {
+                    container: Some("postgres".into()),
+                    ..LogParams::default()
+                },
+            )
+            .await
+            .expect("log");
+        assert!(
+            !log.contains("pg_basebackup"),
+            "the recreated standby cloned again:\n{log}"
+        );
+
+        // A reloadable parameter: applied with a reload, no pod replaced.
+        let uids = pod_uids(&client, &ns, "day2").await;
+        clusters(&client, &ns)
+            .patch(
+                "day2",
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({
+                    "spec": {"postgresql": {"parameters": {"work_mem": "8MB"}}}
+                })),
+            )
+            .await
+            .expect("patch work_mem");
+        let mut attempt = 0;
+        wait_until(
+            "work_mem = 8MB on the primary",
+            Duration::from_secs(150),
+            Duration::from_secs(5),
+            || {
+                attempt += 1;
+                let (client, ns) = (client.clone(), ns.clone());
+                let name = format!("q-work-mem-{attempt}");
+                async move {
+                    let v = query(&client, &ns, &name, "day2", "day2-rw", "SHOW work_mem").await;
+                    if v == "8MB" { Ok(()) } else { Err(v) }
+                }
+            },
+        )
+        .await;
+        assert_eq!(
+            pod_uids(&client, &ns, "day2").await,
+            uids,
+            "a reload replaced no pod"
+        );
+
+        // A pod template change rolls the instances, standby first, and the cluster is healthy after.
+        clusters(&client, &ns)
+            .patch(
+                "day2",
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({
+                    "spec": {"env": [{"name": "E2E_ROLLOUT", "value": "1"}]}
+                })),
+            )
+            .await
+            .expect("patch env");
+        wait_until(
+            "both pods replaced",
+            Duration::from_secs(300),
+            Duration::from_secs(3),
+            || {
+                let (client, ns, uids) = (client.clone(), ns.clone(), uids.clone());
+                async move {
+                    let now = pod_uids(&client, &ns, "day2").await;
+                    let replaced = now.iter().filter(|(n, u)| uids.get(*n) != Some(*u)).count();
+                    let phase = status(&client, &ns, "day2").await["phase"].clone();
+                    if replaced == 2 && phase == HEALTHY {
+                        Ok(())
+                    } else {
+                        Err(format!("{replaced} replaced, phase {phase}"))
+                    }
+                }
+            },
+        )
+        .await;
+
+        // Fencing stops postgres in the standby and keeps its pod; unfencing resumes it.
+        let uids = pod_uids(&client, &ns, "day2").await;
+        clusters(&client, &ns)
+            .patch(
+                "day2",
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({
+                    "metadata": {"annotations": {"cnpg.io/fencedInstances": "[\"day2-2\"]"}}
+                })),
+            )
+            .await
+            .expect("fence");
+        wait_until(
+            "day2-2 fenced",
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            || {
+                let (client, ns) = (client.clone(), ns.clone());
+                async move {
+                    let s = status(&client, &ns, "day2").await;
+                    let fenced = s["instancesStatus"]["fenced"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let ready = s["readyInstances"].clone();
+                    if fenced.iter().any(|n| n == "day2-2") && ready == 1 {
+                        Ok(())
+                    } else {
+                        Err(format!("fenced {fenced:?}, ready {ready}"))
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(
+            pod_uids(&client, &ns, "day2").await,
+            uids,
+            "fencing keeps the pod"
+        );
+        clusters(&client, &ns)
+            .patch(
+                "day2",
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({
+                    "metadata": {"annotations": {"cnpg.io/fencedInstances": null}}
+                })),
+            )
+            .await
+            .expect("unfence");
+        wait_healthy(&client, &ns, "day2", Duration::from_secs(120)).await;
+        assert_eq!(
+            pod_uids(&client, &ns, "day2").await,
+            uids,
+            "unfencing keeps the pod"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_operator_killed_while_it_creates_a_cluster_converges_after_restart() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        create_cluster(
+            &client,
+            &ns,
+            serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": "killed"},
+                "spec": {"instances": 2, "storage": {"size": "1Gi"}}
+            }),
+        )
+        .await;
+        // Kill every operator replica as soon as the first instance pod exists.
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        wait_until(
+            "the first instance pod",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || {
+                let pods = pods.clone();
+                async move {
+                    pods.get_opt("killed-1")
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map(|_| ())
+                        .ok_or_else(|| "absent".to_string())
+                }
+            },
+        )
+        .await;
+        let operators: Api<Pod> = Api::namespaced(client.clone(), "pgfed-system");
+        let killed = operators
+            .delete_collection(
+                &DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..DeleteParams::default()
+                },
+                &ListParams::default().labels("app.kubernetes.io/name=pgfed-operator"),
+            )
+            .await
+            .expect("kill the operator");
+        assert!(
+            killed.left().is_some_and(|l| !l.items.is_empty()),
+            "operator pods were deleted"
+        );
+        let status = wait_healthy(&client, &ns, "killed", Duration::from_secs(420)).await;
+        assert_eq!(status["readyInstances"], 2, "{status}");
+        assert_eq!(status["currentPrimary"], "killed-1", "{status}");
+    })
+    .await;
+}
