@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 pub struct ManagerConfig {
     /// Cluster name; the default Barman server name.
     pub cluster_name: String,
-    /// This instance's name (pod name in Kubernetes).
+    /// This instance's name. Unset: the `POD_NAME` environment variable when the file is loaded
+    /// (so one file serves every instance of a cluster), else the cluster name.
     #[serde(default)]
     pub instance_name: Option<String>,
     /// PostgreSQL data directory.
@@ -274,16 +275,29 @@ pub fn refuse_unsupported(
 }
 
 impl ManagerConfig {
-    /// Reads a JSON or YAML configuration file.
+    /// Reads a JSON or YAML configuration file; an absent `instanceName` is taken from the
+    /// `POD_NAME` environment variable (see [`ManagerConfig::named_after_pod`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
+        Self::parse(&text)
+            .map(|c| c.named_after_pod(std::env::var("POD_NAME").ok()))
+            .map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// This configuration with `instanceName` set to `pod_name` when the file has none: the
+    /// operator mounts one file into every instance of a cluster and tells each pod its name in
+    /// `POD_NAME`. An empty pod name counts as none. Pure.
+    pub fn named_after_pod(mut self, pod_name: Option<String>) -> Self {
+        if self.instance_name.is_none() {
+            self.instance_name = pod_name.filter(|n| !n.is_empty());
+        }
+        self
     }
 
     /// Parses JSON, falling back to YAML (a superset) for a better error message.
@@ -343,7 +357,8 @@ impl ManagerConfig {
         Ok((self.backup_store()?, self.cluster_name.clone()))
     }
 
-    /// This instance's name: `instanceName`, or the cluster name for a one-instance setup.
+    /// This instance's name: `instanceName` (or the pod name it was given at load), or the cluster
+    /// name for a one-instance setup.
     pub fn me(&self) -> &str {
         self.instance_name.as_deref().unwrap_or(&self.cluster_name)
     }
@@ -565,6 +580,23 @@ externalClusters:
             err.to_string().contains("externalClusters[far].password"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_instance_name_comes_from_the_file_then_the_pod_then_the_cluster() {
+        let shared = "clusterName: pg\npgdata: /d\n";
+        let named = "clusterName: pg\ninstanceName: pg-7\npgdata: /d\n";
+        let cases = [
+            (shared, Some("pg-2"), "pg-2"),
+            (shared, None, "pg"),
+            (shared, Some(""), "pg"),
+            (named, Some("pg-2"), "pg-7"),
+            (named, None, "pg-7"),
+        ];
+        for (file, pod, want) in cases {
+            let c = cfg(file).named_after_pod(pod.map(str::to_string));
+            assert_eq!(c.me(), want, "{file:?} POD_NAME={pod:?}");
+        }
     }
 
     #[test]
