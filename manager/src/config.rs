@@ -100,6 +100,17 @@ pub struct ManagerConfig {
     /// Fenced: postgres is kept stopped while the manager keeps running.
     #[serde(default)]
     pub fenced: bool,
+    /// Version of this file's `targetPrimary` and `fenced`, on the scale of the settings the
+    /// operator pushes to `PUT /pg/config`: pushed settings override the file's until the file
+    /// carries a higher `dynamicVersion`. Unset: the file's values apply only while nothing was
+    /// pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_version: Option<u64>,
+    /// Where the settings pushed to `PUT /pg/config` are kept, so they survive a restart of the
+    /// manager's container (not a new pod: the operator's configuration file has the current
+    /// values by then).
+    #[serde(default = "default_dynamic_config_file")]
+    pub dynamic_config_file: PathBuf,
     /// Port of the kubelet probes (`/healthz`, `/readyz`, `/startupz`).
     #[serde(default = "default_probe_port")]
     pub probe_port: u16,
@@ -184,6 +195,9 @@ fn default_pg_bindir() -> PathBuf {
 }
 fn default_secrets_dir() -> PathBuf {
     PathBuf::from("/etc/pgfed/secrets")
+}
+fn default_dynamic_config_file() -> PathBuf {
+    PathBuf::from("/controller/dynamic-config.json")
 }
 fn default_probe_port() -> u16 {
     pgfed_api::names::MANAGER_PROBE_PORT
