@@ -9,6 +9,7 @@ pub mod certs;
 pub mod fake_gcs;
 pub mod faults;
 pub mod minio;
+pub mod mtls;
 pub mod node;
 pub mod writer;
 
