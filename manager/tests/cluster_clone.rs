@@ -116,14 +116,35 @@ fn the_target_primary_initdbs_and_another_instance_clones_itself_from_it_and_str
         o.remove("primaryConnection");
     }
     share(&mut c, &no_connection);
-    let refused = as_postgres(manager_bin())
+    let mut refusing = as_postgres(manager_bin())
         .args(["instance", "run", "--config"])
         .arg(c.config_path())
         .env("POD_NAME", "clone-c")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(ChildGuard)
         .expect("run");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "{stderr}");
+    // Bounded: a manager that wrongly bootstraps runs on instead of exiting.
+    let exited = common::wait_for(
+        "the refusing manager to exit",
+        Duration::from_secs(60),
+        || {
+            refusing
+                .0
+                .try_wait()
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    let made = c.pgdata().join("PG_VERSION").exists();
+                    format!("still running (PGDATA made: {made})")
+                })
+        },
+    );
+    let mut stderr = String::new();
+    if let Some(mut pipe) = refusing.0.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("stderr");
+    }
+    assert!(!exited.success(), "{stderr}");
     assert!(stderr.contains("primaryConnection"), "{stderr}");
     assert!(!c.pgdata().exists(), "a refused clone wrote PGDATA");
 
