@@ -2,9 +2,8 @@
 //! cluster CA to verify the server, a client certificate to be let in.
 
 use super::certs::Pair;
-use super::wait_for;
+use super::{curl_status, wait_for};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A client of one status port.
@@ -22,41 +21,22 @@ impl StatusClient<'_> {
         path: &str,
         body: Option<&str>,
     ) -> Result<(u16, String), String> {
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-s",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "--max-time",
-            "10",
-            "-X",
-            method,
-        ])
-        .arg("--cacert")
-        .arg(self.ca)
-        .arg("--cert")
-        .arg(&self.client.cert)
-        .arg("--key")
-        .arg(&self.client.key);
+        let mut args: Vec<std::ffi::OsString> = vec!["-X".into(), method.into()];
+        for (flag, file) in [
+            ("--cacert", self.ca),
+            ("--cert", &self.client.cert),
+            ("--key", &self.client.key),
+        ] {
+            args.push(flag.into());
+            args.push(file.into());
+        }
         if let Some(b) = body {
-            cmd.args(["-H", "content-type: application/json", "--data-binary", b]);
+            for a in ["-H", "content-type: application/json", "--data-binary", b] {
+                args.push(a.into());
+            }
         }
-        let out = cmd
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').ok_or("no status")?;
-        let code = code
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad status {code:?} (curl {})", out.status))?;
-        if code == 0 {
-            return Err(format!("no answer (curl {})", out.status));
-        }
-        Ok((code, body.to_string()))
+        args.push(format!("{}{path}", self.base).into());
+        curl_status(args)
     }
 
     /// Waits until the port answers `GET path` with 200, and returns the body.
