@@ -383,10 +383,15 @@ impl ManagerConfig {
     }
 
     /// libpq connection string of the other instance `targetPrimary` names, when there is one and
-    /// `primaryConnection` says how to reach it.
+    /// `primaryConnection` says how to reach it. Its `application_name` is this instance's name
+    /// unless `primaryConnection` sets one: the file is shared by every instance, and the primary's
+    /// `pg_stat_replication` (the status document's `replicationInfo`) names each standby by it.
     pub fn target_primary_conninfo(&self) -> Option<String> {
         let primary = self.other_target_primary()?;
-        let conn = self.primary_connection.as_ref()?;
+        let mut conn = self.primary_connection.clone()?;
+        conn.connection_parameters
+            .entry("application_name".to_string())
+            .or_insert_with(|| self.me().to_string());
         Some(conn.conninfo(primary))
     }
 
@@ -547,6 +552,26 @@ externalClusters:
             c.conninfo("pg-2"),
             "host=pg-2.pg-headless user=streaming_replica sslrootcert=/certs/ca.crt"
         );
+    }
+
+    #[test]
+    fn a_standby_names_itself_to_the_primary_unless_told_otherwise() {
+        let shared = "clusterName: pg\npgdata: /d\ntargetPrimary: pg-1\n\
+                      primaryConnection: {connectionParameters: {host: '{primary}.pg'}}\n";
+        let c = cfg(shared).named_after_pod(Some("pg-3".into()));
+        assert_eq!(
+            c.target_primary_conninfo().as_deref(),
+            Some("application_name=pg-3 host=pg-1.pg")
+        );
+        let told = cfg(&shared.replace("host:", "application_name: x, host:"))
+            .named_after_pod(Some("pg-3".into()));
+        assert_eq!(
+            told.target_primary_conninfo().as_deref(),
+            Some("application_name=x host=pg-1.pg")
+        );
+        // The target primary itself has no upstream.
+        let primary = cfg(shared).named_after_pod(Some("pg-1".into()));
+        assert_eq!(primary.target_primary_conninfo(), None);
     }
 
     fn selector(name: &str, key: &str) -> Option<SecretKeySelector> {

@@ -167,9 +167,10 @@ fn the_target_primary_initdbs_and_another_instance_clones_itself_from_it_and_str
     assert_eq!(
         a.psql(
             "postgres",
-            "SELECT usename || ' ' || ssl FROM pg_stat_replication JOIN pg_stat_ssl USING (pid)"
+            "SELECT application_name || ' ' || usename || ' ' || ssl \
+             FROM pg_stat_replication JOIN pg_stat_ssl USING (pid)"
         ),
-        "streaming_replica true"
+        "clone-b streaming_replica true"
     );
     let record = std::fs::read_to_string(b.dir.path().join("pgdata.pgfed-bootstrap"))
         .expect("bootstrap record");

@@ -59,7 +59,7 @@ mod tests {
         };
         assert_eq!(
             ok(&format!("targetPrimary: pg-1\n{conn}")).expect("conninfo"),
-            "host=pg-1.pg-rw user=streaming_replica sslcert=/c/tls.crt"
+            "application_name=pg-2 host=pg-1.pg-rw user=streaming_replica sslcert=/c/tls.crt"
         );
         let missing = ok("targetPrimary: pg-1\n").expect_err("no primaryConnection");
         assert!(
