@@ -1,9 +1,9 @@
 //! The supervision loop of `instance run`: bootstraps an empty data directory, starts the
 //! postmaster, reloads when the configuration file or the pushed dynamic settings change (woken at
-//! once by a push), restarts when a changed parameter
-//! needs it, restarts after a crash, fences and unfences, converges the role the configuration
-//! asks for, carries a recorded demotion through, and on SIGTERM shuts down smart, then fast, then
-//! immediate. SIGTERM is heard in every state: each step of the loop is abandoned when it comes.
+//! once by a push), restarts when a changed parameter needs it, restarts after a crash, fences and
+//! unfences, converges the role the configuration asks for, carries a recorded demotion through,
+//! and on SIGTERM shuts down smart, then fast, then immediate. SIGTERM is heard in every state:
+//! each step of the loop is abandoned when it comes.
 
 use super::converge::{
     advance_demotion, cleanly_shut_down, converge_role, in_recovery, pending_restart,
