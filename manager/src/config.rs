@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 pub struct ManagerConfig {
     /// Cluster name; the default Barman server name.
     pub cluster_name: String,
-    /// This instance's name (pod name in Kubernetes).
+    /// This instance's name. Unset: the `POD_NAME` environment variable when the file is loaded
+    /// (so one file serves every instance of a cluster), else the cluster name.
     #[serde(default)]
     pub instance_name: Option<String>,
     /// PostgreSQL data directory.
@@ -99,6 +100,17 @@ pub struct ManagerConfig {
     /// Fenced: postgres is kept stopped while the manager keeps running.
     #[serde(default)]
     pub fenced: bool,
+    /// Version of this file's `targetPrimary` and `fenced`, on the scale of the settings the
+    /// operator pushes to `PUT /pg/config`: pushed settings override the file's until the file
+    /// carries a higher `dynamicVersion`. Unset: the file's values apply only while nothing was
+    /// pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_version: Option<u64>,
+    /// Where the settings pushed to `PUT /pg/config` are kept, so they survive a restart of the
+    /// manager's container (not a new pod: the operator's configuration file has the current
+    /// values by then).
+    #[serde(default = "default_dynamic_config_file")]
+    pub dynamic_config_file: PathBuf,
     /// Port of the kubelet probes (`/healthz`, `/readyz`, `/startupz`).
     #[serde(default = "default_probe_port")]
     pub probe_port: u16,
@@ -183,6 +195,9 @@ fn default_pg_bindir() -> PathBuf {
 }
 fn default_secrets_dir() -> PathBuf {
     PathBuf::from("/etc/pgfed/secrets")
+}
+fn default_dynamic_config_file() -> PathBuf {
+    PathBuf::from("/controller/dynamic-config.json")
 }
 fn default_probe_port() -> u16 {
     pgfed_api::names::MANAGER_PROBE_PORT
@@ -274,16 +289,29 @@ pub fn refuse_unsupported(
 }
 
 impl ManagerConfig {
-    /// Reads a JSON or YAML configuration file.
+    /// Reads a JSON or YAML configuration file; an absent `instanceName` is taken from the
+    /// `POD_NAME` environment variable (see [`ManagerConfig::named_after_pod`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
+        Self::parse(&text)
+            .map(|c| c.named_after_pod(std::env::var("POD_NAME").ok()))
+            .map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// This configuration with `instanceName` set to `pod_name` when the file has none: the
+    /// operator mounts one file into every instance of a cluster and tells each pod its name in
+    /// `POD_NAME`. An empty pod name counts as none. Pure.
+    pub fn named_after_pod(mut self, pod_name: Option<String>) -> Self {
+        if self.instance_name.is_none() {
+            self.instance_name = pod_name.filter(|n| !n.is_empty());
+        }
+        self
     }
 
     /// Parses JSON, falling back to YAML (a superset) for a better error message.
@@ -343,7 +371,8 @@ impl ManagerConfig {
         Ok((self.backup_store()?, self.cluster_name.clone()))
     }
 
-    /// This instance's name: `instanceName`, or the cluster name for a one-instance setup.
+    /// This instance's name: `instanceName` (or the pod name it was given at load), or the cluster
+    /// name for a one-instance setup.
     pub fn me(&self) -> &str {
         self.instance_name.as_deref().unwrap_or(&self.cluster_name)
     }
@@ -354,10 +383,15 @@ impl ManagerConfig {
     }
 
     /// libpq connection string of the other instance `targetPrimary` names, when there is one and
-    /// `primaryConnection` says how to reach it.
+    /// `primaryConnection` says how to reach it. Its `application_name` is this instance's name
+    /// unless `primaryConnection` sets one: the file is shared by every instance, and the primary's
+    /// `pg_stat_replication` (the status document's `replicationInfo`) names each standby by it.
     pub fn target_primary_conninfo(&self) -> Option<String> {
         let primary = self.other_target_primary()?;
-        let conn = self.primary_connection.as_ref()?;
+        let mut conn = self.primary_connection.clone()?;
+        conn.connection_parameters
+            .entry("application_name".to_string())
+            .or_insert_with(|| self.me().to_string());
         Some(conn.conninfo(primary))
     }
 
@@ -520,6 +554,26 @@ externalClusters:
         );
     }
 
+    #[test]
+    fn a_standby_names_itself_to_the_primary_unless_told_otherwise() {
+        let shared = "clusterName: pg\npgdata: /d\ntargetPrimary: pg-1\n\
+                      primaryConnection: {connectionParameters: {host: '{primary}.pg'}}\n";
+        let c = cfg(shared).named_after_pod(Some("pg-3".into()));
+        assert_eq!(
+            c.target_primary_conninfo().as_deref(),
+            Some("application_name=pg-3 host=pg-1.pg")
+        );
+        let told = cfg(&shared.replace("host:", "application_name: x, host:"))
+            .named_after_pod(Some("pg-3".into()));
+        assert_eq!(
+            told.target_primary_conninfo().as_deref(),
+            Some("application_name=x host=pg-1.pg")
+        );
+        // The target primary itself has no upstream.
+        let primary = cfg(shared).named_after_pod(Some("pg-1".into()));
+        assert_eq!(primary.target_primary_conninfo(), None);
+    }
+
     fn selector(name: &str, key: &str) -> Option<SecretKeySelector> {
         Some(SecretKeySelector {
             name: name.into(),
@@ -565,6 +619,23 @@ externalClusters:
             err.to_string().contains("externalClusters[far].password"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_instance_name_comes_from_the_file_then_the_pod_then_the_cluster() {
+        let shared = "clusterName: pg\npgdata: /d\n";
+        let named = "clusterName: pg\ninstanceName: pg-7\npgdata: /d\n";
+        let cases = [
+            (shared, Some("pg-2"), "pg-2"),
+            (shared, None, "pg"),
+            (shared, Some(""), "pg"),
+            (named, Some("pg-2"), "pg-7"),
+            (named, None, "pg-7"),
+        ];
+        for (file, pod, want) in cases {
+            let c = cfg(file).named_after_pod(pod.map(str::to_string));
+            assert_eq!(c.me(), want, "{file:?} POD_NAME={pod:?}");
+        }
     }
 
     #[test]

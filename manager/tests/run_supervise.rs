@@ -14,27 +14,7 @@ use std::time::Duration;
 const LONG: Duration = Duration::from_secs(120);
 
 fn http(url: &str) -> Result<(u16, String), String> {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "--max-time",
-            "10",
-            url,
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').ok_or("no status")?;
-    Ok((
-        code.trim()
-            .parse()
-            .map_err(|_| format!("bad status {code:?}"))?,
-        body.to_string(),
-    ))
+    common::curl_status([url])
 }
 
 fn wait_http(url: &str, want: u16) -> String {

@@ -148,7 +148,9 @@ mod tests {
                 &format!("targetPrimary: pg-2\n{conn}") as &str,
                 Role::Standby {
                     restore_from: None,
-                    primary_conninfo: Some("host=pg-2.pg user=streaming_replica".into()),
+                    primary_conninfo: Some(
+                        "application_name=pg-1 host=pg-2.pg user=streaming_replica".into(),
+                    ),
                 },
             ),
             // Without primaryConnection a standby still comes up (from the archive), never a primary.
@@ -210,7 +212,7 @@ mod tests {
             startup_role(&other, None).expect("role"),
             Role::Standby {
                 restore_from: None,
-                primary_conninfo: Some("host=pg-1.pg".into()),
+                primary_conninfo: Some("application_name=pg-2 host=pg-1.pg".into()),
             }
         );
     }

@@ -81,19 +81,8 @@ pub fn read_record(pgdata: &Path) -> Result<Option<Demotion>, RoleError> {
 /// Records `d`, atomically and durably: a crash leaves the previous step or this one.
 fn write_record(pgdata: &Path, d: &Demotion) -> Result<(), RoleError> {
     let path = record_path(pgdata);
-    let tmp = pgdata.join(format!("{DEMOTION_RECORD}.tmp"));
     let text = serde_json::to_vec(d).map_err(|e| record_error(&path, e))?;
-    let write = || -> std::io::Result<()> {
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(pgdata)?.sync_all()
-    };
-    write().map_err(|e| record_error(&path, e))
+    crate::durable::replace(&path, &text).map_err(|e| record_error(&path, e))
 }
 
 /// Forgets a demotion: it was cancelled, or the instance is a primary again.

@@ -1,8 +1,9 @@
 //! Instance lifecycle operations on the local data directory: init, configure, restore, join,
 //! demote (with its token), promote (only at the token), follow, fence. [`bootstrap`] decides
-//! whether the data directory is complete and runs init, join or restore to make it.
+//! whether the data directory is complete and runs init, join, restore or clone to make it.
 
 pub mod bootstrap;
+pub mod clone;
 pub mod configure;
 pub mod demote;
 pub mod follow;

@@ -1,8 +1,10 @@
 //! HTTP endpoints of a running instance: kubelet probes (`/healthz`, `/readyz`, `/startupz`) on
-//! the probe port, the status document on a TLS port that requires a client certificate signed by
-//! the cluster's client CA (plain `/pg/status` on the probe port only when no certificates are
-//! configured, for development), and Prometheus `/metrics`.
+//! the probe port, the status document and the dynamic settings (`GET`/`PUT /pg/config`) on a TLS
+//! port that requires a client certificate signed by the cluster's client CA (plain `/pg/status`
+//! on the probe port only when no certificates are configured, for development; settings are never
+//! accepted there), and Prometheus `/metrics`.
 
+use super::dynamic::{self, Admission};
 use super::metrics::{CustomQuery, scrape};
 use super::shared::Shared;
 use super::status::{collect, ready};
@@ -12,6 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use pgfed_api::instance::{CONFIG_PATH, DynamicConfig, STATUS_PATH};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -45,6 +48,81 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     Json(st).into_response()
 }
 
+/// `GET /pg/config`: the dynamic settings in effect.
+async fn get_config(State(s): State<Arc<Shared>>) -> Response {
+    let pushed = s.pushed.lock().await;
+    let cfg = s.config.read().await;
+    Json(dynamic::shown(&cfg, pushed.as_ref())).into_response()
+}
+
+/// Why a push was refused, for the operator.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Refused {
+    /// What went wrong.
+    error: String,
+    /// The version in effect, when the push lost against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_in_effect: Option<u64>,
+}
+
+fn refused(code: StatusCode, error: String, version_in_effect: Option<u64>) -> Response {
+    (
+        code,
+        Json(Refused {
+            error,
+            version_in_effect,
+        }),
+    )
+        .into_response()
+}
+
+/// `PUT /pg/config`: checks the pushed settings against those in effect (see
+/// [`dynamic::admit`]), keeps an accepted update on disk before answering and wakes the
+/// supervisor. A refused or unkept update changes nothing.
+async fn put_config(State(s): State<Arc<Shared>>, Json(update): Json<DynamicConfig>) -> Response {
+    let mut pushed = s.pushed.lock().await;
+    let cfg = s.config.read().await.clone();
+    match dynamic::admit(dynamic::in_effect(&cfg, pushed.as_ref()).as_ref(), &update) {
+        Admission::AlreadyInEffect => Json(update).into_response(),
+        Admission::Stale { in_effect } => refused(
+            StatusCode::CONFLICT,
+            format!(
+                "version {} is older than version {in_effect} in effect",
+                update.version
+            ),
+            Some(in_effect),
+        ),
+        Admission::Conflict { in_effect } => refused(
+            StatusCode::CONFLICT,
+            format!("version {in_effect} is in effect with other settings"),
+            Some(in_effect),
+        ),
+        Admission::Apply => {
+            let (path, kept) = (cfg.dynamic_config_file.clone(), update.clone());
+            let stored = tokio::task::spawn_blocking(move || dynamic::store(&path, &kept)).await;
+            let error = match stored {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("keeping the settings: {e}")),
+            };
+            if let Some(error) = error {
+                tracing::error!(%error, "pushed settings not kept; nothing changed");
+                return refused(StatusCode::INTERNAL_SERVER_ERROR, error, None);
+            }
+            tracing::info!(
+                version = update.version,
+                target_primary = update.target_primary.as_deref().unwrap_or_default(),
+                fenced = update.fenced,
+                "dynamic settings accepted"
+            );
+            *pushed = Some(update.clone());
+            s.settings_pushed.notify_one();
+            Json(update).into_response()
+        }
+    }
+}
+
 async fn metrics(State((s, custom)): State<MetricsState>) -> Response {
     let cfg = s.config.read().await.clone();
     (
@@ -54,22 +132,24 @@ async fn metrics(State((s, custom)): State<MetricsState>) -> Response {
         .into_response()
 }
 
-/// The probe router; `with_status` adds plain `/pg/status`.
+/// The probe router; `with_status` adds plain `/pg/status` (read-only: settings are pushed only
+/// over mutual TLS).
 pub fn probes(shared: Arc<Shared>, with_status: bool) -> Router {
     let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/startupz", get(readyz));
     if with_status {
-        r = r.route("/pg/status", get(status));
+        r = r.route(STATUS_PATH, get(status));
     }
     r.with_state(shared)
 }
 
-/// The status router served over mutual TLS.
+/// The status router served over mutual TLS: the status document and the dynamic settings.
 pub fn status_router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/pg/status", get(status))
+        .route(STATUS_PATH, get(status))
+        .route(CONFIG_PATH, get(get_config).put(put_config))
         .with_state(shared)
 }
 

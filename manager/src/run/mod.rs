@@ -2,10 +2,12 @@
 //! and turns PostgreSQL's log into JSON lines on stdout.
 //!
 //! `supervisor` runs the loop; `decide` holds its pure decisions, `converge` the role changes that
-//! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read.
+//! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read;
+//! `dynamic` the settings the operator pushes and how they combine with the configuration file.
 
 pub mod converge;
 pub mod decide;
+pub mod dynamic;
 pub mod http;
 pub mod jsonlog;
 pub mod metrics;

@@ -1,13 +1,16 @@
 //! State the supervisor shares with the HTTP handlers: the supervisor writes it, the probes,
-//! status and metrics endpoints read it.
+//! status and metrics endpoints read it; `PUT /pg/config` hands pushed settings to the supervisor
+//! and wakes it.
 
 use crate::config::ManagerConfig;
+use pgfed_api::instance::DynamicConfig;
 use std::sync::atomic::AtomicBool;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, Notify, RwLock};
 
 /// State shared with the HTTP handlers.
 pub struct Shared {
-    /// Current configuration.
+    /// Current configuration: the file's, with the dynamic settings in effect applied (its
+    /// `dynamicVersion` is the file's).
     pub config: RwLock<ManagerConfig>,
     /// Fenced by configuration.
     pub fenced: AtomicBool,
@@ -16,4 +19,9 @@ pub struct Shared {
     /// Token of this instance's demotion, once every byte of WAL up to it is archived (read back
     /// from PGDATA after a restart).
     pub demotion_token: RwLock<Option<String>>,
+    /// The settings last pushed to `PUT /pg/config` and kept in `dynamicConfigFile`; a mutex so
+    /// that one push at a time is checked against them, kept and installed.
+    pub pushed: Mutex<Option<DynamicConfig>>,
+    /// Wakes the supervisor when a push was accepted, so it acts now rather than at its next tick.
+    pub settings_pushed: Notify,
 }

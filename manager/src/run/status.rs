@@ -21,10 +21,7 @@ fn sqlerr(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
 /// Collects the status of the local instance.
 pub async fn collect(cfg: &ManagerConfig, fenced: bool) -> InstanceStatus {
     let mut st = InstanceStatus {
-        instance_name: cfg
-            .instance_name
-            .clone()
-            .unwrap_or_else(|| cfg.cluster_name.clone()),
+        instance_name: cfg.me().to_string(),
         fenced,
         ready_wal_files: ready_wal_files(cfg),
         ..Default::default()

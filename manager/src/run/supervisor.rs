@@ -1,8 +1,9 @@
 //! The supervision loop of `instance run`: bootstraps an empty data directory, starts the
-//! postmaster, reloads when the configuration file changes, restarts when a changed parameter
-//! needs it, restarts after a crash, fences and unfences, converges the role the configuration
-//! asks for, carries a recorded demotion through, and on SIGTERM shuts down smart, then fast, then
-//! immediate. SIGTERM is heard in every state: each step of the loop is abandoned when it comes.
+//! postmaster, reloads when the configuration file or the pushed dynamic settings change (woken at
+//! once by a push), restarts when a changed parameter needs it, restarts after a crash, fences and
+//! unfences, converges the role the configuration asks for, carries a recorded demotion through,
+//! and on SIGTERM shuts down smart, then fast, then immediate. SIGTERM is heard in every state:
+//! each step of the loop is abandoned when it comes.
 
 use super::converge::{
     advance_demotion, cleanly_shut_down, converge_role, in_recovery, pending_restart,
@@ -13,18 +14,19 @@ use super::decide::{
 };
 use super::postmaster::Postmaster;
 use super::shared::Shared;
-use super::{RunError, http, jsonlog, metrics};
+use super::{RunError, dynamic, http, jsonlog, metrics};
 use crate::config::ManagerConfig;
 use crate::instance::demote::{self, Demotion};
 use crate::instance::{InstanceError, configure};
 use crate::pg::conf::Role;
 use crate::pg::ctl;
+use pgfed_api::instance::DynamicConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{RwLock, watch};
+use tokio::sync::{Mutex, Notify, RwLock, watch};
 
 /// How long a former primary waits before trying pg_rewind again when the new primary is not
 /// reachable yet.
@@ -76,6 +78,11 @@ enum StartAs {
 
 struct Supervisor {
     config_file: PathBuf,
+    /// The configuration file as last read.
+    file_cfg: ManagerConfig,
+    /// The pushed settings `cfg` was made with.
+    applied: Option<DynamicConfig>,
+    /// What the instance runs with: `file_cfg` with the dynamic settings in effect.
     cfg: ManagerConfig,
     shared: Arc<Shared>,
     postmaster: Postmaster,
@@ -140,22 +147,36 @@ impl Supervisor {
             .store(self.postmaster.running(), Ordering::SeqCst);
     }
 
-    /// Rereads the configuration file when it changed and writes the configuration files for
-    /// it; true when a new configuration was applied.
-    async fn reload_config(&mut self) -> bool {
+    /// Rereads the configuration file when it changed; true when a valid new one was read.
+    fn reread_file(&mut self) -> bool {
         let now = mtime(&self.config_file);
         if now == self.seen {
             return false;
         }
         self.seen = now;
-        let new = match ManagerConfig::load(&self.config_file) {
-            Ok(new) => new,
+        match ManagerConfig::load(&self.config_file) {
+            Ok(new) => {
+                self.file_cfg = new;
+                true
+            }
             Err(e) => {
                 tracing::error!(error = %e, "ignoring an invalid configuration file");
-                return false;
+                false
             }
-        };
-        self.cfg = new;
+        }
+    }
+
+    /// Combines the configuration file (reread when it changed) with the pushed dynamic settings
+    /// (when they changed) and writes the configuration files for the result; true when a new
+    /// configuration was applied.
+    async fn reload_config(&mut self) -> bool {
+        let file_changed = self.reread_file();
+        let pushed = self.shared.pushed.lock().await.clone();
+        if !file_changed && pushed == self.applied {
+            return false;
+        }
+        self.applied = pushed;
+        self.cfg = dynamic::effective(&self.file_cfg, self.applied.as_ref());
         let role = configure::startup_role(&self.cfg, self.upstream.as_deref());
         if let Some(conninfo) = self.cfg.target_primary_conninfo() {
             self.upstream = Some(conninfo);
@@ -300,7 +321,15 @@ impl Supervisor {
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     let mut termination = Termination::install()?;
-    let cfg = ManagerConfig::load(&config_file).map_err(InstanceError::from)?;
+    let file_cfg = ManagerConfig::load(&config_file).map_err(InstanceError::from)?;
+    // Settings pushed before a restart of this container still hold; unreadable ones are
+    // dropped (the operator wrote the same decisions into the configuration file, and pushes
+    // again).
+    let pushed = dynamic::load(&file_cfg.dynamic_config_file).unwrap_or_else(|e| {
+        tracing::error!(error = %e, label = e.label(), "ignoring the kept dynamic settings");
+        None
+    });
+    let cfg = dynamic::effective(&file_cfg, pushed.as_ref());
     // Bootstraps a missing or half-built data directory (cleaning up only its own partial work),
     // or does nothing for a complete one; interruptible by SIGTERM.
     tokio::select! {
@@ -340,6 +369,8 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         postgres_running: AtomicBool::new(false),
         config: RwLock::new(cfg.clone()),
         demotion_token: RwLock::new(published),
+        pushed: Mutex::new(pushed.clone()),
+        settings_pushed: Notify::new(),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -357,6 +388,8 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     let mut supervisor = Supervisor {
         seen: mtime(&config_file),
         config_file,
+        file_cfg,
+        applied: pushed,
         cfg,
         shared,
         postmaster: Postmaster::default(),
@@ -364,11 +397,13 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         retry_follow_at: None,
         retry_demotion_at: None,
     };
+    let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             biased;
             _ = termination.requested() => break,
+            _ = shared.settings_pushed.notified() => {}
             _ = tick.tick() => {}
         }
         // A step waits for postgres, pg_ctl, pg_rewind or the object store; SIGTERM abandons it

@@ -9,6 +9,7 @@ pub mod certs;
 pub mod fake_gcs;
 pub mod faults;
 pub mod minio;
+pub mod mtls;
 pub mod node;
 pub mod writer;
 
@@ -107,6 +108,26 @@ pub fn run_ok(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `curl <args>` (options and a URL) within 10 s: the HTTP status and the body; an error when
+/// nothing answered.
+pub fn curl_status<I, S>(args: I) -> Result<(u16, String), String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').ok_or("no status")?;
+    match code.trim().parse() {
+        Ok(0) | Err(_) => Err(format!("no answer {code:?} (curl {})", out.status)),
+        Ok(code) => Ok((code, body.to_string())),
+    }
 }
 
 /// Polls `check` until it returns Some or `deadline` passes (generous deadlines: a noisy machine

@@ -75,6 +75,7 @@ impl Node {
             "socketDir": root.join("run"),
             "pgBindir": pg_bindir(),
             "secretsDir": root.join("secrets"),
+            "dynamicConfigFile": root.join("dynamic-config.json"),
             "bootstrap": {"initdb": {"database": "app", "owner": "app", "secret": {"name": "app"}, "dataChecksums": true}},
             "postgresql": {"parameters": {
                 "shared_buffers": "32MB",

@@ -100,6 +100,15 @@ pub enum BootstrapError {
     /// The command needs a `bootstrap` section the configuration does not have.
     #[error("{0} is not configured")]
     NotConfigured(&'static str),
+    /// `targetPrimary` names another instance to clone from, but nothing says how to reach it.
+    #[error(
+        "targetPrimary names {target_primary:?}, another instance, but primaryConnection is not \
+         set: this instance cannot clone itself from the target primary"
+    )]
+    NoPrimaryConnection {
+        /// The instance `targetPrimary` names.
+        target_primary: String,
+    },
     /// `bootstrap.recovery.source` is unset.
     #[error(
         "bootstrap.recovery.source is not set: the instance manager restores only from an \
@@ -161,6 +170,7 @@ impl BootstrapError {
             BootstrapError::NotComplete(_) => "not_complete",
             BootstrapError::NotEmpty(_) => "not_empty",
             BootstrapError::NotConfigured(_) => "not_configured",
+            BootstrapError::NoPrimaryConnection { .. } => "no_primary_connection",
             BootstrapError::NoRecoverySource => "no_recovery_source",
             BootstrapError::UnknownExternalCluster(_) => "unknown_external_cluster",
             BootstrapError::SecretForAnotherUser { .. } => "secret_for_another_user",

@@ -1,5 +1,5 @@
-//! Whether the data directory is finished, and the one way it gets made: `init`, `join` or
-//! `restore` run between a bootstrap record that says "in progress" and one that says "complete",
+//! Whether the data directory is finished, and the one way it gets made: `init`, `join`,
+//! `restore` or `clone` run between a bootstrap record that says "in progress" and one that says "complete",
 //! the latter written last and fsync'd. PostgreSQL starts only on a complete data directory.
 //!
 //! The record is a small JSON file next to PGDATA (`<parent>/<pgdata name>.pgfed-bootstrap`), not
@@ -23,7 +23,7 @@ pub use record::{
 };
 use record::{inspect_data_dir, write_record};
 
-use super::{InstanceError, init, join, restore};
+use super::{InstanceError, clone, init, join, restore};
 use crate::config::ManagerConfig;
 use crate::pg::ctl;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,8 @@ pub struct Bootstrapped {
     pub backup_id: Option<String>,
 }
 
-/// Makes the data directory with `method` (`instance init`, `join`, `restore`): refused when it is
+/// Makes the data directory with `method` (`instance init`, `join`, `restore`, or a clone of the
+/// target primary): refused when it is
 /// complete already or is not pgfed's to rebuild; an unfinished earlier bootstrap's work is
 /// removed first.
 pub async fn bootstrap(
@@ -140,6 +141,10 @@ pub async fn bootstrap(
         }
         Plan::Refuse(why) => return Err(refused(cfg, why).into()),
     }
+    if method == Method::Clone {
+        // Refused before anything is recorded or written.
+        clone::source_conninfo(cfg)?;
+    }
     write_record(
         &cfg.pgdata,
         &Record::InProgress {
@@ -151,6 +156,12 @@ pub async fn bootstrap(
         Method::Init => init::init(cfg, config_file).await.map(|()| None)?,
         Method::Join => join::join(cfg, config_file).map(|()| None)?,
         Method::Restore => Some(restore::restore(cfg, config_file).await?),
+        Method::Clone => {
+            let conninfo = clone::source_conninfo(cfg)?;
+            let (c, file) = (cfg.clone(), config_file.to_path_buf());
+            super::blocking("pg_basebackup", move || clone::clone(&c, &file, &conninfo)).await?;
+            None
+        }
     };
     // Last: only now may PostgreSQL start on it.
     write_record(&cfg.pgdata, &Record::Complete { method })?;
@@ -324,6 +335,30 @@ mod tests {
             ),
             (absent.clone(), finished, Join, Plan::Adopt),
             (absent.clone(), finished, Restore, Plan::Adopt),
+            // A clone is a copy like a join: empty → clone; half-copied → refused, never adopted.
+            (absent.clone(), DataDir::Empty, Clone, Plan::Bootstrap),
+            (absent.clone(), finished, Clone, Plan::Adopt),
+            (
+                absent.clone(),
+                copied,
+                Clone,
+                Plan::Refuse(Refusal::UnfinishedLegacy),
+            ),
+            (
+                RecordState::Found(Record::InProgress {
+                    method: Clone,
+                    paths: vec!["/d/pgdata".into()],
+                }),
+                copied,
+                Clone,
+                Plan::CleanThenBootstrap(vec!["/d/pgdata".into()]),
+            ),
+            (
+                RecordState::Found(Record::Complete { method: Clone }),
+                finished,
+                Init,
+                Plan::Ready,
+            ),
             (
                 absent.clone(),
                 copied,
@@ -367,15 +402,35 @@ mod tests {
     }
 
     #[test]
-    fn wanted_method_follows_the_bootstrap_section() {
+    fn wanted_method_follows_the_target_primary_then_the_bootstrap_section() {
         for (bootstrap, want) in [
             ("", Method::Init),
             ("bootstrap: {initdb: {database: app}}", Method::Init),
             ("bootstrap: {pg_basebackup: {source: a}}", Method::Join),
             ("bootstrap: {recovery: {source: a}}", Method::Restore),
+            // Only the target primary runs the cluster's bootstrap; the others clone from it.
+            (
+                "targetPrimary: c-1\nbootstrap: {initdb: {database: app}}",
+                Method::Init,
+            ),
+            (
+                "targetPrimary: c-1\nbootstrap: {recovery: {source: a}}",
+                Method::Restore,
+            ),
+            (
+                "targetPrimary: c-2\nbootstrap: {initdb: {database: app}}",
+                Method::Clone,
+            ),
+            (
+                "targetPrimary: c-2\nbootstrap: {recovery: {source: a}}",
+                Method::Clone,
+            ),
+            ("targetPrimary: c-2\n", Method::Clone),
         ] {
-            let cfg = ManagerConfig::parse(&format!("clusterName: c\npgdata: /d\n{bootstrap}\n"))
-                .expect("config");
+            let cfg = ManagerConfig::parse(&format!(
+                "clusterName: c\ninstanceName: c-1\npgdata: /d\n{bootstrap}\n"
+            ))
+            .expect("config");
             assert_eq!(Method::wanted(&cfg), want, "{bootstrap}");
         }
     }

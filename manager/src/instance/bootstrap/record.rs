@@ -7,7 +7,6 @@
 use super::error::BootstrapError;
 use crate::config::ManagerConfig;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -21,12 +20,19 @@ pub enum Method {
     Join,
     /// `instance restore`: a base backup from an object store, recovered to its target.
     Restore,
+    /// A new instance of a running cluster: pg_basebackup from the instance `targetPrimary`
+    /// names, through `primaryConnection`.
+    Clone,
 }
 
 impl Method {
-    /// The method the configuration's `bootstrap` section asks for (`recovery`, then
-    /// `pg_basebackup`, else `initdb`). Pure.
+    /// The method the configuration asks for: a clone of the target primary when `targetPrimary`
+    /// names another instance (only the target primary runs the cluster's `bootstrap`), else the
+    /// `bootstrap` section's (`recovery`, then `pg_basebackup`, else `initdb`). Pure.
     pub fn wanted(cfg: &ManagerConfig) -> Method {
+        if cfg.other_target_primary().is_some() {
+            return Method::Clone;
+        }
         match &cfg.bootstrap {
             Some(b) if b.recovery.is_some() => Method::Restore,
             Some(b) if b.pg_basebackup.is_some() => Method::Join,
@@ -134,15 +140,8 @@ pub(super) fn write_record(pgdata: &Path, record: &Record) -> Result<(), Bootstr
         .parent()
         .ok_or_else(|| BootstrapError::NoParent(pgdata.to_path_buf()))?;
     std::fs::create_dir_all(parent).map_err(io)?;
-    let tmp = path.with_extension("pgfed-bootstrap.tmp");
     let text = serde_json::to_vec(record).map_err(|e| io(std::io::Error::other(e)))?;
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&text).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    std::fs::File::open(parent)
-        .and_then(|d| d.sync_all())
-        .map_err(io)
+    crate::durable::replace(&path, &text).map_err(io)
 }
 
 pub(super) fn inspect_data_dir(pgdata: &Path) -> Result<DataDir, BootstrapError> {
