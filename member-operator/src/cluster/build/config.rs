@@ -248,6 +248,52 @@ mod tests {
         assert!(json.get("externalClusters").is_none());
     }
 
+    /// The file the manager must read (`manager/tests/operator_config.rs` parses the same
+    /// fixture with the manager's own types and checks no field is ignored). Regenerate with
+    /// `PGFED_UPDATE_FIXTURES=1 cargo test -p pgfed-operator config_fixture`.
+    #[test]
+    fn the_rendered_file_matches_the_contract_fixture() {
+        let mut cluster = stored_cluster(3);
+        cluster.spec.bootstrap = Some(BootstrapConfiguration {
+            initdb: Some(BootstrapInitDb {
+                database: Some("shop".into()),
+                owner: Some("shop".into()),
+                ..BootstrapInitDb::default()
+            }),
+            ..BootstrapConfiguration::default()
+        });
+        cluster.spec.postgresql = Some(PostgresConfiguration {
+            parameters: std::collections::BTreeMap::from([(
+                "work_mem".to_string(),
+                "8MB".to_string(),
+            )]),
+            ..PostgresConfiguration::default()
+        });
+        cluster.spec.smart_shutdown_timeout = Some(60);
+        let owner = Owner::of(&cluster).expect("owner");
+        let rendered = serde_json::to_string_pretty(&manager_config(
+            &cluster,
+            &owner,
+            &DynamicSettings {
+                target_primary: Some("pg-1".into()),
+                fenced_all: false,
+                version: 7,
+            },
+        ))
+        .expect("json")
+            + "\n";
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/manager-config.json");
+        if std::env::var_os("PGFED_UPDATE_FIXTURES").is_some() {
+            std::fs::write(&fixture, &rendered).expect("write fixture");
+        }
+        let stored = std::fs::read_to_string(&fixture).expect("fixture");
+        assert_eq!(
+            rendered, stored,
+            "the managers' configuration changed; regenerate the fixture and check the manager reads it"
+        );
+    }
+
     #[test]
     fn fencing_every_instance_and_no_target_yet() {
         let json = render(
