@@ -151,6 +151,13 @@ pub fn render_parameters(
         out.insert("shared_preload_libraries".into(), libraries.join(","));
     }
     let (archive, restore) = wal_commands(manager, config_file, None);
+    // With no object store to replay from, a standby streams only: a restore_command would fail
+    // for every file recovery asks for, filling the log with errors.
+    let restore = if cfg.restore_store(None).is_ok() {
+        restore
+    } else {
+        String::new()
+    };
     let owned = [
         ("listen_addresses", "*".to_string()),
         ("port", cfg.port.to_string()),
@@ -351,6 +358,9 @@ mod tests {
             p["archive_command"],
             "/controller/manager wal-archive --config /etc/pgfed/config.json %p"
         );
+        // no object store: nothing to restore from, streaming only
+        assert_eq!(p["restore_command"], "");
+        assert_eq!(p["archive_mode"], "off");
         for owned in [
             "archive_command",
             "Port",

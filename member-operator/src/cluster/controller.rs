@@ -129,12 +129,24 @@ pub fn admit(obj: &DynamicObject) -> Result<Cluster, ReconcileError> {
     Ok(cluster)
 }
 
+/// The Event `action`: kube's recorder folds Events with the same type, reason and action into
+/// one series (keeping the first note), so the action carries what happened — "creating
+/// instance pg-2" and "creating instance pg-3" stay two Events, the same error repeated becomes
+/// one series. Kubernetes allows 128 bytes.
+pub fn event_action(note: &str) -> String {
+    let mut end = note.len().min(128);
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    note[..end].to_string()
+}
+
 async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
     let event = Event {
         type_,
         reason: reason.to_string(),
+        action: event_action(&note),
         note: Some(note),
-        action: "Reconcile".to_string(),
         secondary: None,
     };
     let reference = obj.object_ref(&cluster_resource());
@@ -318,6 +330,17 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_actions_tell_events_apart_within_the_size_limit() {
+        assert_eq!(
+            event_action("creating instance pg-2"),
+            "creating instance pg-2"
+        );
+        let long = "é".repeat(100);
+        let action = event_action(&long);
+        assert!(action.len() <= 128 && long.starts_with(&action));
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
