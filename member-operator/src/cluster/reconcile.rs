@@ -398,6 +398,7 @@ pub async fn reconcile(
     // Managers' configuration, ServiceAccount, Services, PodDisruptionBudgets.
     let fenced = super::decide::fencing::fenced_instances(cluster);
     let dynamic = DynamicSettings {
+        app_secret: app_secret.clone(),
         target_primary: target_primary.clone(),
         fenced_all: fenced.all,
         version: u64::try_from(cluster.metadata.generation.unwrap_or(0)).unwrap_or(0),

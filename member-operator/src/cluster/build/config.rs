@@ -24,6 +24,7 @@ use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, Cluster, ExternalCluster, PostgresConfiguration,
     ReplicaClusterConfiguration,
 };
+use pgfed_api::common::LocalObjectReference;
 use pgfed_api::names::{POSTGRES_PORT, REPLICATION_USER, service_rw};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,6 +40,9 @@ pub fn config_map_name(cluster: &str) -> String {
 /// What the operator decided that the file must carry beside the spec.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DynamicSettings {
+    /// The Secret with the application owner's password (the user's `bootstrap.initdb.secret` or
+    /// the generated `<cluster>-app`), when the cluster bootstraps with initdb.
+    pub app_secret: Option<String>,
     /// The instance that should be primary (`status.targetPrimary`).
     pub target_primary: Option<String>,
     /// Whether every instance is fenced (`["*"]`); per-instance fencing is pushed to each pod.
@@ -121,6 +125,25 @@ fn certificate_file(role: &str, file: &str) -> String {
     format!("{CERTIFICATES_DIR}/{role}/{file}")
 }
 
+/// `spec.bootstrap` with the application owner's Secret named: initdb (also when no method is
+/// given, initdb being the default) sets the owner's password from it. Pure.
+fn bootstrap(
+    spec: Option<&BootstrapConfiguration>,
+    app_secret: Option<&str>,
+) -> Option<BootstrapConfiguration> {
+    let mut bootstrap = spec.cloned().unwrap_or_default();
+    let initdb_method = bootstrap.recovery.is_none() && bootstrap.pg_basebackup.is_none();
+    if let (true, Some(secret)) = (initdb_method, app_secret) {
+        let initdb = bootstrap.initdb.get_or_insert_with(Default::default);
+        if initdb.secret.is_none() {
+            initdb.secret = Some(LocalObjectReference {
+                name: secret.to_string(),
+            });
+        }
+    }
+    (bootstrap != BootstrapConfiguration::default()).then_some(bootstrap)
+}
+
 /// The configuration file of `cluster`'s instances. Pure.
 pub fn manager_config(
     cluster: &Cluster,
@@ -139,7 +162,7 @@ pub fn manager_config(
         cluster_name: owner.name.clone(),
         pgdata: PGDATA.to_string(),
         secrets_dir: CREDENTIALS_DIR.to_string(),
-        bootstrap: spec.bootstrap.clone(),
+        bootstrap: bootstrap(spec.bootstrap.as_ref(), dynamic.app_secret.as_deref()),
         postgresql: spec.postgresql.clone().unwrap_or_default(),
         backup: spec.backup.clone(),
         replica: spec.replica.clone(),
@@ -216,6 +239,7 @@ mod tests {
         let json = render(
             &cluster,
             &DynamicSettings {
+                app_secret: Some("pg-app".into()),
                 target_primary: Some("pg-1".into()),
                 fenced_all: false,
                 version: 7,
@@ -225,6 +249,7 @@ mod tests {
         assert_eq!(json["pgdata"], "/var/lib/postgresql/data/pgdata");
         assert_eq!(json["secretsDir"], "/controller/credentials");
         assert_eq!(json["bootstrap"]["initdb"]["database"], "shop");
+        assert_eq!(json["bootstrap"]["initdb"]["secret"]["name"], "pg-app");
         assert_eq!(json["targetPrimary"], "pg-1");
         assert_eq!(json["dynamicVersion"], 7);
         assert_eq!(json["fenced"], false);
@@ -275,6 +300,7 @@ mod tests {
             &cluster,
             &owner,
             &DynamicSettings {
+                app_secret: Some("pg-app".into()),
                 target_primary: Some("pg-1".into()),
                 fenced_all: false,
                 version: 7,
@@ -295,10 +321,38 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_password_comes_from_the_app_secret_unless_the_user_named_one() {
+        let owner_secret = |spec: Option<BootstrapConfiguration>| {
+            bootstrap(spec.as_ref(), Some("pg-app"))
+                .and_then(|b| b.initdb)
+                .and_then(|i| i.secret)
+                .map(|s| s.name)
+        };
+        assert_eq!(owner_secret(None), Some("pg-app".into()));
+        let users = BootstrapConfiguration {
+            initdb: Some(BootstrapInitDb {
+                secret: Some(LocalObjectReference {
+                    name: "mine".into(),
+                }),
+                ..BootstrapInitDb::default()
+            }),
+            ..BootstrapConfiguration::default()
+        };
+        assert_eq!(owner_secret(Some(users)), Some("mine".into()));
+        let clone = BootstrapConfiguration {
+            pg_basebackup: Some(Default::default()),
+            ..BootstrapConfiguration::default()
+        };
+        assert_eq!(owner_secret(Some(clone)), None);
+        assert_eq!(bootstrap(None, None), None);
+    }
+
+    #[test]
     fn fencing_every_instance_and_no_target_yet() {
         let json = render(
             &stored_cluster(1),
             &DynamicSettings {
+                app_secret: None,
                 target_primary: None,
                 fenced_all: true,
                 version: 0,
