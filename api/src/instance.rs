@@ -94,7 +94,7 @@ pub struct InstanceStatus {
 /// override the same settings of the configuration file. `version` orders them: the manager keeps
 /// the highest version it has seen (from a push or from the file) and refuses an older one, so a
 /// delayed push from a previous operator leader cannot undo a newer decision.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DynamicConfig {
     /// Monotonic version chosen by the operator; higher wins.
@@ -105,6 +105,19 @@ pub struct DynamicConfig {
     /// Postgres kept stopped while the manager keeps running.
     #[serde(default)]
     pub fenced: bool,
+    /// The Cluster's `spec.postgresql` (parameters, `pg_hba`, `pg_ident`, …), so a changed
+    /// parameter is reloaded within a second; absent: the file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgresql: Option<crate::cluster::PostgresConfiguration>,
+}
+
+impl DynamicConfig {
+    /// Whether `self` asks for the same settings as `other`, whatever their versions.
+    pub fn same_settings(&self, other: &DynamicConfig) -> bool {
+        self.target_primary == other.target_primary
+            && self.fenced == other.fenced
+            && self.postgresql == other.postgresql
+    }
 }
 
 #[cfg(test)]
@@ -158,7 +171,8 @@ mod tests {
             DynamicConfig {
                 version: 3,
                 target_primary: None,
-                fenced: false
+                fenced: false,
+                postgresql: None,
             }
         );
     }

@@ -100,6 +100,12 @@ async fn config(State(manager): State<Shared>, Json(pushed): Json<DynamicConfig>
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// As the manager: the settings in effect (the last accepted push).
+async fn config_in_effect(State(manager): State<Shared>) -> Response {
+    let manager = manager.lock().expect("lock");
+    Json(manager.pushed.last().cloned().unwrap_or_default()).into_response()
+}
+
 async fn never_answers() -> StatusCode {
     std::future::pending::<()>().await;
     StatusCode::OK
@@ -124,7 +130,10 @@ async fn serve_on(pki: &ClusterPki, ip: IpAddr, port: u16) -> (SocketAddr, Share
     let shared = Shared::default();
     let router = Router::new()
         .route(STATUS_PATH, get(status))
-        .route(CONFIG_PATH, axum::routing::put(config))
+        .route(
+            CONFIG_PATH,
+            axum::routing::put(config).get(config_in_effect),
+        )
         .with_state(shared.clone());
     let listener = pgfed_tls::TlsListener {
         tcp,
@@ -161,17 +170,20 @@ async fn settings_are_pushed_and_an_older_version_is_refused() {
         version: 7,
         target_primary: Some("pg-2".into()),
         fenced: false,
+        ..DynamicConfig::default()
     };
     client.push_config(LOCALHOST, &newer).await.expect("push");
     assert_eq!(
         manager.lock().expect("lock").pushed,
         std::slice::from_ref(&newer)
     );
+    assert_eq!(client.config(LOCALHOST).await.expect("read back"), newer);
 
     let stale = DynamicConfig {
         version: 6,
         target_primary: Some("pg-1".into()),
         fenced: true,
+        ..DynamicConfig::default()
     };
     let refused = client.push_config(LOCALHOST, &stale).await;
     assert!(

@@ -55,6 +55,8 @@ fn from_file(file: &ManagerConfig, version: u64) -> DynamicConfig {
         version,
         target_primary: file.target_primary.clone(),
         fenced: file.fenced,
+        // The file's own `postgresql` is already the base the effective configuration starts from.
+        postgresql: None,
     }
 }
 
@@ -76,12 +78,15 @@ pub fn shown(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> DynamicCon
 }
 
 /// The configuration the supervisor runs with: the file's, with the settings in effect in place
-/// of its `targetPrimary` and `fenced`. Pure.
+/// of its `targetPrimary`, `fenced` and (when pushed) `postgresql`. Pure.
 pub fn effective(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> ManagerConfig {
     let mut cfg = file.clone();
     if let Some(d) = in_effect(file, pushed) {
         cfg.target_primary = d.target_primary;
         cfg.fenced = d.fenced;
+        if let Some(postgresql) = d.postgresql {
+            cfg.postgresql = postgresql;
+        }
     }
     cfg
 }
@@ -155,6 +160,7 @@ mod tests {
             version,
             target_primary: target.map(str::to_string),
             fenced,
+            postgresql: None,
         }
     }
 
@@ -258,6 +264,17 @@ mod tests {
             (Some("pg-1"), false)
         );
         assert_eq!(effective(&file(""), None), file(""));
+        // pushed PostgreSQL settings replace the file's
+        let mut with_parameters = settings(4, Some("pg-1"), false);
+        let mut postgresql = pgfed_api::cluster::PostgresConfiguration::default();
+        postgresql
+            .parameters
+            .insert("work_mem".to_string(), "8MB".to_string());
+        with_parameters.postgresql = Some(postgresql.clone());
+        assert_eq!(
+            effective(&file(""), Some(&with_parameters)).postgresql,
+            postgresql
+        );
         assert_eq!(shown(&file(""), None), settings(0, Some("pg-1"), false));
         assert_eq!(shown(&file(""), Some(&pushed)), pushed);
     }

@@ -9,7 +9,7 @@ use super::build::certs::{CA_CERT, CA_KEY, CertRole};
 use crate::instances::{ClientCertificates, InstanceClient, InstanceClientError};
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use pgfed_api::cluster::CertificatesConfiguration;
+use pgfed_api::cluster::{CertificatesConfiguration, PostgresConfiguration};
 use pgfed_api::instance::{DynamicConfig, InstanceStatus};
 use pgfed_api::names::service_rw;
 use std::collections::BTreeMap;
@@ -100,45 +100,44 @@ pub async fn statuses(
     out
 }
 
-/// Which instances need a push, and what: those whose reported fencing differs from the wanted
-/// one. Pure.
-pub fn pushes(
-    reported: &BTreeMap<String, InstanceStatus>,
+/// The dynamic settings instance `name` should run with. Pure.
+pub fn desired(
+    name: &str,
     fenced: &super::decide::fencing::Fenced,
     target_primary: Option<&str>,
+    postgresql: &PostgresConfiguration,
     version: u64,
-) -> Vec<(String, DynamicConfig)> {
-    reported
-        .iter()
-        .filter(|(name, status)| status.fenced != fenced.contains(name))
-        .map(|(name, _)| {
-            (
-                name.clone(),
-                DynamicConfig {
-                    version,
-                    target_primary: target_primary.map(str::to_string),
-                    fenced: fenced.contains(name),
-                },
-            )
-        })
-        .collect()
+) -> DynamicConfig {
+    DynamicConfig {
+        version,
+        target_primary: target_primary.map(str::to_string),
+        fenced: fenced.contains(name),
+        postgresql: Some(postgresql.clone()),
+    }
 }
 
-/// Pushes `configs` to the instances at `addresses`; a refused (older) version or an instance
-/// that does not answer is logged and retried by the next reconcile.
-pub async fn push(
+/// Brings every answering instance's dynamic settings to what `want` gives for it: reads what
+/// is in effect and pushes only where it differs. Returns the instances changed, with what was
+/// pushed. A refused (older) version or an instance that does not answer is logged and retried
+/// by the next reconcile.
+pub async fn converge(
     client: &InstanceClient,
     pods: &BTreeMap<String, Pod>,
-    configs: &[(String, DynamicConfig)],
-) -> usize {
-    let addresses: BTreeMap<String, IpAddr> = addresses(pods).into_iter().collect();
-    let mut pushed = 0;
-    for (instance, config) in configs {
-        let Some(ip) = addresses.get(instance) else {
-            continue;
-        };
-        match client.push_config(*ip, config).await {
-            Ok(()) => pushed += 1,
+    want: impl Fn(&str) -> DynamicConfig,
+) -> Vec<(String, DynamicConfig)> {
+    let mut pushed = Vec::new();
+    for (instance, ip) in addresses(pods) {
+        let wanted = want(&instance);
+        match client.config(ip).await {
+            Ok(current) if current.same_settings(&wanted) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(instance, error = %e, cause = e.label(), "instance manager did not answer");
+                continue;
+            }
+        }
+        match client.push_config(ip, &wanted).await {
+            Ok(()) => pushed.push((instance, wanted)),
             Err(e) => {
                 tracing::warn!(instance, error = %e, cause = e.label(), "pushing settings to the instance manager failed")
             }
@@ -152,6 +151,7 @@ mod tests {
     use super::*;
     use crate::cluster::decide::fencing::Fenced;
 
+    #[allow(dead_code)]
     fn reported(fenced: &[(&str, bool)]) -> BTreeMap<String, InstanceStatus> {
         fenced
             .iter()
@@ -169,28 +169,20 @@ mod tests {
     }
 
     #[test]
-    fn only_instances_whose_fencing_differs_get_a_push() {
+    fn each_instance_gets_its_own_fencing_and_the_shared_settings() {
         let fenced = Fenced {
             instances: ["pg-2".to_string()].into(),
             ..Fenced::default()
         };
-        let got = pushes(
-            &reported(&[("pg-1", false), ("pg-2", false), ("pg-3", true)]),
-            &fenced,
-            Some("pg-1"),
-            9,
-        );
-        let names: Vec<(&str, bool)> = got.iter().map(|(n, c)| (n.as_str(), c.fenced)).collect();
-        assert_eq!(names, vec![("pg-2", true), ("pg-3", false)]);
-        assert!(
-            got.iter()
-                .all(|(_, c)| c.version == 9 && c.target_primary.as_deref() == Some("pg-1"))
-        );
-        let all = Fenced {
-            all: true,
-            ..Fenced::default()
-        };
-        assert_eq!(pushes(&reported(&[("pg-1", true)]), &all, None, 1), vec![]);
+        let pg = PostgresConfiguration::default();
+        let two = desired("pg-2", &fenced, Some("pg-1"), &pg, 9);
+        let one = desired("pg-1", &fenced, Some("pg-1"), &pg, 9);
+        assert!(two.fenced && !one.fenced);
+        assert_eq!(two.target_primary.as_deref(), Some("pg-1"));
+        assert_eq!(two.postgresql.as_ref(), Some(&pg));
+        // the version does not make settings differ
+        assert!(one.same_settings(&desired("pg-1", &fenced, Some("pg-1"), &pg, 10)));
+        assert!(!one.same_settings(&two));
     }
 
     #[test]

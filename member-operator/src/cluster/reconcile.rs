@@ -512,14 +512,24 @@ pub async fn reconcile(
         _ => old_status.current_primary.clone(),
     };
 
-    // Fencing reaches running managers at once, over their status API.
+    // Fencing, the target primary and PostgreSQL's configuration reach running managers at once,
+    // over their status API (the ConfigMap is what a new pod starts from).
     if let Ok(client) = &managers {
         let version = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-        let configs =
-            super::managers::pushes(&reported, &fenced, target_primary.as_deref(), version);
-        if !configs.is_empty() {
-            let pushed = super::managers::push(client, &observed.pods, &configs).await;
-            for (instance, config) in configs.iter().take(pushed) {
+        let postgresql = spec.postgresql.clone().unwrap_or_default();
+        let pushed = super::managers::converge(client, &observed.pods, |instance| {
+            super::managers::desired(
+                instance,
+                &fenced,
+                target_primary.as_deref(),
+                &postgresql,
+                version,
+            )
+        })
+        .await;
+        for (instance, config) in pushed {
+            let was_fenced = reported.get(&instance).is_some_and(|s| s.fenced);
+            if config.fenced != was_fenced {
                 let verb = if config.fenced {
                     "fencing"
                 } else {

@@ -265,6 +265,16 @@ impl InstanceClient {
         serde_json::from_slice(&body).map_err(|source| InstanceClientError::Decode { addr, source })
     }
 
+    /// The dynamic settings in effect at the instance at `ip`.
+    pub async fn config(&self, ip: IpAddr) -> Result<DynamicConfig, InstanceClientError> {
+        let addr = SocketAddr::new(ip, self.port);
+        let (status, body) = self.exchange(addr, Method::GET, CONFIG_PATH, None).await?;
+        if status != StatusCode::OK {
+            return Err(InstanceClientError::Status { addr, status });
+        }
+        serde_json::from_slice(&body).map_err(|source| InstanceClientError::Decode { addr, source })
+    }
+
     /// Pushes `config` to the instance at `ip`. [`InstanceClientError::Refused`] when the
     /// manager already holds a newer version.
     pub async fn push_config(
