@@ -257,6 +257,9 @@ async fn reconcile_admitted(obj: &DynamicObject, ctx: &Context) -> Result<Action
             for (reason, note) in &outcome.actions {
                 publish(ctx, obj, EventType::Normal, reason, note.clone()).await;
             }
+            for (reason, note) in &outcome.warnings {
+                publish(ctx, obj, EventType::Warning, reason, note.clone()).await;
+            }
             ctx.record_phase(reference, Some(outcome.phase.to_string()));
             Ok(Action::requeue(if outcome.converging {
                 CONVERGING_REQUEUE

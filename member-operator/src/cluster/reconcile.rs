@@ -56,6 +56,8 @@ pub struct Outcome {
     pub previous_phase: Option<String>,
     /// Instance actions taken (for Events): reason, message.
     pub actions: Vec<(&'static str, String)>,
+    /// Problems first seen this time (for Warning Events): reason, message.
+    pub warnings: Vec<(&'static str, String)>,
     /// Whether the cluster is still converging (requeue soon).
     pub converging: bool,
 }
@@ -540,10 +542,11 @@ pub async fn reconcile(
         }
     }
 
-    // Rolling update, only when the instance count is settled.
+    // Rolling update, when the instance count is settled or an instance is awaited (a pod stuck
+    // on an outdated spec is replaced then).
     let mut outdated = 0u32;
     let mut waiting_for_user = false;
-    if matches!(step, ScaleStep::Converged) {
+    if matches!(step, ScaleStep::Converged | ScaleStep::WaitFor { .. }) {
         let mut view = Vec::new();
         for (pod_name, p) in &observed.pods {
             let Some(serial) = instance_serial(&name, pod_name) else {
@@ -625,6 +628,18 @@ pub async fn reconcile(
         ready,
         outdated,
     });
+    // A pod that cannot start says why, in the phase reason; an Event when first seen.
+    let problems = super::decide::pod_problems::pod_problems(&observed.pods);
+    let mut warnings = Vec::new();
+    if !problems.is_empty() && phase_now != phases::HEALTHY {
+        let previous = old_status.phase_reason.clone().unwrap_or_default();
+        for problem in problems.values() {
+            if !previous.contains(problem.as_str()) {
+                warnings.push(("InstanceNotStarting", problem.clone()));
+            }
+        }
+        reason = problems.values().cloned().collect::<Vec<_>>().join("; ");
+    }
     if waiting_for_user {
         phase_now = phases::WAITING_FOR_USER;
         reason = "the primary runs an outdated pod and primaryUpdateStrategy is supervised".into();
@@ -648,6 +663,7 @@ pub async fn reconcile(
         phase: phase_now,
         previous_phase: old_status.phase.clone(),
         actions,
+        warnings,
         converging: phase_now != phases::HEALTHY,
     })
 }

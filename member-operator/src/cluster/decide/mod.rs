@@ -3,5 +3,6 @@
 
 pub mod fencing;
 pub mod phase;
+pub mod pod_problems;
 pub mod rollout;
 pub mod scale;

@@ -39,6 +39,15 @@ pub fn next_step(instances: &[RolloutInstance], supervised: bool) -> RolloutStep
     if outdated.is_empty() {
         return RolloutStep::Done;
     }
+    // An outdated pod that is not ready serves nothing: replacing it at once is how a fixed spec
+    // (an image that can be pulled now) reaches a pod stuck on the old one.
+    if let Some(stuck) = outdated.iter().find(|i| !i.ready) {
+        return if stuck.primary {
+            RolloutStep::ReplacePrimary(stuck.serial)
+        } else {
+            RolloutStep::ReplaceStandby(stuck.serial)
+        };
+    }
     if instances.iter().any(|i| !i.ready) {
         return RolloutStep::Wait;
     }

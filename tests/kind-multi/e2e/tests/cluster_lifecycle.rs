@@ -244,3 +244,55 @@ async fn a_missing_credentials_secret_is_reported_until_it_appears() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_image_that_cannot_be_pulled_is_reported_and_fixing_it_recovers() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        create_cluster(
+            &client,
+            &ns,
+            serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": "img"},
+                "spec": {"instances": 1, "storage": {"size": "1Gi"},
+                         "imageName": "pgfed/postgresql:does-not-exist", "imagePullPolicy": "Never"}
+            }),
+        )
+        .await;
+        let api = clusters(&client, &ns);
+        wait_until(
+            "the pull failure in the phase reason",
+            Duration::from_secs(120),
+            Duration::from_secs(2),
+            || {
+                let api = api.clone();
+                async move {
+                    let c = api.get("img").await.map_err(|e| e.to_string())?;
+                    let reason = c.data["status"]["phaseReason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    if reason.contains("img-1") && reason.contains("ErrImageNeverPull") {
+                        Ok(())
+                    } else {
+                        Err(reason)
+                    }
+                }
+            },
+        )
+        .await;
+        api.patch(
+            "img",
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({
+                "spec": {"imageName": "pgfed/postgresql:15"}
+            })),
+        )
+        .await
+        .expect("fix the image");
+        let status = wait_phase(&client, &ns, "img", HEALTHY, Duration::from_secs(300)).await;
+        assert_eq!(status["image"], "pgfed/postgresql:15", "{status}");
+    })
+    .await;
+}
