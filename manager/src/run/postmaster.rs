@@ -28,18 +28,37 @@ impl Postmaster {
     pub fn spawn(&mut self, cfg: &ManagerConfig) -> Result<(), PgError> {
         std::fs::create_dir_all(&cfg.socket_dir)
             .map_err(io(format!("creating {}", cfg.socket_dir.display())))?;
+        if secure_data_dir(&cfg.pgdata)
+            .map_err(io(format!("restricting {}", cfg.pgdata.display())))?
+        {
+            tracing::info!(pgdata = %cfg.pgdata.display(), "data directory made private again (0700)");
+        }
         let program = ctl::program(cfg, "postgres");
-        let child = Command::new(&program)
+        let mut child = Command::new(&program)
             .arg("-D")
             .arg(&cfg.pgdata)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(false)
             .spawn()
             .map_err(|source| PgError::Spawn {
                 program: program.display().to_string(),
                 source,
             })?;
+        // What the postmaster says before its logging collector runs (a refusal to start, such as
+        // "data directory has invalid permissions") would otherwise be lost: it becomes a
+        // `postgres-stderr` line of the manager's log.
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(v) = super::jsonlog::convert(&line, "postgres") {
+                        println!("{v}");
+                    }
+                }
+            });
+        }
         self.child = Some(child);
         Ok(())
     }
@@ -114,6 +133,53 @@ impl Postmaster {
                     tracing::error!("the killed postmaster has not exited");
                 }
             }
+        }
+    }
+}
+
+/// Takes group write and any access by others away from the data directory, which PostgreSQL
+/// refuses to start on. Kubernetes adds them when it applies a pod's `fsGroup` to a volume that
+/// already holds data (a pod recreated on its claim). Only the directory itself matters to
+/// PostgreSQL's check. Returns whether it had to change anything.
+pub fn secure_data_dir(pgdata: &std::path::Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(pgdata)?.permissions().mode();
+    if mode & 0o027 == 0 {
+        return Ok(false);
+    }
+    std::fs::set_permissions(pgdata, std::fs::Permissions::from_mode(0o700))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_data_directory_opened_up_by_fs_group_is_made_private_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pgdata = dir.path().join("pgdata");
+        std::fs::create_dir(&pgdata).expect("mkdir");
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        for (before, changed, after) in [
+            (0o2770, true, 0o700),
+            (0o755, true, 0o700),
+            (0o750, false, 0o750),
+            (0o700, false, 0o700),
+        ] {
+            std::fs::set_permissions(&pgdata, mode(before)).expect("chmod");
+            assert_eq!(
+                secure_data_dir(&pgdata).expect("secure"),
+                changed,
+                "{before:o}"
+            );
+            let now = std::fs::metadata(&pgdata)
+                .expect("stat")
+                .permissions()
+                .mode()
+                & 0o7777;
+            assert_eq!(now, after, "{before:o}");
         }
     }
 }

@@ -40,6 +40,12 @@ pub fn pod_security_context(cluster: &Cluster) -> PodSecurityContext {
     context.run_as_group.get_or_insert(gid);
     context.run_as_non_root.get_or_insert(true);
     context.fs_group.get_or_insert(gid);
+    // Apply the group to a volume only when its root does not have it yet: the recursive walk
+    // Kubernetes otherwise does on every mount re-opens PGDATA to the group, which PostgreSQL
+    // refuses to start on, and costs time on large volumes.
+    context
+        .fs_group_change_policy
+        .get_or_insert_with(|| "OnRootMismatch".to_string());
     if context.seccomp_profile.is_none() {
         context.seccomp_profile = Some(seccomp(cluster));
     }

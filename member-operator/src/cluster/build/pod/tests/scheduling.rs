@@ -76,6 +76,12 @@ fn security_defaults_and_overrides() {
         );
         assert_eq!(pod_ctx.run_as_non_root, Some(true), "case {}", case.name);
         assert_eq!(
+            pod_ctx.fs_group_change_policy.as_deref(),
+            Some("OnRootMismatch"),
+            "case {}",
+            case.name
+        );
+        assert_eq!(
             c.capabilities.and_then(|c| c.drop),
             Some(vec!["ALL".to_string()]),
             "case {}",
