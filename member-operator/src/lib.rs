@@ -1,7 +1,7 @@
-//! The pgfed member operator: today the admission webhook (with its certificate, renewed while it
-//! runs) and the operator's metrics; the Cluster controller joins it with its issue (its pure builders
-//! are in `cluster::build`, not yet driven by a reconciler).
-//! `main.rs` only parses arguments (`cli`) and calls into here.
+//! The pgfed member operator: the admission webhook (with its certificate, renewed while it
+//! runs), leader election among its replicas, the Cluster controller (`cluster`) run by the
+//! leader, the mutual-TLS client of the instance managers (`instances`) and the operator's
+//! metrics. `main.rs` only parses arguments (`cli`) and calls into here.
 #![forbid(unsafe_code)]
 
 pub mod cli;

@@ -1,7 +1,7 @@
 //! The operator's Prometheus metrics (OpenMetrics text on `/metrics`, plain HTTP on its own port):
-//! reconciles counted and timed per controller with failures by error label, and admission
-//! reviews by hook, kind and result. Today the controllers are the webhook certificate's renewal
-//! loop; the Cluster controllers report here as they land.
+//! reconciles counted and timed per controller (the Cluster controller, the webhook certificate's
+//! renewal loop) with failures by error label, Clusters by phase, whether this replica leads, and
+//! admission reviews by hook, kind and result.
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
