@@ -116,9 +116,11 @@ pub struct MissingRoleSecret {
     pub name: String,
 }
 
-/// The Secrets holding the passwords of `spec.managed.roles` (roles to keep present only: a
-/// role being dropped needs none), each named once; the first one `exists` does not know is an
-/// error naming its field. The instances mount them so the primary can read `password`. Pure.
+/// The Secrets holding the passwords of `spec.managed.roles`, each named once; the first one of a
+/// role to keep present that `exists` does not know is an error naming its field. A role being
+/// dropped needs no password: its Secret is listed only while it exists, so turning a role
+/// `absent` does not change the pods' volumes (and restart them), nor does deleting its Secret
+/// then block the Cluster. The instances mount them so the primary can read `password`. Pure.
 pub fn role_password_secrets(
     cluster: &pgfed_api::cluster::Cluster,
     exists: impl Fn(&str) -> bool,
@@ -131,12 +133,13 @@ pub fn role_password_secrets(
         .unwrap_or_default();
     let mut names = std::collections::BTreeSet::new();
     for (index, role) in roles.iter().enumerate() {
-        if role.ensure == Some(pgfed_api::common::EnsureOption::Absent) {
-            continue;
-        }
         let Some(secret) = &role.password_secret else {
             continue;
         };
+        let dropped = role.ensure == Some(pgfed_api::common::EnsureOption::Absent);
+        if dropped && !exists(&secret.name) {
+            continue;
+        }
         if !exists(&secret.name) {
             return Err(MissingRoleSecret {
                 field: format!("spec.managed.roles[{index}].passwordSecret"),
@@ -258,6 +261,15 @@ mod tests {
                 field: "spec.managed.roles[4].passwordSecret".into(),
                 name: "writer-pw".into(),
             })
+        );
+        // A dropped role's Secret stays mounted while it exists.
+        assert_eq!(
+            role_password_secrets(&cluster, |n| n != "nothing"),
+            Ok(vec![
+                "gone-pw".to_string(),
+                "reporting-pw".to_string(),
+                "writer-pw".to_string()
+            ])
         );
         assert_eq!(
             role_password_secrets(&stored_cluster(1), |_| false),
