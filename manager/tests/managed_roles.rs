@@ -9,9 +9,8 @@
 mod common;
 
 use common::node::Node;
-use common::{ChildGuard, as_postgres, curl_status, free_port, manager_bin, pg_bindir, wait_for};
+use common::{curl_status, free_port, wait_for};
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(120);
@@ -19,32 +18,8 @@ const REPORTING_PASSWORD: &str = "first 'report' pass\\word";
 const ROTATED_PASSWORD: &str = "second-report-password";
 const SUPERUSER_PASSWORD: &str = "superuser-secret-pw";
 
-fn start_run(n: &Node) -> ChildGuard {
-    let log = std::fs::File::create(n.dir.path().join("manager.log")).expect("log file");
-    as_postgres(manager_bin())
-        .args(["instance", "run", "--config"])
-        .arg(n.config_path())
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .map(ChildGuard)
-        .expect("spawn manager")
-}
-
-/// Logs in over TCP with a password (SCRAM), as a client outside the pod would.
 fn login(n: &Node, user: &str, password: &str) -> Result<String, String> {
-    let out = as_postgres(pg_bindir().join("psql"))
-        .args(["-X", "-A", "-t", "-w", "-h", "127.0.0.1", "-p"])
-        .arg(n.port.to_string())
-        .args(["-U", user, "-d", "postgres", "-c", "SELECT current_user"])
-        .env("PGPASSWORD", password)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    n.try_login(user, password, "SELECT current_user")
 }
 
 /// The status document's `managedRoles` once `check` accepts it.
@@ -108,7 +83,7 @@ fn managed_roles_and_the_superuser_password_follow_the_configuration() {
             writer(&["reporting"], 3),
         ),
     );
-    let mut run = start_run(&n);
+    let mut run = n.run_manager();
     n.wait_query("postgres", "SELECT 1", "1", LONG);
     n.psql("postgres", "CREATE ROLE legacy");
 
@@ -167,16 +142,11 @@ fn managed_roles_and_the_superuser_password_follow_the_configuration() {
 
     // Altered: attributes, comment and membership follow the spec; a rotated Secret is applied.
     n.write_secret("reporting", "password", ROTATED_PASSWORD);
-    n.set(
-        "managed",
-        roles(
-            json!({
-                "name": "reporting", "login": true, "connectionLimit": 2,
-                "passwordSecret": {"name": "reporting"},
-            }),
-            writer(&["reporting"], 3),
-        ),
-    );
+    let altered = json!({
+        "name": "reporting", "login": true, "connectionLimit": 2,
+        "passwordSecret": {"name": "reporting"},
+    });
+    n.set("managed", roles(altered.clone(), writer(&["reporting"], 3)));
     n.wait_query(
         "postgres",
         "SELECT rolconnlimit, shobj_description(oid, 'pg_authid') IS NULL, \
@@ -194,16 +164,7 @@ fn managed_roles_and_the_superuser_password_follow_the_configuration() {
         "postgres",
         "SELECT rolpassword FROM pg_authid WHERE rolname = 'reporting'",
     );
-    n.set(
-        "managed",
-        roles(
-            json!({
-                "name": "reporting", "login": true, "connectionLimit": 2,
-                "passwordSecret": {"name": "reporting"},
-            }),
-            writer(&["reporting"], 9),
-        ),
-    );
+    n.set("managed", roles(altered, writer(&["reporting"], 9)));
     n.wait_query(
         "postgres",
         "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'writer'",

@@ -6,7 +6,9 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use pgfed_e2e::{pgfed_resource, regions, run_pod, wait_until, with_temp_namespace};
+use pgfed_e2e::{
+    pgfed_resource, psql_client_pod, regions, run_pod, wait_until, with_temp_namespace,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -49,44 +51,10 @@ fn reporting(ensure: &str) -> Value {
            "passwordSecret": {"name": "reporting-login"}, "inRoles": ["pg_read_all_data"]})
 }
 
-/// A client pod that runs `script` with the cluster CA at `/ca/ca.crt` and the application
-/// owner's credentials in `APP_USER`, `APP_PASSWORD` and `APP_DB`.
-fn client_pod(name: &str, script: &str) -> Value {
-    let app = |key: &str| json!({"secretKeyRef": {"name": format!("{CLUSTER}-app"), "key": key}});
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsUser": 26, "runAsGroup": 26, "runAsNonRoot": true,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "psql",
-                "image": "pgfed/postgresql:15",
-                "imagePullPolicy": "Never",
-                "command": ["bash", "-c", script],
-                "env": [
-                    {"name": "APP_USER", "valueFrom": app("username")},
-                    {"name": "APP_PASSWORD", "valueFrom": app("password")},
-                    {"name": "APP_DB", "valueFrom": app("dbname")},
-                    {"name": "HOME", "value": "/tmp"}
-                ],
-                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-                                    "capabilities": {"drop": ["ALL"]}},
-                "volumeMounts": [{"name": "ca", "mountPath": "/ca"}, {"name": "tmp", "mountPath": "/tmp"}]
-            }],
-            "volumes": [
-                {"name": "ca", "secret": {"secretName": format!("{CLUSTER}-ca"), "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                {"name": "tmp", "emptyDir": {}}
-            ]
-        }
-    })
-}
-
 /// Shell: `reporting` logs in to `-rw` over verified TLS with its password and runs `$1`.
 fn as_reporting() -> String {
     format!(
-        r#"as_reporting() {{ PGPASSWORD='{ROLE_PASSWORD}' psql "host={CLUSTER}-rw user=reporting dbname=postgres sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc "$1"; }}"#
+        r#"as_reporting() {{ PGUSER=reporting PGPASSWORD='{ROLE_PASSWORD}' PGDATABASE=postgres psql -h {CLUSTER}-rw -tAc "$1"; }}"#
     )
 }
 
@@ -133,7 +101,7 @@ async fn a_managed_role_logs_in_with_its_secret_and_is_dropped_when_absent() {
             "{}\nas_reporting \"SELECT current_user || ' ' || pg_has_role('pg_read_all_data', 'MEMBER')\" || exit 2",
             as_reporting()
         );
-        let (ok, log) = run_pod(&client, &ns, client_pod("login", &script), Duration::from_secs(180)).await;
+        let (ok, log) = run_pod(&client, &ns, psql_client_pod("login", CLUSTER, &script), Duration::from_secs(180)).await;
         assert!(ok, "reporting cannot log in:\n{log}");
         assert_eq!(log.trim(), "reporting true", "{log}");
 
@@ -152,11 +120,11 @@ for _ in $(seq 120); do
   if ! as_reporting 'SELECT 1' >/dev/null 2>/tmp/err; then echo "login refused: $(cat /tmp/err)"; break; fi
   sleep 2
 done
-n=$(PGPASSWORD="$APP_PASSWORD" psql "host={CLUSTER}-rw user=$APP_USER dbname=$APP_DB sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc "SELECT count(*) FROM pg_roles WHERE rolname = 'reporting'") || exit 3
+n=$(psql -h {CLUSTER}-rw -tAc "SELECT count(*) FROM pg_roles WHERE rolname = 'reporting'") || exit 3
 echo "roles named reporting: $n""#,
             as_reporting()
         );
-        let (ok, log) = run_pod(&client, &ns, client_pod("dropped", &script), Duration::from_secs(300)).await;
+        let (ok, log) = run_pod(&client, &ns, psql_client_pod("dropped", CLUSTER, &script), Duration::from_secs(300)).await;
         assert!(ok, "{log}");
         assert!(log.contains("login refused"), "{log}");
         assert!(log.contains("roles named reporting: 0"), "{log}");

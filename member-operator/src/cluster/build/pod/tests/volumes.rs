@@ -237,26 +237,30 @@ fn certificates_are_mounted_and_the_ca_key_never_is() {
 
 const CA_KEY_NAME: &str = crate::cluster::build::certs::CA_KEY;
 
-#[test]
-fn one_secret_used_for_both_logins_is_mounted_once() {
+/// The primary pod of a one-instance cluster mounting `secrets`.
+fn primary_mounting(secrets: &PodSecrets) -> Pod {
     let cluster = stored_cluster(1);
     let owner = Owner::of(&cluster).expect("stored cluster");
-    let secrets = PodSecrets {
-        app: Some("shared".into()),
-        superuser: Some("shared".into()),
-        ..secrets()
-    };
-    let pod = build(&PodInput {
+    build(&PodInput {
         cluster: &cluster,
         owner: &owner,
         serial: 1,
         role: InstanceRole::Primary,
         operand_image: "pgfed/postgresql:15",
         operator_image: "pgfed/operator:1",
-        secrets: &secrets,
+        secrets,
         config_volume: config_volume(),
     })
-    .expect("pod");
+    .expect("pod")
+}
+
+#[test]
+fn one_secret_used_for_both_logins_is_mounted_once() {
+    let pod = primary_mounting(&PodSecrets {
+        app: Some("shared".into()),
+        superuser: Some("shared".into()),
+        ..secrets()
+    });
     let mounts: Vec<String> = postgres(&pod)
         .volume_mounts
         .iter()
@@ -269,25 +273,12 @@ fn one_secret_used_for_both_logins_is_mounted_once() {
 
 #[test]
 fn managed_role_secrets_are_mounted_by_name_once_beside_the_logins() {
-    let cluster = stored_cluster(1);
-    let owner = Owner::of(&cluster).expect("stored cluster");
-    let secrets = PodSecrets {
+    let pod = primary_mounting(&PodSecrets {
         app: Some("pg-app".into()),
         superuser: Some("shared".into()),
         roles: vec!["reporting".into(), "shared".into(), "reporting".into()],
         ..secrets()
-    };
-    let pod = build(&PodInput {
-        cluster: &cluster,
-        owner: &owner,
-        serial: 1,
-        role: InstanceRole::Primary,
-        operand_image: "pgfed/postgresql:15",
-        operator_image: "pgfed/operator:1",
-        secrets: &secrets,
-        config_volume: config_volume(),
-    })
-    .expect("pod");
+    });
     let mounts: Vec<(String, String)> = postgres(&pod)
         .volume_mounts
         .iter()
