@@ -1,6 +1,6 @@
 //! The manager's configuration file: the slice of a Cluster an instance needs, in the Cluster's
 //! own types (`pgfed_api::cluster`: `bootstrap`, `postgresql`, `backup`, `replica`,
-//! `externalClusters`, with CloudNativePG's field names), so the member operator renders it
+//! `externalClusters`, `managed`, `enableSuperuserAccess`, with CloudNativePG's field names), so the member operator renders it
 //! straight from `cluster.spec`, plus what only the instance knows (its data directory, ports,
 //! mounted secrets and certificates, the target primary and how to reach it). Read from JSON or
 //! YAML; no Kubernetes involved.

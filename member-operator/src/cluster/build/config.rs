@@ -2,7 +2,7 @@
 //! that every instance pod mounts at `/controller/config` (the manager reads it through
 //! `PGFED_CONFIG`). It carries the slices of the Cluster spec the manager acts on, in the
 //! Cluster's own types and field names (`bootstrap`, `postgresql`, `backup`, `replica`,
-//! `externalClusters`), and where the pod builder mounted what (data directory, certificates,
+//! `externalClusters`, `managed.roles`, `enableSuperuserAccess`), and where the pod builder mounted what (data directory, certificates,
 //! credentials).
 //!
 //! Decisions, and why:
