@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_secs(2);
 /// How often roles are reconciled when nothing changed (drift made by hand, a rotated Secret).
 pub const PERIOD: Duration = Duration::from_secs(60);
+/// How soon a pass that could not run (server unreachable, superuser Secret unreadable) is tried
+/// again.
+const RETRY: Duration = Duration::from_secs(10);
 
 /// The part of the configuration that decides what a pass does.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,7 +84,9 @@ pub async fn run(shared: Arc<Shared>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, label = e.label(), "roles not reconciled; retrying");
-                last = Some((inputs, Instant::now() - PERIOD + Duration::from_secs(10)));
+                // Due again after RETRY rather than a whole PERIOD.
+                let now = Instant::now();
+                last = Some((inputs, now.checked_sub(PERIOD - RETRY).unwrap_or(now)));
             }
         }
     }
