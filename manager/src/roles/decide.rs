@@ -1,6 +1,6 @@
 //! What to do about the managed roles: the roles the spec asks for against the rows of
 //! `pg_authid` the primary has, as SQL statements in the order they must run, and the status
-//! that reports each role. Pure; [`super::apply`] reads the inputs and runs the statements.
+//! that reports each role. Pure; `apply` reads the inputs and runs the statements.
 
 use crate::pg::sql;
 use pgfed_api::cluster::{ManagedRolesStatus, RoleConfiguration};
