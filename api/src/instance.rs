@@ -87,6 +87,10 @@ pub struct InstanceStatus {
     /// The token of this instance's last demotion, for the operator to publish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demotion_token: Option<String>,
+    /// Primary only: the outcome of the last reconciliation of `spec.managed.roles`, which the
+    /// operator copies into the Cluster's `status.managedRolesStatus`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_roles: Option<crate::cluster::ManagedRolesStatus>,
 }
 
 /// Settings the operator changes while an instance runs, pushed over the status API so they reach

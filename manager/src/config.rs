@@ -1,6 +1,6 @@
 //! The manager's configuration file: the slice of a Cluster an instance needs, in the Cluster's
 //! own types (`pgfed_api::cluster`: `bootstrap`, `postgresql`, `backup`, `replica`,
-//! `externalClusters`, with CloudNativePG's field names), so the member operator renders it
+//! `externalClusters`, `managed`, `enableSuperuserAccess`, with CloudNativePG's field names), so the member operator renders it
 //! straight from `cluster.spec`, plus what only the instance knows (its data directory, ports,
 //! mounted secrets and certificates, the target primary and how to reach it). Read from JSON or
 //! YAML; no Kubernetes involved.
@@ -13,8 +13,8 @@ use crate::pg::conninfo;
 use crate::secrets::selector_path;
 use pgfed_api::barman::BarmanObjectStoreConfiguration;
 use pgfed_api::cluster::{
-    BackupConfiguration, BootstrapConfiguration, ExternalCluster, PostgresConfiguration,
-    ReplicaClusterConfiguration,
+    BackupConfiguration, BootstrapConfiguration, ExternalCluster, ManagedConfiguration,
+    PostgresConfiguration, ReplicaClusterConfiguration,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -82,6 +82,19 @@ pub struct ManagerConfig {
     /// authenticates with client certificates only.
     #[serde(default)]
     pub external_clusters: Vec<ExternalCluster>,
+    /// Declaratively managed objects (`spec.managed`): the primary reconciles `roles` (see
+    /// [`crate::roles`]); `services` is the operator's business and not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedConfiguration>,
+    /// `spec.enableSuperuserAccess`: true, the primary gives `postgres` the password of
+    /// `superuserSecret`; false, it sets `postgres`' password to NULL (local peer and
+    /// certificate authentication keep working).
+    #[serde(default)]
+    pub enable_superuser_access: bool,
+    /// Name of the mounted Secret whose `password` key is `postgres`' password when
+    /// `enableSuperuserAccess` is true (`<secretsDir>/<name>/password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superuser_secret: Option<String>,
     /// Seconds a smart shutdown may take before the manager escalates to fast.
     #[serde(default = "default_smart_shutdown_timeout")]
     pub smart_shutdown_timeout: u64,

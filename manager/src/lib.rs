@@ -12,6 +12,7 @@ pub mod install;
 pub mod instance;
 pub mod objstore;
 pub mod pg;
+pub mod roles;
 pub mod run;
 pub mod secrets;
 pub mod wal;

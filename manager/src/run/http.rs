@@ -45,6 +45,9 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     let cfg = s.config.read().await.clone();
     let mut st = collect(&cfg, s.fenced.load(Ordering::SeqCst)).await;
     st.demotion_token = s.demotion_token.read().await.clone();
+    if st.is_primary {
+        st.managed_roles = s.managed_roles.read().await.clone();
+    }
     Json(st).into_response()
 }
 

@@ -3,13 +3,15 @@
 //!
 //! `supervisor` runs the loop; `decide` holds its pure decisions, `converge` the role changes that
 //! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read;
-//! `dynamic` the settings the operator pushes and how they combine with the configuration file.
+//! `dynamic` the settings the operator pushes and how they combine with the configuration file;
+//! `managed` when the primary reconciles its managed roles.
 
 pub mod converge;
 pub mod decide;
 pub mod dynamic;
 pub mod http;
 pub mod jsonlog;
+pub mod managed;
 pub mod metrics;
 pub mod postmaster;
 pub mod shared;

@@ -3,6 +3,7 @@
 //! and wakes it.
 
 use crate::config::ManagerConfig;
+use pgfed_api::cluster::ManagedRolesStatus;
 use pgfed_api::instance::DynamicConfig;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::{Mutex, Notify, RwLock};
@@ -24,4 +25,6 @@ pub struct Shared {
     pub pushed: Mutex<Option<DynamicConfig>>,
     /// Wakes the supervisor when a push was accepted, so it acts now rather than at its next tick.
     pub settings_pushed: Notify,
+    /// Outcome of the last reconciliation of the managed roles; None on a standby.
+    pub managed_roles: RwLock<Option<ManagedRolesStatus>>,
 }

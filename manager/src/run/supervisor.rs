@@ -371,8 +371,10 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         demotion_token: RwLock::new(published),
         pushed: Mutex::new(pushed.clone()),
         settings_pushed: Notify::new(),
+        managed_roles: RwLock::new(None),
     });
     serve(&cfg, shared.clone(), custom).await?;
+    tokio::spawn(super::managed::run(shared.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(jsonlog::follow(
         cfg.pgdata.join("log/postgres.json"),

@@ -186,21 +186,30 @@ impl Node {
     }
 
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let out = as_postgres(pg_bindir().join("psql"))
-            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
-            .arg(self.dir.path().join("run"))
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ])
-            .output()
-            .map_err(|e| e.to_string())?;
+        let socket = self.dir.path().join("run");
+        let socket = socket.to_string_lossy();
+        self.run_psql(&["-h", &socket, "-U", "postgres", "-d", db], None, sql)
+    }
+
+    /// Logs in as `user` over TCP with `password` (SCRAM, as a client outside the pod would) and
+    /// runs `sql` in the `postgres` database.
+    pub fn try_login(&self, user: &str, password: &str, sql: &str) -> Result<String, String> {
+        let args = ["-w", "-h", "127.0.0.1", "-U", user, "-d", "postgres"];
+        self.run_psql(&args, Some(password), sql)
+    }
+
+    /// `psql` on this node's port with the connection options `conn`: the trimmed output, or
+    /// the error it printed.
+    fn run_psql(&self, conn: &[&str], password: Option<&str>, sql: &str) -> Result<String, String> {
+        let mut cmd = as_postgres(pg_bindir().join("psql"));
+        cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-p"])
+            .arg(self.port.to_string())
+            .args(conn)
+            .args(["-c", sql]);
+        if let Some(password) = password {
+            cmd.env("PGPASSWORD", password);
+        }
+        let out = cmd.output().map_err(|e| e.to_string())?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         } else {
@@ -277,6 +286,19 @@ impl Node {
             },
         );
         pid
+    }
+
+    /// `instance run` on this node, its output in `manager.log` of the node's directory.
+    pub fn run_manager(&self) -> super::ChildGuard {
+        let log = std::fs::File::create(self.dir.path().join("manager.log")).expect("log file");
+        as_postgres(manager_bin())
+            .args(["instance", "run", "--config"])
+            .arg(self.config_path())
+            .stdout(std::process::Stdio::from(log.try_clone().expect("log")))
+            .stderr(std::process::Stdio::from(log))
+            .spawn()
+            .map(super::ChildGuard)
+            .expect("spawn manager")
     }
 
     /// The PostgreSQL log (jsonlog), for failure messages.

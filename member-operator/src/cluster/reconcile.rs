@@ -70,6 +70,8 @@ fn referenced_secrets(cluster: &Cluster, name: &str) -> BTreeSet<String> {
     if let Some(s) = &spec.superuser_secret {
         names.insert(s.name.clone());
     }
+    let roles = spec.managed.iter().flat_map(|m| &m.roles);
+    names.extend(roles.filter_map(|r| r.password_secret.as_ref().map(|s| s.name.clone())));
     names
 }
 
@@ -356,6 +358,14 @@ pub async fn reconcile(
         }
         superuser_secret = Some(su_name);
     }
+    let role_secrets =
+        credentials::role_password_secrets(cluster, |n| observed.secrets.contains_key(n)).map_err(
+            |m| ReconcileError::MissingReference {
+                kind: "Secret",
+                name: m.name,
+                field: m.field,
+            },
+        )?;
 
     // What the instance managers report (none answer before the first pod runs).
     let managers = super::managers::client(
@@ -405,7 +415,10 @@ pub async fn reconcile(
         fenced_all: fenced.all,
         version: u64::try_from(cluster.metadata.generation.unwrap_or(0)).unwrap_or(0),
     };
-    let config_map = config::build(&owner, &config::manager_config(cluster, &owner, &dynamic))?;
+    let config_map = config::build(
+        &owner,
+        &config::manager_config(cluster, &owner, &dynamic, superuser_secret.as_deref()),
+    )?;
     let config_name = config_map.name_any();
     ensure(client, config_map, observed.config_maps.get(&config_name)).await?;
     let sa = account::build(cluster, &owner);
@@ -434,6 +447,7 @@ pub async fn reconcile(
         client_ca: certs::CertRole::ClientCa.secret(&name, &cert_config).0,
         app: app_secret,
         superuser: superuser_secret,
+        roles: role_secrets,
     };
     let build_pod = |serial: u32| -> Result<Pod, ReconcileError> {
         let role = if Some(serial) == target_serial {

@@ -165,6 +165,10 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
         if primary.system_id.is_some() {
             status.system_id = primary.system_id.clone();
         }
+        // The primary reconciles the managed roles; a new primary's first pass replaces this.
+        if primary.managed_roles.is_some() {
+            status.managed_roles_status = primary.managed_roles.clone();
+        }
     }
     status.selector = Some(format!(
         "{LABEL_CLUSTER}={name},{LABEL_POD_ROLE}={}",
@@ -394,5 +398,61 @@ mod tests {
         );
         assert_eq!(status.conditions[0].status, "False");
         assert_eq!(status.conditions[0].reason, "InvalidClusterDefinition");
+    }
+
+    #[test]
+    fn the_primary_reported_managed_roles_become_the_cluster_status() {
+        use pgfed_api::cluster::ManagedRolesStatus;
+        let cluster = crate::cluster::build::meta::tests::stored_cluster(2);
+        let roles = ManagedRolesStatus {
+            by_status: BTreeMap::from([("reconciled".to_string(), vec!["reporting".to_string()])]),
+            cannot_reconcile: BTreeMap::from([(
+                "broken".to_string(),
+                vec!["GRANT: role \"x\" does not exist (42704)".to_string()],
+            )]),
+            ..ManagedRolesStatus::default()
+        };
+        let standby_view = ManagedRolesStatus {
+            by_status: BTreeMap::from([("reconciled".to_string(), vec!["stale".to_string()])]),
+            ..ManagedRolesStatus::default()
+        };
+        let reported = BTreeMap::from([
+            (
+                "pg-1".to_string(),
+                InstanceStatus {
+                    is_primary: true,
+                    managed_roles: Some(roles.clone()),
+                    ..InstanceStatus::default()
+                },
+            ),
+            (
+                "pg-2".to_string(),
+                InstanceStatus {
+                    managed_roles: Some(standby_view),
+                    ..InstanceStatus::default()
+                },
+            ),
+        ]);
+        let (observed, fenced) = (Observed::default(), Fenced::default());
+        let input = |current_primary: Option<&str>| StatusInput {
+            cluster: &cluster,
+            observed: &observed,
+            phase: phases::HEALTHY,
+            phase_reason: String::new(),
+            target_primary: Some("pg-1".into()),
+            current_primary: current_primary.map(str::to_string),
+            latest_generated: 2,
+            certificates: CertificatesStatus::default(),
+            image: "postgres:15".into(),
+            reported: &reported,
+            fenced: &fenced,
+            now: at(0),
+        };
+        assert_eq!(
+            build(&input(Some("pg-1"))).managed_roles_status,
+            Some(roles)
+        );
+        // No primary known: nothing is taken from a standby.
+        assert_eq!(build(&input(None)).managed_roles_status, None);
     }
 }

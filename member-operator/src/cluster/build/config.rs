@@ -2,7 +2,7 @@
 //! that every instance pod mounts at `/controller/config` (the manager reads it through
 //! `PGFED_CONFIG`). It carries the slices of the Cluster spec the manager acts on, in the
 //! Cluster's own types and field names (`bootstrap`, `postgresql`, `backup`, `replica`,
-//! `externalClusters`), and where the pod builder mounted what (data directory, certificates,
+//! `externalClusters`, `managed.roles`, `enableSuperuserAccess`), and where the pod builder mounted what (data directory, certificates,
 //! credentials).
 //!
 //! Decisions, and why:
@@ -21,8 +21,8 @@ use super::meta::Owner;
 use super::pod::{CERTIFICATES_DIR, CREDENTIALS_DIR, PGDATA};
 use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Volume};
 use pgfed_api::cluster::{
-    BackupConfiguration, BootstrapConfiguration, Cluster, ExternalCluster, PostgresConfiguration,
-    ReplicaClusterConfiguration,
+    BackupConfiguration, BootstrapConfiguration, Cluster, ExternalCluster, ManagedConfiguration,
+    PostgresConfiguration, ReplicaClusterConfiguration,
 };
 use pgfed_api::common::LocalObjectReference;
 use pgfed_api::names::{POSTGRES_PORT, REPLICATION_USER, service_rw};
@@ -76,6 +76,16 @@ pub struct ManagerConfigFile {
     /// `spec.externalClusters`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub external_clusters: Vec<ExternalCluster>,
+    /// `spec.managed.roles` (the primary reconciles them; `services` are the operator's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedConfiguration>,
+    /// `spec.enableSuperuserAccess`: the primary sets `postgres`' password from
+    /// `superuserSecret`, or removes it.
+    pub enable_superuser_access: bool,
+    /// Name of the superuser credentials Secret (the user's `superuserSecret` or the generated
+    /// `<cluster>-superuser`), mounted under `secretsDir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superuser_secret: Option<String>,
     /// `spec.smartShutdownTimeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smart_shutdown_timeout: Option<u64>,
@@ -144,11 +154,13 @@ fn bootstrap(
     (bootstrap != BootstrapConfiguration::default()).then_some(bootstrap)
 }
 
-/// The configuration file of `cluster`'s instances. Pure.
+/// The configuration file of `cluster`'s instances; `superuser_secret` is the superuser
+/// credentials Secret when `enableSuperuserAccess` is on. Pure.
 pub fn manager_config(
     cluster: &Cluster,
     owner: &Owner,
     dynamic: &DynamicSettings,
+    superuser_secret: Option<&str>,
 ) -> ManagerConfigFile {
     let spec = &cluster.spec;
     let connection_parameters = BTreeMap::from([
@@ -167,6 +179,16 @@ pub fn manager_config(
         backup: spec.backup.clone(),
         replica: spec.replica.clone(),
         external_clusters: spec.external_clusters.clone(),
+        managed: spec
+            .managed
+            .as_ref()
+            .filter(|m| !m.roles.is_empty())
+            .map(|m| ManagedConfiguration {
+                roles: m.roles.clone(),
+                services: None,
+            }),
+        enable_superuser_access: spec.enable_superuser_access == Some(true),
+        superuser_secret: superuser_secret.map(str::to_string),
         smart_shutdown_timeout: spec
             .smart_shutdown_timeout
             .and_then(|t| u64::try_from(t).ok()),
@@ -219,11 +241,12 @@ pub fn volume(cluster: &str) -> Volume {
 mod tests {
     use super::*;
     use crate::cluster::build::meta::tests::stored_cluster;
-    use pgfed_api::cluster::BootstrapInitDb;
+    use pgfed_api::cluster::{BootstrapInitDb, ManagedServices, RoleConfiguration};
+    use pgfed_api::common::LocalObjectReference;
 
     fn render(cluster: &Cluster, dynamic: &DynamicSettings) -> serde_json::Value {
         let owner = Owner::of(cluster).expect("owner");
-        serde_json::to_value(manager_config(cluster, &owner, dynamic)).expect("json")
+        serde_json::to_value(manager_config(cluster, &owner, dynamic, None)).expect("json")
     }
 
     #[test]
@@ -295,6 +318,20 @@ mod tests {
             ..PostgresConfiguration::default()
         });
         cluster.spec.smart_shutdown_timeout = Some(60);
+        cluster.spec.enable_superuser_access = Some(true);
+        cluster.spec.managed = Some(ManagedConfiguration {
+            roles: vec![RoleConfiguration {
+                name: "reporting".into(),
+                login: Some(true),
+                password_secret: Some(LocalObjectReference {
+                    name: "reporting-password".into(),
+                }),
+                in_roles: vec!["pg_read_all_data".into()],
+                valid_until: Some("2030-01-01T00:00:00Z".into()),
+                ..RoleConfiguration::default()
+            }],
+            services: None,
+        });
         let owner = Owner::of(&cluster).expect("owner");
         let rendered = serde_json::to_string_pretty(&manager_config(
             &cluster,
@@ -305,6 +342,7 @@ mod tests {
                 fenced_all: false,
                 version: 7,
             },
+            Some("pg-superuser"),
         ))
         .expect("json")
             + "\n";
@@ -368,7 +406,7 @@ mod tests {
         let owner = Owner::of(&cluster).expect("owner");
         let map = build(
             &owner,
-            &manager_config(&cluster, &owner, &DynamicSettings::default()),
+            &manager_config(&cluster, &owner, &DynamicSettings::default(), None),
         )
         .expect("config map");
         assert_eq!(map.metadata.name.as_deref(), Some("pg-config"));
@@ -382,5 +420,34 @@ mod tests {
             volume.config_map.expect("config map volume").name,
             "pg-config"
         );
+    }
+
+    #[test]
+    fn managed_roles_and_superuser_access_reach_the_managers_without_the_services() {
+        let mut cluster = stored_cluster(1);
+        let json = render(&cluster, &DynamicSettings::default());
+        assert!(json.get("managed").is_none());
+        assert_eq!(json["enableSuperuserAccess"], false);
+        assert!(json.get("superuserSecret").is_none());
+        cluster.spec.enable_superuser_access = Some(true);
+        cluster.spec.managed = Some(ManagedConfiguration {
+            roles: vec![RoleConfiguration {
+                name: "reporting".into(),
+                ..RoleConfiguration::default()
+            }],
+            services: Some(ManagedServices::default()),
+        });
+        let owner = Owner::of(&cluster).expect("owner");
+        let json = serde_json::to_value(manager_config(
+            &cluster,
+            &owner,
+            &DynamicSettings::default(),
+            Some("pg-superuser"),
+        ))
+        .expect("json");
+        assert_eq!(json["managed"]["roles"][0]["name"], "reporting");
+        assert!(json["managed"].get("services").is_none());
+        assert_eq!(json["enableSuperuserAccess"], true);
+        assert_eq!(json["superuserSecret"], "pg-superuser");
     }
 }

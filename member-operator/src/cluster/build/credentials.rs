@@ -107,6 +107,50 @@ pub fn build(owner: &Owner, name: &str, login: &Login, cluster_domain: &str) -> 
     }
 }
 
+/// A managed role's `passwordSecret` that does not exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingRoleSecret {
+    /// The spec field naming it, `spec.managed.roles[<i>].passwordSecret`.
+    pub field: String,
+    /// The Secret's name.
+    pub name: String,
+}
+
+/// The Secrets holding the passwords of `spec.managed.roles`, each named once; the first one of a
+/// role to keep present that `exists` does not know is an error naming its field. A role being
+/// dropped needs no password: its Secret is listed only while it exists, so turning a role
+/// `absent` does not change the pods' volumes (and restart them), nor does deleting its Secret
+/// then block the Cluster. The instances mount them so the primary can read `password`. Pure.
+pub fn role_password_secrets(
+    cluster: &pgfed_api::cluster::Cluster,
+    exists: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, MissingRoleSecret> {
+    let roles = cluster
+        .spec
+        .managed
+        .as_ref()
+        .map(|m| m.roles.as_slice())
+        .unwrap_or_default();
+    let mut names = std::collections::BTreeSet::new();
+    for (index, role) in roles.iter().enumerate() {
+        let Some(secret) = &role.password_secret else {
+            continue;
+        };
+        let dropped = role.ensure == Some(pgfed_api::common::EnsureOption::Absent);
+        if dropped && !exists(&secret.name) {
+            continue;
+        }
+        if !exists(&secret.name) {
+            return Err(MissingRoleSecret {
+                field: format!("spec.managed.roles[{index}].passwordSecret"),
+                name: secret.name.clone(),
+            });
+        }
+        names.insert(secret.name.clone());
+    }
+    Ok(names.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +227,53 @@ mod tests {
             dbname: "app".into(),
         };
         assert!(!format!("{login:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn role_password_secrets_are_listed_once_and_a_missing_one_names_its_field() {
+        use pgfed_api::cluster::{ManagedConfiguration, RoleConfiguration};
+        use pgfed_api::common::{EnsureOption, LocalObjectReference};
+        let role = |name: &str, secret: Option<&str>, ensure| RoleConfiguration {
+            name: name.into(),
+            password_secret: secret.map(|s| LocalObjectReference { name: s.into() }),
+            ensure,
+            ..RoleConfiguration::default()
+        };
+        let mut cluster = stored_cluster(1);
+        cluster.spec.managed = Some(ManagedConfiguration {
+            roles: vec![
+                role("reporting", Some("reporting-pw"), None),
+                role("nopass", None, None),
+                role("gone", Some("gone-pw"), Some(EnsureOption::Absent)),
+                role("twin", Some("reporting-pw"), Some(EnsureOption::Present)),
+                role("writer", Some("writer-pw"), None),
+            ],
+            services: None,
+        });
+        let present = ["reporting-pw", "writer-pw"];
+        assert_eq!(
+            role_password_secrets(&cluster, |n| present.contains(&n)),
+            Ok(vec!["reporting-pw".to_string(), "writer-pw".to_string()])
+        );
+        assert_eq!(
+            role_password_secrets(&cluster, |n| n != "writer-pw"),
+            Err(MissingRoleSecret {
+                field: "spec.managed.roles[4].passwordSecret".into(),
+                name: "writer-pw".into(),
+            })
+        );
+        // A dropped role's Secret stays mounted while it exists.
+        assert_eq!(
+            role_password_secrets(&cluster, |n| n != "nothing"),
+            Ok(vec![
+                "gone-pw".to_string(),
+                "reporting-pw".to_string(),
+                "writer-pw".to_string()
+            ])
+        );
+        assert_eq!(
+            role_password_secrets(&stored_cluster(1), |_| false),
+            Ok(Vec::new())
+        );
     }
 }

@@ -234,3 +234,41 @@ pub async fn run_pod(
     let _ = pods.delete(&name, &DeleteParams::default()).await;
     (succeeded, log)
 }
+
+/// A one-shot client pod that runs `script` in PostgreSQL's image with the application owner's
+/// credentials of Cluster `cluster` in libpq's environment (`PGUSER`, `PGPASSWORD`,
+/// `PGDATABASE`) and the cluster CA mounted, verifying the server's name
+/// (`sslmode=verify-full`); for [`run_pod`].
+pub fn psql_client_pod(name: &str, cluster: &str, script: &str) -> serde_json::Value {
+    let app = |key: &str| serde_json::json!({"secretKeyRef": {"name": format!("{cluster}-app"), "key": key}});
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 26, "runAsGroup": 26, "runAsNonRoot": true,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "psql",
+                "image": "pgfed/postgresql:15",
+                "imagePullPolicy": "Never",
+                "command": ["bash", "-c", script],
+                "env": [
+                    {"name": "PGUSER", "valueFrom": app("username")},
+                    {"name": "PGPASSWORD", "valueFrom": app("password")},
+                    {"name": "PGDATABASE", "valueFrom": app("dbname")},
+                    {"name": "PGSSLMODE", "value": "verify-full"},
+                    {"name": "PGSSLROOTCERT", "value": "/ca/ca.crt"},
+                    {"name": "HOME", "value": "/tmp"}
+                ],
+                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                    "capabilities": {"drop": ["ALL"]}},
+                "volumeMounts": [{"name": "ca", "mountPath": "/ca"}, {"name": "tmp", "mountPath": "/tmp"}]
+            }],
+            "volumes": [
+                {"name": "ca", "secret": {"secretName": format!("{cluster}-ca"), "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"name": "tmp", "emptyDir": {}}
+            ]
+        }
+    })
+}

@@ -6,7 +6,9 @@
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use pgfed_e2e::{pgfed_resource, regions, run_pod, wait_until, with_temp_namespace};
+use pgfed_e2e::{
+    pgfed_resource, psql_client_pod, regions, run_pod, wait_until, with_temp_namespace,
+};
 use std::time::Duration;
 
 const HEALTHY: &str = "Cluster in healthy state";
@@ -74,41 +76,6 @@ fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
     n
 }
 
-/// A client pod that runs `script` with the app credentials in libpq's environment and the
-/// cluster CA mounted, verifying the server's name (`sslmode=verify-full`).
-fn psql_pod(name: &str, cluster: &str, script: &str) -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsUser": 26, "runAsGroup": 26, "runAsNonRoot": true,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "psql",
-                "image": "pgfed/postgresql:15",
-                "imagePullPolicy": "Never",
-                "command": ["bash", "-c", script],
-                "env": [
-                    {"name": "PGUSER", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "username"}}},
-                    {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "password"}}},
-                    {"name": "PGDATABASE", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "dbname"}}},
-                    {"name": "PGSSLMODE", "value": "verify-full"},
-                    {"name": "PGSSLROOTCERT", "value": "/ca/ca.crt"},
-                    {"name": "HOME", "value": "/tmp"}
-                ],
-                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-                                    "capabilities": {"drop": ["ALL"]}},
-                "volumeMounts": [{"name": "ca", "mountPath": "/ca"}, {"name": "tmp", "mountPath": "/tmp"}]
-            }],
-            "volumes": [
-                {"name": "ca", "secret": {"secretName": format!("{cluster}-ca"), "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                {"name": "tmp", "emptyDir": {}}
-            ]
-        }
-    })
-}
-
 #[tokio::test]
 async fn three_instances_become_healthy_serve_tls_clients_and_scale_down() {
     let region = regions().remove(0);
@@ -160,7 +127,7 @@ done
 echo "standby: $(psql -h pg-ro -tAc 'SELECT pg_is_in_recovery()')"
 if psql -h pg-ro -c 'INSERT INTO e2e VALUES (0)' 2>&1; then echo "pg-ro accepted a write"; exit 4; fi
 "#;
-        let (ok, log) = run_pod(&client, &ns, psql_pod("client", "pg", script), Duration::from_secs(180)).await;
+        let (ok, log) = run_pod(&client, &ns, psql_client_pod("client", "pg", script), Duration::from_secs(180)).await;
         assert!(ok, "client pod failed:\n{log}");
         assert!(log.contains("ssl: t"), "{log}");
         assert!(log.contains("read 100 rows through pg-ro"), "{log}");
@@ -236,7 +203,7 @@ async fn a_missing_credentials_secret_is_reported_until_it_appears() {
         assert_eq!(status["readyInstances"], 1, "{status}");
         // The owner logs in with the user's password over TLS.
         let script = r#"PGPASSWORD=e2e-Secret-1 psql "host=solo-rw user=shop dbname=shop sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc 'SELECT current_user' || exit 2"#;
-        let mut pod = psql_pod("login", "solo", script);
+        let mut pod = psql_client_pod("login", "solo", script);
         // this cluster has no generated app Secret: drop the env taken from it
         pod["spec"]["containers"][0]["env"] = serde_json::json!([{"name": "HOME", "value": "/tmp"}]);
         let (ok, log) = run_pod(&client, &ns, pod, Duration::from_secs(120)).await;

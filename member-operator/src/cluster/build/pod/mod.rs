@@ -121,6 +121,8 @@ pub struct PodSecrets {
     pub app: Option<String>,
     /// Superuser credentials, when the instance needs them (`enableSuperuserAccess`).
     pub superuser: Option<String>,
+    /// The `passwordSecret`s of `spec.managed.roles`, whose `password` the primary sets.
+    pub roles: Vec<String>,
 }
 
 /// Everything the Pod of one instance is built from.

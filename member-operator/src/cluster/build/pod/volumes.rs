@@ -146,8 +146,12 @@ pub(super) fn volumes(
         mounts.push(mount("projected", PROJECTED_MOUNT, true));
     }
     for mounted in secret_mounts(input.secrets) {
-        volumes.push(secret(mounted.volume, mounted.secret, mounted.keys.items()));
-        mounts.push(mount(mounted.volume, &mounted.path, true));
+        volumes.push(secret(
+            &mounted.volume,
+            mounted.secret,
+            mounted.keys.items(),
+        ));
+        mounts.push(mount(&mounted.volume, &mounted.path, true));
     }
     Ok((volumes, mounts))
 }
@@ -175,7 +179,7 @@ impl Keys {
 
 /// A Secret mounted read-only in the postgres container.
 struct MountedSecret<'a> {
-    volume: &'static str,
+    volume: String,
     path: String,
     secret: &'a str,
     keys: Keys,
@@ -186,40 +190,42 @@ struct MountedSecret<'a> {
 fn secret_mounts(secrets: &super::PodSecrets) -> Vec<MountedSecret<'_>> {
     let mut out = vec![
         MountedSecret {
-            volume: "cert-server",
+            volume: "cert-server".into(),
             path: format!("{CERTIFICATES_DIR}/server"),
             secret: &secrets.server_tls,
             keys: Keys::Tls,
         },
         MountedSecret {
-            volume: "cert-server-ca",
+            volume: "cert-server-ca".into(),
             path: format!("{CERTIFICATES_DIR}/server-ca"),
             secret: &secrets.server_ca,
             keys: Keys::CaCertOnly,
         },
         MountedSecret {
-            volume: "cert-replication",
+            volume: "cert-replication".into(),
             path: format!("{CERTIFICATES_DIR}/replication"),
             secret: &secrets.replication_tls,
             keys: Keys::Tls,
         },
         MountedSecret {
-            volume: "cert-client-ca",
+            volume: "cert-client-ca".into(),
             path: format!("{CERTIFICATES_DIR}/client-ca"),
             secret: &secrets.client_ca,
             keys: Keys::CaCertOnly,
         },
     ];
     // Mounted by Secret name, `<credentials dir>/<secret>/<key>`, the layout the manager reads
-    // `bootstrap.initdb.secret` and other selectors from; one Secret named twice is mounted once.
+    // `bootstrap.initdb.secret`, the superuser's and the managed roles' passwords and other
+    // selectors from; one Secret named twice is mounted once.
     let credentials: std::collections::BTreeSet<&str> = [&secrets.app, &secrets.superuser]
         .into_iter()
         .flatten()
+        .chain(&secrets.roles)
         .map(String::as_str)
         .collect();
-    for (volume, secret) in ["cred-0", "cred-1"].into_iter().zip(credentials) {
+    for (index, secret) in credentials.into_iter().enumerate() {
         out.push(MountedSecret {
-            volume,
+            volume: format!("cred-{index}"),
             path: format!("{CREDENTIALS_DIR}/{secret}"),
             secret,
             keys: Keys::All,

@@ -19,6 +19,7 @@ pub(super) fn secrets() -> PodSecrets {
         client_ca: "pg-ca".into(),
         app: None,
         superuser: None,
+        roles: Vec::new(),
     }
 }
 

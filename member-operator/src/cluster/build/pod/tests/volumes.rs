@@ -237,26 +237,30 @@ fn certificates_are_mounted_and_the_ca_key_never_is() {
 
 const CA_KEY_NAME: &str = crate::cluster::build::certs::CA_KEY;
 
-#[test]
-fn one_secret_used_for_both_logins_is_mounted_once() {
+/// The primary pod of a one-instance cluster mounting `secrets`.
+fn primary_mounting(secrets: &PodSecrets) -> Pod {
     let cluster = stored_cluster(1);
     let owner = Owner::of(&cluster).expect("stored cluster");
-    let secrets = PodSecrets {
-        app: Some("shared".into()),
-        superuser: Some("shared".into()),
-        ..secrets()
-    };
-    let pod = build(&PodInput {
+    build(&PodInput {
         cluster: &cluster,
         owner: &owner,
         serial: 1,
         role: InstanceRole::Primary,
         operand_image: "pgfed/postgresql:15",
         operator_image: "pgfed/operator:1",
-        secrets: &secrets,
+        secrets,
         config_volume: config_volume(),
     })
-    .expect("pod");
+    .expect("pod")
+}
+
+#[test]
+fn one_secret_used_for_both_logins_is_mounted_once() {
+    let pod = primary_mounting(&PodSecrets {
+        app: Some("shared".into()),
+        superuser: Some("shared".into()),
+        ..secrets()
+    });
     let mounts: Vec<String> = postgres(&pod)
         .volume_mounts
         .iter()
@@ -265,4 +269,47 @@ fn one_secret_used_for_both_logins_is_mounted_once() {
         .filter(|p| p.starts_with("/controller/credentials/"))
         .collect();
     assert_eq!(mounts, vec!["/controller/credentials/shared".to_string()]);
+}
+
+#[test]
+fn managed_role_secrets_are_mounted_by_name_once_beside_the_logins() {
+    let pod = primary_mounting(&PodSecrets {
+        app: Some("pg-app".into()),
+        superuser: Some("shared".into()),
+        roles: vec!["reporting".into(), "shared".into(), "reporting".into()],
+        ..secrets()
+    });
+    let mounts: Vec<(String, String)> = postgres(&pod)
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.mount_path.starts_with("/controller/credentials/"))
+        .map(|m| (m.name.clone(), m.mount_path.clone()))
+        .collect();
+    assert_eq!(
+        mounts,
+        vec![
+            (
+                "cred-0".to_string(),
+                "/controller/credentials/pg-app".to_string()
+            ),
+            (
+                "cred-1".to_string(),
+                "/controller/credentials/reporting".to_string()
+            ),
+            (
+                "cred-2".to_string(),
+                "/controller/credentials/shared".to_string()
+            ),
+        ]
+    );
+    let volumes = pod.spec.expect("spec").volumes.unwrap_or_default();
+    let reporting = volumes
+        .iter()
+        .find(|v| v.name == "cred-1")
+        .and_then(|v| v.secret.as_ref())
+        .expect("secret volume");
+    assert_eq!(reporting.secret_name.as_deref(), Some("reporting"));
+    // Every key: the manager reads `password`.
+    assert!(reporting.items.is_none());
 }
