@@ -438,8 +438,31 @@ pub async fn reconcile(
         ensure(client, budget, live).await?;
     }
 
-    // Pods.
     let image = operand_image(client, cluster).await?;
+
+    // Hibernation: every pod removed (the primary's first), every claim kept.
+    if super::decide::hibernation::requested(cluster).map_err(ReconcileError::Invalid)? {
+        return hibernate(
+            client,
+            cluster,
+            &owner,
+            &observed,
+            &old_status,
+            HibernateInput {
+                target_primary,
+                current_primary: old_status.current_primary.clone(),
+                latest_generated: latest,
+                certificates: issued.status,
+                image,
+                reported: &reported,
+                fenced: &fenced,
+                now,
+            },
+        )
+        .await;
+    }
+
+    // Pods.
     let secrets = PodSecrets {
         server_tls: certs::CertRole::ServerTls.secret(&name, &cert_config).0,
         server_ca: certs::CertRole::ServerCa.secret(&name, &cert_config).0,
@@ -679,6 +702,96 @@ pub async fn reconcile(
         actions,
         warnings,
         converging: phase_now != phases::HEALTHY,
+    })
+}
+
+/// What the hibernation step needs besides the observation.
+struct HibernateInput<'a> {
+    target_primary: Option<String>,
+    current_primary: Option<String>,
+    latest_generated: u32,
+    certificates: pgfed_api::cluster::CertificatesStatus,
+    image: String,
+    reported: &'a BTreeMap<String, pgfed_api::instance::InstanceStatus>,
+    fenced: &'a super::decide::fencing::Fenced,
+    now: chrono::DateTime<Utc>,
+}
+
+/// Takes a hibernating cluster one step further and writes its status: phase "Waiting for user
+/// action" (only the user resumes it) and condition `pgfed.io/hibernation`.
+async fn hibernate(
+    client: &Client,
+    cluster: &Cluster,
+    owner: &Owner,
+    observed: &Observed,
+    old_status: &ClusterStatus,
+    input: HibernateInput<'_>,
+) -> Result<Outcome, ReconcileError> {
+    use super::decide::hibernation::{HibernatingPod, HibernationStep, next_step};
+    let pods: Vec<HibernatingPod> = observed
+        .pods
+        .iter()
+        .filter(|(n, _)| instance_serial(&owner.name, n).is_some())
+        .map(|(n, p)| HibernatingPod {
+            name: n.clone(),
+            terminating: terminating(p),
+        })
+        .collect();
+    let mut actions = Vec::new();
+    let step = next_step(&pods, input.current_primary.as_deref());
+    if let HibernationStep::Delete(names) = &step {
+        for name in names {
+            if let Some(p) = observed.pods.get(name) {
+                apply::delete_owned(client, p, &owner.uid).await?;
+                actions.push((
+                    "Hibernating",
+                    format!("hibernation: stopping instance {name}"),
+                ));
+            }
+        }
+    }
+    let hibernated = step == HibernationStep::Hibernated;
+    let reason = if hibernated {
+        "hibernated: every pod removed, every volume kept; set pgfed.io/hibernation to off to resume"
+    } else {
+        "hibernating: stopping the instances, the primary first"
+    };
+    let mut new_status = status::build(&StatusInput {
+        cluster,
+        observed,
+        phase: phases::WAITING_FOR_USER,
+        phase_reason: reason.to_string(),
+        target_primary: input.target_primary,
+        current_primary: input.current_primary,
+        latest_generated: input.latest_generated,
+        certificates: input.certificates,
+        image: input.image,
+        reported: input.reported,
+        fenced: input.fenced,
+        now: input.now,
+    });
+    status::set_condition(
+        &mut new_status.conditions,
+        status::condition(
+            status::HIBERNATION_CONDITION,
+            hibernated,
+            if hibernated {
+                "Hibernated"
+            } else {
+                "Hibernating"
+            },
+            reason.to_string(),
+            cluster.metadata.generation,
+            input.now,
+        ),
+    );
+    status::write_if_changed(client, cluster, old_status, new_status).await?;
+    Ok(Outcome {
+        phase: phases::WAITING_FOR_USER,
+        previous_phase: old_status.phase.clone(),
+        actions,
+        warnings: Vec::new(),
+        converging: !hibernated,
     })
 }
 

@@ -51,7 +51,12 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn condition(
+/// Condition of a hibernated (or hibernating) cluster.
+pub const HIBERNATION_CONDITION: &str = "pgfed.io/hibernation";
+
+/// A condition with its transition time at `now` (kept by [`set_condition`] while the status
+/// does not change).
+pub fn condition(
     type_: &str,
     ok: bool,
     reason: &str,
@@ -250,6 +255,23 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
                 } else {
                     format!("instances report different system identifiers: {system_ids:?}")
                 },
+                generation,
+                input.now,
+            ),
+        );
+    }
+    if status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == HIBERNATION_CONDITION)
+    {
+        set_condition(
+            &mut status.conditions,
+            condition(
+                HIBERNATION_CONDITION,
+                false,
+                "Resumed",
+                "the cluster runs".to_string(),
                 generation,
                 input.now,
             ),

@@ -2,6 +2,7 @@
 //! every function here is table-tested.
 
 pub mod fencing;
+pub mod hibernation;
 pub mod phase;
 pub mod pod_problems;
 pub mod rollout;

@@ -88,7 +88,7 @@ async fn query(
     host: &str,
     sql: &str,
 ) -> String {
-    let script = format!("psql -h {host} -tAc \"{sql}\"");
+    let script = format!("psql -h {host} -qtAc \"{sql}\"");
     let pod = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name},
@@ -351,6 +351,119 @@ async fn the_operator_killed_while_it_creates_a_cluster_converges_after_restart(
         let status = wait_healthy(&client, &ns, "killed", Duration::from_secs(420)).await;
         assert_eq!(status["readyInstances"], 2, "{status}");
         assert_eq!(status["currentPrimary"], "killed-1", "{status}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primary() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        create_cluster(
+            &client,
+            &ns,
+            serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": "sleepy"},
+                "spec": {"instances": 2, "storage": {"size": "1Gi"}}
+            }),
+        )
+        .await;
+        let before = wait_healthy(&client, &ns, "sleepy", Duration::from_secs(420)).await;
+        let written = query(
+            &client,
+            &ns,
+            "write",
+            "sleepy",
+            "sleepy-rw",
+            "CREATE TABLE kept AS SELECT generate_series(1, 500) AS i; SELECT count(*) FROM kept",
+        )
+        .await;
+        assert_eq!(written, "500");
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+        let claims = |list: Vec<PersistentVolumeClaim>| {
+            let mut uids: Vec<String> = list.into_iter().filter_map(|c| c.metadata.uid).collect();
+            uids.sort();
+            uids
+        };
+        let claims_before = claims(
+            pvcs.list(&ListParams::default())
+                .await
+                .expect("claims")
+                .items,
+        );
+
+        clusters(&client, &ns)
+            .patch(
+                "sleepy",
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({
+                    "metadata": {"annotations": {"cnpg.io/hibernation": "on"}}
+                })),
+            )
+            .await
+            .expect("hibernate");
+        wait_until(
+            "no pod left and the cluster hibernated",
+            Duration::from_secs(240),
+            Duration::from_secs(2),
+            || {
+                let (client, ns) = (client.clone(), ns.clone());
+                async move {
+                    let pods = pod_uids(&client, &ns, "sleepy").await;
+                    let s = status(&client, &ns, "sleepy").await;
+                    let hibernated = s["conditions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c["type"] == "pgfed.io/hibernation" && c["status"] == "True");
+                    if pods.is_empty() && hibernated {
+                        Ok(())
+                    } else {
+                        Err(format!("pods {pods:?}, status {}", s["phaseReason"]))
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(
+            claims(
+                pvcs.list(&ListParams::default())
+                    .await
+                    .expect("claims")
+                    .items
+            ),
+            claims_before,
+            "every claim is kept"
+        );
+
+        clusters(&client, &ns)
+            .patch(
+                "sleepy",
+                &PatchParams::default(),
+                &Patch::Merge(&serde_json::json!({
+                    "metadata": {"annotations": {"cnpg.io/hibernation": "off"}}
+                })),
+            )
+            .await
+            .expect("resume");
+        let after = wait_healthy(&client, &ns, "sleepy", Duration::from_secs(300)).await;
+        assert_eq!(
+            after["currentPrimary"], before["currentPrimary"],
+            "the same primary"
+        );
+        assert_eq!(after["systemID"], before["systemID"], "the same database");
+        let read = query(
+            &client,
+            &ns,
+            "read",
+            "sleepy",
+            "sleepy-ro",
+            "SELECT count(*) FROM kept",
+        )
+        .await;
+        assert_eq!(read, "500");
     })
     .await;
 }
