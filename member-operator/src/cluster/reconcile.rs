@@ -380,10 +380,12 @@ pub async fn reconcile(
             super::managers::statuses(client, &observed.pods).await
         }
         Ok(_) => BTreeMap::new(),
-        Err(e) => {
+        // Before the first pod there is nobody to reach (and the CA may be new this turn).
+        Err(e) if !observed.pods.is_empty() => {
             tracing::warn!(cluster = %name, error = %e, "cannot reach the instance managers");
             BTreeMap::new()
         }
+        Err(_) => BTreeMap::new(),
     };
 
     // Instances: which step, and who is the primary.
