@@ -3,6 +3,8 @@
 //! when the test fails).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};

@@ -5,34 +5,10 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Client;
-use kube::api::{
-    Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
-};
-use pgfed_e2e::{pgfed_resource, regions, run_pod, wait_until, with_temp_namespace};
-use std::collections::BTreeMap;
+use kube::api::{Api, DeleteParams, ListParams, LogParams};
+use pgfed_e2e::cluster::{self, HEALTHY};
+use pgfed_e2e::{regions, run_pod, wait_until, with_temp_namespace};
 use std::time::Duration;
-
-const HEALTHY: &str = "Cluster in healthy state";
-
-fn clusters(client: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &pgfed_resource("Cluster"))
-}
-
-async fn create_cluster(client: &Client, ns: &str, cluster: serde_json::Value) {
-    let obj: DynamicObject = serde_json::from_value(cluster).expect("cluster");
-    clusters(client, ns)
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create cluster");
-}
-
-async fn status(client: &Client, ns: &str, name: &str) -> serde_json::Value {
-    clusters(client, ns)
-        .get(name)
-        .await
-        .map(|c| c.data.get("status").cloned().unwrap_or_default())
-        .unwrap_or_default()
-}
 
 async fn wait_healthy(
     client: &Client,
@@ -40,43 +16,7 @@ async fn wait_healthy(
     name: &str,
     timeout: Duration,
 ) -> serde_json::Value {
-    let api = clusters(client, ns);
-    wait_until(
-        &format!("Cluster {ns}/{name} healthy"),
-        timeout,
-        Duration::from_secs(2),
-        || {
-            let api = api.clone();
-            async move {
-                let c = api.get(name).await.map_err(|e| e.to_string())?;
-                let status = c.data.get("status").cloned().unwrap_or_default();
-                if status["phase"] == HEALTHY {
-                    Ok(status)
-                } else {
-                    Err(format!(
-                        "phase {} ({})",
-                        status["phase"], status["phaseReason"]
-                    ))
-                }
-            }
-        },
-    )
-    .await
-}
-
-/// uid of each instance pod, by name.
-async fn pod_uids(client: &Client, ns: &str, cluster: &str) -> BTreeMap<String, String> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.list(&ListParams::default().labels(&format!(
-        "pgfed.io/cluster={cluster},pgfed.io/podRole=instance"
-    )))
-    .await
-    .expect("list pods")
-    .items
-    .into_iter()
-    .filter(|p| p.metadata.deletion_timestamp.is_none())
-    .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
-    .collect()
+    cluster::wait_phase(client, ns, name, HEALTHY, timeout).await
 }
 
 /// Runs `sql` on `host` with the app credentials over TLS; returns psql's output.
@@ -119,7 +59,7 @@ async fn query(
 async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_stops_postgres() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
-        create_cluster(
+        cluster::create(
             &client,
             &ns,
             serde_json::json!({
@@ -136,7 +76,7 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
 
         // A deleted standby pod comes back on the same claim, without a new clone.
         let claim_before = pvcs.get("day2-2").await.expect("claim").metadata.uid;
-        let before = pod_uids(&client, &ns, "day2").await;
+        let before = cluster::pod_uids(&client, &ns, "day2").await;
         pods.delete("day2-2", &DeleteParams::default())
             .await
             .expect("delete standby pod");
@@ -147,7 +87,7 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
             || {
                 let (client, ns, before) = (client.clone(), ns.clone(), before.clone());
                 async move {
-                    let now = pod_uids(&client, &ns, "day2").await;
+                    let now = cluster::pod_uids(&client, &ns, "day2").await;
                     match now.get("day2-2") {
                         Some(uid) if Some(uid) != before.get("day2-2") => Ok(()),
                         _ => Err(format!("{now:?}")),
@@ -178,17 +118,16 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
         );
 
         // A reloadable parameter: applied with a reload, no pod replaced.
-        let uids = pod_uids(&client, &ns, "day2").await;
-        clusters(&client, &ns)
-            .patch(
-                "day2",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({
-                    "spec": {"postgresql": {"parameters": {"work_mem": "8MB"}}}
-                })),
-            )
-            .await
-            .expect("patch work_mem");
+        let uids = cluster::pod_uids(&client, &ns, "day2").await;
+        cluster::patch(
+            &client,
+            &ns,
+            "day2",
+            serde_json::json!({
+                "spec": {"postgresql": {"parameters": {"work_mem": "8MB"}}}
+            }),
+        )
+        .await;
         let mut attempt = 0;
         wait_until(
             "work_mem = 8MB on the primary",
@@ -206,22 +145,21 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
         )
         .await;
         assert_eq!(
-            pod_uids(&client, &ns, "day2").await,
+            cluster::pod_uids(&client, &ns, "day2").await,
             uids,
             "a reload replaced no pod"
         );
 
         // A pod template change rolls the instances, standby first, and the cluster is healthy after.
-        clusters(&client, &ns)
-            .patch(
-                "day2",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({
-                    "spec": {"env": [{"name": "E2E_ROLLOUT", "value": "1"}]}
-                })),
-            )
-            .await
-            .expect("patch env");
+        cluster::patch(
+            &client,
+            &ns,
+            "day2",
+            serde_json::json!({
+                "spec": {"env": [{"name": "E2E_ROLLOUT", "value": "1"}]}
+            }),
+        )
+        .await;
         wait_until(
             "both pods replaced",
             Duration::from_secs(300),
@@ -229,9 +167,9 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
             || {
                 let (client, ns, uids) = (client.clone(), ns.clone(), uids.clone());
                 async move {
-                    let now = pod_uids(&client, &ns, "day2").await;
+                    let now = cluster::pod_uids(&client, &ns, "day2").await;
                     let replaced = now.iter().filter(|(n, u)| uids.get(*n) != Some(*u)).count();
-                    let phase = status(&client, &ns, "day2").await["phase"].clone();
+                    let phase = cluster::status(&client, &ns, "day2").await["phase"].clone();
                     if replaced == 2 && phase == HEALTHY {
                         Ok(())
                     } else {
@@ -243,17 +181,16 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
         .await;
 
         // Fencing stops postgres in the standby and keeps its pod; unfencing resumes it.
-        let uids = pod_uids(&client, &ns, "day2").await;
-        clusters(&client, &ns)
-            .patch(
-                "day2",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({
-                    "metadata": {"annotations": {"cnpg.io/fencedInstances": "[\"day2-2\"]"}}
-                })),
-            )
-            .await
-            .expect("fence");
+        let uids = cluster::pod_uids(&client, &ns, "day2").await;
+        cluster::patch(
+            &client,
+            &ns,
+            "day2",
+            serde_json::json!({
+                "metadata": {"annotations": {"cnpg.io/fencedInstances": "[\"day2-2\"]"}}
+            }),
+        )
+        .await;
         wait_until(
             "day2-2 fenced",
             Duration::from_secs(60),
@@ -261,7 +198,7 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
             || {
                 let (client, ns) = (client.clone(), ns.clone());
                 async move {
-                    let s = status(&client, &ns, "day2").await;
+                    let s = cluster::status(&client, &ns, "day2").await;
                     let fenced = s["instancesStatus"]["fenced"]
                         .as_array()
                         .cloned()
@@ -277,23 +214,22 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
         )
         .await;
         assert_eq!(
-            pod_uids(&client, &ns, "day2").await,
+            cluster::pod_uids(&client, &ns, "day2").await,
             uids,
             "fencing keeps the pod"
         );
-        clusters(&client, &ns)
-            .patch(
-                "day2",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({
-                    "metadata": {"annotations": {"cnpg.io/fencedInstances": null}}
-                })),
-            )
-            .await
-            .expect("unfence");
+        cluster::patch(
+            &client,
+            &ns,
+            "day2",
+            serde_json::json!({
+                "metadata": {"annotations": {"cnpg.io/fencedInstances": null}}
+            }),
+        )
+        .await;
         wait_healthy(&client, &ns, "day2", Duration::from_secs(120)).await;
         assert_eq!(
-            pod_uids(&client, &ns, "day2").await,
+            cluster::pod_uids(&client, &ns, "day2").await,
             uids,
             "unfencing keeps the pod"
         );
@@ -305,16 +241,7 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
 async fn the_operator_killed_while_it_creates_a_cluster_converges_after_restart() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
-        create_cluster(
-            &client,
-            &ns,
-            serde_json::json!({
-                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
-                "metadata": {"name": "killed"},
-                "spec": {"instances": 2, "storage": {"size": "1Gi"}}
-            }),
-        )
-        .await;
+        cluster::create(&client, &ns, cluster::minimal("killed", 2)).await;
         // Kill every operator replica as soon as the first instance pod exists.
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
         wait_until(
@@ -359,16 +286,7 @@ async fn the_operator_killed_while_it_creates_a_cluster_converges_after_restart(
 async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primary() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
-        create_cluster(
-            &client,
-            &ns,
-            serde_json::json!({
-                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
-                "metadata": {"name": "sleepy"},
-                "spec": {"instances": 2, "storage": {"size": "1Gi"}}
-            }),
-        )
-        .await;
+        cluster::create(&client, &ns, cluster::minimal("sleepy", 2)).await;
         let before = wait_healthy(&client, &ns, "sleepy", Duration::from_secs(420)).await;
         let written = query(
             &client,
@@ -393,16 +311,15 @@ async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primar
                 .items,
         );
 
-        clusters(&client, &ns)
-            .patch(
-                "sleepy",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({
-                    "metadata": {"annotations": {"cnpg.io/hibernation": "on"}}
-                })),
-            )
-            .await
-            .expect("hibernate");
+        cluster::patch(
+            &client,
+            &ns,
+            "sleepy",
+            serde_json::json!({
+                "metadata": {"annotations": {"cnpg.io/hibernation": "on"}}
+            }),
+        )
+        .await;
         wait_until(
             "no pod left and the cluster hibernated",
             Duration::from_secs(240),
@@ -410,8 +327,8 @@ async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primar
             || {
                 let (client, ns) = (client.clone(), ns.clone());
                 async move {
-                    let pods = pod_uids(&client, &ns, "sleepy").await;
-                    let s = status(&client, &ns, "sleepy").await;
+                    let pods = cluster::pod_uids(&client, &ns, "sleepy").await;
+                    let s = cluster::status(&client, &ns, "sleepy").await;
                     let hibernated = s["conditions"]
                         .as_array()
                         .cloned()
@@ -438,16 +355,15 @@ async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primar
             "every claim is kept"
         );
 
-        clusters(&client, &ns)
-            .patch(
-                "sleepy",
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({
-                    "metadata": {"annotations": {"cnpg.io/hibernation": "off"}}
-                })),
-            )
-            .await
-            .expect("resume");
+        cluster::patch(
+            &client,
+            &ns,
+            "sleepy",
+            serde_json::json!({
+                "metadata": {"annotations": {"cnpg.io/hibernation": "off"}}
+            }),
+        )
+        .await;
         let after = wait_healthy(&client, &ns, "sleepy", Duration::from_secs(300)).await;
         assert_eq!(
             after["currentPrimary"], before["currentPrimary"],

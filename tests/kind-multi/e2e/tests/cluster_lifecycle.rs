@@ -3,72 +3,11 @@
 //! reports a missing Secret until it appears. Each test runs in its own namespace; on failure the
 //! namespace's pods, Events and logs are printed.
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
-use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use pgfed_e2e::{
-    pgfed_resource, psql_client_pod, regions, run_pod, wait_until, with_temp_namespace,
-};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use pgfed_e2e::cluster::{self, HEALTHY};
+use pgfed_e2e::{psql_client_pod, regions, run_pod, wait_until, with_temp_namespace};
 use std::time::Duration;
-
-const HEALTHY: &str = "Cluster in healthy state";
-
-fn clusters(client: &Client, ns: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), ns, &pgfed_resource("Cluster"))
-}
-
-async fn create_cluster(client: &Client, ns: &str, cluster: serde_json::Value) {
-    let obj: DynamicObject = serde_json::from_value(cluster).expect("cluster");
-    clusters(client, ns)
-        .create(&PostParams::default(), &obj)
-        .await
-        .expect("create cluster");
-}
-
-/// Waits until the Cluster's phase is `phase`; returns its status.
-async fn wait_phase(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    phase: &str,
-    timeout: Duration,
-) -> serde_json::Value {
-    let api = clusters(client, ns);
-    wait_until(
-        &format!("Cluster {ns}/{name} in phase {phase:?}"),
-        timeout,
-        Duration::from_secs(2),
-        || {
-            let api = api.clone();
-            async move {
-                let c = api.get(name).await.map_err(|e| e.to_string())?;
-                let status = c.data.get("status").cloned().unwrap_or_default();
-                if status["phase"] == phase {
-                    Ok(status)
-                } else {
-                    Err(format!(
-                        "phase {} ({})",
-                        status["phase"], status["phaseReason"]
-                    ))
-                }
-            }
-        },
-    )
-    .await
-}
-
-async fn instance_pods(client: &Client, ns: &str, cluster: &str) -> Vec<Pod> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.list(&ListParams::default().labels(&format!(
-        "pgfed.io/cluster={cluster},pgfed.io/podRole=instance"
-    )))
-    .await
-    .expect("list pods")
-    .items
-    .into_iter()
-    .filter(|p| p.metadata.deletion_timestamp.is_none())
-    .collect()
-}
 
 fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
     let mut n: Vec<String> = items.iter().filter_map(|o| o.meta().name.clone()).collect();
@@ -80,13 +19,9 @@ fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
 async fn three_instances_become_healthy_serve_tls_clients_and_scale_down() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
-        create_cluster(&client, &ns, serde_json::json!({
-            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
-            "metadata": {"name": "pg"},
-            "spec": {"instances": 3, "storage": {"size": "1Gi"}}
-        }))
+        cluster::create(&client, &ns, cluster::minimal("pg", 3))
         .await;
-        let status = wait_phase(&client, &ns, "pg", HEALTHY, Duration::from_secs(480)).await;
+        let status = cluster::wait_phase(&client, &ns, "pg", HEALTHY, Duration::from_secs(480)).await;
         assert_eq!(status["readyInstances"], 3, "{status}");
         assert_eq!(status["currentPrimary"], "pg-1", "{status}");
         assert_eq!(status["targetPrimary"], "pg-1", "{status}");
@@ -100,7 +35,7 @@ async fn three_instances_become_healthy_serve_tls_clients_and_scale_down() {
             conditions.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"),
             "{status}"
         );
-        let pods = instance_pods(&client, &ns, "pg").await;
+        let pods = cluster::instance_pods(&client, &ns, "pg").await;
         let primaries: Vec<String> = pods
             .iter()
             .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("pgfed.io/instanceRole")).map(String::as_str) == Some("primary"))
@@ -135,15 +70,12 @@ if psql -h pg-ro -c 'INSERT INTO e2e VALUES (0)' 2>&1; then echo "pg-ro accepted
         assert!(log.contains("read-only transaction"), "{log}");
 
         // Scale down to 2: the highest serial goes, with its claims.
-        clusters(&client, &ns)
-            .patch("pg", &PatchParams::default(), &Patch::Merge(&serde_json::json!({"spec": {"instances": 2}})))
-            .await
-            .expect("scale down");
+        cluster::patch(&client, &ns, "pg", serde_json::json!({"spec": {"instances": 2}})).await;
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
         wait_until("pg-3 and its claim removed", Duration::from_secs(180), Duration::from_secs(2), || {
             let (client, ns, pvcs) = (client.clone(), ns.clone(), pvcs.clone());
             async move {
-                let pods = names(&instance_pods(&client, &ns, "pg").await);
+                let pods = names(&cluster::instance_pods(&client, &ns, "pg").await);
                 let claims = names(&pvcs.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items);
                 if pods == ["pg-1", "pg-2"] && claims == ["pg-1", "pg-2"] {
                     Ok(())
@@ -153,7 +85,7 @@ if psql -h pg-ro -c 'INSERT INTO e2e VALUES (0)' 2>&1; then echo "pg-ro accepted
             }
         })
         .await;
-        let status = wait_phase(&client, &ns, "pg", HEALTHY, Duration::from_secs(120)).await;
+        let status = cluster::wait_phase(&client, &ns, "pg", HEALTHY, Duration::from_secs(120)).await;
         assert_eq!(status["instances"], 2, "{status}");
     })
     .await;
@@ -163,17 +95,17 @@ if psql -h pg-ro -c 'INSERT INTO e2e VALUES (0)' 2>&1; then echo "pg-ro accepted
 async fn a_missing_credentials_secret_is_reported_until_it_appears() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
-        create_cluster(&client, &ns, serde_json::json!({
+        cluster::create(&client, &ns, serde_json::json!({
             "apiVersion": "pgfed.io/v1", "kind": "Cluster",
             "metadata": {"name": "solo"},
             "spec": {"instances": 1, "storage": {"size": "1Gi"},
                      "bootstrap": {"initdb": {"database": "shop", "owner": "shop", "secret": {"name": "shop-login"}}}}
         }))
         .await;
-        let status = wait_phase(&client, &ns, "solo", "Unable to create required cluster objects", Duration::from_secs(60)).await;
+        let status = cluster::wait_phase(&client, &ns, "solo", "Unable to create required cluster objects", Duration::from_secs(60)).await;
         let reason = status["phaseReason"].as_str().unwrap_or_default();
         assert!(reason.contains("shop-login") && reason.contains("spec.bootstrap.initdb.secret"), "{status}");
-        assert!(instance_pods(&client, &ns, "solo").await.is_empty(), "no pod before the Secret exists");
+        assert!(cluster::instance_pods(&client, &ns, "solo").await.is_empty(), "no pod before the Secret exists");
         let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
         wait_until("a MissingReference Event", Duration::from_secs(30), Duration::from_secs(2), || {
             let events = events.clone();
@@ -199,7 +131,7 @@ async fn a_missing_credentials_secret_is_reported_until_it_appears() {
             .create(&PostParams::default(), &secret)
             .await
             .expect("create secret");
-        let status = wait_phase(&client, &ns, "solo", HEALTHY, Duration::from_secs(300)).await;
+        let status = cluster::wait_phase(&client, &ns, "solo", HEALTHY, Duration::from_secs(300)).await;
         assert_eq!(status["readyInstances"], 1, "{status}");
         // The owner logs in with the user's password over TLS.
         let script = r#"PGPASSWORD=e2e-Secret-1 psql "host=solo-rw user=shop dbname=shop sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc 'SELECT current_user' || exit 2"#;
@@ -216,7 +148,7 @@ async fn a_missing_credentials_secret_is_reported_until_it_appears() {
 async fn an_image_that_cannot_be_pulled_is_reported_and_fixing_it_recovers() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
-        create_cluster(
+        cluster::create(
             &client,
             &ns,
             serde_json::json!({
@@ -227,7 +159,7 @@ async fn an_image_that_cannot_be_pulled_is_reported_and_fixing_it_recovers() {
             }),
         )
         .await;
-        let api = clusters(&client, &ns);
+        let api = cluster::api(&client, &ns);
         wait_until(
             "the pull failure in the phase reason",
             Duration::from_secs(120),
@@ -258,7 +190,8 @@ async fn an_image_that_cannot_be_pulled_is_reported_and_fixing_it_recovers() {
         )
         .await
         .expect("fix the image");
-        let status = wait_phase(&client, &ns, "img", HEALTHY, Duration::from_secs(300)).await;
+        let status =
+            cluster::wait_phase(&client, &ns, "img", HEALTHY, Duration::from_secs(300)).await;
         assert_eq!(status["image"], "pgfed/postgresql:15", "{status}");
     })
     .await;

@@ -1,0 +1,99 @@
+//! Helpers for tests of the Cluster controller: create and patch a Cluster, read its status,
+//! wait for a phase, list its instance pods.
+
+use crate::{pgfed_resource, wait_until};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// CloudNativePG's phase of a cluster whose every instance is up.
+pub const HEALTHY: &str = "Cluster in healthy state";
+
+/// The Clusters of `ns`.
+pub fn api(client: &Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &pgfed_resource("Cluster"))
+}
+
+/// The smallest Cluster: `instances` instances on 1Gi volumes, everything else defaulted.
+pub fn minimal(name: &str, instances: u32) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+        "metadata": {"name": name},
+        "spec": {"instances": instances, "storage": {"size": "1Gi"}}
+    })
+}
+
+/// Creates the Cluster `cluster` (a manifest) in `ns`.
+pub async fn create(client: &Client, ns: &str, cluster: serde_json::Value) {
+    let obj: DynamicObject = serde_json::from_value(cluster).expect("cluster manifest");
+    api(client, ns)
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("create cluster");
+}
+
+/// Merge-patches Cluster `name` with `patch`.
+pub async fn patch(client: &Client, ns: &str, name: &str, patch: serde_json::Value) {
+    api(client, ns)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("patching Cluster {ns}/{name} with {patch}: {e}"));
+}
+
+/// The status of Cluster `name` (null when it has none or cannot be read).
+pub async fn status(client: &Client, ns: &str, name: &str) -> serde_json::Value {
+    api(client, ns)
+        .get(name)
+        .await
+        .map(|c| c.data.get("status").cloned().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Waits until Cluster `name` is in `phase`; returns its status.
+pub async fn wait_phase(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    phase: &str,
+    timeout: Duration,
+) -> serde_json::Value {
+    wait_until(
+        &format!("Cluster {ns}/{name} in phase {phase:?}"),
+        timeout,
+        Duration::from_secs(2),
+        || async move {
+            let s = status(client, ns, name).await;
+            if s["phase"] == phase {
+                Ok(s)
+            } else {
+                Err(format!("phase {} ({})", s["phase"], s["phaseReason"]))
+            }
+        },
+    )
+    .await
+}
+
+/// The instance pods of `cluster` that are not being deleted.
+pub async fn instance_pods(client: &Client, ns: &str, cluster: &str) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.list(&ListParams::default().labels(&format!(
+        "pgfed.io/cluster={cluster},pgfed.io/podRole=instance"
+    )))
+    .await
+    .expect("list pods")
+    .items
+    .into_iter()
+    .filter(|p| p.metadata.deletion_timestamp.is_none())
+    .collect()
+}
+
+/// uid of each instance pod of `cluster`, by name.
+pub async fn pod_uids(client: &Client, ns: &str, cluster: &str) -> BTreeMap<String, String> {
+    instance_pods(client, ns, cluster)
+        .await
+        .into_iter()
+        .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+        .collect()
+}
