@@ -16,7 +16,7 @@ fn names<K: kube::Resource>(items: &[K]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn three_instances_become_healthy_serve_tls_clients_and_scale_down() {
+async fn three_instances_become_healthy_serve_tls_clients_and_scale_up_and_down() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
         cluster::create(&client, &ns, cluster::minimal("pg", 3))
@@ -69,10 +69,29 @@ if psql -h pg-ro -c 'INSERT INTO e2e VALUES (0)' 2>&1; then echo "pg-ro accepted
         assert!(log.contains("standby: t"), "{log}");
         assert!(log.contains("read-only transaction"), "{log}");
 
-        // Scale down to 2: the highest serial goes, with its claims.
+        // Scale up to 5 through the scale subresource, as `kubectl scale` does: new serials,
+        // each cloned from the primary.
+        cluster::api(&client, &ns)
+            .patch_scale("pg", &PatchParams::default(), &Patch::Merge(&serde_json::json!({"spec": {"replicas": 5}})))
+            .await
+            .expect("scale up");
+        let status = wait_until("5 ready instances", Duration::from_secs(420), Duration::from_secs(2), || {
+            let (client, ns) = (client.clone(), ns.clone());
+            async move {
+                let s = cluster::status(&client, &ns, "pg").await;
+                if s["readyInstances"] == 5 && s["phase"] == HEALTHY { Ok(s) } else { Err(format!("{} ready, {}", s["readyInstances"], s["phase"])) }
+            }
+        })
+        .await;
+        assert_eq!(
+            status["instanceNames"],
+            serde_json::json!(["pg-1", "pg-2", "pg-3", "pg-4", "pg-5"])
+        );
+
+        // Scale down to 2: the highest serials go, one at a time, with their claims.
         cluster::patch(&client, &ns, "pg", serde_json::json!({"spec": {"instances": 2}})).await;
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
-        wait_until("pg-3 and its claim removed", Duration::from_secs(180), Duration::from_secs(2), || {
+        wait_until("pg-3, pg-4, pg-5 and their claims removed", Duration::from_secs(300), Duration::from_secs(2), || {
             let (client, ns, pvcs) = (client.clone(), ns.clone(), pvcs.clone());
             async move {
                 let pods = names(&cluster::instance_pods(&client, &ns, "pg").await);
