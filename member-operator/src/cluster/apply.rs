@@ -127,6 +127,23 @@ pub async fn set_labels<K: Child>(
     Ok(())
 }
 
+/// Merge-patches `obj` with `patch` (fields it names only).
+pub async fn merge_patch<K: Child>(
+    client: &Client,
+    obj: &K,
+    patch: &serde_json::Value,
+) -> Result<(), ReconcileError> {
+    let api: Api<K> = Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await
+    .map_err(ReconcileError::kube(format!("patching {}", describe(obj))))?;
+    Ok(())
+}
+
 /// Whether `obj` is controlled by the Cluster with uid `owner_uid`. Pure.
 pub fn owned_by<K: Resource>(obj: &K, owner_uid: &str) -> bool {
     obj.meta()

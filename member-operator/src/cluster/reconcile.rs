@@ -538,6 +538,39 @@ pub async fn reconcile(
         ScaleStep::WaitFor { .. } | ScaleStep::Converged | ScaleStep::CannotScaleDown => {}
     }
 
+    // Claims grow in place when the spec asks for more (never shrink, never recreated).
+    let mut resize_failures: Vec<(&'static str, String)> = Vec::new();
+    let resize_in_use = spec
+        .storage
+        .as_ref()
+        .and_then(|s| s.resize_in_use_volumes)
+        .unwrap_or(true);
+    for serial in instances
+        .iter()
+        .filter(|i| i.has_data_pvc)
+        .map(|i| i.serial)
+    {
+        for claim in pvc::build(cluster, &owner, &instance_name(&name, serial))? {
+            let Some(live) = observed.pvcs.get(&claim.name_any()) else {
+                continue;
+            };
+            if let Some(size) = pvc::grow_to(&claim, live, resize_in_use) {
+                let patch = serde_json::json!({
+                    "spec": {"resources": {"requests": {"storage": size}}}
+                });
+                // A StorageClass without volume expansion refuses: that is reported, and the
+                // cluster carries on at its present size.
+                match apply::merge_patch(client, live, &patch).await {
+                    Ok(()) => actions.push((
+                        "ResizingVolume",
+                        format!("growing claim {} to {size}", live.name_any()),
+                    )),
+                    Err(e) => resize_failures.push(("ResizeFailed", e.to_string())),
+                }
+            }
+        }
+    }
+
     // The primary: the one instance whose manager reports a running primary; before any
     // report, the target once its pod is ready.
     let reporting_primary: Vec<&String> = reported
@@ -669,7 +702,7 @@ pub async fn reconcile(
     });
     // A pod that cannot start says why, in the phase reason; an Event when first seen.
     let problems = super::decide::pod_problems::pod_problems(&observed.pods);
-    let mut warnings = Vec::new();
+    let mut warnings = resize_failures;
     if !problems.is_empty() && phase_now != phases::HEALTHY {
         let previous = old_status.phase_reason.clone().unwrap_or_default();
         for problem in problems.values() {

@@ -258,3 +258,74 @@ mod tests {
         );
     }
 }
+
+/// The storage request of a claim.
+fn requested(claim: &PersistentVolumeClaim) -> Option<&str> {
+    claim
+        .spec
+        .as_ref()?
+        .resources
+        .as_ref()?
+        .requests
+        .as_ref()?
+        .get("storage")
+        .map(|q| q.0.as_str())
+}
+
+/// The size an existing claim must grow to, when the spec asks for more than it has and
+/// resizing claims in use is allowed (`resizeInUseVolumes`, default true). Never a smaller size:
+/// Kubernetes cannot shrink a volume, and admission refuses a smaller `size`. Pure.
+pub fn grow_to(
+    desired: &PersistentVolumeClaim,
+    live: &PersistentVolumeClaim,
+    resize_in_use: bool,
+) -> Option<String> {
+    let want = requested(desired)?;
+    let have = requested(live)?;
+    let parse = |s: &str| pgfed_api::validation::formats::parse_quantity(s).ok();
+    match (parse(want), parse(have)) {
+        (Some(w), Some(h)) if w > h && resize_in_use => Some(want.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaimSpec, VolumeResourceRequirements};
+
+    fn claim(size: &str) -> PersistentVolumeClaim {
+        PersistentVolumeClaim {
+            spec: Some(PersistentVolumeClaimSpec {
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(std::collections::BTreeMap::from([(
+                        "storage".to_string(),
+                        Quantity(size.to_string()),
+                    )])),
+                    limits: None,
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        }
+    }
+
+    #[test]
+    fn claims_only_grow_and_only_when_allowed() {
+        let cases = [
+            ("2Gi", "1Gi", true, Some("2Gi")),
+            ("1536Mi", "1Gi", true, Some("1536Mi")),
+            ("1Gi", "1Gi", true, None),
+            ("1024Mi", "1Gi", true, None),
+            ("512Mi", "1Gi", true, None),
+            ("2Gi", "1Gi", false, None),
+        ];
+        for (want, have, allowed, grow) in cases {
+            assert_eq!(
+                grow_to(&claim(want), &claim(have), allowed).as_deref(),
+                grow,
+                "{want} over {have}, allowed {allowed}"
+            );
+        }
+    }
+}
