@@ -197,6 +197,17 @@ where
     }
 }
 
+/// A shell prefix that waits (up to a minute) until each of `hosts` accepts PostgreSQL
+/// connections. A Service's address starts accepting only once kube-proxy has programmed the new
+/// endpoint, a moment after the pod became Ready; a client connecting in that moment is refused,
+/// as any application retrying its connection would be.
+pub fn wait_for_postgres(hosts: &[&str]) -> String {
+    hosts
+        .iter()
+        .map(|h| format!("for _ in $(seq 60); do pg_isready -q -h {h} && break; sleep 1; done\n"))
+        .collect()
+}
+
 /// Runs a one-shot pod built from `pod` in `ns` until it terminates; returns whether it
 /// succeeded and its log. The pod is deleted afterwards.
 pub async fn run_pod(

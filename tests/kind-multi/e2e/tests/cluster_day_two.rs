@@ -28,7 +28,10 @@ async fn query(
     host: &str,
     sql: &str,
 ) -> String {
-    let script = format!("psql -h {host} -qtAc \"{sql}\"");
+    let script = format!(
+        "{}psql -h {host} -qtAc \"{sql}\"",
+        pgfed_e2e::wait_for_postgres(&[host])
+    );
     let pod = serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name},

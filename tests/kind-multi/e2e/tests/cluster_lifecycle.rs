@@ -51,6 +51,7 @@ async fn three_instances_become_healthy_serve_tls_clients_and_scale_up_and_down(
 
         // Writes through -rw, reads through -ro from another pod, over verified TLS; -ro refuses writes.
         let script = r#"set -u
+for h in pg-rw pg-ro; do for _ in $(seq 60); do pg_isready -q -h $h && break; sleep 1; done; done
 psql -h pg-rw -v ON_ERROR_STOP=1 -c 'CREATE TABLE e2e(i int)' -c 'INSERT INTO e2e SELECT generate_series(1,100)' || exit 2
 echo "ssl: $(psql -h pg-rw -tAc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')"
 for _ in $(seq 90); do
@@ -153,7 +154,8 @@ async fn a_missing_credentials_secret_is_reported_until_it_appears() {
         let status = cluster::wait_phase(&client, &ns, "solo", HEALTHY, Duration::from_secs(300)).await;
         assert_eq!(status["readyInstances"], 1, "{status}");
         // The owner logs in with the user's password over TLS.
-        let script = r#"PGPASSWORD=e2e-Secret-1 psql "host=solo-rw user=shop dbname=shop sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc 'SELECT current_user' || exit 2"#;
+        let script = r#"for _ in $(seq 60); do pg_isready -q -h solo-rw && break; sleep 1; done
+PGPASSWORD=e2e-Secret-1 psql "host=solo-rw user=shop dbname=shop sslmode=verify-full sslrootcert=/ca/ca.crt" -tAc 'SELECT current_user' || exit 2"#;
         let mut pod = psql_client_pod("login", "solo", script);
         // this cluster has no generated app Secret: drop the env taken from it
         pod["spec"]["containers"][0]["env"] = serde_json::json!([{"name": "HOME", "value": "/tmp"}]);

@@ -54,7 +54,8 @@ fn reporting(ensure: &str) -> Value {
 /// Shell: `reporting` logs in to `-rw` over verified TLS with its password and runs `$1`.
 fn as_reporting() -> String {
     format!(
-        r#"as_reporting() {{ PGUSER=reporting PGPASSWORD='{ROLE_PASSWORD}' PGDATABASE=postgres psql -h {CLUSTER}-rw -tAc "$1"; }}"#
+        r#"{}as_reporting() {{ PGUSER=reporting PGPASSWORD='{ROLE_PASSWORD}' PGDATABASE=postgres psql -h {CLUSTER}-rw -tAc "$1"; }}"#,
+        pgfed_e2e::wait_for_postgres(&[&format!("{CLUSTER}-rw")])
     )
 }
 
@@ -117,7 +118,7 @@ async fn a_managed_role_logs_in_with_its_secret_and_is_dropped_when_absent() {
         let script = format!(
             r#"{}
 for _ in $(seq 120); do
-  if ! as_reporting 'SELECT 1' >/dev/null 2>/tmp/err; then echo "login refused: $(cat /tmp/err)"; break; fi
+  if ! as_reporting 'SELECT 1' >/dev/null 2>/tmp/err && grep -q 'password authentication failed' /tmp/err; then echo "login refused: $(cat /tmp/err)"; break; fi
   sleep 2
 done
 n=$(psql -h {CLUSTER}-rw -tAc "SELECT count(*) FROM pg_roles WHERE rolname = 'reporting'") || exit 3
