@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 pub const STATUS_PATH: &str = "/pg/status";
 /// Path of the dynamic settings on the manager's status port.
 pub const CONFIG_PATH: &str = "/pg/config";
+/// Path where the operator `PUT`s a new manager binary for an in-place upgrade (the manager
+/// replaces its own executable and re-executes it; postgres keeps running).
+pub const MANAGER_BINARY_PATH: &str = "/manager/binary";
+/// Header of that `PUT` carrying the SHA-256 (lowercase hex) of the body, which the manager checks
+/// before installing anything.
+pub const MANAGER_HASH_HEADER: &str = "x-pgfed-manager-sha256";
+/// Path where the operator `POST`s a request to restart postgres in place (a parameter that only
+/// takes effect at start changed; the operator restarts the instances one at a time).
+pub const RESTART_PATH: &str = "/pg/restart";
 
 /// One connected standby (pg_stat_replication).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -91,6 +100,12 @@ pub struct InstanceStatus {
     /// operator copies into the Cluster's `status.managedRolesStatus`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_roles: Option<crate::cluster::ManagedRolesStatus>,
+    /// The running manager's version (its crate version).
+    pub manager_version: String,
+    /// SHA-256 (lowercase hex) of the running manager's executable: the operator compares it with
+    /// the manager it carries to decide on an in-place upgrade. Empty from a manager that cannot be
+    /// upgraded in place.
+    pub manager_hash: String,
 }
 
 /// Settings the operator changes while an instance runs, pushed over the status API so they reach

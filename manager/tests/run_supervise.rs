@@ -1,5 +1,6 @@
 //! `instance run` as PID 1 would run it: supervises a real postmaster, serves probes, status and
-//! metrics, turns jsonlog into JSON lines, reloads and restarts on configuration change, restarts
+//! metrics, turns jsonlog into JSON lines, reloads on configuration change (a restart waits for the
+//! operator's request), restarts
 //! a crashed postmaster, fences and unfences, and shuts down on SIGTERM — also while the postmaster
 //! it waits for does not answer.
 
@@ -122,11 +123,19 @@ fn run_supervises_postgres_end_to_end() {
     n.write_config();
     n.wait_query("postgres", "SHOW work_mem", "7MB", LONG);
     assert_eq!(postmaster_pid(&n), pid, "reload must not restart");
-    // A parameter that needs a restart gets one.
+    // A parameter that needs a restart waits for the operator, which restarts the instances one
+    // at a time (`POST /pg/restart`, tests/operator_requests.rs): never all at once by themselves.
     n.cfg["postgresql"]["parameters"]["max_connections"] = json!("40");
     n.write_config();
-    n.wait_query("postgres", "SHOW max_connections", "40", LONG);
-    assert_ne!(postmaster_pid(&n), pid, "max_connections needs a restart");
+    n.wait_query(
+        "postgres",
+        "SELECT pending_restart FROM pg_settings WHERE name = 'max_connections'",
+        "t",
+        LONG,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(postmaster_pid(&n), pid, "restarted without being asked");
+    assert_eq!(n.psql("postgres", "SHOW max_connections"), "30");
 
     // A crashed postmaster is started again.
     let pid = postmaster_pid(&n);

@@ -1,5 +1,6 @@
 //! HTTP endpoints of a running instance: kubelet probes (`/healthz`, `/readyz`, `/startupz`) on
-//! the probe port, the status document and the dynamic settings (`GET`/`PUT /pg/config`) on a TLS
+//! the probe port, the status document, the dynamic settings (`GET`/`PUT /pg/config`), restart
+//! requests (`POST /pg/restart`) and in-place upgrades (`PUT /manager/binary`) on a TLS
 //! port that requires a client certificate signed by the cluster's client CA (plain `/pg/status`
 //! on the probe port only when no certificates are configured, for development; settings are never
 //! accepted there), and Prometheus `/metrics`.
@@ -10,11 +11,14 @@ use super::shared::Shared;
 use super::status::{collect, ready};
 use crate::config::CertificateFiles;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
-use pgfed_api::instance::{CONFIG_PATH, DynamicConfig, STATUS_PATH};
+use axum::routing::{get, post, put};
+use pgfed_api::instance::{
+    CONFIG_PATH, DynamicConfig, MANAGER_BINARY_PATH, MANAGER_HASH_HEADER, RESTART_PATH, STATUS_PATH,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -44,6 +48,8 @@ async fn readyz(State(s): State<Arc<Shared>>) -> StatusCode {
 async fn status(State(s): State<Arc<Shared>>) -> Response {
     let cfg = s.config.read().await.clone();
     let mut st = collect(&cfg, s.fenced.load(Ordering::SeqCst)).await;
+    st.manager_version = env!("CARGO_PKG_VERSION").to_string();
+    st.manager_hash = s.digest.get().cloned().unwrap_or_default();
     st.demotion_token = s.demotion_token.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
@@ -126,6 +132,68 @@ async fn put_config(State(s): State<Arc<Shared>>, Json(update): Json<DynamicConf
     }
 }
 
+/// `POST /pg/restart`: the operator asks for a restart of postgres, which the supervisor does
+/// at its next step if a changed parameter still needs one (a repeated request restarts once).
+async fn restart(State(s): State<Arc<Shared>>) -> StatusCode {
+    s.restart_requested.store(true, Ordering::SeqCst);
+    s.settings_pushed.notify_one();
+    tracing::info!("restart requested by the operator");
+    StatusCode::ACCEPTED
+}
+
+/// `PUT /manager/binary`: an in-place upgrade. The body is the new manager, the header its
+/// SHA-256; it is installed only when both agree and it runs, then the supervisor re-executes it
+/// between two steps (postgres keeps running). 200 with the installed digest, 400 when the binary
+/// was refused (nothing changed), 409 while another upload is being installed.
+async fn put_manager(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(_installing) = s.upgrading.try_lock() else {
+        return refused(
+            StatusCode::CONFLICT,
+            "an upgrade is being installed".into(),
+            None,
+        );
+    };
+    let announced = headers
+        .get(MANAGER_HASH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let running = s.digest.get().cloned().unwrap_or_default();
+    let exe = s.executable.clone();
+    let (current, digest) = (running.clone(), announced.clone());
+    let installed = tokio::task::spawn_blocking(move || {
+        super::upgrade::install(&exe, &current, &digest, &body)
+    })
+    .await;
+    match installed {
+        Ok(Ok(super::upgrade::Installed::AlreadyRunning)) => {
+            Json(serde_json::json!({ "managerHash": announced })).into_response()
+        }
+        Ok(Ok(super::upgrade::Installed::New)) => {
+            tracing::info!(
+                from = %running,
+                to = %announced,
+                "new manager installed; re-executing it (postgres keeps running)"
+            );
+            s.reexec.notify_one();
+            Json(serde_json::json!({ "managerHash": announced })).into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, label = e.label(), "new manager refused; nothing changed");
+            refused(StatusCode::BAD_REQUEST, e.to_string(), None)
+        }
+        Err(e) => refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("installing the manager: {e}"),
+            None,
+        ),
+    }
+}
+
 async fn metrics(State((s, custom)): State<MetricsState>) -> Response {
     let cfg = s.config.read().await.clone();
     (
@@ -148,11 +216,20 @@ pub fn probes(shared: Arc<Shared>, with_status: bool) -> Router {
     r.with_state(shared)
 }
 
-/// The status router served over mutual TLS: the status document and the dynamic settings.
+/// The largest manager binary accepted by `PUT /manager/binary`.
+const MAX_MANAGER_BYTES: usize = 512 << 20;
+
+/// The status router served over mutual TLS: the status document, the dynamic settings, restart
+/// requests and in-place upgrades.
 pub fn status_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(STATUS_PATH, get(status))
         .route(CONFIG_PATH, get(get_config).put(put_config))
+        .route(RESTART_PATH, post(restart))
+        .route(
+            MANAGER_BINARY_PATH,
+            put(put_manager).layer(DefaultBodyLimit::max(MAX_MANAGER_BYTES)),
+        )
         .with_state(shared)
 }
 

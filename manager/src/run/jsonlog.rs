@@ -42,10 +42,16 @@ pub fn convert(line: &str, logger: &str) -> Option<Value> {
     }
 }
 
-/// Follows `path` from its current end (or start when `from_start`), printing converted lines
-/// until `stop` is set. Survives the file not existing yet and being truncated.
-pub async fn follow(path: PathBuf, logger: &'static str, stop: tokio::sync::watch::Receiver<bool>) {
-    let mut offset = 0u64;
+/// Follows `path` from byte `forwarded` (0 on a fresh start; where the previous image stopped
+/// after an in-place upgrade), printing converted lines and advancing `forwarded`, until `stop` is
+/// set. Survives the file not existing yet and being truncated.
+pub async fn follow(
+    path: PathBuf,
+    logger: &'static str,
+    stop: tokio::sync::watch::Receiver<bool>,
+    forwarded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    let mut offset = forwarded.load(std::sync::atomic::Ordering::SeqCst);
     loop {
         if *stop.borrow() {
             return;
@@ -67,6 +73,7 @@ pub async fn follow(path: PathBuf, logger: &'static str, stop: tokio::sync::watc
                     if let Some(v) = convert(&line, logger) {
                         println!("{v}");
                     }
+                    forwarded.store(offset, std::sync::atomic::Ordering::SeqCst);
                     line.clear();
                 }
             }

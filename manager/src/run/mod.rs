@@ -17,6 +17,7 @@ pub mod postmaster;
 pub mod shared;
 pub mod status;
 pub mod supervisor;
+pub mod upgrade;
 
 use crate::instance::InstanceError;
 

@@ -12,16 +12,70 @@ use tokio::process::{Child, Command};
 /// reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The postmaster as a child process of the manager.
+enum Process {
+    /// Started by this image of the manager.
+    Spawned(Child),
+    /// Started by the image this one replaced with an in-place upgrade: still this process's
+    /// child (the PID did not change), but unknown to tokio, so it is waited for by PID.
+    Adopted(nix::unistd::Pid),
+}
+
 /// The supervised postmaster, when there is one.
 #[derive(Default)]
 pub struct Postmaster {
-    child: Option<Child>,
+    child: Option<Process>,
+}
+
+/// What waiting on an adopted postmaster found.
+fn adopted_exit(pid: nix::unistd::Pid) -> Option<ExitStatus> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use std::os::unix::process::ExitStatusExt;
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::StillAlive) => None,
+        Ok(WaitStatus::Exited(_, code)) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Some(ExitStatus::from_raw(signal as i32)),
+        Ok(_) => None,
+        // Not (or no longer) our child: nothing left to wait for.
+        Err(_) => Some(ExitStatus::from_raw(0)),
+    }
 }
 
 impl Postmaster {
+    /// Takes over the postmaster the previous image of this manager started, when `pid` is a
+    /// live child of this process; otherwise there is none (and the supervisor starts one).
+    pub fn adopt(pid: u32) -> Postmaster {
+        let Ok(raw) = i32::try_from(pid) else {
+            return Postmaster::default();
+        };
+        let pid = nix::unistd::Pid::from_raw(raw);
+        if adopted_exit(pid).is_some() {
+            tracing::warn!(
+                pid = raw,
+                "the handed-over postmaster is gone; starting a new one"
+            );
+            return Postmaster::default();
+        }
+        tracing::info!(
+            pid = raw,
+            "postmaster adopted from the previous manager image"
+        );
+        Postmaster {
+            child: Some(Process::Adopted(pid)),
+        }
+    }
+
     /// True while the manager has a postmaster child it has not reaped.
     pub fn running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// The postmaster's PID, to hand over to a new image of the manager.
+    pub fn pid(&self) -> Option<u32> {
+        match self.child.as_ref()? {
+            Process::Spawned(c) => c.id(),
+            Process::Adopted(pid) => u32::try_from(pid.as_raw()).ok(),
+        }
     }
 
     /// Starts postgres on the data directory in the foreground of a child process.
@@ -59,13 +113,16 @@ impl Postmaster {
                 }
             });
         }
-        self.child = Some(child);
+        self.child = Some(Process::Spawned(child));
         Ok(())
     }
 
     /// Reaps a postmaster that exited by itself (crash, kill) and returns how it ended.
     pub fn reap_exited(&mut self) -> Option<ExitStatus> {
-        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        let status = match self.child.as_mut()? {
+            Process::Spawned(c) => c.try_wait().ok().flatten()?,
+            Process::Adopted(pid) => adopted_exit(*pid)?,
+        };
         self.child = None;
         Some(status)
     }
@@ -73,17 +130,29 @@ impl Postmaster {
     /// Reaps the postmaster after something else stopped it (a demotion), waiting at most
     /// [`REAP_TIMEOUT`]; returns false when it is still alive.
     pub async fn reap_stopped(&mut self) -> bool {
-        let Some(child) = self.child.as_mut() else {
-            return true;
+        let exited = match self.child.as_mut() {
+            None => return true,
+            Some(Process::Spawned(child)) => tokio::time::timeout(REAP_TIMEOUT, child.wait())
+                .await
+                .is_ok(),
+            Some(Process::Adopted(pid)) => {
+                let pid = *pid;
+                let deadline = tokio::time::Instant::now() + REAP_TIMEOUT;
+                loop {
+                    if adopted_exit(pid).is_some() {
+                        break true;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        break false;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
         };
-        if tokio::time::timeout(REAP_TIMEOUT, child.wait())
-            .await
-            .is_ok()
-        {
+        if exited {
             self.child = None;
-            return true;
         }
-        false
+        exited
     }
 
     /// Stops postgres along `plan` ([`ctl::escalation`]) and reaps it. Fails, keeping the child,
@@ -124,9 +193,15 @@ impl Postmaster {
             Ok(mode) => tracing::info!(mode = mode.as_str(), "postgres stopped"),
             Err(e) => {
                 tracing::error!(error = %e, "postgres did not stop; killing the postmaster");
-                if let Some(child) = self.child.as_mut()
-                    && let Err(e) = child.start_kill()
-                {
+                let killed = match self.child.as_mut() {
+                    Some(Process::Spawned(child)) => child.start_kill(),
+                    Some(Process::Adopted(pid)) => {
+                        nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL)
+                            .map_err(std::io::Error::from)
+                    }
+                    None => Ok(()),
+                };
+                if let Err(e) = killed {
                     tracing::error!(error = %e, "cannot kill the postmaster");
                 }
                 if !self.reap_stopped().await {

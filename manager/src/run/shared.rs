@@ -5,6 +5,8 @@
 use crate::config::ManagerConfig;
 use pgfed_api::cluster::ManagedRolesStatus;
 use pgfed_api::instance::DynamicConfig;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::{Mutex, Notify, RwLock};
 
@@ -27,4 +29,16 @@ pub struct Shared {
     pub settings_pushed: Notify,
     /// Outcome of the last reconciliation of the managed roles; None on a standby.
     pub managed_roles: RwLock<Option<ManagedRolesStatus>>,
+    /// The operator asked for a restart of postgres (`POST /pg/restart`); the supervisor takes it
+    /// when the server runs and a changed parameter still waits for a restart.
+    pub restart_requested: AtomicBool,
+    /// This manager's executable (where a new binary is installed).
+    pub executable: PathBuf,
+    /// SHA-256 of the executable at start, which the status reports; computed in the background
+    /// (unset meanwhile, and when the file cannot be read: no in-place upgrade then).
+    pub digest: OnceLock<String>,
+    /// Serialises in-place upgrades: one binary is checked and installed at a time.
+    pub upgrading: Mutex<()>,
+    /// Wakes the supervisor to re-execute the newly installed manager between two steps.
+    pub reexec: Notify,
 }

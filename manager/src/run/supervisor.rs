@@ -14,7 +14,7 @@ use super::decide::{
 };
 use super::postmaster::Postmaster;
 use super::shared::Shared;
-use super::{RunError, dynamic, http, jsonlog, metrics};
+use super::{RunError, dynamic, http, jsonlog, metrics, upgrade};
 use crate::config::ManagerConfig;
 use crate::instance::demote::{self, Demotion};
 use crate::instance::{InstanceError, configure};
@@ -23,7 +23,7 @@ use crate::pg::ctl;
 use pgfed_api::instance::DynamicConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Mutex, Notify, RwLock, watch};
@@ -122,7 +122,14 @@ impl Supervisor {
         }
         let start_as = self.carry_on_demotion().await;
         let running = self.postmaster.running();
-        let restart = running && !changed && pending_restart(&self.cfg).await;
+        // A parameter that takes effect only at start waits for the operator, which restarts the
+        // instances one at a time (standbys first), never all at once.
+        let requested = self.shared.restart_requested.load(Ordering::SeqCst);
+        let restart = running && !changed && requested && pending_restart(&self.cfg).await;
+        if requested && running && !changed && !restart {
+            tracing::info!("restart requested, but no changed parameter needs one: ignored");
+            self.shared.restart_requested.store(false, Ordering::SeqCst);
+        }
         match decide(self.cfg.fenced, running, changed, restart) {
             Action::Nothing => {}
             Action::Start => self.start(start_as).await,
@@ -138,7 +145,8 @@ impl Supervisor {
                 }
             }
             Action::Restart => {
-                tracing::info!("a changed parameter needs a restart");
+                tracing::info!("restarting: a changed parameter needs it");
+                self.shared.restart_requested.store(false, Ordering::SeqCst);
                 self.stop(ctl::StopMode::Fast).await;
             }
         }
@@ -364,6 +372,10 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         .ok()
         .flatten()
         .and_then(|d| d.published_token().map(str::to_string));
+    let executable = upgrade::own_executable().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot locate the manager's own executable");
+        PathBuf::new()
+    });
     let shared = Arc::new(Shared {
         fenced: AtomicBool::new(cfg.fenced),
         postgres_running: AtomicBool::new(false),
@@ -372,20 +384,42 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         pushed: Mutex::new(pushed.clone()),
         settings_pushed: Notify::new(),
         managed_roles: RwLock::new(None),
+        restart_requested: AtomicBool::new(false),
+        executable: executable.clone(),
+        digest: std::sync::OnceLock::new(),
+        upgrading: Mutex::new(()),
+        reexec: Notify::new(),
     });
     serve(&cfg, shared.clone(), custom).await?;
+    let digested = shared.clone();
+    tokio::task::spawn_blocking(move || match upgrade::file_digest(&executable) {
+        Ok(digest) => {
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), %digest, "instance manager");
+            let _ = digested.digest.set(digest);
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "cannot read the manager's own executable: no in-place upgrade"
+        ),
+    });
     tokio::spawn(super::managed::run(shared.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(jsonlog::follow(
-        cfg.pgdata.join("log/postgres.json"),
-        "postgres",
-        stop_rx.clone(),
-    ));
-    tokio::spawn(jsonlog::follow(
-        cfg.pgdata.join("log/postgres"),
-        "postgres",
-        stop_rx,
-    ));
+    // After an in-place upgrade, forwarding goes on where the previous image stopped.
+    let handed_over = upgrade::handed_over_log_offsets();
+    let log_offsets: Vec<Arc<AtomicU64>> = ["log/postgres.json", "log/postgres"]
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let offset = Arc::new(AtomicU64::new(handed_over.get(i).copied().unwrap_or(0)));
+            tokio::spawn(jsonlog::follow(
+                cfg.pgdata.join(file),
+                "postgres",
+                stop_rx.clone(),
+                offset.clone(),
+            ));
+            offset
+        })
+        .collect();
 
     let mut supervisor = Supervisor {
         seen: mtime(&config_file),
@@ -394,7 +428,9 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         applied: pushed,
         cfg,
         shared,
-        postmaster: Postmaster::default(),
+        postmaster: upgrade::handed_over_postmaster()
+            .map(Postmaster::adopt)
+            .unwrap_or_default(),
         upstream,
         retry_follow_at: None,
         retry_demotion_at: None,
@@ -405,6 +441,20 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         tokio::select! {
             biased;
             _ = termination.requested() => break,
+            _ = shared.reexec.notified() => {
+                // Between two steps: every decision is on disk, the postmaster is handed over.
+                // The short pause lets the answer to the upload leave first.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let offsets: Vec<u64> =
+                    log_offsets.iter().map(|o| o.load(Ordering::SeqCst)).collect();
+                let e = upgrade::reexec(
+                    &shared.executable,
+                    supervisor.postmaster.pid(),
+                    &offsets,
+                );
+                tracing::error!(error = %e, "cannot re-execute the new manager; the old one goes on");
+                continue;
+            }
             _ = shared.settings_pushed.notified() => {}
             _ = tick.tick() => {}
         }
