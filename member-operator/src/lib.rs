@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod crd_command;
 pub mod instances;
 pub mod leader;
+pub mod manager_binary;
 pub mod metrics;
 pub mod pki;
 pub mod telemetry;

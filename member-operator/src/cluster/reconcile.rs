@@ -21,6 +21,7 @@ use super::build::{account, pdb, pvc, service};
 use super::decide::phase::{Phase, PhaseInput, phase};
 use super::decide::rollout::{self, RolloutInstance, RolloutStep};
 use super::decide::scale::{self, ObservedInstance, ScaleStep};
+use super::decide::upgrade::{self, ManagerInstance, UpgradeStep};
 use super::error::ReconcileError;
 use super::observe::{Observed, observe};
 use super::status::{self, StatusInput};
@@ -41,6 +42,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Settings {
     /// The operator's image (carries the manager the instances run).
     pub operator_image: String,
+    /// The manager binary rolled out in place to running instances; None when the operator
+    /// cannot read it (instances then get a new manager with a new pod).
+    pub manager: Option<crate::manager_binary::ManagerBinary>,
     /// DNS domain of the Kubernetes cluster.
     pub cluster_domain: String,
     /// The operator's client certificates for the managers' status API, per cluster CA.
@@ -614,12 +618,17 @@ pub async fn reconcile(
         }
     }
 
+    let mut warnings = resize_failures;
     // Rolling update, when the instance count is settled or an instance is awaited (a pod stuck
-    // on an outdated spec is replaced then).
+    // on an outdated spec is replaced then); then the in-place upgrade of the managers.
     let mut outdated = 0u32;
     let mut waiting_for_user = false;
+    let mut restarting_primary = false;
+    let mut manager_upgrade: Option<String> = None;
     if matches!(step, ScaleStep::Converged | ScaleStep::WaitFor { .. }) {
         let mut view = Vec::new();
+        let mut managers_view = Vec::new();
+        let mut spec_current = BTreeSet::new();
         for (pod_name, p) in &observed.pods {
             let Some(serial) = instance_serial(&name, pod_name) else {
                 continue;
@@ -627,23 +636,62 @@ pub async fn reconcile(
             if terminating(p) {
                 continue;
             }
+            let report = reported.get(pod_name);
             let want = pod_spec_hash(&build_pod(serial)?);
+            // The manager comes with a new pod when it cannot come in place: the operator has no
+            // binary to send, or the running manager predates in-place upgrades.
+            let in_place =
+                settings.manager.is_some() && report.is_none_or(|s| !s.manager_hash.is_empty());
+            let manager_current =
+                in_place || pod::bootstrap_image(p) == Some(settings.operator_image.as_str());
+            let current_spec =
+                p.annotations().get(ANNOTATION_POD_SPEC_HASH) == Some(&want) && manager_current;
+            if current_spec {
+                spec_current.insert(serial);
+            }
             // A parameter change PostgreSQL applies only at start (its manager reports
-            // `pending_restart`) rolls the instances like a pod change does; reloadable ones
-            // were applied by the manager with a reload.
-            let pending_restart = reported.get(pod_name).is_some_and(|s| s.pending_restart);
-            let current =
-                p.annotations().get(ANNOTATION_POD_SPEC_HASH) == Some(&want) && !pending_restart;
-            outdated += u32::from(!current);
+            // `pending_restart`) restarts the instances in place, in the rollout's order;
+            // reloadable ones were applied by the manager with a reload.
+            let pending_restart = report.is_some_and(|s| s.pending_restart);
+            let ready = pod_ready(p) && report.is_none_or(|s| s.postgres_running);
+            let primary = Some(pod_name) == current_primary.as_ref();
+            outdated += u32::from(!current_spec || pending_restart);
             view.push(RolloutInstance {
                 serial,
-                current,
-                ready: pod_ready(p),
-                primary: Some(pod_name) == current_primary.as_ref(),
+                current: current_spec && !pending_restart,
+                ready,
+                primary,
+            });
+            managers_view.push(ManagerInstance {
+                serial,
+                primary,
+                ready,
+                digest: report.map(|s| s.manager_hash.clone()),
             });
         }
         let supervised = spec.primary_update_strategy == Some(PrimaryUpdateStrategy::Supervised);
+        let ip_of = |instance: &str| {
+            super::managers::addresses(&observed.pods)
+                .into_iter()
+                .find(|(n, _)| n == instance)
+                .map(|(_, ip)| ip)
+        };
         match rollout::next_step(&view, supervised) {
+            RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial)
+                if spec_current.contains(&serial) =>
+            {
+                let instance = instance_name(&name, serial);
+                restarting_primary = Some(&instance) == current_primary.as_ref();
+                if let (Ok(client), Some(ip)) = (&managers, ip_of(&instance)) {
+                    match client.request_restart(ip).await {
+                        Ok(()) => actions.push((
+                            "RestartingInstance",
+                            format!("restarting instance {instance} in place: a changed parameter needs it"),
+                        )),
+                        Err(e) => tracing::warn!(cluster = %name, instance, error = %e, cause = e.label(), "asking for a restart failed"),
+                    }
+                }
+            }
             RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial) => {
                 let instance = instance_name(&name, serial);
                 if let Some(p) = observed.pods.get(&instance) {
@@ -655,7 +703,37 @@ pub async fn reconcile(
                 ));
             }
             RolloutStep::WaitForUser(_) => waiting_for_user = true,
-            RolloutStep::Done | RolloutStep::Wait => {}
+            RolloutStep::Wait => {}
+            RolloutStep::Done => {
+                if let (Some(binary), Ok(managers)) = (&settings.manager, &managers) {
+                    match upgrade::next_step(&managers_view, &binary.digest) {
+                        UpgradeStep::Done => {}
+                        UpgradeStep::Wait { outdated } => {
+                            manager_upgrade = Some(format!(
+                                "{outdated} instance manager(s) to upgrade in place; waiting for every instance to be ready"
+                            ));
+                        }
+                        UpgradeStep::Upgrade { serial, outdated } => {
+                            let instance = instance_name(&name, serial);
+                            manager_upgrade = Some(format!(
+                                "upgrading the instance manager of {instance} in place ({outdated} to go)"
+                            ));
+                            if let Some(ip) = ip_of(&instance) {
+                                match upload_manager(managers, binary, ip).await {
+                                    Ok(()) => actions.push((
+                                        "UpgradingInstanceManager",
+                                        format!("instance {instance} runs the operator's manager now (in place; postgres keeps running)"),
+                                    )),
+                                    Err(e) => warnings.push((
+                                        "InstanceManagerUpgradeFailed",
+                                        format!("upgrading the manager of {instance} in place: {e}"),
+                                    )),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -702,7 +780,6 @@ pub async fn reconcile(
     });
     // A pod that cannot start says why, in the phase reason; an Event when first seen.
     let problems = super::decide::pod_problems::pod_problems(&observed.pods);
-    let mut warnings = resize_failures;
     if !problems.is_empty() && phase_now != phases::HEALTHY {
         let previous = old_status.phase_reason.clone().unwrap_or_default();
         for problem in problems.values() {
@@ -715,6 +792,14 @@ pub async fn reconcile(
     if waiting_for_user {
         phase_now = phases::WAITING_FOR_USER;
         reason = "the primary runs an outdated pod and primaryUpdateStrategy is supervised".into();
+    } else if restarting_primary {
+        phase_now = phases::PRIMARY_RESTARTING;
+        reason = "a changed parameter needs a restart of the primary".into();
+    } else if let Some(why) = manager_upgrade
+        && phase_now == phases::HEALTHY
+    {
+        phase_now = phases::ONLINE_UPGRADING;
+        reason = why;
     }
     let new_status = status::build(&StatusInput {
         cluster,
@@ -738,6 +823,27 @@ pub async fn reconcile(
         warnings,
         converging: phase_now != phases::HEALTHY,
     })
+}
+
+/// Sends the operator's manager to the instance at `ip`.
+async fn upload_manager(
+    managers: &crate::instances::InstanceClient,
+    binary: &crate::manager_binary::ManagerBinary,
+    ip: std::net::IpAddr,
+) -> Result<(), ManagerUploadError> {
+    let bytes = binary.read().await.map_err(ManagerUploadError::Read)?;
+    Ok(managers.upload_manager(ip, bytes, &binary.digest).await?)
+}
+
+/// Why an in-place upgrade of one manager failed (it is tried again by a later reconcile).
+#[derive(Debug, thiserror::Error)]
+enum ManagerUploadError {
+    /// The operator's own copy cannot be read or changed.
+    #[error("reading the operator's manager: {0}")]
+    Read(#[source] std::io::Error),
+    /// The manager refused it or did not answer.
+    #[error(transparent)]
+    Send(#[from] crate::instances::InstanceClientError),
 }
 
 /// What the hibernation step needs besides the observation.

@@ -14,7 +14,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use pgfed_api::instance::{CONFIG_PATH, DynamicConfig, InstanceStatus, STATUS_PATH};
+use pgfed_api::instance::{
+    CONFIG_PATH, DynamicConfig, InstanceStatus, MANAGER_BINARY_PATH, MANAGER_HASH_HEADER,
+    RESTART_PATH, STATUS_PATH,
+};
 use pgfed_api::names::MANAGER_STATUS_PORT;
 use rustls::pki_types::ServerName;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +31,24 @@ pub use identity::{ClientCertificates, ClientIdentity, OPERATOR_CLIENT_NAME};
 
 /// The largest status document accepted; a manager's is a few KiB.
 const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// How long an upload of a manager binary may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The body of a request.
+enum Payload {
+    /// None.
+    None,
+    /// A JSON document.
+    Json(Vec<u8>),
+    /// A manager binary and its SHA-256.
+    Binary {
+        /// The binary.
+        body: Bytes,
+        /// Its digest, lowercase hex.
+        digest: String,
+    },
+}
 
 /// How long a request to a manager may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,7 +279,9 @@ impl InstanceClient {
     /// The status of the instance at `ip`.
     pub async fn status(&self, ip: IpAddr) -> Result<InstanceStatus, InstanceClientError> {
         let addr = SocketAddr::new(ip, self.port);
-        let (status, body) = self.exchange(addr, Method::GET, STATUS_PATH, None).await?;
+        let (status, body) = self
+            .exchange(addr, Method::GET, STATUS_PATH, Payload::None)
+            .await?;
         if status != StatusCode::OK {
             return Err(InstanceClientError::Status { addr, status });
         }
@@ -268,7 +291,9 @@ impl InstanceClient {
     /// The dynamic settings in effect at the instance at `ip`.
     pub async fn config(&self, ip: IpAddr) -> Result<DynamicConfig, InstanceClientError> {
         let addr = SocketAddr::new(ip, self.port);
-        let (status, body) = self.exchange(addr, Method::GET, CONFIG_PATH, None).await?;
+        let (status, body) = self
+            .exchange(addr, Method::GET, CONFIG_PATH, Payload::None)
+            .await?;
         if status != StatusCode::OK {
             return Err(InstanceClientError::Status { addr, status });
         }
@@ -285,12 +310,54 @@ impl InstanceClient {
         let addr = SocketAddr::new(ip, self.port);
         let body = serde_json::to_vec(config).map_err(InstanceClientError::Encode)?;
         let (status, _) = self
-            .exchange(addr, Method::PUT, CONFIG_PATH, Some(body))
+            .exchange(addr, Method::PUT, CONFIG_PATH, Payload::Json(body))
             .await?;
         match status {
             s if s.is_success() => Ok(()),
             StatusCode::CONFLICT => Err(InstanceClientError::Refused(addr)),
             status => Err(InstanceClientError::Status { addr, status }),
+        }
+    }
+
+    /// Asks the manager at `ip` to restart postgres (it does so only when a changed parameter
+    /// needs it).
+    pub async fn request_restart(&self, ip: IpAddr) -> Result<(), InstanceClientError> {
+        let addr = SocketAddr::new(ip, self.port);
+        let (status, _) = self
+            .exchange(addr, Method::POST, RESTART_PATH, Payload::None)
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(InstanceClientError::Status { addr, status })
+        }
+    }
+
+    /// Sends the manager at `ip` a new binary of itself with its SHA-256; the manager installs
+    /// it and re-executes it in place. [`InstanceClientError::Status`] with 404 means a manager
+    /// that cannot be upgraded in place.
+    pub async fn upload_manager(
+        &self,
+        ip: IpAddr,
+        binary: Bytes,
+        digest: &str,
+    ) -> Result<(), InstanceClientError> {
+        let addr = SocketAddr::new(ip, self.port);
+        let (status, _) = self
+            .exchange(
+                addr,
+                Method::PUT,
+                MANAGER_BINARY_PATH,
+                Payload::Binary {
+                    body: binary,
+                    digest: digest.to_string(),
+                },
+            )
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(InstanceClientError::Status { addr, status })
         }
     }
 
@@ -308,25 +375,38 @@ impl InstanceClient {
         .await
     }
 
-    /// One request on a fresh connection, bounded by the timeouts.
+    /// One request on a fresh connection, bounded by the timeouts (an upload by its own, longer
+    /// bound: tens of MiB cross the network).
     async fn exchange(
         &self,
         addr: SocketAddr,
         method: Method,
         path: &str,
-        body: Option<Vec<u8>>,
+        payload: Payload,
     ) -> Result<(StatusCode, Bytes), InstanceClientError> {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(HOST, self.host.as_str());
-        if body.is_some() {
-            request = request.header(CONTENT_TYPE, "application/json");
-        }
+        let mut bound = self.timeouts.request;
+        let body = match payload {
+            Payload::None => Bytes::new(),
+            Payload::Json(body) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Bytes::from(body)
+            }
+            Payload::Binary { body, digest } => {
+                request = request
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(MANAGER_HASH_HEADER, digest);
+                bound = bound.max(UPLOAD_TIMEOUT);
+                body
+            }
+        };
         let request = request
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .body(Full::new(body))
             .map_err(|_| InstanceClientError::ServerName(self.host.clone()))?;
-        tokio::time::timeout(self.timeouts.request, self.send(addr, request))
+        tokio::time::timeout(bound, self.send(addr, request))
             .await
             .map_err(|_| InstanceClientError::Timeout(addr))?
     }

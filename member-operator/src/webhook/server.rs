@@ -41,9 +41,34 @@ pub struct RunArgs {
     /// DNS domain of the Kubernetes cluster (Service names in certificates and URIs).
     #[arg(long, env = "CLUSTER_DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// The instance manager this operator rolls out to running instances in place; when it
+    /// cannot be read, instances get a new manager only when their pods are replaced.
+    #[arg(long, env = "MANAGER_BINARY", default_value = crate::manager_binary::DEFAULT_PATH)]
+    pub manager_binary: std::path::PathBuf,
     /// This replica's name (Events' reporting instance, leader identity).
     #[arg(long, env = "POD_NAME", default_value = "pgfed-operator")]
     pub pod_name: String,
+}
+
+/// The manager binary to roll out in place, digested off the async threads.
+async fn manager_binary(path: &std::path::Path) -> Option<crate::manager_binary::ManagerBinary> {
+    let p = path.to_path_buf();
+    let loaded =
+        tokio::task::spawn_blocking(move || crate::manager_binary::ManagerBinary::load(&p)).await;
+    match loaded {
+        Ok(Ok(binary)) => {
+            tracing::info!(path = %binary.path.display(), digest = %binary.digest, "instance manager to roll out in place");
+            Some(binary)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(path = %path.display(), error = %e, "no instance manager to roll out in place: pods are replaced instead");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "digesting the instance manager failed: pods are replaced instead");
+            None
+        }
+    }
 }
 
 impl RunArgs {
@@ -205,6 +230,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         client_for_controllers.clone(),
         crate::cluster::reconcile::Settings {
             operator_image: args.operator_image.clone(),
+            manager: manager_binary(&args.manager_binary).await,
             cluster_domain: args.cluster_domain.clone(),
             certificates: crate::instances::ClientCertificates::default(),
         },

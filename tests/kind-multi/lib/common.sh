@@ -26,6 +26,10 @@ KM_CLUSTER_DOMAIN=cluster.local
 KM_PAUSE_IMAGE=pgfed/pause:3.10
 KM_PG_IMAGE=pgfed/postgresql:15
 KM_PGFED_IMAGE=pgfed/pgfed:dev
+# Second tags the e2e suite upgrades to: the same operand under another name (an image change rolls
+# the instances), and pgfed whose manager is another build (an operator upgrade rolls it in place).
+KM_PG_NEXT_IMAGE=pgfed/postgresql:15-next
+KM_PGFED_NEXT_IMAGE=pgfed/pgfed:dev-next
 
 # shellcheck source=build.sh
 source "$KM_LIB/build.sh"

@@ -126,12 +126,12 @@ build_operand_layer() {
   fi
   echo "$out/layer.tar"
 }
+OPERAND_CONFIG='{"Cmd":["bash"],"User":"26","WorkingDir":"/var/lib/postgresql",
+  "Env":["PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+         "PGDATA=/var/lib/postgresql/data/pgdata","LANG=en_US.UTF-8"]}'
 build_operand_image() {
   local layer; layer=$(build_operand_layer)
-  oci_layout "$KM_IMAGES/oci/postgresql" "$(qualify "$KM_PG_IMAGE")" \
-    '{"Cmd":["bash"],"User":"26","WorkingDir":"/var/lib/postgresql",
-      "Env":["PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             "PGDATA=/var/lib/postgresql/data/pgdata","LANG=en_US.UTF-8"]}' "$layer"
+  oci_layout "$KM_IMAGES/oci/postgresql" "$(qualify "$KM_PG_IMAGE")" "$OPERAND_CONFIG" "$layer"
 }
 
 # ---- pgfed -----------------------------------------------------------------------------------------
@@ -159,10 +159,27 @@ build_pgfed_image() {
   # Fixed mtimes and owners: the same binaries give the same layer digest.
   tar --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$stage/root" -cf "$stage/layer.tar" .
   rm -f "$stage/layer.tar.sha256"
-  oci_layout "$KM_IMAGES/oci/pgfed" "$(qualify "$KM_PGFED_IMAGE")" \
-    '{"Entrypoint":["/usr/local/bin/pgfed-operator"],"User":"26","WorkingDir":"/",
-      "Env":["PATH=/usr/local/bin:/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"]}' \
-    "$base" "$stage/layer.tar"
+  oci_layout "$KM_IMAGES/oci/pgfed" "$(qualify "$KM_PGFED_IMAGE")" "$PGFED_CONFIG" "$base" "$stage/layer.tar"
+}
+PGFED_CONFIG='{"Entrypoint":["/usr/local/bin/pgfed-operator"],"User":"26","WorkingDir":"/",
+  "Env":["PATH=/usr/local/bin:/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"]}'
+
+# build_next_images: the second tags the e2e suite upgrades to (after build_pgfed_image).
+# - pgfed/pgfed:dev-next: the pgfed image plus one small layer with a manager that is another build as
+#   far as anything can tell (the same program with a trailer appended, so its SHA-256 differs); an
+#   operator switched to it rolls that manager out to every instance in place.
+# - pgfed/postgresql:15-next: the operand under a second name; a Cluster switched to it gets a rolling
+#   update (the pod spec changed) without a second copy of the layer on any node.
+build_next_images() {
+  local stage=$KM_IMAGES/pgfed-next-stage
+  rm -rf "$stage"; mkdir -p "$stage/root/usr/local/bin"
+  cp "$(cargo_out)/manager" "$stage/root/usr/local/bin/manager"
+  printf '\npgfed e2e: next build of the manager\n' >>"$stage/root/usr/local/bin/manager"
+  tar --numeric-owner --owner=0 --group=0 --mtime=@0 --sort=name -C "$stage/root" -cf "$stage/layer.tar" .
+  oci_layout "$KM_IMAGES/oci/pgfed-next" "$(qualify "$KM_PGFED_NEXT_IMAGE")" "$PGFED_CONFIG" \
+    "$(build_operand_layer)" "$KM_IMAGES/pgfed-stage/layer.tar" "$stage/layer.tar"
+  oci_layout "$KM_IMAGES/oci/postgresql-next" "$(qualify "$KM_PG_NEXT_IMAGE")" "$OPERAND_CONFIG" \
+    "$(build_operand_layer)"
 }
 
 # import_layout LAYOUT-DIR SOCKET: import into one containerd (namespace k8s.io, the CRI's). Blobs the

@@ -7,3 +7,4 @@ pub mod phase;
 pub mod pod_problems;
 pub mod rollout;
 pub mod scale;
+pub mod upgrade;

@@ -182,8 +182,33 @@ pub enum PodError {
 
 /// A stable hash of what the builder sets in `pod.spec` (see [`content_hash`]). Only equality
 /// matters: a rollout compares the annotation of the desired pod with the running pod's.
+///
+/// The image of the bootstrap container is left out: it only carries the manager, which a new
+/// operator rolls out to running instances in place (`decide::upgrade`), so a new operator
+/// version alone restarts no PostgreSQL. A pod whose manager cannot be upgraded in place is
+/// replaced on that account by the reconcile ([`bootstrap_image`] tells it apart).
 pub fn pod_spec_hash(pod: &Pod) -> String {
-    content_hash(&pod.spec)
+    let mut spec = pod.spec.clone();
+    if let Some(bootstrap) = spec
+        .as_mut()
+        .and_then(|s| s.init_containers.as_mut())
+        .and_then(|c| c.iter_mut().find(|c| c.name == BOOTSTRAP_CONTAINER))
+    {
+        bootstrap.image = None;
+    }
+    content_hash(&spec)
+}
+
+/// The image the pod's bootstrap container copied the manager from.
+pub fn bootstrap_image(pod: &Pod) -> Option<&str> {
+    pod.spec
+        .as_ref()?
+        .init_containers
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == BOOTSTRAP_CONTAINER)?
+        .image
+        .as_deref()
 }
 
 /// The Pod of instance `input.serial`, with its spec hash annotation.

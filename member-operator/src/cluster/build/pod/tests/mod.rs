@@ -243,6 +243,33 @@ fn spec_hash_is_stable_follows_the_image_and_ignores_the_role() {
 }
 
 #[test]
+fn spec_hash_ignores_the_operator_image_which_only_carries_the_manager() {
+    let cluster = stored_cluster(3);
+    let owner = Owner::of(&cluster).expect("owner");
+    let secrets = secrets();
+    let with_operator = |operator_image| {
+        build(&PodInput {
+            cluster: &cluster,
+            owner: &owner,
+            serial: 2,
+            role: InstanceRole::Replica,
+            operand_image: "img",
+            operator_image,
+            secrets: &secrets,
+            config_volume: config_volume(),
+        })
+        .expect("pod")
+    };
+    let (old, new) = (
+        with_operator("pgfed/pgfed:1"),
+        with_operator("pgfed/pgfed:2"),
+    );
+    assert_eq!(pod_spec_hash(&old), pod_spec_hash(&new));
+    assert_eq!(bootstrap_image(&old), Some("pgfed/pgfed:1"));
+    assert_eq!(bootstrap_image(&new), Some("pgfed/pgfed:2"));
+}
+
+#[test]
 fn serial_zero_is_refused() {
     let cluster = stored_cluster(1);
     let owner = Owner::of(&cluster).expect("owner");
