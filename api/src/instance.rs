@@ -91,6 +91,11 @@ pub struct InstanceStatus {
     pub archiver: ArchiverState,
     /// A changed parameter needs a restart.
     pub pending_restart: bool,
+    /// The pending restart lowers a setting a standby must have at least as high as its primary
+    /// (`max_connections`, `max_prepared_transactions`, `max_wal_senders`,
+    /// `max_worker_processes`, `max_locks_per_transaction`): the primary must restart first, or a
+    /// restarted standby would refuse to start.
+    pub pending_restart_lowers_standby_minimum: bool,
     /// WAL files waiting to be archived.
     pub ready_wal_files: usize,
     /// The token of this instance's last demotion, for the operator to publish.

@@ -158,7 +158,32 @@ fn a_restart_happens_when_the_operator_asks_and_a_parameter_needs_it() {
     assert_eq!(code, 202);
     n.wait_query("postgres", "SHOW max_connections", "40", LONG);
     assert_ne!(postmaster_pid(&n), pid);
-    assert_eq!(status(&client)["pendingRestart"], false);
+    let st = status(&client);
+    assert_eq!(st["pendingRestart"], false);
+    assert_eq!(st["pendingRestartLowersStandbyMinimum"], false);
+
+    // Lowering a setting standbys must keep at least as high as their primary is told apart (the
+    // operator then restarts the primary first); raising one is not.
+    n.cfg["postgresql"]["parameters"]["max_connections"] = json!("35");
+    n.write_config();
+    wait_for("a lowered max_connections reported", LONG, || {
+        let st = status(&client);
+        if st["pendingRestart"] == true && st["pendingRestartLowersStandbyMinimum"] == true {
+            Ok(())
+        } else {
+            Err(st.to_string())
+        }
+    });
+    n.cfg["postgresql"]["parameters"]["max_connections"] = json!("45");
+    n.write_config();
+    wait_for("a raised max_connections reported", LONG, || {
+        let st = status(&client);
+        if st["pendingRestart"] == true && st["pendingRestartLowersStandbyMinimum"] == false {
+            Ok(())
+        } else {
+            Err(st.to_string())
+        }
+    });
     assert!(run.terminate().success());
 }
 

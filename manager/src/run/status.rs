@@ -43,7 +43,13 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END, \
              pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, \
              EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart), \
-             CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+             CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, \
+             EXISTS (SELECT 1 FROM pg_settings s \
+               JOIN LATERAL (SELECT f.setting FROM pg_file_settings f \
+                 WHERE f.name = s.name ORDER BY f.seqno DESC LIMIT 1) f ON true \
+               WHERE s.pending_restart AND s.name IN ('max_connections', 'max_prepared_transactions', \
+                 'max_wal_senders', 'max_worker_processes', 'max_locks_per_transaction') \
+               AND CASE WHEN f.setting ~ '^[0-9]+$' THEN f.setting::bigint < s.setting::bigint ELSE false END)",
             &[],
         )
         .await
@@ -59,6 +65,7 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
     st.received_lsn = row.get(4);
     st.replay_lsn = row.get(5);
     st.pending_restart = row.get(6);
+    st.pending_restart_lowers_standby_minimum = row.get(8);
     if let Some(r) = c
         .query_opt("SELECT status FROM pg_stat_wal_receiver", &[])
         .await

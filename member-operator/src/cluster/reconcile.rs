@@ -676,7 +676,11 @@ pub async fn reconcile(
                 .find(|(n, _)| n == instance)
                 .map(|(_, ip)| ip)
         };
-        match rollout::next_step(&view, supervised) {
+        let primary_first = current_primary
+            .as_ref()
+            .and_then(|p| reported.get(p))
+            .is_some_and(|s| s.pending_restart_lowers_standby_minimum);
+        match rollout::next_step(&view, supervised, primary_first) {
             RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial)
                 if spec_current.contains(&serial) =>
             {

@@ -33,8 +33,15 @@ pub enum RolloutStep {
     WaitForUser(u32),
 }
 
-/// The next rollout step. Pure. `supervised` is `primaryUpdateStrategy: supervised`.
-pub fn next_step(instances: &[RolloutInstance], supervised: bool) -> RolloutStep {
+/// The next rollout step. Pure. `supervised` is `primaryUpdateStrategy: supervised`;
+/// `primary_first` turns the order round (a restart that lowers a setting standbys must keep at
+/// least as high as their primary, such as `max_connections`: a standby restarted first would
+/// refuse to start).
+pub fn next_step(
+    instances: &[RolloutInstance],
+    supervised: bool,
+    primary_first: bool,
+) -> RolloutStep {
     let outdated: Vec<&RolloutInstance> = instances.iter().filter(|i| !i.current).collect();
     if outdated.is_empty() {
         return RolloutStep::Done;
@@ -51,6 +58,12 @@ pub fn next_step(instances: &[RolloutInstance], supervised: bool) -> RolloutStep
     if instances.iter().any(|i| !i.ready) {
         return RolloutStep::Wait;
     }
+    let primary = outdated.iter().find(|i| i.primary);
+    match primary {
+        Some(p) if primary_first && supervised => return RolloutStep::WaitForUser(p.serial),
+        Some(p) if primary_first => return RolloutStep::ReplacePrimary(p.serial),
+        _ => {}
+    }
     // Highest serial first: the most recently added standby is the least likely to be depended on.
     if let Some(standby) = outdated
         .iter()
@@ -60,7 +73,7 @@ pub fn next_step(instances: &[RolloutInstance], supervised: bool) -> RolloutStep
     {
         return RolloutStep::ReplaceStandby(standby);
     }
-    match outdated.iter().find(|i| i.primary) {
+    match primary {
         Some(primary) if supervised => RolloutStep::WaitForUser(primary.serial),
         Some(primary) => RolloutStep::ReplacePrimary(primary.serial),
         None => RolloutStep::Done,
@@ -140,7 +153,31 @@ mod tests {
             ),
         ];
         for (name, instances, supervised, want) in cases {
-            assert_eq!(next_step(&instances, supervised), want, "{name}");
+            assert_eq!(next_step(&instances, supervised, false), want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_lowered_standby_minimum_restarts_the_primary_first() {
+        use RolloutStep::*;
+        let all_outdated = vec![
+            i(1, false, true, true),
+            i(2, false, true, false),
+            i(3, false, true, false),
+        ];
+        assert_eq!(next_step(&all_outdated, false, true), ReplacePrimary(1));
+        assert_eq!(next_step(&all_outdated, true, true), WaitForUser(1));
+        // Then the standbys, as usual.
+        let primary_done = vec![
+            i(1, true, true, true),
+            i(2, false, true, false),
+            i(3, false, true, false),
+        ];
+        assert_eq!(next_step(&primary_done, false, true), ReplaceStandby(3));
+        // Never while an instance is not ready.
+        let restarting = vec![i(1, false, false, true), i(2, false, true, false)];
+        assert_eq!(next_step(&restarting, false, true), ReplacePrimary(1));
+        let standby_down = vec![i(1, false, true, true), i(2, true, false, false)];
+        assert_eq!(next_step(&standby_down, false, true), Wait);
     }
 }

@@ -97,3 +97,41 @@ pub async fn pod_uids(client: &Client, ns: &str, cluster: &str) -> BTreeMap<Stri
         .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
         .collect()
 }
+
+/// Runs `sql` through `host` (a Service of `cluster`) with the application owner's credentials
+/// over TLS (verify-full) from a one-shot pod named `pod_name`; returns psql's unaligned output.
+/// Panics with the pod's log when psql fails.
+pub async fn query(
+    client: &Client,
+    ns: &str,
+    pod_name: &str,
+    cluster: &str,
+    host: &str,
+    sql: &str,
+) -> String {
+    let script = format!(
+        "{}psql -h {host} -qtAc \"{sql}\"",
+        crate::wait_for_postgres(&[host])
+    );
+    let pod = crate::psql_client_pod(pod_name, cluster, &script);
+    let (ok, log) = crate::run_pod(client, ns, pod, Duration::from_secs(120)).await;
+    assert!(ok, "query {sql:?} on {host} failed:\n{log}");
+    log.trim().to_string()
+}
+
+/// Restart count of each instance pod's `postgres` container, by pod name.
+pub async fn restart_counts(client: &Client, ns: &str, cluster: &str) -> BTreeMap<String, i32> {
+    instance_pods(client, ns, cluster)
+        .await
+        .into_iter()
+        .filter_map(|p| {
+            let count = p
+                .status?
+                .container_statuses?
+                .into_iter()
+                .find(|c| c.name == "postgres")?
+                .restart_count;
+            Some((p.metadata.name?, count))
+        })
+        .collect()
+}
