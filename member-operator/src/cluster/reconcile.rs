@@ -139,8 +139,9 @@ fn credentials_secret(
                 })?;
         if secret_value(secret, "password").is_none() {
             return Err(ReconcileError::MissingKey {
+                kind: "Secret",
                 name: name.to_string(),
-                key: "password",
+                key: "password".into(),
                 field: field.to_string(),
             });
         }
@@ -491,6 +492,10 @@ pub async fn reconcile(
             config_volume: config::volume(&name),
         })?)
     };
+    if matches!(step, ScaleStep::Bootstrap { .. }) {
+        // The first instance runs the post-init SQL: its Secrets and ConfigMaps must exist.
+        super::post_init_refs::check(client, cluster).await?;
+    }
     let mut actions: Vec<(&'static str, String)> = Vec::new();
     let mut latest_generated = latest;
     match step {
