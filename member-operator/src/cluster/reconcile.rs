@@ -401,7 +401,8 @@ pub async fn reconcile(
         .as_deref()
         .and_then(|t| instance_serial(&name, t));
     let primaries: BTreeSet<u32> = target_serial.into_iter().collect();
-    let step = scale::next_step(desired, latest, &instances, &primaries);
+    let maintenance = scale::NodeMaintenance::of(spec.node_maintenance_window.as_ref());
+    let step = scale::next_step(desired, latest, &instances, &primaries, maintenance);
     let (target_primary, target_serial) = match (&old_status.target_primary, step.clone()) {
         (Some(t), _) => (Some(t.clone()), target_serial),
         (None, ScaleStep::Bootstrap { serial }) => {
@@ -523,7 +524,7 @@ pub async fn reconcile(
                 ),
             ));
         }
-        ScaleStep::Remove { serial } => {
+        ScaleStep::Remove { serial, reason } => {
             let instance = instance_name(&name, serial);
             if let Some(p) = observed.pods.get(&instance) {
                 apply::delete_owned(client, p, &owner.uid).await?;
@@ -535,10 +536,7 @@ pub async fn reconcile(
             {
                 apply::delete_owned(client, claim, &owner.uid).await?;
             }
-            actions.push((
-                "RemovingInstance",
-                format!("scaling down: removing instance {instance} and its volumes"),
-            ));
+            actions.push(("RemovingInstance", reason.message(&instance)));
         }
         ScaleStep::WaitFor { .. } | ScaleStep::Converged | ScaleStep::CannotScaleDown => {}
     }
