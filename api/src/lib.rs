@@ -21,6 +21,7 @@ pub mod lsn;
 pub mod names;
 pub mod object_store;
 pub mod pooler;
+pub mod post_init_sql;
 pub mod postgres_params;
 pub mod token;
 pub mod validation;

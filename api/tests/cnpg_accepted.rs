@@ -45,6 +45,11 @@ fn accepted() -> Vec<Accepted> {
             class: "subscription and database names with a hyphen",
             spec: "cluster: {name: pg}\nname: sub-one\ndbname: app-two\npublicationName: pub-one\nexternalClusterName: origin",
         },
+        Accepted {
+            kind: "Cluster",
+            class: "post-init SQL in template1 and in Secrets and ConfigMaps",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  initdb:\n    postInitTemplateSQL: ['CREATE EXTENSION pg_trgm']\n    postInitSQLRefs: {secretRefs: [{name: init, key: roles.sql}]}\n    postInitTemplateSQLRefs: {configMapRefs: [{name: init, key: template.sql}]}\n    postInitApplicationSQLRefs:\n      secretRefs: [{name: init, key: grants.sql}]\n      configMapRefs: [{name: init, key: schema.sql}]",
+        },
         // Item 12: a replica cluster lists the clusters it connects to, not itself.
         Accepted {
             kind: "Cluster",

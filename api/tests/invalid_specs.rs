@@ -421,9 +421,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             kind: "Cluster",
-            spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  initdb: {postInitTemplateSQL: ['create extension x']}",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  initdb: {localeProvider: icu}",
             want: &[(
-                "spec.bootstrap.initdb.postInitTemplateSQL",
+                "spec.bootstrap.initdb.localeProvider",
                 "pgfed does not support",
             )],
         },

@@ -16,6 +16,7 @@ use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, ExternalCluster, ManagedConfiguration,
     PostgresConfiguration, ReplicaClusterConfiguration,
 };
+use pgfed_api::post_init_sql::PostInitSqlFiles;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,12 +54,18 @@ pub struct ManagerConfig {
     /// How the first instance comes to life (`spec.bootstrap`): `initdb` (`instance init`),
     /// `recovery` from an external cluster's object store (`instance restore`) or
     /// `pg_basebackup` (`instance join`). Each command refuses the options it does not implement
-    /// (initdb `import`, `localeProvider`, `icuLocale`, `postInitTemplateSQL`, the `*SQLRefs`;
-    /// recovery from a `backup` or `volumeSnapshots`). The application `database`, `owner` and
-    /// `secret` of `recovery` and `pg_basebackup` are not applied: the copied data brings its
-    /// roles.
+    /// (initdb `import`, `localeProvider`, `icuLocale`; recovery from a `backup` or
+    /// `volumeSnapshots`). The initdb `*SQLRefs` run from the files `postInitSqlFiles` lists.
+    /// The application `database`, `owner` and `secret` of `recovery` and `pg_basebackup` are
+    /// not applied: the copied data brings its roles.
     #[serde(default)]
     pub bootstrap: Option<BootstrapConfiguration>,
+    /// Where the scripts of `bootstrap.initdb`'s `postInitSQLRefs`, `postInitTemplateSQLRefs`
+    /// and `postInitApplicationSQLRefs` are mounted, per stage in the order they run, each with
+    /// the field naming it. The manager cannot read Secrets or ConfigMaps: the operator mounts
+    /// every referenced key as a file. `instance init` refuses a reference with no file here.
+    #[serde(default, skip_serializing_if = "PostInitSqlFiles::is_empty")]
+    pub post_init_sql_files: PostInitSqlFiles,
     /// PostgreSQL configuration (`spec.postgresql`): `parameters`, `pg_hba`, `pg_ident` and
     /// `shared_preload_libraries` (added to the parameter's list) are applied; `ldap` and
     /// `synchronous` are refused (not implemented yet); `syncReplicaElectionConstraint`, `promotionTimeout` and `enableAlterSystem` are not

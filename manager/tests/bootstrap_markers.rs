@@ -108,11 +108,12 @@ fn killed_init_is_redone_and_a_complete_directory_is_never_removed() {
     n.cfg["bootstrap"]["initdb"]["postInitSQL"] = json!(["SELECT pg_sleep(600)"]);
     n.write_config();
     let mut init = spawn_instance(&n, "init");
-    // Killed while PostgreSQL runs the post-init SQL: the database exists, the init is not done.
-    wait_for("app database created", LONG, || {
+    // Killed while PostgreSQL runs the post-init SQL (before the application database is
+    // created): the init is not done.
+    wait_for("post-init SQL running", LONG, || {
         n.try_psql(
             "postgres",
-            "SELECT 1 FROM pg_database WHERE datname = 'app'",
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'",
         )
         .and_then(|v| if v == "1" { Ok(()) } else { Err(v) })
     });

@@ -78,3 +78,30 @@ fn the_operator_file_names_this_pod_and_streams_from_the_rw_service_over_verifie
         .named_after_pod(Some("pg-1".to_string()));
     assert_eq!(primary.other_target_primary(), None);
 }
+
+#[test]
+fn the_operator_lists_a_mounted_file_for_every_post_init_sql_reference() {
+    let (text, _) = fixture();
+    let config = ManagerConfig::parse(&text).expect("parse");
+    let initdb = config
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.initdb.clone())
+        .expect("the fixture bootstraps with initdb");
+    let files = &config.post_init_sql_files;
+    assert!(
+        !files.sql.is_empty() && !files.application.is_empty(),
+        "the fixture references post-init SQL in Secrets and ConfigMaps: {files:?}"
+    );
+    // What `instance init` checks before it runs anything.
+    pgfed_manager::instance::init::check_post_init_files(&initdb, files)
+        .unwrap_or_else(|e| panic!("the manager refuses the operator's file list: {e}"));
+    for file in files.sql.iter().chain(&files.application) {
+        assert!(
+            file.path.starts_with("/controller/post-init-sql/"),
+            "{} is mounted at {}",
+            file.field,
+            file.path
+        );
+    }
+}

@@ -69,27 +69,38 @@ pub struct BootstrapInitDb {
     #[x_kube(validation = Rule::new("self in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]")
         .message("walSegmentSize must be a power of two between 1 and 1024 (MiB)"))]
     pub wal_segment_size: Option<i32>,
-    /// SQL run as superuser in the `postgres` database after initdb.
+    /// SQL statements run as superuser in the `postgres` database after initdb, before
+    /// `postInitSQLRefs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[serde(rename = "postInitSQL")]
     pub post_init_sql: Vec<String>,
-    /// SQL run as superuser in the application database after initdb.
+    /// SQL statements run as superuser in the application database once it is created, before
+    /// `postInitApplicationSQLRefs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[serde(rename = "postInitApplicationSQL")]
     pub post_init_application_sql: Vec<String>,
-    /// SQL run as superuser in `template1` after initdb.
+    /// SQL statements run as superuser in `template1` after `postInitSQLRefs` and before the
+    /// application database is created, which therefore inherits what they make. Use with care:
+    /// every database created later inherits it too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[serde(rename = "postInitTemplateSQL")]
     pub post_init_template_sql: Vec<String>,
-    /// Secrets/ConfigMaps with SQL run like `postInitSQL`.
+    /// Secret and ConfigMap keys, each holding a SQL script (several statements allowed), run
+    /// as superuser in the `postgres` database after `postInitSQL`: `secretRefs` first, then
+    /// `configMapRefs`, each in list order. They must exist when the cluster is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "postInitSQLRefs")]
     pub post_init_sql_refs: Option<SqlRefs>,
-    /// Secrets/ConfigMaps with SQL run like `postInitApplicationSQL`.
+    /// Secret and ConfigMap keys, each holding a SQL script (several statements allowed), run
+    /// as superuser in the application database after `postInitApplicationSQL`: `secretRefs`
+    /// first, then `configMapRefs`, each in list order. They must exist when the cluster is
+    /// created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "postInitApplicationSQLRefs")]
     pub post_init_application_sql_refs: Option<SqlRefs>,
-    /// Secrets/ConfigMaps with SQL run like `postInitTemplateSQL`.
+    /// Secret and ConfigMap keys, each holding a SQL script (several statements allowed), run
+    /// as superuser in `template1` after `postInitTemplateSQL`: `secretRefs` first, then
+    /// `configMapRefs`, each in list order. They must exist when the cluster is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "postInitTemplateSQLRefs")]
     pub post_init_template_sql_refs: Option<SqlRefs>,

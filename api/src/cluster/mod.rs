@@ -375,11 +375,16 @@ pub enum PrimaryUpdateMethod {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeMaintenanceWindow {
-    /// Reuse the existing PVC when the instance comes back on the drained node. Default true.
+    /// While a maintenance is in progress: true (the default) recreates a standby whose pod is
+    /// gone on its existing PVCs (on node-local storage it waits for its node to come back);
+    /// false removes that standby and its PVCs and clones a new one, with a new name, wherever
+    /// it can be scheduled. The primary always comes back on its own PVCs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "reusePVC")]
     pub reuse_pvc: Option<bool>,
-    /// A maintenance is in progress: standbys on drained nodes are not recreated elsewhere. Default false.
+    /// Nodes are being drained for maintenance: a one-instance cluster lifts its
+    /// PodDisruptionBudget so its pod may move, and `reusePVC` decides what becomes of evicted
+    /// standbys. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_progress: Option<bool>,
 }

@@ -12,19 +12,6 @@ pub fn initdb_not_implemented(initdb: &BootstrapInitDb) -> Vec<&'static str> {
     [
         ("localeProvider", initdb.locale_provider.is_some()),
         ("icuLocale", initdb.icu_locale.is_some()),
-        (
-            "postInitTemplateSQL",
-            !initdb.post_init_template_sql.is_empty(),
-        ),
-        ("postInitSQLRefs", initdb.post_init_sql_refs.is_some()),
-        (
-            "postInitApplicationSQLRefs",
-            initdb.post_init_application_sql_refs.is_some(),
-        ),
-        (
-            "postInitTemplateSQLRefs",
-            initdb.post_init_template_sql_refs.is_some(),
-        ),
         ("import", initdb.import.is_some()),
     ]
     .into_iter()
@@ -145,8 +132,8 @@ mod tests {
                 ],
             ),
             (
-                "bootstrap: {initdb: {postInitTemplateSQL: ['select 1']}}",
-                &["spec.bootstrap.initdb.postInitTemplateSQL"],
+                "bootstrap:\n  initdb:\n    postInitTemplateSQL: ['select 1']\n    postInitSQLRefs: {secretRefs: [{name: s, key: k}]}\n    postInitTemplateSQLRefs: {configMapRefs: [{name: m, key: k}]}\n    postInitApplicationSQLRefs: {secretRefs: [{name: s, key: k}]}",
+                &[],
             ),
             (
                 "bootstrap: {initdb: {import: {type: microservice, databases: [a], source: {externalCluster: a}}}}",

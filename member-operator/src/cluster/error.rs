@@ -32,13 +32,15 @@ pub enum ReconcileError {
         /// The spec field naming it.
         field: String,
     },
-    /// A referenced Secret lacks a key the operator needs.
-    #[error("Secret {name} referenced by {field} has no key {key}")]
+    /// A referenced Secret or ConfigMap lacks a key the operator or the instances need.
+    #[error("{kind} {name} referenced by {field} has no key {key}")]
     MissingKey {
-        /// The Secret.
+        /// Kind of the object.
+        kind: &'static str,
+        /// Its name.
         name: String,
         /// The key.
-        key: &'static str,
+        key: String,
         /// The spec field naming it.
         field: String,
     },

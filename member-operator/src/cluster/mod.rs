@@ -11,6 +11,7 @@ pub mod decide;
 pub mod error;
 pub mod managers;
 pub mod observe;
+pub mod post_init_refs;
 pub mod reconcile;
 pub mod status;
 
@@ -49,6 +50,7 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("", "secrets", "watch"),
     access("", "secrets", "create"),
     access("", "secrets", "patch"),
+    access("", "configmaps", "get"),
     access("", "configmaps", "list"),
     access("", "configmaps", "watch"),
     access("", "configmaps", "create"),

@@ -143,8 +143,9 @@ fn credentials_secret(
                 })?;
         if secret_value(secret, "password").is_none() {
             return Err(ReconcileError::MissingKey {
+                kind: "Secret",
                 name: name.to_string(),
-                key: "password",
+                key: "password".into(),
                 field: field.to_string(),
             });
         }
@@ -404,7 +405,8 @@ pub async fn reconcile(
         .as_deref()
         .and_then(|t| instance_serial(&name, t));
     let primaries: BTreeSet<u32> = target_serial.into_iter().collect();
-    let step = scale::next_step(desired, latest, &instances, &primaries);
+    let maintenance = scale::NodeMaintenance::of(spec.node_maintenance_window.as_ref());
+    let step = scale::next_step(desired, latest, &instances, &primaries, maintenance);
     let (target_primary, target_serial) = match (&old_status.target_primary, step.clone()) {
         (Some(t), _) => (Some(t.clone()), target_serial),
         (None, ScaleStep::Bootstrap { serial }) => {
@@ -495,6 +497,10 @@ pub async fn reconcile(
             config_volume: config::volume(&name),
         })?)
     };
+    if matches!(step, ScaleStep::Bootstrap { .. }) {
+        // The first instance runs the post-init SQL: its Secrets and ConfigMaps must exist.
+        super::post_init_refs::check(client, cluster).await?;
+    }
     let mut actions: Vec<(&'static str, String)> = Vec::new();
     let mut latest_generated = latest;
     match step {
@@ -522,7 +528,7 @@ pub async fn reconcile(
                 ),
             ));
         }
-        ScaleStep::Remove { serial } => {
+        ScaleStep::Remove { serial, reason } => {
             let instance = instance_name(&name, serial);
             if let Some(p) = observed.pods.get(&instance) {
                 apply::delete_owned(client, p, &owner.uid).await?;
@@ -534,10 +540,7 @@ pub async fn reconcile(
             {
                 apply::delete_owned(client, claim, &owner.uid).await?;
             }
-            actions.push((
-                "RemovingInstance",
-                format!("scaling down: removing instance {instance} and its volumes"),
-            ));
+            actions.push(("RemovingInstance", reason.message(&instance)));
         }
         ScaleStep::WaitFor { .. } | ScaleStep::Converged | ScaleStep::CannotScaleDown => {}
     }

@@ -142,6 +142,17 @@ pub enum BootstrapError {
         /// The end of PostgreSQL's log.
         log_tail: String,
     },
+    /// The file holding a referenced post-init script cannot be read (the Secret or ConfigMap
+    /// key was not mounted, or is not UTF-8 text).
+    #[error("cannot read the SQL script of {field} from {path}: {source}")]
+    PostInitScript {
+        /// The field naming the reference (`bootstrap.initdb.postInitSQLRefs.secretRefs[0]`).
+        field: String,
+        /// The mounted file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
     /// Removing an unfinished bootstrap's work failed.
     #[error("removing the unfinished bootstrap's files in {path}: {source}")]
     Clean {
@@ -176,6 +187,7 @@ impl BootstrapError {
             BootstrapError::SecretForAnotherUser { .. } => "secret_for_another_user",
             BootstrapError::NoBackup { .. } => "no_backup",
             BootstrapError::RecoveryStopped { .. } => "recovery_stopped",
+            BootstrapError::PostInitScript { .. } => "post_init_script",
             BootstrapError::Clean { .. } => "clean",
         }
     }

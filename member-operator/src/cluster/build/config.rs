@@ -16,9 +16,13 @@
 //!   file is what a new or restarted pod starts from. `dynamicVersion` orders the two: the manager
 //!   keeps whichever is newer.
 //! - A ConfigMap, not a Secret: nothing secret is in it, only names of Secrets and file paths.
+//!   The post-init SQL `bootstrap.initdb` references in Secrets and ConfigMaps stays where it
+//!   is: the pod builder mounts each referenced key, and `postInitSqlFiles` lists the files.
 
 use super::meta::Owner;
-use super::pod::{CERTIFICATES_DIR, CREDENTIALS_DIR, PGDATA};
+use super::pod::{
+    CERTIFICATES_DIR, CREDENTIALS_DIR, PGDATA, POST_INIT_SQL_DIR, post_init_sql_file,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Volume};
 use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, Cluster, ExternalCluster, ManagedConfiguration,
@@ -26,6 +30,7 @@ use pgfed_api::cluster::{
 };
 use pgfed_api::common::LocalObjectReference;
 use pgfed_api::names::{POSTGRES_PORT, REPLICATION_USER, service_rw};
+use pgfed_api::post_init_sql::PostInitSqlFiles;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -65,6 +70,10 @@ pub struct ManagerConfigFile {
     /// `spec.bootstrap`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<BootstrapConfiguration>,
+    /// The files the pod builder mounted the initdb `*SQLRefs` scripts at, per stage in the
+    /// order they run.
+    #[serde(skip_serializing_if = "PostInitSqlFiles::is_empty")]
+    pub post_init_sql_files: PostInitSqlFiles,
     /// `spec.postgresql`.
     pub postgresql: PostgresConfiguration,
     /// `spec.backup`.
@@ -175,6 +184,16 @@ pub fn manager_config(
         pgdata: PGDATA.to_string(),
         secrets_dir: CREDENTIALS_DIR.to_string(),
         bootstrap: bootstrap(spec.bootstrap.as_ref(), dynamic.app_secret.as_deref()),
+        post_init_sql_files: spec
+            .bootstrap
+            .as_ref()
+            .and_then(|b| b.initdb.as_ref())
+            .map(|initdb| {
+                PostInitSqlFiles::of(initdb, |r| {
+                    format!("{POST_INIT_SQL_DIR}/{}", post_init_sql_file(r))
+                })
+            })
+            .unwrap_or_default(),
         postgresql: spec.postgresql.clone().unwrap_or_default(),
         backup: spec.backup.clone(),
         replica: spec.replica.clone(),
@@ -242,7 +261,9 @@ mod tests {
     use super::*;
     use crate::cluster::build::meta::tests::stored_cluster;
     use pgfed_api::cluster::{BootstrapInitDb, ManagedServices, RoleConfiguration};
-    use pgfed_api::common::LocalObjectReference;
+    use pgfed_api::common::{
+        ConfigMapKeySelector, LocalObjectReference, SecretKeySelector, SqlRefs,
+    };
 
     fn render(cluster: &Cluster, dynamic: &DynamicSettings) -> serde_json::Value {
         let owner = Owner::of(cluster).expect("owner");
@@ -306,6 +327,20 @@ mod tests {
             initdb: Some(BootstrapInitDb {
                 database: Some("shop".into()),
                 owner: Some("shop".into()),
+                post_init_sql_refs: Some(SqlRefs {
+                    secret_refs: vec![SecretKeySelector {
+                        name: "init-roles".into(),
+                        key: "roles.sql".into(),
+                    }],
+                    config_map_refs: Vec::new(),
+                }),
+                post_init_application_sql_refs: Some(SqlRefs {
+                    secret_refs: Vec::new(),
+                    config_map_refs: vec![ConfigMapKeySelector {
+                        name: "init-schema".into(),
+                        key: "schema.sql".into(),
+                    }],
+                }),
                 ..BootstrapInitDb::default()
             }),
             ..BootstrapConfiguration::default()
@@ -355,6 +390,48 @@ mod tests {
         assert_eq!(
             rendered, stored,
             "the managers' configuration changed; regenerate the fixture and check the manager reads it"
+        );
+    }
+
+    #[test]
+    fn post_init_sql_files_are_where_the_pod_builder_mounts_them_in_run_order() {
+        let mut cluster = stored_cluster(1);
+        let json = render(&cluster, &DynamicSettings::default());
+        assert!(json.get("postInitSqlFiles").is_none());
+        cluster.spec.bootstrap = Some(
+            serde_norway::from_str(
+                "initdb:\n  postInitApplicationSQLRefs:\n    configMapRefs: [{name: m, key: a}]\n    secretRefs: [{name: s, key: b}]\n  postInitTemplateSQLRefs: {secretRefs: [{name: s, key: c}]}\n",
+            )
+            .expect("bootstrap"),
+        );
+        let json = render(&cluster, &DynamicSettings::default());
+        let files = &json["postInitSqlFiles"];
+        assert!(files.get("sql").is_none(), "{files}");
+        assert_eq!(
+            files["template"],
+            serde_json::json!([{
+                "field": "bootstrap.initdb.postInitTemplateSQLRefs.secretRefs[0]",
+                "path": "/controller/post-init-sql/template/secret-0.sql",
+            }])
+        );
+        assert_eq!(
+            files["application"],
+            serde_json::json!([
+                {
+                    "field": "bootstrap.initdb.postInitApplicationSQLRefs.secretRefs[0]",
+                    "path": "/controller/post-init-sql/application/secret-0.sql",
+                },
+                {
+                    "field": "bootstrap.initdb.postInitApplicationSQLRefs.configMapRefs[0]",
+                    "path": "/controller/post-init-sql/application/configmap-0.sql",
+                },
+            ])
+        );
+        // The references stay in `bootstrap` (the manager checks each has its file); the SQL
+        // itself never enters the ConfigMap.
+        assert_eq!(
+            json["bootstrap"]["initdb"]["postInitTemplateSQLRefs"]["secretRefs"][0]["name"],
+            "s"
         );
     }
 

@@ -123,7 +123,15 @@ mod tests {
                 phase::WAITING_FOR_INSTANCES,
             ),
             (
-                input(Remove { serial: 3 }, true, 3, 2),
+                input(
+                    Remove {
+                        serial: 3,
+                        reason: crate::cluster::decide::scale::RemovalReason::ScaleDown,
+                    },
+                    true,
+                    3,
+                    2,
+                ),
                 phase::WAITING_FOR_INSTANCES,
             ),
         ];

@@ -41,7 +41,7 @@ mod volumes;
 pub use affinity::{DEFAULT_TOPOLOGY_KEY, affinity};
 pub use probes::{DEFAULT_PERIOD, DEFAULT_START_DELAY, DEFAULT_TIMEOUT, Probes, probes};
 pub use security::{DEFAULT_POSTGRES_ID, container_security_context, pod_security_context};
-pub use volumes::SCRATCH_VOLUME;
+pub use volumes::{SCRATCH_VOLUME, post_init_sql_file};
 
 use volumes::volumes;
 
@@ -82,6 +82,8 @@ pub const PROJECTED_MOUNT: &str = "/projected";
 pub const CERTIFICATES_DIR: &str = "/controller/certificates";
 /// Parent of the credentials mounts.
 pub const CREDENTIALS_DIR: &str = "/controller/credentials";
+/// Where the post-init SQL scripts `bootstrap.initdb` references are mounted.
+pub const POST_INIT_SQL_DIR: &str = "/controller/post-init-sql";
 /// Environment variables the operator sets and `spec.env` may not.
 pub const RESERVED_ENV: [&str; 4] = ["PGDATA", "POD_NAME", "NAMESPACE", "PGFED_CONFIG"];
 /// Default of `spec.stopDelay`: seconds a pod may take to stop.

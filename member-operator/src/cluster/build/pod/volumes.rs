@@ -1,18 +1,31 @@
 //! The volumes of an instance pod and where the postgres container mounts them: the instance's
 //! claims (data, WAL, tablespaces), the scratch volume behind `/controller`, `/run` and `/tmp`,
-//! `/dev/shm` in memory, the manager's configuration, `spec.projectedVolumeTemplate`, and the
-//! certificate and credentials Secrets (only `ca.crt` of a CA Secret).
+//! `/dev/shm` in memory, the manager's configuration, `spec.projectedVolumeTemplate`, the
+//! certificate and credentials Secrets (only `ca.crt` of a CA Secret), and the post-init SQL
+//! scripts `bootstrap.initdb` references.
+//!
+//! The post-init scripts (`postInitSQLRefs`, `postInitTemplateSQLRefs`,
+//! `postInitApplicationSQLRefs`) are one read-only projected volume at
+//! `/controller/post-init-sql`, one file per reference at `<stage>/<secret|configmap>-<index>.sql`
+//! (the manager's configuration lists the files in the order they run). Every instance mounts it,
+//! so every pod of a cluster has one spec whichever bootstraps; its sources are optional, because
+//! only the bootstrap reads them: the reconcile checks they exist before it creates the first
+//! instance, and a Secret or ConfigMap removed once the cluster runs must not keep pods from
+//! starting.
 
 use super::{
-    CERTIFICATES_DIR, CONTROLLER_DIR, CREDENTIALS_DIR, DATA_MOUNT, PROJECTED_MOUNT, PodError,
-    PodInput, TABLESPACES_DIR, WAL_MOUNT,
+    CERTIFICATES_DIR, CONTROLLER_DIR, CREDENTIALS_DIR, DATA_MOUNT, POST_INIT_SQL_DIR,
+    PROJECTED_MOUNT, PodError, PodInput, TABLESPACES_DIR, WAL_MOUNT,
 };
 use crate::cluster::build::certs::{CA_CERT, TLS_CERT, TLS_KEY};
 use k8s_openapi::api::core::v1::{
-    EmptyDirVolumeSource, KeyToPath, PersistentVolumeClaimVolumeSource, SecretVolumeSource, Volume,
-    VolumeMount,
+    ConfigMapProjection, EmptyDirVolumeSource, KeyToPath, PersistentVolumeClaimVolumeSource,
+    ProjectedVolumeSource, SecretProjection, SecretVolumeSource, Volume, VolumeMount,
+    VolumeProjection,
 };
+use pgfed_api::cluster::Cluster;
 use pgfed_api::names::{tablespace_pvc_name, wal_pvc_name};
+use pgfed_api::post_init_sql::{SourceKind, SqlRef, sql_refs};
 
 /// Mode of mounted Secret files: owner root, readable by the `fsGroup`.
 const SECRET_MODE: i32 = 0o640;
@@ -60,6 +73,66 @@ fn secret(name: &str, secret_name: &str, keys: Option<&[&str]>) -> Volume {
         }),
         ..Volume::default()
     }
+}
+
+/// Name of the volume holding the post-init SQL scripts.
+const POST_INIT_SQL_VOLUME: &str = "post-init-sql";
+
+/// The file of a referenced post-init script, relative to [`POST_INIT_SQL_DIR`]:
+/// `<stage>/<secret|configmap>-<index>.sql`, so no two references share one. Pure.
+pub fn post_init_sql_file(reference: &SqlRef) -> String {
+    let kind = match reference.kind {
+        SourceKind::Secret => "secret",
+        SourceKind::ConfigMap => "configmap",
+    };
+    format!(
+        "{}/{kind}-{}.sql",
+        reference.stage.short_name(),
+        reference.index
+    )
+}
+
+/// The projected volume with every post-init script `cluster`'s initdb references (none when
+/// it references none): one source per reference, optional (see the module's doc), files 0640
+/// like the other Secrets'.
+fn post_init_sql_volume(cluster: &Cluster) -> Option<Volume> {
+    let initdb = cluster.spec.bootstrap.as_ref()?.initdb.as_ref()?;
+    let sources: Vec<VolumeProjection> = sql_refs(initdb)
+        .iter()
+        .map(|r| {
+            let items = Some(vec![KeyToPath {
+                key: r.key.to_string(),
+                path: post_init_sql_file(r),
+                mode: None,
+            }]);
+            match r.kind {
+                SourceKind::Secret => VolumeProjection {
+                    secret: Some(SecretProjection {
+                        name: r.name.to_string(),
+                        items,
+                        optional: Some(true),
+                    }),
+                    ..VolumeProjection::default()
+                },
+                SourceKind::ConfigMap => VolumeProjection {
+                    config_map: Some(ConfigMapProjection {
+                        name: r.name.to_string(),
+                        items,
+                        optional: Some(true),
+                    }),
+                    ..VolumeProjection::default()
+                },
+            }
+        })
+        .collect();
+    (!sources.is_empty()).then(|| Volume {
+        name: POST_INIT_SQL_VOLUME.into(),
+        projected: Some(ProjectedVolumeSource {
+            default_mode: Some(SECRET_MODE),
+            sources: Some(sources),
+        }),
+        ..Volume::default()
+    })
 }
 
 /// A valid volume name for tablespace `name`: `tbs-` and the name with `_` as `-`.
@@ -144,6 +217,10 @@ pub(super) fn volumes(
             ..Volume::default()
         });
         mounts.push(mount("projected", PROJECTED_MOUNT, true));
+    }
+    if let Some(scripts) = post_init_sql_volume(input.cluster) {
+        volumes.push(scripts);
+        mounts.push(mount(POST_INIT_SQL_VOLUME, POST_INIT_SQL_DIR, true));
     }
     for mounted in secret_mounts(input.secrets) {
         volumes.push(secret(

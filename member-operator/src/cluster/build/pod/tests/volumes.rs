@@ -313,3 +313,105 @@ fn managed_role_secrets_are_mounted_by_name_once_beside_the_logins() {
     // Every key: the manager reads `password`.
     assert!(reporting.items.is_none());
 }
+
+/// `bootstrap.initdb` of a one-instance cluster from YAML.
+fn cluster_with_initdb(initdb: &str) -> Cluster {
+    let mut cluster = stored_cluster(1);
+    cluster.spec.bootstrap = Some(pgfed_api::cluster::BootstrapConfiguration {
+        initdb: Some(serde_norway::from_str(initdb).expect("initdb")),
+        ..Default::default()
+    });
+    cluster
+}
+
+#[test]
+fn post_init_sql_references_are_one_optional_read_only_projected_volume() {
+    // (case, initdb, want: (kind, object, key, file) in source order)
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, &'static str, &'static str, &'static str)>,
+    );
+    let cases: Vec<Case> = vec![
+        ("no references", "postInitSQL: ['select 1']", vec![]),
+        (
+            "every stage, secrets before config maps, list order kept",
+            "postInitApplicationSQLRefs:\n  configMapRefs: [{name: m, key: a.sql}, {name: m, key: b.sql}]\n  secretRefs: [{name: s, key: c.sql}]\n\
+             postInitTemplateSQLRefs: {configMapRefs: [{name: t, key: ext.sql}]}\n\
+             postInitSQLRefs: {secretRefs: [{name: s, key: roles.sql}, {name: s2, key: roles.sql}]}\n",
+            vec![
+                ("Secret", "s", "roles.sql", "sql/secret-0.sql"),
+                ("Secret", "s2", "roles.sql", "sql/secret-1.sql"),
+                ("ConfigMap", "t", "ext.sql", "template/configmap-0.sql"),
+                ("Secret", "s", "c.sql", "application/secret-0.sql"),
+                ("ConfigMap", "m", "a.sql", "application/configmap-0.sql"),
+                ("ConfigMap", "m", "b.sql", "application/configmap-1.sql"),
+            ],
+        ),
+    ];
+    for (name, initdb, want) in cases {
+        let built = pod(&cluster_with_initdb(initdb));
+        let s = spec(&built);
+        let mounted = mounts(&built).get(POST_INIT_SQL_DIR).cloned();
+        let scripts = s
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "post-init-sql");
+        if want.is_empty() {
+            assert!(mounted.is_none() && scripts.is_none(), "case {name}");
+            continue;
+        }
+        assert_eq!(
+            mounted,
+            Some(("post-init-sql".to_string(), None)),
+            "case {name}"
+        );
+        let mount = postgres(&built)
+            .volume_mounts
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.mount_path == POST_INIT_SQL_DIR)
+            .expect("mount");
+        assert_eq!(mount.read_only, Some(true), "case {name}");
+        let projected = scripts
+            .and_then(|v| v.projected.clone())
+            .expect("projected volume");
+        assert_eq!(projected.default_mode, Some(0o640), "case {name}");
+        let mut got = Vec::new();
+        for source in projected.sources.unwrap_or_default() {
+            let (kind, object, items, optional) = match (source.secret, source.config_map) {
+                (Some(s), None) => ("Secret", s.name, s.items, s.optional),
+                (None, Some(c)) => ("ConfigMap", c.name, c.items, c.optional),
+                other => panic!("case {name}: unexpected source {other:?}"),
+            };
+            assert_eq!(
+                optional,
+                Some(true),
+                "case {name}: only the bootstrap reads them"
+            );
+            let items = items.unwrap_or_default();
+            assert_eq!(items.len(), 1, "case {name}: one key per source");
+            got.push((
+                kind.to_string(),
+                object,
+                items[0].key.clone(),
+                items[0].path.clone(),
+            ));
+        }
+        let want: Vec<(String, String, String, String)> = want
+            .into_iter()
+            .map(|(k, o, key, f)| (k.into(), o.into(), key.into(), f.into()))
+            .collect();
+        assert_eq!(got, want, "case {name}");
+    }
+}
+
+#[test]
+fn a_standby_mounts_the_post_init_sql_like_the_primary_so_their_specs_match() {
+    let cluster = cluster_with_initdb("postInitSQLRefs: {configMapRefs: [{name: m, key: k}]}");
+    let primary = pod_of(&cluster, InstanceRole::Primary, "img").expect("pod");
+    let standby = pod_of(&cluster, InstanceRole::Replica, "img").expect("pod");
+    assert_eq!(hash(&primary), hash(&standby));
+    assert!(mounts(&standby).contains_key(POST_INIT_SQL_DIR));
+}
