@@ -28,6 +28,7 @@ use kube::{Client, Resource, ResourceExt};
 use pgfed_api::cluster::Cluster;
 use pgfed_api::cluster::phase as phases;
 use pgfed_api::defaults::default_cluster;
+use pgfed_api::image_catalog::{ClusterImageCatalog, ImageCatalog};
 use pgfed_api::names::LABEL_CLUSTER;
 use pgfed_api::validation::validate_cluster;
 use std::collections::HashMap;
@@ -314,7 +315,39 @@ pub async fn run(
     let ar = cluster_resource();
     let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let children = || watcher::Config::default().labels(LABEL_CLUSTER);
-    Controller::new_with(clusters, watcher::Config::default(), ar)
+    let controller = Controller::new_with(clusters, watcher::Config::default(), ar.clone());
+    let (store, resource) = (controller.store(), ar.clone());
+    let namespaced_catalogs = move |catalog: ImageCatalog| {
+        clusters_using(
+            &store.state(),
+            &resource,
+            "ImageCatalog",
+            catalog.namespace().as_deref(),
+            &catalog.name_any(),
+        )
+    };
+    let (store, resource) = (controller.store(), ar);
+    let cluster_catalogs = move |catalog: ClusterImageCatalog| {
+        clusters_using(
+            &store.state(),
+            &resource,
+            "ClusterImageCatalog",
+            None,
+            &catalog.name_any(),
+        )
+    };
+    controller
+        // A catalog changed: the Clusters that take their image from it roll to the new one.
+        .watches(
+            Api::<ImageCatalog>::all(client.clone()),
+            watcher::Config::default(),
+            namespaced_catalogs,
+        )
+        .watches(
+            Api::<ClusterImageCatalog>::all(client.clone()),
+            watcher::Config::default(),
+            cluster_catalogs,
+        )
         .owns(Api::<Pod>::all(client.clone()), children())
         .owns(
             Api::<PersistentVolumeClaim>::all(client.clone()),
@@ -330,9 +363,69 @@ pub async fn run(
         .await;
 }
 
+/// The Clusters (of `namespace`, or of every namespace for a ClusterImageCatalog) whose
+/// `spec.imageCatalogRef` names the catalog `kind`/`name`. Pure.
+fn clusters_using(
+    clusters: &[Arc<DynamicObject>],
+    resource: &ApiResource,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<DynamicObject>> {
+    clusters
+        .iter()
+        .filter(|c| namespace.is_none() || c.namespace().as_deref() == namespace)
+        .filter(|c| {
+            let reference = &c.data["spec"]["imageCatalogRef"];
+            reference["kind"] == kind && reference["name"] == name
+        })
+        .map(|c| ObjectRef::from_obj_with(c.as_ref(), resource.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_catalog_wakes_the_clusters_that_use_it() {
+        let cluster = |ns: &str, name: &str, kind: &str, catalog: &str| {
+            Arc::new(dynamic(serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"instances": 1, "imageCatalogRef": {
+                    "apiGroup": "pgfed.io", "kind": kind, "name": catalog, "major": 15}}
+            })))
+        };
+        let plain = Arc::new(dynamic(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "plain", "namespace": "a"},
+            "spec": {"instances": 1, "imageName": "pg:15"}
+        })));
+        let all = vec![
+            cluster("a", "one", "ImageCatalog", "pg"),
+            cluster("b", "two", "ImageCatalog", "pg"),
+            cluster("a", "three", "ImageCatalog", "other"),
+            cluster("a", "four", "ClusterImageCatalog", "pg"),
+            cluster("c", "five", "ClusterImageCatalog", "pg"),
+            plain,
+        ];
+        let names = |refs: Vec<ObjectRef<DynamicObject>>| {
+            refs.into_iter()
+                .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+                .collect::<Vec<_>>()
+        };
+        let ar = cluster_resource();
+        assert_eq!(
+            names(clusters_using(&all, &ar, "ImageCatalog", Some("a"), "pg")),
+            ["a/one"]
+        );
+        assert_eq!(
+            names(clusters_using(&all, &ar, "ClusterImageCatalog", None, "pg")),
+            ["a/four", "c/five"]
+        );
+        assert!(clusters_using(&all, &ar, "ImageCatalog", Some("a"), "none").is_empty());
+    }
 
     #[test]
     fn event_actions_tell_events_apart_within_the_size_limit() {

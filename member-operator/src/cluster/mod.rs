@@ -25,8 +25,13 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("pgfed.io", "clusters", "list"),
     access("pgfed.io", "clusters", "watch"),
     access("pgfed.io", "clusters/status", "patch"),
+    // Image catalogs: read for the operand image, watched so a changed catalog rolls its Clusters.
     access("pgfed.io", "imagecatalogs", "get"),
+    access("pgfed.io", "imagecatalogs", "list"),
+    access("pgfed.io", "imagecatalogs", "watch"),
     access("pgfed.io", "clusterimagecatalogs", "get"),
+    access("pgfed.io", "clusterimagecatalogs", "list"),
+    access("pgfed.io", "clusterimagecatalogs", "watch"),
     // Children: watched (metadata) and listed by the Cluster label; written by server-side
     // apply (patch, and create for an object that does not exist yet), deleted only when this
     // Cluster controls them.
