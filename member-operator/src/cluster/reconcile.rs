@@ -76,6 +76,14 @@ fn referenced_secrets(cluster: &Cluster, name: &str) -> BTreeSet<String> {
     }
     let roles = spec.managed.iter().flat_map(|m| &m.roles);
     names.extend(roles.filter_map(|r| r.password_secret.as_ref().map(|s| s.name.clone())));
+    for external in &spec.external_clusters {
+        let tls = [
+            &external.ssl_cert,
+            &external.ssl_key,
+            &external.ssl_root_cert,
+        ];
+        names.extend(tls.into_iter().flatten().map(|s| s.name.clone()));
+    }
     names
 }
 
@@ -372,6 +380,14 @@ pub async fn reconcile(
             },
         )?;
 
+    let external_secrets =
+        credentials::external_cluster_secrets(cluster, |n| observed.secrets.contains_key(n))
+            .map_err(|m| ReconcileError::MissingReference {
+                kind: "Secret",
+                name: m.name,
+                field: m.field,
+            })?;
+
     // What the instance managers report (none answer before the first pod runs).
     let managers = super::managers::client(
         &settings.certificates,
@@ -479,6 +495,7 @@ pub async fn reconcile(
         app: app_secret,
         superuser: superuser_secret,
         roles: role_secrets,
+        external: external_secrets,
     };
     let build_pod = |serial: u32| -> Result<Pod, ReconcileError> {
         let role = if Some(serial) == target_serial {
@@ -786,7 +803,7 @@ pub async fn reconcile(
         outdated,
     });
     // A pod that cannot start says why, in the phase reason; an Event when first seen.
-    let problems = super::decide::pod_problems::pod_problems(&observed.pods);
+    let problems = super::decide::pod_problems::pod_problems(&observed.pods, &observed.pvcs);
     if !problems.is_empty() && phase_now != phases::HEALTHY {
         let previous = old_status.phase_reason.clone().unwrap_or_default();
         for problem in problems.values() {
@@ -838,14 +855,14 @@ async fn upload_manager(
     binary: &crate::manager_binary::ManagerBinary,
     ip: std::net::IpAddr,
 ) -> Result<(), ManagerUploadError> {
-    let bytes = binary.read().await.map_err(ManagerUploadError::Read)?;
-    Ok(managers.upload_manager(ip, bytes, &binary.digest).await?)
+    let file = binary.open().await.map_err(ManagerUploadError::Read)?;
+    Ok(managers.upload_manager(ip, file, &binary.digest).await?)
 }
 
 /// Why an in-place upgrade of one manager failed (it is tried again by a later reconcile).
 #[derive(Debug, thiserror::Error)]
 enum ManagerUploadError {
-    /// The operator's own copy cannot be read or changed.
+    /// The operator's own copy cannot be opened.
     #[error("reading the operator's manager: {0}")]
     Read(#[source] std::io::Error),
     /// The manager refused it or did not answer.

@@ -10,7 +10,9 @@
 pub mod identity;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use futures::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -41,13 +43,21 @@ enum Payload {
     None,
     /// A JSON document.
     Json(Vec<u8>),
-    /// A manager binary and its SHA-256.
+    /// A manager binary, streamed from its file, and its SHA-256 (which the manager checks).
     Binary {
-        /// The binary.
-        body: Bytes,
+        /// The open file.
+        file: tokio::fs::File,
         /// Its digest, lowercase hex.
         digest: String,
     },
+}
+
+/// A request body: small ones in memory, a binary streamed from disk in chunks (the operator
+/// never holds a whole manager binary in memory).
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn in_memory(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
 /// How long a request to a manager may take.
@@ -339,7 +349,7 @@ impl InstanceClient {
     pub async fn upload_manager(
         &self,
         ip: IpAddr,
-        binary: Bytes,
+        binary: tokio::fs::File,
         digest: &str,
     ) -> Result<(), InstanceClientError> {
         let addr = SocketAddr::new(ip, self.port);
@@ -349,7 +359,7 @@ impl InstanceClient {
                 Method::PUT,
                 MANAGER_BINARY_PATH,
                 Payload::Binary {
-                    body: binary,
+                    file: binary,
                     digest: digest.to_string(),
                 },
             )
@@ -390,21 +400,23 @@ impl InstanceClient {
             .header(HOST, self.host.as_str());
         let mut bound = self.timeouts.request;
         let body = match payload {
-            Payload::None => Bytes::new(),
+            Payload::None => in_memory(Bytes::new()),
             Payload::Json(body) => {
                 request = request.header(CONTENT_TYPE, "application/json");
-                Bytes::from(body)
+                in_memory(Bytes::from(body))
             }
-            Payload::Binary { body, digest } => {
+            Payload::Binary { file, digest } => {
                 request = request
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(MANAGER_HASH_HEADER, digest);
                 bound = bound.max(UPLOAD_TIMEOUT);
-                body
+                let chunks = tokio_util::io::ReaderStream::new(file)
+                    .map(|chunk| chunk.map(hyper::body::Frame::data));
+                BodyExt::boxed(StreamBody::new(chunks))
             }
         };
         let request = request
-            .body(Full::new(body))
+            .body(body)
             .map_err(|_| InstanceClientError::ServerName(self.host.clone()))?;
         tokio::time::timeout(bound, self.send(addr, request))
             .await
@@ -415,7 +427,7 @@ impl InstanceClient {
     async fn send(
         &self,
         addr: SocketAddr,
-        request: Request<Full<Bytes>>,
+        request: Request<Body>,
     ) -> Result<(StatusCode, Bytes), InstanceClientError> {
         let tcp = tokio::time::timeout(self.timeouts.connect, TcpStream::connect(addr))
             .await

@@ -107,10 +107,11 @@ pub fn build(owner: &Owner, name: &str, login: &Login, cluster_domain: &str) -> 
     }
 }
 
-/// A managed role's `passwordSecret` that does not exist.
+/// A Secret the spec names that does not exist (a managed role's `passwordSecret`, an external
+/// cluster's TLS file).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MissingRoleSecret {
-    /// The spec field naming it, `spec.managed.roles[<i>].passwordSecret`.
+    /// The spec field naming it, e.g. `spec.managed.roles[<i>].passwordSecret`.
     pub field: String,
     /// The Secret's name.
     pub name: String,
@@ -147,6 +148,56 @@ pub fn role_password_secrets(
             });
         }
         names.insert(secret.name.clone());
+    }
+    Ok(names.into_iter().collect())
+}
+
+/// The external clusters the instances connect to: the sources of `bootstrap.pg_basebackup`,
+/// `bootstrap.recovery` and `replica`. Pure.
+fn external_clusters_in_use(cluster: &pgfed_api::cluster::Cluster) -> Vec<&str> {
+    let spec = &cluster.spec;
+    let bootstrap = spec.bootstrap.as_ref();
+    [
+        bootstrap
+            .and_then(|b| b.pg_basebackup.as_ref())
+            .map(|p| p.source.as_str()),
+        bootstrap
+            .and_then(|b| b.recovery.as_ref())
+            .and_then(|r| r.source.as_deref()),
+        spec.replica.as_ref().map(|r| r.source.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The Secrets `spec.externalClusters` take their TLS files from (`sslCert`, `sslKey`,
+/// `sslRootCert`), each named once, to mount where the manager reads them
+/// (`<credentials>/<secret>/<key>`). A missing one is an error, naming its field, only for an
+/// external cluster the instances connect to; one for an unused entry is left out. Pure.
+pub fn external_cluster_secrets(
+    cluster: &pgfed_api::cluster::Cluster,
+    exists: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, MissingRoleSecret> {
+    let used = external_clusters_in_use(cluster);
+    let mut names = std::collections::BTreeSet::new();
+    for (index, external) in cluster.spec.external_clusters.iter().enumerate() {
+        let selectors = [
+            ("sslCert", &external.ssl_cert),
+            ("sslKey", &external.ssl_key),
+            ("sslRootCert", &external.ssl_root_cert),
+        ];
+        for (field, selector) in selectors {
+            let Some(selector) = selector else { continue };
+            if exists(&selector.name) {
+                names.insert(selector.name.clone());
+            } else if used.contains(&external.name.as_str()) {
+                return Err(MissingRoleSecret {
+                    field: format!("spec.externalClusters[{index}].{field}"),
+                    name: selector.name.clone(),
+                });
+            }
+        }
     }
     Ok(names.into_iter().collect())
 }
@@ -274,6 +325,46 @@ mod tests {
         assert_eq!(
             role_password_secrets(&stored_cluster(1), |_| false),
             Ok(Vec::new())
+        );
+    }
+
+    #[test]
+    fn external_cluster_tls_secrets_are_mounted_and_required_when_in_use() {
+        let mut cluster = crate::cluster::build::meta::tests::stored_cluster(1);
+        cluster.spec.external_clusters = serde_json::from_value(serde_json::json!([
+            {"name": "src", "connectionParameters": {"host": "src-rw"},
+             "sslCert": {"name": "src-replication", "key": "tls.crt"},
+             "sslKey": {"name": "src-replication", "key": "tls.key"},
+             "sslRootCert": {"name": "src-ca", "key": "ca.crt"}},
+            {"name": "unused", "sslRootCert": {"name": "gone", "key": "ca.crt"}}
+        ]))
+        .expect("external clusters");
+        let present = |n: &str| n != "gone" && n != "missing";
+        assert_eq!(
+            external_cluster_secrets(&cluster, present).expect("secrets"),
+            ["src-ca", "src-replication"]
+        );
+        cluster.spec.bootstrap = serde_json::from_value(serde_json::json!({
+            "pg_basebackup": {"source": "unused"}
+        }))
+        .expect("bootstrap");
+        assert_eq!(
+            external_cluster_secrets(&cluster, present),
+            Err(MissingRoleSecret {
+                field: "spec.externalClusters[1].sslRootCert".into(),
+                name: "gone".into()
+            })
+        );
+        cluster.spec.bootstrap = serde_json::from_value(serde_json::json!({
+            "pg_basebackup": {"source": "src"}
+        }))
+        .expect("bootstrap");
+        let none_of_src = |n: &str| n != "src-ca";
+        assert_eq!(
+            external_cluster_secrets(&cluster, none_of_src)
+                .expect_err("missing")
+                .field,
+            "spec.externalClusters[0].sslRootCert"
         );
     }
 }

@@ -4,7 +4,9 @@
 //!   application database, a table owned by the application owner); a Cluster whose script
 //!   ConfigMap is missing says so, creates nothing, and bootstraps once it appears;
 //! - `imageCatalogRef`: the image comes from an ImageCatalog, and a change of the catalog rolls
-//!   the Cluster to the new image.
+//!   the Cluster to the new image;
+//! - `bootstrap.pg_basebackup`: a Cluster copied from another over TLS with certificate
+//!   authentication, becoming a primary of its own with the source's data.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
@@ -213,6 +215,46 @@ async fn the_image_comes_from_the_catalog_and_a_catalog_change_rolls_the_cluster
             },
         )
         .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_cluster_is_copied_from_an_external_cluster_with_pg_basebackup() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        cluster::create(&client, &ns, cluster::minimal("src", 1)).await;
+        let source = cluster::wait_phase(&client, &ns, "src", HEALTHY, Duration::from_secs(300)).await;
+        cluster::query(&client, &ns, "q-src", "src", "src-rw",
+            "CREATE TABLE copied AS SELECT generate_series(1, 300) AS n").await;
+        // The source's own replication certificate and CA: certificate authentication, verified
+        // server name, no password anywhere.
+        cluster::create(&client, &ns, serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+            "metadata": {"name": "copy"},
+            "spec": {
+                "instances": 1, "storage": {"size": "1Gi"},
+                "bootstrap": {"pg_basebackup": {"source": "src"}},
+                "externalClusters": [{
+                    "name": "src",
+                    "connectionParameters": {"host": format!("src-rw.{ns}.svc"), "user": "streaming_replica",
+                                             "dbname": "postgres", "sslmode": "verify-full"},
+                    "sslCert": {"name": "src-replication", "key": "tls.crt"},
+                    "sslKey": {"name": "src-replication", "key": "tls.key"},
+                    "sslRootCert": {"name": "src-ca", "key": "ca.crt"}
+                }]
+            }
+        })).await;
+        let copy = cluster::wait_phase(&client, &ns, "copy", HEALTHY, Duration::from_secs(300)).await;
+        assert_eq!(copy["systemID"], source["systemID"], "a physical copy keeps the system identifier");
+        // The copy has the source's roles: the source's application credentials, the copy's CA.
+        let mut pod = pgfed_e2e::psql_client_pod("q-copy", "src",
+            &format!("{}psql -h copy-rw -qtAc \"SELECT count(*) FROM copied WHERE pg_is_in_recovery() = false\"",
+                pgfed_e2e::wait_for_postgres(&["copy-rw"])));
+        pod["spec"]["volumes"][0]["secret"]["secretName"] = serde_json::json!("copy-ca");
+        let (ok, log) = pgfed_e2e::run_pod(&client, &ns, pod, Duration::from_secs(120)).await;
+        assert!(ok, "querying the copy failed:\n{log}");
+        assert_eq!(log.trim(), "300", "the copy must hold the source's rows and be a primary");
     })
     .await;
 }

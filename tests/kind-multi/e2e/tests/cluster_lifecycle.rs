@@ -1,6 +1,7 @@
 //! The member operator on real Kubernetes: a Cluster becomes running PostgreSQL, serves writes
 //! through `-rw` and reads through `-ro` over TLS with the generated credentials, scales, and
-//! reports a missing Secret until it appears. Each test runs in its own namespace; on failure the
+//! reports a missing Secret, an image that cannot be pulled and a claim that cannot bind until
+//! they are fixed. Each test runs in its own namespace; on failure the
 //! namespace's pods, Events and logs are printed.
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
@@ -214,6 +215,90 @@ async fn an_image_that_cannot_be_pulled_is_reported_and_fixing_it_recovers() {
         let status =
             cluster::wait_phase(&client, &ns, "img", HEALTHY, Duration::from_secs(300)).await;
         assert_eq!(status["image"], "pgfed/postgresql:15", "{status}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_claim_that_cannot_bind_is_named_and_binding_it_recovers() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        // A StorageClass that does not exist yet: the claim stays Pending, the pod unschedulable.
+        let class = format!("pgfed-e2e-late-{ns}");
+        cluster::create(
+            &client,
+            &ns,
+            serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": "unb"},
+                "spec": {"instances": 1, "storage": {"size": "1Gi", "storageClass": class}}
+            }),
+        )
+        .await;
+        let api = cluster::api(&client, &ns);
+        let want = class.clone();
+        wait_until(
+            "the unbound claim in the phase reason",
+            Duration::from_secs(120),
+            Duration::from_secs(2),
+            || {
+                let (api, want) = (api.clone(), want.clone());
+                async move {
+                    let c = api.get("unb").await.map_err(|e| e.to_string())?;
+                    let reason = c.data["status"]["phaseReason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    if reason.contains("claim unb-1") && reason.contains(&want) {
+                        Ok(())
+                    } else {
+                        Err(reason)
+                    }
+                }
+            },
+        )
+        .await;
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
+        let warned = events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("InstanceNotStarting")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("claim unb-1"))
+            });
+        assert!(warned, "no Warning Event names the claim");
+
+        // The class appears (the local provisioner of the environment): the claim binds and the
+        // cluster comes up on it.
+        let classes: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(client.clone());
+        let sc: k8s_openapi::api::storage::v1::StorageClass =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": class},
+                "provisioner": "pgfed.io/local-path",
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer"
+            }))
+            .expect("StorageClass");
+        classes
+            .create(&PostParams::default(), &sc)
+            .await
+            .expect("create the StorageClass");
+        // Waited for in a task, so the cluster-wide StorageClass is removed however it ends.
+        let (c, n) = (client.clone(), ns.clone());
+        let healthy = tokio::spawn(async move {
+            cluster::wait_phase(&c, &n, "unb", HEALTHY, Duration::from_secs(300)).await
+        })
+        .await;
+        let _ = classes
+            .delete(&class, &kube::api::DeleteParams::default())
+            .await;
+        assert!(healthy.is_ok(), "the cluster did not recover");
     })
     .await;
 }

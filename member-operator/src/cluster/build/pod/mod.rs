@@ -125,6 +125,8 @@ pub struct PodSecrets {
     pub superuser: Option<String>,
     /// The `passwordSecret`s of `spec.managed.roles`, whose `password` the primary sets.
     pub roles: Vec<String>,
+    /// The Secrets of `spec.externalClusters`' TLS files.
+    pub external: Vec<String>,
 }
 
 /// Everything the Pod of one instance is built from.

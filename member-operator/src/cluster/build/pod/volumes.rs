@@ -292,12 +292,13 @@ fn secret_mounts(secrets: &super::PodSecrets) -> Vec<MountedSecret<'_>> {
         },
     ];
     // Mounted by Secret name, `<credentials dir>/<secret>/<key>`, the layout the manager reads
-    // `bootstrap.initdb.secret`, the superuser's and the managed roles' passwords and other
-    // selectors from; one Secret named twice is mounted once.
+    // `bootstrap.initdb.secret`, the superuser's and the managed roles' passwords, the external
+    // clusters' TLS files and other selectors from; one Secret named twice is mounted once.
     let credentials: std::collections::BTreeSet<&str> = [&secrets.app, &secrets.superuser]
         .into_iter()
         .flatten()
         .chain(&secrets.roles)
+        .chain(&secrets.external)
         .map(String::as_str)
         .collect();
     for (index, secret) in credentials.into_iter().enumerate() {

@@ -20,6 +20,7 @@ pub(super) fn secrets() -> PodSecrets {
         app: None,
         superuser: None,
         roles: Vec::new(),
+        external: Vec::new(),
     }
 }
 

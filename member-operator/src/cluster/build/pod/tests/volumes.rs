@@ -272,11 +272,12 @@ fn one_secret_used_for_both_logins_is_mounted_once() {
 }
 
 #[test]
-fn managed_role_secrets_are_mounted_by_name_once_beside_the_logins() {
+fn role_and_external_cluster_secrets_are_mounted_by_name_once_beside_the_logins() {
     let pod = primary_mounting(&PodSecrets {
         app: Some("pg-app".into()),
         superuser: Some("shared".into()),
         roles: vec!["reporting".into(), "shared".into(), "reporting".into()],
+        external: vec!["src-replication".into(), "shared".into()],
         ..secrets()
     });
     let mounts: Vec<(String, String)> = postgres(&pod)
@@ -300,6 +301,10 @@ fn managed_role_secrets_are_mounted_by_name_once_beside_the_logins() {
             (
                 "cred-2".to_string(),
                 "/controller/credentials/shared".to_string()
+            ),
+            (
+                "cred-3".to_string(),
+                "/controller/credentials/src-replication".to_string()
             ),
         ]
     );
