@@ -31,14 +31,67 @@ pub(super) fn join(cfg: &ManagerConfig, config_file: &Path) -> Result<(), Instan
         .args(["--wal-method=stream", "--checkpoint=fast", "--no-password"])
         .env("LC_ALL", "C");
     ctl::run(cmd)?;
-    let restore_from = cfg.external_store(&source).ok().map(|_| source.clone());
-    configure::write_all(
-        cfg,
-        config_file,
-        &Role::Standby {
-            restore_from,
-            primary_conninfo: Some(conn),
-        },
-    )?;
+    configure::write_all(cfg, config_file, &role_after_join(cfg, &source, conn))?;
     Ok(())
+}
+
+/// How an instance cloned from `source` starts. A replica cluster follows its source (streaming,
+/// and replaying its object store when there is one), as does an instance that joins without
+/// being named the target primary. The target primary of a cluster copied from another
+/// (`bootstrap.pg_basebackup` without `replica`) only replays the WAL its backup streamed, then is
+/// promoted on a timeline of its own: it must never go on following the cluster it was copied
+/// from. Pure.
+fn role_after_join(cfg: &ManagerConfig, source: &str, conn: String) -> Role {
+    let copy = !cfg.is_replica_cluster() && cfg.target_primary.as_deref() == Some(cfg.me());
+    if copy {
+        return Role::Standby {
+            restore_from: None,
+            primary_conninfo: None,
+        };
+    }
+    Role::Standby {
+        restore_from: cfg.external_store(source).ok().map(|_| source.to_string()),
+        primary_conninfo: Some(conn),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copied_cluster_stops_following_its_source_and_a_replica_cluster_does_not() {
+        let base = concat!(
+            "clusterName: copy\n",
+            "instanceName: copy-1\n",
+            "pgdata: /nonexistent\n",
+            "externalClusters: [{name: src, connectionParameters: {host: src-rw}}]\n",
+        );
+        let cfg = |extra: &str| {
+            ManagerConfig::parse(&format!("{base}{extra}")).expect("valid configuration")
+        };
+        let follows = Role::Standby {
+            restore_from: None,
+            primary_conninfo: Some("host=src-rw".into()),
+        };
+        let copy = Role::Standby {
+            restore_from: None,
+            primary_conninfo: None,
+        };
+        for (extra, want) in [
+            ("targetPrimary: copy-1\n", copy),
+            ("", follows.clone()),
+            ("targetPrimary: copy-2\n", follows.clone()),
+            (
+                "targetPrimary: copy-1\nreplica: {enabled: true, source: src}\n",
+                follows,
+            ),
+        ] {
+            assert_eq!(
+                role_after_join(&cfg(extra), "src", "host=src-rw".into()),
+                want,
+                "{extra}"
+            );
+        }
+    }
 }
