@@ -105,11 +105,12 @@ pub struct InstanceStatus {
     /// operator copies into the Cluster's `status.managedRolesStatus`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_roles: Option<crate::cluster::ManagedRolesStatus>,
-    /// The running manager's version (its crate version).
+    /// The running manager's version (its crate version); empty from a manager that predates
+    /// in-place upgrades (it cannot take one).
     pub manager_version: String,
     /// SHA-256 (lowercase hex) of the running manager's executable: the operator compares it with
-    /// the manager it carries to decide on an in-place upgrade. Empty from a manager that cannot be
-    /// upgraded in place.
+    /// the manager it carries to decide on an in-place upgrade. Empty for a moment after the
+    /// manager starts (it digests itself in the background).
     pub manager_hash: String,
 }
 

@@ -661,7 +661,7 @@ pub async fn reconcile(
             // The manager comes with a new pod when it cannot come in place: the operator has no
             // binary to send, or the running manager predates in-place upgrades.
             let in_place =
-                settings.manager.is_some() && report.is_none_or(|s| !s.manager_hash.is_empty());
+                settings.manager.is_some() && report.is_none_or(|s| !s.manager_version.is_empty());
             let manager_current =
                 in_place || pod::bootstrap_image(p) == Some(settings.operator_image.as_str());
             let current_spec =
@@ -686,7 +686,7 @@ pub async fn reconcile(
                 serial,
                 primary,
                 ready,
-                digest: report.map(|s| s.manager_hash.clone()),
+                digest: report.and_then(reported_manager_digest),
             });
         }
         let supervised = spec.primary_update_strategy == Some(PrimaryUpdateStrategy::Supervised);
@@ -849,6 +849,20 @@ pub async fn reconcile(
     })
 }
 
+/// The manager digest an instance reports, as the in-place upgrade reads it: empty for a manager
+/// that predates in-place upgrades (it reports no version either), None while a new manager is
+/// still digesting itself (it reports its version at once). Pure.
+fn reported_manager_digest(status: &pgfed_api::instance::InstanceStatus) -> Option<String> {
+    match (
+        status.manager_version.is_empty(),
+        status.manager_hash.is_empty(),
+    ) {
+        (true, _) => Some(String::new()),
+        (false, true) => None,
+        (false, false) => Some(status.manager_hash.clone()),
+    }
+}
+
 /// Sends the operator's manager to the instance at `ip`.
 async fn upload_manager(
     managers: &crate::instances::InstanceClient,
@@ -970,4 +984,27 @@ pub async fn report_blocked(
     let old: ClusterStatus = cluster.status.clone().unwrap_or_default();
     let new = status::blocked(cluster, error, Utc::now());
     status::write_if_changed(client, cluster, &old, new).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manager_still_digesting_itself_is_not_mistaken_for_an_old_one() {
+        let status = |version: &str, hash: &str| pgfed_api::instance::InstanceStatus {
+            manager_version: version.into(),
+            manager_hash: hash.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            reported_manager_digest(&status("", "")),
+            Some(String::new())
+        );
+        assert_eq!(reported_manager_digest(&status("0.1.0", "")), None);
+        assert_eq!(
+            reported_manager_digest(&status("0.1.0", "abc")),
+            Some("abc".into())
+        );
+    }
 }

@@ -16,8 +16,8 @@ pub struct ManagerInstance {
     pub primary: bool,
     /// Its pod is Ready and its postgres runs.
     pub ready: bool,
-    /// The digest its manager reports: None when it did not answer, empty when it cannot be
-    /// upgraded in place.
+    /// The digest its manager reports: None when it did not answer or does not know it yet,
+    /// empty when it cannot be upgraded in place.
     pub digest: Option<String>,
 }
 

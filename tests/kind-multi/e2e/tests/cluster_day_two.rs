@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, LogParams};
 use pgfed_e2e::cluster::{self, HEALTHY};
-use pgfed_e2e::{regions, run_pod, wait_until, with_temp_namespace};
+use pgfed_e2e::{regions, wait_until, with_temp_namespace};
 use std::time::Duration;
 
 async fn wait_healthy(
@@ -17,45 +17,6 @@ async fn wait_healthy(
     timeout: Duration,
 ) -> serde_json::Value {
     cluster::wait_phase(client, ns, name, HEALTHY, timeout).await
-}
-
-/// Runs `sql` on `host` with the app credentials over TLS; returns psql's output.
-async fn query(
-    client: &Client,
-    ns: &str,
-    pod_name: &str,
-    cluster: &str,
-    host: &str,
-    sql: &str,
-) -> String {
-    let script = format!(
-        "{}psql -h {host} -qtAc \"{sql}\"",
-        pgfed_e2e::wait_for_postgres(&[host])
-    );
-    let pod = serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod_name},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {"runAsUser": 26, "runAsGroup": 26, "runAsNonRoot": true},
-            "containers": [{
-                "name": "psql", "image": "pgfed/postgresql:15", "imagePullPolicy": "Never",
-                "command": ["bash", "-c", script],
-                "env": [
-                    {"name": "PGUSER", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "username"}}},
-                    {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "password"}}},
-                    {"name": "PGDATABASE", "valueFrom": {"secretKeyRef": {"name": format!("{cluster}-app"), "key": "dbname"}}},
-                    {"name": "PGSSLMODE", "value": "verify-full"},
-                    {"name": "PGSSLROOTCERT", "value": "/ca/ca.crt"}
-                ],
-                "volumeMounts": [{"name": "ca", "mountPath": "/ca"}]
-            }],
-            "volumes": [{"name": "ca", "secret": {"secretName": format!("{cluster}-ca"), "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]
-        }
-    });
-    let (ok, log) = run_pod(client, ns, pod, Duration::from_secs(120)).await;
-    assert!(ok, "query {sql:?} on {host} failed:\n{log}");
-    log.trim().to_string()
 }
 
 #[tokio::test]
@@ -141,7 +102,8 @@ async fn standby_returns_on_its_volume_parameters_reload_or_roll_and_fencing_sto
                 let (client, ns) = (client.clone(), ns.clone());
                 let name = format!("q-work-mem-{attempt}");
                 async move {
-                    let v = query(&client, &ns, &name, "day2", "day2-rw", "SHOW work_mem").await;
+                    let v = cluster::query(&client, &ns, &name, "day2", "day2-rw", "SHOW work_mem")
+                        .await;
                     if v == "8MB" { Ok(()) } else { Err(v) }
                 }
             },
@@ -291,7 +253,7 @@ async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primar
     with_temp_namespace(&region, |client, ns| async move {
         cluster::create(&client, &ns, cluster::minimal("sleepy", 2)).await;
         let before = wait_healthy(&client, &ns, "sleepy", Duration::from_secs(420)).await;
-        let written = query(
+        let written = cluster::query(
             &client,
             &ns,
             "write",
@@ -373,7 +335,7 @@ async fn hibernation_removes_the_pods_keeps_the_data_and_resumes_the_same_primar
             "the same primary"
         );
         assert_eq!(after["systemID"], before["systemID"], "the same database");
-        let read = query(
+        let read = cluster::query(
             &client,
             &ns,
             "read",
