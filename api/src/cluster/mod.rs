@@ -376,13 +376,14 @@ pub enum PrimaryUpdateMethod {
 #[serde(rename_all = "camelCase")]
 pub struct NodeMaintenanceWindow {
     /// While a maintenance is in progress: true (the default) recreates a standby whose pod is
-    /// gone on its existing PVCs (on node-local storage it waits for its node to come back);
-    /// false removes that standby and its PVCs and clones a new one, with a new name, wherever
-    /// it can be scheduled. The primary always comes back on its own PVCs.
+    /// gone on its existing PVCs (on node-local storage it waits for its node to come back) and
+    /// lifts the standbys' PodDisruptionBudget; false removes that standby and its PVCs and
+    /// clones a new one, with a new name, wherever it can be scheduled, keeping the budgets so
+    /// standbys go one at a time. The primary always comes back on its own PVCs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "reusePVC")]
     pub reuse_pvc: Option<bool>,
-    /// Nodes are being drained for maintenance: a one-instance cluster lifts its
+    /// Nodes are being drained for maintenance: with `reusePVC` a one-instance cluster lifts its
     /// PodDisruptionBudget so its pod may move, and `reusePVC` decides what becomes of evicted
     /// standbys. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
