@@ -163,6 +163,17 @@ fn bootstrap(
     (bootstrap != BootstrapConfiguration::default()).then_some(bootstrap)
 }
 
+/// Seconds a standby waits for the primary's TCP connection to open.
+const CONNECT_TIMEOUT_SECS: u32 = 5;
+/// Seconds of silence before the first TCP keepalive probe.
+const KEEPALIVES_IDLE_SECS: u32 = 5;
+/// Seconds between keepalive probes.
+const KEEPALIVES_INTERVAL_SECS: u32 = 2;
+/// Unanswered probes before the connection is dropped (idle 5 s + 3 × 2 s: gone within 11 s).
+const KEEPALIVES_COUNT: u32 = 3;
+/// Milliseconds sent data may stay unacknowledged before the connection is dropped.
+const TCP_USER_TIMEOUT_MS: u32 = 10_000;
+
 /// The configuration file of `cluster`'s instances; `superuser_secret` is the superuser
 /// credentials Secret when `enableSuperuserAccess` is on. Pure.
 pub fn manager_config(
@@ -178,6 +189,27 @@ pub fn manager_config(
         ("user".to_string(), REPLICATION_USER.to_string()),
         ("dbname".to_string(), "postgres".to_string()),
         ("sslmode".to_string(), "verify-full".to_string()),
+        // A standby must notice within seconds that its primary went silent (node stopped,
+        // network cut): without these, a dead TCP peer is noticed only by wal_receiver_timeout
+        // (60 s) or the kernel's retransmission limit (about 15 minutes).
+        (
+            "connect_timeout".to_string(),
+            CONNECT_TIMEOUT_SECS.to_string(),
+        ),
+        ("keepalives".to_string(), "1".to_string()),
+        (
+            "keepalives_idle".to_string(),
+            KEEPALIVES_IDLE_SECS.to_string(),
+        ),
+        (
+            "keepalives_interval".to_string(),
+            KEEPALIVES_INTERVAL_SECS.to_string(),
+        ),
+        ("keepalives_count".to_string(), KEEPALIVES_COUNT.to_string()),
+        (
+            "tcp_user_timeout".to_string(),
+            TCP_USER_TIMEOUT_MS.to_string(),
+        ),
     ]);
     ManagerConfigFile {
         cluster_name: owner.name.clone(),
@@ -301,6 +333,11 @@ mod tests {
         assert_eq!(conn["connectionParameters"]["host"], "pg-rw");
         assert_eq!(conn["connectionParameters"]["user"], "streaming_replica");
         assert_eq!(conn["connectionParameters"]["sslmode"], "verify-full");
+        // A silent primary is noticed within seconds, not at wal_receiver_timeout.
+        assert_eq!(conn["connectionParameters"]["keepalives"], "1");
+        assert_eq!(conn["connectionParameters"]["keepalives_idle"], "5");
+        assert_eq!(conn["connectionParameters"]["keepalives_count"], "3");
+        assert_eq!(conn["connectionParameters"]["tcp_user_timeout"], "10000");
         assert_eq!(
             conn["sslCert"],
             "/controller/certificates/replication/tls.crt"
