@@ -134,6 +134,14 @@ pub struct DynamicConfig {
     /// parameter is reloaded within a second; absent: the file's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgresql: Option<crate::cluster::PostgresConfiguration>,
+    /// Every instance of the cluster, running or not (the primary keeps a high-availability
+    /// replication slot for each of the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// The `synchronous_standby_names` the primary enforces, chosen by the operator among the
+    /// instances that can be synchronous; absent: no synchronous replication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronous_standby_names: Option<String>,
 }
 
 impl DynamicConfig {
@@ -142,6 +150,8 @@ impl DynamicConfig {
         self.target_primary == other.target_primary
             && self.fenced == other.fenced
             && self.postgresql == other.postgresql
+            && self.instances == other.instances
+            && self.synchronous_standby_names == other.synchronous_standby_names
     }
 }
 
@@ -198,6 +208,7 @@ mod tests {
                 target_primary: None,
                 fenced: false,
                 postgresql: None,
+                ..DynamicConfig::default()
             }
         );
     }

@@ -111,6 +111,14 @@ pub struct ManagerConfig {
     /// replica cluster.
     #[serde(default)]
     pub target_primary: Option<String>,
+    /// Every instance of the cluster, running or not (the primary keeps a high-availability
+    /// replication slot for each of the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// The `synchronous_standby_names` this instance enforces while it is the primary, as the
+    /// operator chose it; unset: no synchronous replication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronous_standby_names: Option<String>,
     /// How this cluster's standbys stream from its current primary. When `targetPrimary` names
     /// another instance, `instance run` keeps this one a standby of it: a running primary steps
     /// down, is rewound with pg_rewind and restarts streaming from the new primary; a standby is

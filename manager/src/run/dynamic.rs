@@ -57,6 +57,8 @@ fn from_file(file: &ManagerConfig, version: u64) -> DynamicConfig {
         fenced: file.fenced,
         // The file's own `postgresql` is already the base the effective configuration starts from.
         postgresql: None,
+        instances: file.instances.clone(),
+        synchronous_standby_names: file.synchronous_standby_names.clone(),
     }
 }
 
@@ -84,6 +86,8 @@ pub fn effective(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> Manage
     if let Some(d) = in_effect(file, pushed) {
         cfg.target_primary = d.target_primary;
         cfg.fenced = d.fenced;
+        cfg.instances = d.instances;
+        cfg.synchronous_standby_names = d.synchronous_standby_names;
         if let Some(postgresql) = d.postgresql {
             cfg.postgresql = postgresql;
         }
@@ -161,6 +165,7 @@ mod tests {
             target_primary: target.map(str::to_string),
             fenced,
             postgresql: None,
+            ..DynamicConfig::default()
         }
     }
 

@@ -101,19 +101,31 @@ pub async fn statuses(
 }
 
 /// The dynamic settings instance `name` should run with. Pure.
-pub fn desired(
-    name: &str,
-    fenced: &super::decide::fencing::Fenced,
-    target_primary: Option<&str>,
-    postgresql: &PostgresConfiguration,
-    version: u64,
-) -> DynamicConfig {
+pub fn desired(name: &str, cluster: &ClusterSettings<'_>) -> DynamicConfig {
     DynamicConfig {
-        version,
-        target_primary: target_primary.map(str::to_string),
-        fenced: fenced.contains(name),
-        postgresql: Some(postgresql.clone()),
+        version: cluster.version,
+        target_primary: cluster.target_primary.map(str::to_string),
+        fenced: cluster.fenced.contains(name),
+        postgresql: Some(cluster.postgresql.clone()),
+        instances: cluster.instances.to_vec(),
+        synchronous_standby_names: cluster.synchronous_standby_names.map(str::to_string),
     }
+}
+
+/// The cluster-wide settings every manager receives (fencing is per instance).
+pub struct ClusterSettings<'a> {
+    /// Which instances are fenced.
+    pub fenced: &'a super::decide::fencing::Fenced,
+    /// `status.targetPrimary`.
+    pub target_primary: Option<&'a str>,
+    /// `spec.postgresql`.
+    pub postgresql: &'a PostgresConfiguration,
+    /// Every instance of the cluster.
+    pub instances: &'a [String],
+    /// The `synchronous_standby_names` the primary enforces.
+    pub synchronous_standby_names: Option<&'a str>,
+    /// Version of these settings.
+    pub version: u64,
 }
 
 /// Brings every answering instance's dynamic settings to what `want` gives for it: reads what
@@ -175,13 +187,27 @@ mod tests {
             ..Fenced::default()
         };
         let pg = PostgresConfiguration::default();
-        let two = desired("pg-2", &fenced, Some("pg-1"), &pg, 9);
-        let one = desired("pg-1", &fenced, Some("pg-1"), &pg, 9);
+        let instances = ["pg-1".to_string(), "pg-2".to_string()];
+        let settings = |version| ClusterSettings {
+            fenced: &fenced,
+            target_primary: Some("pg-1"),
+            postgresql: &pg,
+            instances: &instances,
+            synchronous_standby_names: Some("ANY 1 (\"pg-2\")"),
+            version,
+        };
+        let two = desired("pg-2", &settings(9));
+        let one = desired("pg-1", &settings(9));
         assert!(two.fenced && !one.fenced);
         assert_eq!(two.target_primary.as_deref(), Some("pg-1"));
         assert_eq!(two.postgresql.as_ref(), Some(&pg));
+        assert_eq!(one.instances, instances);
+        assert_eq!(
+            one.synchronous_standby_names.as_deref(),
+            Some("ANY 1 (\"pg-2\")")
+        );
         // the version does not make settings differ
-        assert!(one.same_settings(&desired("pg-1", &fenced, Some("pg-1"), &pg, 10)));
+        assert!(one.same_settings(&desired("pg-1", &settings(10))));
         assert!(!one.same_settings(&two));
     }
 

@@ -433,11 +433,25 @@ pub async fn reconcile(
 
     // Managers' configuration, ServiceAccount, Services, PodDisruptionBudgets.
     let fenced = super::decide::fencing::fenced_instances(cluster);
+    // Every instance that has (or is about to get) volumes; the primary keeps a slot for each.
+    let mut instance_names: Vec<String> = instances
+        .iter()
+        .filter(|i| i.has_data_pvc)
+        .map(|i| instance_name(&name, i.serial))
+        .collect();
+    if let ScaleStep::Bootstrap { serial } | ScaleStep::AddStandby { serial } = step {
+        instance_names.push(instance_name(&name, serial));
+    }
+    instance_names.sort();
+    instance_names.dedup();
+    let synchronous_standby_names: Option<String> = None;
     let dynamic = DynamicSettings {
         app_secret: app_secret.clone(),
         target_primary: target_primary.clone(),
         fenced_all: fenced.all,
         version: u64::try_from(cluster.metadata.generation.unwrap_or(0)).unwrap_or(0),
+        instances: instance_names.clone(),
+        synchronous_standby_names: synchronous_standby_names.clone(),
     };
     let config_map = config::build(
         &owner,
@@ -615,14 +629,16 @@ pub async fn reconcile(
     if let Ok(client) = &managers {
         let version = u64::try_from(now.timestamp_millis()).unwrap_or(0);
         let postgresql = spec.postgresql.clone().unwrap_or_default();
+        let settings = super::managers::ClusterSettings {
+            fenced: &fenced,
+            target_primary: target_primary.as_deref(),
+            postgresql: &postgresql,
+            instances: &instance_names,
+            synchronous_standby_names: synchronous_standby_names.as_deref(),
+            version,
+        };
         let pushed = super::managers::converge(client, &observed.pods, |instance| {
-            super::managers::desired(
-                instance,
-                &fenced,
-                target_primary.as_deref(),
-                &postgresql,
-                version,
-            )
+            super::managers::desired(instance, &settings)
         })
         .await;
         for (instance, config) in pushed {

@@ -54,6 +54,10 @@ pub struct DynamicSettings {
     pub fenced_all: bool,
     /// Version of these settings, as pushed to the managers.
     pub version: u64,
+    /// Every instance of the cluster, running or not.
+    pub instances: Vec<String>,
+    /// The `synchronous_standby_names` the primary enforces; `None`: asynchronous replication.
+    pub synchronous_standby_names: Option<String>,
 }
 
 /// The manager's configuration file, as the manager's `ManagerConfig` reads it (a subset: the
@@ -101,6 +105,12 @@ pub struct ManagerConfigFile {
     /// `status.targetPrimary`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_primary: Option<String>,
+    /// Every instance of the cluster (the primary's high-availability slots).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<String>,
+    /// The `synchronous_standby_names` the primary enforces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synchronous_standby_names: Option<String>,
     /// Version of `targetPrimary` and `fenced`, compared with pushed settings.
     pub dynamic_version: u64,
     /// How standbys reach the primary.
@@ -244,6 +254,8 @@ pub fn manager_config(
             .smart_shutdown_timeout
             .and_then(|t| u64::try_from(t).ok()),
         target_primary: dynamic.target_primary.clone(),
+        instances: dynamic.instances.clone(),
+        synchronous_standby_names: dynamic.synchronous_standby_names.clone(),
         dynamic_version: dynamic.version,
         primary_connection: PrimaryConnectionFile {
             connection_parameters,
@@ -319,6 +331,8 @@ mod tests {
                 target_primary: Some("pg-1".into()),
                 fenced_all: false,
                 version: 7,
+                instances: Vec::new(),
+                synchronous_standby_names: None,
             },
         );
         assert_eq!(json["clusterName"], "pg");
@@ -413,6 +427,8 @@ mod tests {
                 target_primary: Some("pg-1".into()),
                 fenced_all: false,
                 version: 7,
+                instances: Vec::new(),
+                synchronous_standby_names: None,
             },
             Some("pg-superuser"),
         ))
@@ -508,6 +524,8 @@ mod tests {
                 target_primary: None,
                 fenced_all: true,
                 version: 0,
+                instances: Vec::new(),
+                synchronous_standby_names: None,
             },
         );
         assert_eq!(json["fenced"], true);
