@@ -125,6 +125,17 @@ pub struct ManagerConfig {
     /// re-pointed with a reload. Unset: standbys follow `replica.source` only.
     #[serde(default)]
     pub primary_connection: Option<PrimaryConnection>,
+    /// The cluster's primary Lease (`spec.primaryLease`): when set, the primary holds the Lease
+    /// named after the cluster in the pod's namespace, a standby promotes and an instance starts
+    /// as a primary only while holding it, and a primary that can renew it neither reaches the
+    /// API server nor has a standby streaming stops accepting writes. Unset: no Lease (an instance
+    /// run outside Kubernetes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_lease: Option<LeaseTimings>,
+    /// Seconds a primary stepping down in a switchover may take to stop cleanly (fast shutdown)
+    /// before it is stopped immediately (`spec.switchoverDelay`).
+    #[serde(default = "default_switchover_delay")]
+    pub switchover_delay: u64,
     /// Fenced: postgres is kept stopped while the manager keeps running.
     #[serde(default)]
     pub fenced: bool,
@@ -154,6 +165,59 @@ pub struct ManagerConfig {
     /// TLS material for the server, replication and the status API.
     #[serde(default)]
     pub certificates: Option<CertificateFiles>,
+}
+
+/// How long the primary Lease lasts and how often it is renewed (`spec.primaryLease`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseTimings {
+    /// How long the Lease stays valid after a renewal.
+    #[serde(default = "default_lease_duration")]
+    pub lease_duration_seconds: u64,
+    /// How long the primary may go without renewing before it must prove it is not isolated.
+    #[serde(default = "default_renew_deadline")]
+    pub renew_deadline_seconds: u64,
+    /// How often every instance reads the Lease and the primary renews it.
+    #[serde(default = "default_retry_period")]
+    pub retry_period_seconds: u64,
+}
+
+impl Default for LeaseTimings {
+    fn default() -> Self {
+        Self {
+            lease_duration_seconds: default_lease_duration(),
+            renew_deadline_seconds: default_renew_deadline(),
+            retry_period_seconds: default_retry_period(),
+        }
+    }
+}
+
+impl LeaseTimings {
+    /// How long the Lease stays valid after a renewal.
+    pub fn duration(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.lease_duration_seconds).unwrap_or(15))
+    }
+    /// How long the primary may go without renewing.
+    pub fn renew_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.renew_deadline_seconds)
+    }
+    /// How often the Lease is read and renewed (at least a second).
+    pub fn retry_period(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retry_period_seconds.max(1))
+    }
+}
+
+fn default_lease_duration() -> u64 {
+    15
+}
+fn default_renew_deadline() -> u64 {
+    10
+}
+fn default_retry_period() -> u64 {
+    2
+}
+fn default_switchover_delay() -> u64 {
+    3600
 }
 
 /// How to reach the instance that `targetPrimary` names, for streaming replication and pg_rewind.

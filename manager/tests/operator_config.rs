@@ -61,6 +61,22 @@ fn the_operator_file_names_this_pod_and_streams_from_the_rw_service_over_verifie
         .named_after_pod(Some("pg-2".to_string()));
     assert_eq!(config.me(), "pg-2");
     assert_eq!(config.other_target_primary(), Some("pg-1"));
+    // The primary Lease with CloudNativePG's default timings, every instance, the synchronous
+    // standbys: what failover, HA slots and synchronous replication run on.
+    let lease = config.primary_lease.clone().expect("a primary lease");
+    assert_eq!(
+        (
+            lease.lease_duration_seconds,
+            lease.renew_deadline_seconds,
+            lease.retry_period_seconds
+        ),
+        (15, 10, 2)
+    );
+    assert_eq!(config.instances, ["pg-1", "pg-2"]);
+    assert_eq!(
+        config.synchronous_standby_names.as_deref(),
+        Some("ANY 1 (\"pg-2\")")
+    );
     let conninfo = config
         .target_primary_conninfo()
         .expect("a standby knows its primary");

@@ -3,6 +3,7 @@
 //! down, and rewind a former primary before it follows the new one.
 
 use super::decide::{PromotionGate, RoleChange, Target, decide_role, promotion_gate};
+use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
 use crate::config::ManagerConfig;
 use crate::instance::demote::{self, Demotion};
@@ -66,6 +67,19 @@ async fn wal_receiver_streaming(cfg: &ManagerConfig) -> bool {
     .unwrap_or(false)
 }
 
+/// Whether a standby streams from this primary and answered within `within`: a peer this
+/// instance can reach, which would not be promoted while it streams.
+pub async fn standby_streaming(cfg: &ManagerConfig, within: Duration) -> bool {
+    let query = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE state = 'streaming' \
+         AND reply_time > now() - make_interval(secs => {}))",
+        within.as_secs()
+    );
+    query_bool(cfg, "pg_stat_replication", &query)
+        .await
+        .unwrap_or(false)
+}
+
 /// Whether a changed parameter waits for a restart.
 pub async fn pending_restart(cfg: &ManagerConfig) -> bool {
     query_bool(
@@ -84,6 +98,7 @@ pub async fn converge_role(
     config_file: &Path,
     postmaster: &mut Postmaster,
     demotion_token: &tokio::sync::RwLock<Option<String>>,
+    lease: Option<&PrimaryLease>,
 ) {
     match decide_role(
         Target::of(cfg),
@@ -92,6 +107,7 @@ pub async fn converge_role(
     ) {
         RoleChange::None => {}
         RoleChange::Promote => match gate(cfg).await {
+            Ok(PromotionGate::Promote) if !holds_lease(lease).await => {}
             Ok(PromotionGate::Promote) => {
                 let promoted =
                     promote::promote(cfg, config_file, None, Duration::from_secs(0)).await;
@@ -118,15 +134,44 @@ pub async fn converge_role(
                 target_primary = cfg.target_primary.as_deref().unwrap_or_default(),
                 "another instance is the target primary: stepping down to follow it"
             );
-            let plan = ctl::escalation(ctl::StopMode::Fast, 0, ctl::FAST_STOP_TIMEOUT_SECS);
+            // Fast shutdown is clean: every standby streaming from this one receives the WAL up
+            // to the shutdown checkpoint before the postmaster exits.
+            let plan = ctl::escalation(ctl::StopMode::Fast, 0, cfg.switchover_delay);
             match postmaster.stop(cfg, plan).await {
-                Ok(mode) => tracing::info!(mode = mode.as_str(), "stepped down"),
+                Ok(mode) => {
+                    tracing::info!(mode = mode.as_str(), "stepped down");
+                    if let Some(lease) = lease {
+                        lease.release().await;
+                    }
+                }
                 Err(e) => tracing::error!(
                     error = %e,
                     label = e.label(),
                     "stepping down failed: the former primary did not stop"
                 ),
             }
+        }
+    }
+}
+
+/// Takes the primary Lease before a promotion (always true without one).
+async fn holds_lease(lease: Option<&PrimaryLease>) -> bool {
+    let Some(lease) = lease else {
+        return true;
+    };
+    match lease.acquire().await {
+        Acquired::Held => true,
+        Acquired::HeldBy { holder, expires } => {
+            tracing::info!(%holder, %expires, "waiting to promote: another instance holds the primary lease");
+            false
+        }
+        Acquired::Missing => {
+            tracing::warn!("waiting to promote: the primary lease does not exist");
+            false
+        }
+        Acquired::NotNow(reason) => {
+            tracing::warn!(%reason, "waiting to promote: cannot take the primary lease");
+            false
         }
     }
 }

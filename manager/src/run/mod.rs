@@ -11,6 +11,7 @@ pub mod decide;
 pub mod dynamic;
 pub mod http;
 pub mod jsonlog;
+pub mod lease;
 pub mod managed;
 pub mod metrics;
 pub mod postmaster;
@@ -27,6 +28,9 @@ pub enum RunError {
     /// Loading the configuration, bootstrapping or configuring the instance failed.
     #[error(transparent)]
     Instance(#[from] InstanceError),
+    /// The primary Lease the configuration asks for cannot be used.
+    #[error(transparent)]
+    Lease(#[from] lease::LeaseError),
     /// A port for probes, status or metrics cannot be bound.
     #[error("binding port {port}: {source}")]
     Bind {
@@ -68,6 +72,7 @@ impl RunError {
             RunError::Signal { .. } => "signal_handler",
             RunError::CustomQueriesFile { .. } | RunError::CustomQueries(_) => "custom_queries",
             RunError::Tls(_) => "status_tls",
+            RunError::Lease(_) => "primary_lease",
         }
     }
 }

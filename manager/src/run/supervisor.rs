@@ -7,11 +7,12 @@
 
 use super::converge::{
     advance_demotion, cleanly_shut_down, converge_role, in_recovery, pending_restart,
-    prepare_to_follow,
+    prepare_to_follow, standby_streaming,
 };
 use super::decide::{
     Action, DemotionAction, Server, Target, decide, demotion_action, demotion_wanted,
 };
+use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
 use super::shared::Shared;
 use super::{RunError, dynamic, http, jsonlog, metrics, upgrade};
@@ -34,6 +35,9 @@ const FOLLOW_RETRY: Duration = Duration::from_secs(5);
 /// How long a demotion that could not go on (postgres did not stop, the archive refused the last
 /// WAL) waits before it is tried again.
 const DEMOTION_RETRY: Duration = Duration::from_secs(5);
+/// How long an isolated primary's fast shutdown may take before it is stopped immediately: it
+/// must stop accepting writes before any other instance can take the Lease.
+const ISOLATED_STOP_TIMEOUT_SECS: u64 = 2;
 
 /// Set once SIGTERM or SIGINT arrived.
 struct Termination(watch::Receiver<bool>);
@@ -94,6 +98,11 @@ struct Supervisor {
     upstream: Option<String>,
     retry_follow_at: Option<Instant>,
     retry_demotion_at: Option<Instant>,
+    /// The cluster's primary Lease, when the configuration asks for one.
+    lease: Option<Arc<PrimaryLease>>,
+    /// Whether this instance runs as the primary the configuration names, and so should hold
+    /// and renew the Lease (read by the Lease keeper).
+    want_lease: Arc<AtomicBool>,
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -111,12 +120,18 @@ impl Supervisor {
             tracing::warn!(%status, "postmaster exited; restarting it");
         }
         let changed = self.reload_config().await;
+        self.want_lease.store(
+            self.postmaster.running() && !self.cfg.fenced && Target::of(&self.cfg) == Target::Me,
+            Ordering::SeqCst,
+        );
+        self.stop_if_not_entitled().await;
         if self.postmaster.running() && !self.cfg.fenced {
             converge_role(
                 &self.cfg,
                 &self.config_file,
                 &mut self.postmaster,
                 &self.shared.demotion_token,
+                self.lease.as_deref(),
             )
             .await;
         }
@@ -136,6 +151,9 @@ impl Supervisor {
             Action::Stop => {
                 tracing::info!("fenced: stopping postgres");
                 self.stop(ctl::StopMode::Fast).await;
+                if let Some(lease) = &self.lease {
+                    lease.release().await;
+                }
             }
             Action::Reload => {
                 let c = self.cfg.clone();
@@ -302,6 +320,14 @@ impl Supervisor {
         }
         self.retry_follow_at = None;
         let as_primary = start_as == StartAs::Primary;
+        let primary_role = as_primary
+            || matches!(
+                configure::startup_role(&self.cfg, self.upstream.as_deref()),
+                Ok(Role::Primary)
+            );
+        if primary_role && !self.may_start_as_primary().await {
+            return;
+        }
         // Never on a data directory whose bootstrap did not complete.
         if let Err(e) = crate::instance::bootstrap::require_complete(&self.cfg) {
             tracing::error!(error = %e, label = e.label(), "postgres stays down");
@@ -311,6 +337,61 @@ impl Supervisor {
             Ok(()) => tracing::info!(as_primary, "postmaster started"),
             Err(e) => tracing::error!(error = %e, label = e.label(), "cannot start postgres"),
         }
+    }
+
+    /// Whether this instance may start postgres as a primary: only while it holds the primary
+    /// Lease (when there is one). A former primary that was cut off comes back to find the Lease
+    /// with the instance promoted meanwhile, and stays down until it is told to follow it.
+    async fn may_start_as_primary(&mut self) -> bool {
+        let Some(lease) = &self.lease else {
+            return true;
+        };
+        match lease.acquire().await {
+            Acquired::Held => true,
+            Acquired::HeldBy { holder, expires } => {
+                tracing::warn!(%holder, %expires, "another instance holds the primary lease: postgres stays down");
+                false
+            }
+            Acquired::Missing => {
+                tracing::warn!(
+                    "the primary lease does not exist yet (the operator creates it): postgres stays down"
+                );
+                false
+            }
+            Acquired::NotNow(reason) => {
+                tracing::warn!(%reason, "cannot take the primary lease: postgres stays down");
+                false
+            }
+        }
+    }
+
+    /// Stops a running primary that may no longer accept writes: another instance holds the
+    /// primary Lease, or this one could not renew it within the renew deadline and no standby
+    /// streams from it (it can reach neither the API server nor any peer). It stays down until
+    /// it holds the Lease again (see [`Self::may_start_as_primary`]).
+    async fn stop_if_not_entitled(&mut self) {
+        let Some(lease) = self.lease.clone() else {
+            return;
+        };
+        if !self.want_lease.load(Ordering::SeqCst) {
+            return;
+        }
+        let reason = if let Some(holder) = lease.held_elsewhere() {
+            format!("instance {holder} holds the primary lease")
+        } else if !lease.renewed_within_deadline()
+            && self.cfg.instances.len() > 1
+            && !standby_streaming(&self.cfg, lease.renew_deadline()).await
+        {
+            "the primary lease could not be renewed within its deadline and no standby streams from this instance: it is isolated".to_string()
+        } else {
+            return;
+        };
+        tracing::error!(%reason, "stopping postgres: this primary may no longer accept writes");
+        let plan = ctl::escalation(ctl::StopMode::Fast, 0, ISOLATED_STOP_TIMEOUT_SECS);
+        if let Err(e) = self.postmaster.stop(&self.cfg, plan).await {
+            tracing::error!(error = %e, label = e.label(), "postgres did not stop");
+        }
+        self.want_lease.store(false, Ordering::SeqCst);
     }
 
     /// Stops postgres, escalating from `first` to immediate.
@@ -421,6 +502,18 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         })
         .collect();
 
+    let lease = match PrimaryLease::for_config(&cfg) {
+        Ok(lease) => lease.map(Arc::new),
+        Err(e) => {
+            // Without the Lease no promotion is safe: the instance runs, but never as a primary.
+            tracing::error!(error = %e, "the primary lease is unusable");
+            return Err(RunError::Lease(e));
+        }
+    };
+    let want_lease = Arc::new(AtomicBool::new(false));
+    if let Some(lease) = &lease {
+        tokio::spawn(keep_lease(lease.clone(), want_lease.clone()));
+    }
     let mut supervisor = Supervisor {
         seen: mtime(&config_file),
         config_file,
@@ -434,6 +527,8 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         upstream,
         retry_follow_at: None,
         retry_demotion_at: None,
+        lease,
+        want_lease,
     };
     let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -468,8 +563,36 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     }
     tracing::info!("shutting down: smart, fast after smartShutdownTimeout, then immediate");
     supervisor.postmaster.shutdown(&supervisor.cfg).await;
+    supervisor.want_lease.store(false, Ordering::SeqCst);
+    if let Some(lease) = &supervisor.lease {
+        lease.release().await;
+    }
     let _ = stop_tx.send(true);
     Ok(())
+}
+
+/// Reads the primary Lease every retry period, so that its holder's silence can be told from
+/// its renewals; while this instance runs as the primary, takes and renews it instead.
+async fn keep_lease(lease: Arc<PrimaryLease>, want: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(lease.retry_period());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if want.load(Ordering::SeqCst) {
+            match lease.acquire().await {
+                Acquired::Held => {}
+                Acquired::HeldBy { holder, .. } => {
+                    tracing::error!(%holder, "another instance holds the primary lease")
+                }
+                Acquired::Missing => tracing::warn!("the primary lease does not exist"),
+                Acquired::NotNow(reason) => {
+                    tracing::warn!(%reason, "cannot renew the primary lease")
+                }
+            }
+        } else if let Err(reason) = lease.read().await {
+            tracing::debug!(%reason, "cannot read the primary lease");
+        }
+    }
 }
 
 async fn serve(

@@ -37,6 +37,8 @@ use std::time::{Duration, Instant};
 
 /// Name of this controller in metrics and Events.
 pub const CONTROLLER: &str = "cluster";
+/// Requeue while the primary changes hands: each turn may be the one that promotes.
+const PRIMARY_CHANGING_REQUEUE: Duration = Duration::from_secs(1);
 /// Requeue while a cluster converges (pods starting, clones running).
 const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
 /// Requeue of a healthy cluster: certificate renewal and drift checks.
@@ -262,7 +264,9 @@ async fn reconcile_admitted(obj: &DynamicObject, ctx: &Context) -> Result<Action
                 publish(ctx, obj, EventType::Warning, reason, note.clone()).await;
             }
             ctx.record_phase(reference, Some(outcome.phase.to_string()));
-            Ok(Action::requeue(if outcome.converging {
+            Ok(Action::requeue(if outcome.primary_changing {
+                PRIMARY_CHANGING_REQUEUE
+            } else if outcome.converging {
                 CONVERGING_REQUEUE
             } else {
                 IDLE_REQUEUE
@@ -315,7 +319,10 @@ pub async fn run(
     let ar = cluster_resource();
     let clusters: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
     let children = || watcher::Config::default().labels(LABEL_CLUSTER);
-    let controller = Controller::new_with(clusters, watcher::Config::default(), ar.clone());
+    let lapsed = super::lease_watch::lapsed_clusters(client.clone(), ar.clone());
+    let controller = Controller::new_with(clusters, watcher::Config::default(), ar.clone())
+        // A primary Lease that lapsed: reconcile its Cluster now (failover).
+        .reconcile_on(lapsed);
     let (store, resource) = (controller.store(), ar.clone());
     let namespaced_catalogs = move |catalog: ImageCatalog| {
         clusters_using(

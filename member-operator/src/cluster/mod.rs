@@ -8,7 +8,9 @@ pub mod apply;
 pub mod build;
 pub mod controller;
 pub mod decide;
+pub mod election_view;
 pub mod error;
+pub mod lease_watch;
 pub mod managers;
 pub mod observe;
 pub mod post_init_refs;
@@ -68,6 +70,22 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("policy", "poddisruptionbudgets", "create"),
     access("policy", "poddisruptionbudgets", "patch"),
     access("policy", "poddisruptionbudgets", "delete"),
+    // The instances' Role and RoleBinding (read and renew the primary Lease), applied like the
+    // other children; granting get/update on Leases needs the operator to hold them too.
+    access("rbac.authorization.k8s.io", "roles", "list"),
+    access("rbac.authorization.k8s.io", "roles", "create"),
+    access("rbac.authorization.k8s.io", "roles", "patch"),
+    access("rbac.authorization.k8s.io", "rolebindings", "list"),
+    access("rbac.authorization.k8s.io", "rolebindings", "create"),
+    access("rbac.authorization.k8s.io", "rolebindings", "patch"),
+    // The primary Leases: created, listed with the children, watched so an expired one
+    // triggers a failover at once, and read by the election.
+    access("coordination.k8s.io", "leases", "get"),
+    access("coordination.k8s.io", "leases", "list"),
+    access("coordination.k8s.io", "leases", "watch"),
+    access("coordination.k8s.io", "leases", "create"),
+    access("coordination.k8s.io", "leases", "patch"),
+    access("coordination.k8s.io", "leases", "update"),
     // Events on transitions.
     access("events.k8s.io", "events", "create"),
     access("events.k8s.io", "events", "patch"),

@@ -4,10 +4,12 @@
 //! decisions and builders downstream are pure over this value.
 
 use super::error::ReconcileError;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::{Client, Resource};
 use pgfed_api::cluster::Cluster;
@@ -31,6 +33,12 @@ pub struct Observed {
     pub config_maps: BTreeMap<String, ConfigMap>,
     /// ServiceAccounts with the Cluster's label, by name.
     pub service_accounts: BTreeMap<String, ServiceAccount>,
+    /// Roles with the Cluster's label, by name.
+    pub roles: BTreeMap<String, Role>,
+    /// RoleBindings with the Cluster's label, by name.
+    pub role_bindings: BTreeMap<String, RoleBinding>,
+    /// Leases with the Cluster's label (the primary Lease), by name.
+    pub leases: BTreeMap<String, Lease>,
     /// Secrets with the Cluster's label, and the ones the spec names, by name.
     pub secrets: BTreeMap<String, Secret>,
     /// What each instance manager reported, by instance name (absent: it did not answer).
@@ -97,6 +105,9 @@ pub async fn observe(
         pdbs: list_labelled(client, &namespace, &name).await?,
         config_maps: list_labelled(client, &namespace, &name).await?,
         service_accounts: list_labelled(client, &namespace, &name).await?,
+        roles: list_labelled(client, &namespace, &name).await?,
+        role_bindings: list_labelled(client, &namespace, &name).await?,
+        leases: list_labelled(client, &namespace, &name).await?,
         secrets,
         instances: BTreeMap::new(),
     })

@@ -19,12 +19,15 @@ use super::build::pod::{
 };
 use super::build::{account, pdb, pvc, service};
 use super::decide::phase::{Phase, PhaseInput, phase};
+use super::decide::primary::PrimaryInput;
 use super::decide::rollout::{self, RolloutInstance, RolloutStep};
 use super::decide::scale::{self, ObservedInstance, ScaleStep};
 use super::decide::upgrade::{self, ManagerInstance, UpgradeStep};
+use super::election_view::{election_instances, lease_view};
 use super::error::ReconcileError;
 use super::observe::{Observed, observe};
 use super::status::{self, StatusInput};
+use chrono::DateTime;
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::{Client, ResourceExt};
@@ -64,6 +67,8 @@ pub struct Outcome {
     pub warnings: Vec<(&'static str, String)>,
     /// Whether the cluster is still converging (requeue soon).
     pub converging: bool,
+    /// Whether the primary is changing hands (failover, switchover): requeue at once.
+    pub primary_changing: bool,
 }
 
 /// The Secrets this Cluster's spec names: certificate Secrets and credentials.
@@ -423,16 +428,42 @@ pub async fn reconcile(
     let primaries: BTreeSet<u32> = target_serial.into_iter().collect();
     let maintenance = scale::NodeMaintenance::of(spec.node_maintenance_window.as_ref());
     let step = scale::next_step(desired, latest, &instances, &primaries, maintenance);
-    let (target_primary, target_serial) = match (&old_status.target_primary, step.clone()) {
-        (Some(t), _) => (Some(t.clone()), target_serial),
-        (None, ScaleStep::Bootstrap { serial }) => {
-            (Some(instance_name(&name, serial)), Some(serial))
-        }
-        (None, _) => (None, None),
+    let target_primary = match (&old_status.target_primary, step.clone()) {
+        (Some(t), _) => Some(t.clone()),
+        (None, ScaleStep::Bootstrap { serial }) => Some(instance_name(&name, serial)),
+        (None, _) => None,
     };
 
-    // Managers' configuration, ServiceAccount, Services, PodDisruptionBudgets.
+    // The primary: kept, failed over, or switched over (pure plan over pods, reports, Lease).
     let fenced = super::decide::fencing::fenced_instances(cluster);
+    let lease_view = observed
+        .leases
+        .get(&name)
+        .map(lease_view)
+        .unwrap_or_default();
+    let election_view = election_instances(&name, &observed, &reported, &fenced);
+    let failing_since = old_status
+        .current_primary_failing_since_timestamp
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let primary_plan = super::decide::primary::plan(&PrimaryInput {
+        target: target_primary.as_deref(),
+        current: old_status.current_primary.as_deref(),
+        failing_since,
+        failover_delay: chrono::Duration::seconds(i64::from(spec.failover_delay.unwrap_or(0))),
+        instances: &election_view,
+        lease: &lease_view,
+        now,
+    });
+    let target_primary = primary_plan.target.clone();
+    let target_serial = target_primary
+        .as_deref()
+        .and_then(|t| instance_serial(&name, t));
+    let pushed_target = primary_plan.pushed.clone();
+    let primary_changing = primary_plan.phase.is_some();
+
+    // Managers' configuration, ServiceAccount, Services, PodDisruptionBudgets.
     // Every instance that has (or is about to get) volumes; the primary keeps a slot for each.
     let mut instance_names: Vec<String> = instances
         .iter()
@@ -447,7 +478,7 @@ pub async fn reconcile(
     let synchronous_standby_names: Option<String> = None;
     let dynamic = DynamicSettings {
         app_secret: app_secret.clone(),
-        target_primary: target_primary.clone(),
+        target_primary: pushed_target.clone(),
         fenced_all: fenced.all,
         version: u64::try_from(cluster.metadata.generation.unwrap_or(0)).unwrap_or(0),
         instances: instance_names.clone(),
@@ -461,6 +492,17 @@ pub async fn reconcile(
     ensure(client, config_map, observed.config_maps.get(&config_name)).await?;
     let sa = account::build(cluster, &owner);
     ensure(client, sa, observed.service_accounts.get(&name)).await?;
+    ensure(client, account::role(&owner), observed.roles.get(&name)).await?;
+    ensure(
+        client,
+        account::role_binding(&owner),
+        observed.role_bindings.get(&name),
+    )
+    .await?;
+    // Created once, empty; from then on only the managers write it (holder and renewals).
+    if !observed.leases.contains_key(&name) {
+        ensure(client, account::primary_lease(&owner), None).await?;
+    }
     let services = service::build(cluster, &owner)?;
     let mut built_services = Vec::new();
     for desired in services {
@@ -618,10 +660,34 @@ pub async fn reconcile(
         .collect();
     let current_primary = match (reporting_primary.as_slice(), &target_primary) {
         ([one], _) => Some((*one).clone()),
-        ([], Some(t)) if reported.is_empty() && observed.pods.get(t).is_some_and(pod_ready) => {
+        ([], Some(t))
+            if old_status.current_primary.is_none()
+                && reported.is_empty()
+                && observed.pods.get(t).is_some_and(pod_ready) =>
+        {
             Some(t.clone())
         }
         _ => old_status.current_primary.clone(),
+    };
+    // A failover or switchover is over once its target reports as the primary.
+    let handed_over = current_primary.is_some()
+        && current_primary == target_primary
+        && current_primary != old_status.current_primary;
+    if let (true, Some(old), Some(new)) = (
+        handed_over,
+        old_status.current_primary.as_ref(),
+        current_primary.as_ref(),
+    ) {
+        actions.push((
+            "PrimaryChanged",
+            format!("{new} is the primary now (was {old})"),
+        ));
+    }
+    actions.extend(primary_plan.events.iter().cloned());
+    let failing_since = if handed_over {
+        None
+    } else {
+        primary_plan.failing_since
     };
 
     // Fencing, the target primary and PostgreSQL's configuration reach running managers at once,
@@ -631,7 +697,7 @@ pub async fn reconcile(
         let postgresql = spec.postgresql.clone().unwrap_or_default();
         let settings = super::managers::ClusterSettings {
             fenced: &fenced,
-            target_primary: target_primary.as_deref(),
+            target_primary: pushed_target.as_deref(),
             postgresql: &postgresql,
             instances: &instance_names,
             synchronous_standby_names: synchronous_standby_names.as_deref(),
@@ -655,6 +721,7 @@ pub async fn reconcile(
     }
 
     let mut warnings = resize_failures;
+    warnings.extend(primary_plan.warnings.iter().cloned());
     // Rolling update, when the instance count is settled or an instance is awaited (a pod stuck
     // on an outdated spec is replaced then); then the in-place upgrade of the managers.
     let mut outdated = 0u32;
@@ -777,12 +844,17 @@ pub async fn reconcile(
         }
     }
 
-    // Role labels, which `-rw`/`-ro` select on.
+    // Role labels, which `-rw`/`-ro` select on: the primary label goes to the current primary
+    // only while the managers are told it is the target, so `-rw` stops selecting a failed or
+    // stepping-down primary before its successor accepts writes.
+    let labelled_primary = current_primary
+        .as_ref()
+        .filter(|c| Some(*c) == pushed_target.as_ref());
     for (pod_name, p) in &observed.pods {
         if terminating(p) {
             continue;
         }
-        let role = if Some(pod_name) == current_primary.as_ref() {
+        let role = if Some(pod_name) == labelled_primary {
             InstanceRole::Primary
         } else {
             InstanceRole::Replica
@@ -829,7 +901,10 @@ pub async fn reconcile(
         }
         reason = problems.values().cloned().collect::<Vec<_>>().join("; ");
     }
-    if waiting_for_user {
+    if let (false, Some((ha_phase, why))) = (handed_over, primary_plan.phase.clone()) {
+        phase_now = ha_phase;
+        reason = why;
+    } else if waiting_for_user {
         phase_now = phases::WAITING_FOR_USER;
         reason = "the primary runs an outdated pod and primaryUpdateStrategy is supervised".into();
     } else if restarting_primary {
@@ -853,6 +928,7 @@ pub async fn reconcile(
         image,
         reported: &reported,
         fenced: &fenced,
+        failing_since,
         now,
     });
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
@@ -862,6 +938,7 @@ pub async fn reconcile(
         actions,
         warnings,
         converging: phase_now != phases::HEALTHY,
+        primary_changing,
     })
 }
 
@@ -963,6 +1040,7 @@ async fn hibernate(
         image: input.image,
         reported: input.reported,
         fenced: input.fenced,
+        failing_since: None,
         now: input.now,
     });
     status::set_condition(
@@ -987,6 +1065,7 @@ async fn hibernate(
         actions,
         warnings: Vec::new(),
         converging: !hibernated,
+        primary_changing: false,
     })
 }
 

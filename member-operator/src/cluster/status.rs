@@ -43,6 +43,8 @@ pub struct StatusInput<'a> {
     pub reported: &'a BTreeMap<String, InstanceStatus>,
     /// Fenced instances.
     pub fenced: &'a Fenced,
+    /// Since when the current primary has been failing (`None`: it is not).
+    pub failing_since: Option<DateTime<Utc>>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -187,6 +189,7 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
         status.current_primary_timestamp = Some(rfc3339(input.now));
         status.current_primary = input.current_primary.clone();
     }
+    status.current_primary_failing_since_timestamp = input.failing_since.map(rfc3339);
     status.latest_generated_node = Some(i32::try_from(input.latest_generated).unwrap_or(i32::MAX));
     status.phase = Some(input.phase.to_string());
     status.phase_reason = (!input.phase_reason.is_empty()).then(|| input.phase_reason.clone());
@@ -468,6 +471,7 @@ mod tests {
             image: "postgres:15".into(),
             reported: &reported,
             fenced: &fenced,
+            failing_since: None,
             now: at(0),
         };
         assert_eq!(

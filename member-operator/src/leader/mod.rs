@@ -11,8 +11,7 @@
 //! as a clean follower, which is simpler to trust than resetting every controller in place.
 //! On shutdown the leader releases the lease so the other replica takes over at its next read.
 
-pub mod decide;
-pub mod store;
+pub use pgfed_lease::{decide, store};
 
 use chrono::{DateTime, Utc};
 use decide::{Decision, Observed};
@@ -23,7 +22,30 @@ use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use tokio_util::sync::CancellationToken;
 
-pub use store::{API_ACCESS, KubeLeases};
+use crate::webhook::secret::ApiAccess;
+pub use store::KubeLeases;
+
+const COORDINATION: &str = "coordination.k8s.io";
+
+/// Every call [`KubeLeases`] makes: the Lease is read (`get_opt`), created when missing
+/// (`create`) and replaced at the version read (`replace`). Keep in step with the code.
+pub const API_ACCESS: &[ApiAccess] = &[
+    ApiAccess {
+        group: COORDINATION,
+        resource: "leases",
+        verb: "get",
+    },
+    ApiAccess {
+        group: COORDINATION,
+        resource: "leases",
+        verb: "create",
+    },
+    ApiAccess {
+        group: COORDINATION,
+        resource: "leases",
+        verb: "update",
+    },
+];
 
 /// Name of the operator's Lease, in the operator's namespace.
 pub const LEASE_NAME: &str = "pgfed-operator-leader";

@@ -5,7 +5,9 @@
 //! token is not mounted: least privilege is no privilege.
 
 use super::meta::Owner;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use pgfed_api::cluster::Cluster;
 use std::collections::BTreeMap;
 
@@ -28,8 +30,51 @@ pub fn build(cluster: &Cluster, owner: &Owner) -> ServiceAccount {
     }
     ServiceAccount {
         metadata,
+        // Mounted by the pod itself (only the instances use this account).
         automount_service_account_token: Some(false),
         ..ServiceAccount::default()
+    }
+}
+
+/// The Role of `cluster`'s instances: get and update its primary Lease (named after the
+/// cluster). Pure.
+pub fn role(owner: &Owner) -> Role {
+    Role {
+        metadata: owner.child_meta(&owner.name, BTreeMap::new()),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["coordination.k8s.io".into()]),
+            resources: Some(vec!["leases".into()]),
+            resource_names: Some(vec![owner.name.clone()]),
+            verbs: vec!["get".into(), "update".into()],
+            ..PolicyRule::default()
+        }]),
+    }
+}
+
+/// Binds [`role`] to the instances' ServiceAccount. Pure.
+pub fn role_binding(owner: &Owner) -> RoleBinding {
+    RoleBinding {
+        metadata: owner.child_meta(&owner.name, BTreeMap::new()),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: owner.name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: owner.name.clone(),
+            namespace: Some(owner.namespace.clone()),
+            ..Subject::default()
+        }]),
+    }
+}
+
+/// The cluster's primary Lease as the operator creates it: nobody holds it; the first primary
+/// takes it. Pure.
+pub fn primary_lease(owner: &Owner) -> Lease {
+    Lease {
+        metadata: owner.child_meta(&owner.name, BTreeMap::new()),
+        spec: Some(LeaseSpec::default()),
     }
 }
 
@@ -39,6 +84,26 @@ mod tests {
     use crate::cluster::build::meta::tests::stored_cluster;
     use pgfed_api::cluster::{ServiceAccountTemplate, ServiceTemplateMetadata};
     use pgfed_api::names::LABEL_CLUSTER;
+
+    #[test]
+    fn the_instances_may_only_read_and_renew_their_own_lease() {
+        let cluster = stored_cluster(3);
+        let owner = Owner::of(&cluster).expect("owner");
+        let role = role(&owner);
+        let rules = role.rules.expect("rules");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(
+            rules[0].resource_names.as_deref(),
+            Some(&["pg".to_string()][..])
+        );
+        assert_eq!(rules[0].verbs, ["get", "update"]);
+        let binding = role_binding(&owner);
+        assert_eq!(binding.role_ref.name, "pg");
+        assert_eq!(binding.subjects.expect("subjects")[0].name, "pg");
+        let lease = primary_lease(&owner);
+        assert_eq!(lease.metadata.name.as_deref(), Some("pg"));
+        assert_eq!(lease.spec.expect("spec").holder_identity, None);
+    }
 
     #[test]
     fn named_after_the_cluster_without_a_token_and_with_the_template_metadata() {

@@ -60,6 +60,35 @@ pub struct DynamicSettings {
     pub synchronous_standby_names: Option<String>,
 }
 
+/// `spec.primaryLease` as the manager reads it (whole seconds).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaseTimingsFile {
+    /// How long the Lease stays valid after a renewal.
+    pub lease_duration_seconds: u64,
+    /// How long the primary may go without renewing before it must prove it is not isolated.
+    pub renew_deadline_seconds: u64,
+    /// How often the Lease is read and renewed.
+    pub retry_period_seconds: u64,
+}
+
+impl LeaseTimingsFile {
+    /// The Cluster's `primaryLease`, CloudNativePG's defaults (15/10/2) where unset. Pure.
+    pub fn of(cluster: &Cluster) -> LeaseTimingsFile {
+        let lease = cluster.spec.primary_lease.clone().unwrap_or_default();
+        let seconds = |v: Option<i32>, default: u64| {
+            v.and_then(|v| u64::try_from(v).ok())
+                .filter(|v| *v > 0)
+                .unwrap_or(default)
+        };
+        LeaseTimingsFile {
+            lease_duration_seconds: seconds(lease.lease_duration_seconds, 15),
+            renew_deadline_seconds: seconds(lease.renew_deadline_seconds, 10),
+            retry_period_seconds: seconds(lease.retry_period_seconds, 2),
+        }
+    }
+}
+
 /// The manager's configuration file, as the manager's `ManagerConfig` reads it (a subset: the
 /// rest keeps the manager's defaults, which match the pod builder's layout).
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -105,6 +134,11 @@ pub struct ManagerConfigFile {
     /// `status.targetPrimary`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_primary: Option<String>,
+    /// `spec.primaryLease`: the primary holds the Lease named after the cluster.
+    pub primary_lease: LeaseTimingsFile,
+    /// `spec.switchoverDelay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switchover_delay: Option<u64>,
     /// Every instance of the cluster (the primary's high-availability slots).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<String>,
@@ -254,6 +288,8 @@ pub fn manager_config(
             .smart_shutdown_timeout
             .and_then(|t| u64::try_from(t).ok()),
         target_primary: dynamic.target_primary.clone(),
+        primary_lease: LeaseTimingsFile::of(cluster),
+        switchover_delay: spec.switchover_delay.and_then(|t| u64::try_from(t).ok()),
         instances: dynamic.instances.clone(),
         synchronous_standby_names: dynamic.synchronous_standby_names.clone(),
         dynamic_version: dynamic.version,
@@ -427,8 +463,8 @@ mod tests {
                 target_primary: Some("pg-1".into()),
                 fenced_all: false,
                 version: 7,
-                instances: Vec::new(),
-                synchronous_standby_names: None,
+                instances: vec!["pg-1".into(), "pg-2".into()],
+                synchronous_standby_names: Some("ANY 1 (\"pg-2\")".into()),
             },
             Some("pg-superuser"),
         ))

@@ -1,10 +1,12 @@
 //! Pure decisions of the Cluster controller: given what was observed, what to do next. No I/O;
 //! every function here is table-tested.
 
+pub mod election;
 pub mod fencing;
 pub mod hibernation;
 pub mod phase;
 pub mod pod_problems;
+pub mod primary;
 pub mod rollout;
 pub mod scale;
 pub mod upgrade;

@@ -294,6 +294,8 @@ pub fn build(input: &PodInput) -> Result<Pod, PodError> {
                 .collect()
         }),
         service_account_name: Some(input.owner.name.clone()),
+        // The manager reads and renews the primary Lease with this account's token.
+        automount_service_account_token: Some(true),
         termination_grace_period_seconds: Some(
             spec.stop_delay.map_or(DEFAULT_STOP_DELAY, i64::from),
         ),

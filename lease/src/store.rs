@@ -2,8 +2,7 @@
 //! behind a trait so the election loop is tested against an in-memory store; [`KubeLeases`] is
 //! the `coordination.k8s.io/v1` implementation.
 
-use super::decide::LeaseRecord;
-use crate::webhook::secret::ApiAccess;
+use crate::decide::LeaseRecord;
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -11,28 +10,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use std::future::Future;
-
-const COORDINATION: &str = "coordination.k8s.io";
-
-/// Every call [`KubeLeases`] makes: the Lease is read (`get_opt`), created when missing
-/// (`create`) and replaced at the version read (`replace`). Keep in step with the code.
-pub const API_ACCESS: &[ApiAccess] = &[
-    ApiAccess {
-        group: COORDINATION,
-        resource: "leases",
-        verb: "get",
-    },
-    ApiAccess {
-        group: COORDINATION,
-        resource: "leases",
-        verb: "create",
-    },
-    ApiAccess {
-        group: COORDINATION,
-        resource: "leases",
-        verb: "update",
-    },
-];
 
 /// A Lease as stored: its election fields and the version they were read at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,10 +52,12 @@ pub trait LeaseStore: Send + Sync + 'static {
 }
 
 /// The Lease `name` in `namespace` of the API server `client` talks to.
-#[derive(Clone)]
 pub struct KubeLeases {
     api: Api<Lease>,
     name: String,
+    /// The metadata last read or written: a replace carries it over, so labels, annotations and
+    /// owner references someone else set (the operator, on a primary Lease) are kept.
+    meta: std::sync::Mutex<ObjectMeta>,
 }
 
 impl KubeLeases {
@@ -87,18 +66,34 @@ impl KubeLeases {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
+            meta: std::sync::Mutex::new(ObjectMeta::default()),
         }
     }
 
     fn object(&self, record: &LeaseRecord, version: Option<&str>) -> Lease {
+        let known = self
+            .meta
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
         Lease {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 resource_version: version.map(str::to_string),
+                labels: known.labels,
+                annotations: known.annotations,
+                owner_references: known.owner_references,
                 ..ObjectMeta::default()
             },
             spec: Some(to_spec(record)),
         }
+    }
+
+    fn remember(&self, lease: Lease) -> Result<StoredLease, StoreError> {
+        if let Ok(mut meta) = self.meta.lock() {
+            *meta = lease.metadata.clone();
+        }
+        stored(lease)
     }
 }
 
@@ -125,7 +120,7 @@ fn stored(lease: Lease) -> Result<StoredLease, StoreError> {
 impl LeaseStore for KubeLeases {
     async fn get(&self) -> Result<Option<StoredLease>, StoreError> {
         match self.api.get_opt(&self.name).await {
-            Ok(Some(lease)) => stored(lease).map(Some),
+            Ok(Some(lease)) => self.remember(lease).map(Some),
             Ok(None) => Ok(None),
             Err(e) => Err(StoreError::Kube(e)),
         }
@@ -137,7 +132,7 @@ impl LeaseStore for KubeLeases {
             .create(&PostParams::default(), &self.object(record, None))
             .await
             .map_err(conflict_or_kube)?;
-        stored(lease)
+        self.remember(lease)
     }
 
     async fn replace(
@@ -154,7 +149,7 @@ impl LeaseStore for KubeLeases {
             )
             .await
             .map_err(conflict_or_kube)?;
-        stored(lease)
+        self.remember(lease)
     }
 }
 
