@@ -1,5 +1,6 @@
-//! `kubectl pgfed`: the commands that need no cluster live here; the ones that talk to the API
-//! server join as their issues land.
+//! `kubectl pgfed`: `validate` checks manifests offline; `promote` asks for a switchover; the
+//! other commands join as their issues land.
 #![forbid(unsafe_code)]
 
+pub mod promote;
 pub mod validate;

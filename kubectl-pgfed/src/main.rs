@@ -22,10 +22,59 @@ enum Command {
         #[arg(short = 'f', long = "filename", required = true)]
         files: Vec<PathBuf>,
     },
+    /// Switch the primary of a cluster over to another instance (a name like pg-2, or 2).
+    Promote {
+        /// The Cluster.
+        cluster: String,
+        /// The instance to promote.
+        instance: String,
+        /// Namespace of the Cluster (default: the kubeconfig's).
+        #[arg(short = 'n', long = "namespace")]
+        namespace: Option<String>,
+    },
+}
+
+async fn promote(namespace: Option<String>, cluster: &str, instance: &str) -> ExitCode {
+    // Dependencies enable both of rustls' crypto backends; choose one (Err: already chosen).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = match kube::Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cannot reach the Kubernetes API server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+    match kubectl_pgfed::promote::promote(client, &namespace, cluster, instance).await {
+        Ok(target) => {
+            println!(
+                "switchover of {namespace}/{cluster} to {target} requested; follow it with `kubectl get cluster {cluster} -n {namespace} -w`"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Promote {
+            cluster,
+            instance,
+            namespace,
+        } => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(promote(namespace, &cluster, &instance)),
+            Err(e) => {
+                eprintln!("cannot start: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Validate { files } => {
             let mut problems = 0;
             let mut checked = 0;

@@ -6,6 +6,7 @@
 mod backup;
 mod bootstrap;
 mod certificates;
+pub mod fencing;
 mod managed;
 mod monitoring;
 mod postgres;

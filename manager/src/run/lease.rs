@@ -68,6 +68,9 @@ pub struct PrimaryLease {
     me: String,
     timings: LeaseTimings,
     state: Mutex<State>,
+    /// When this manager started watching the Lease: a manager that just started (or re-executed
+    /// itself in an in-place upgrade) is given one renew deadline to renew before it is judged.
+    started: Instant,
 }
 
 impl PrimaryLease {
@@ -88,6 +91,7 @@ impl PrimaryLease {
             me: cfg.me().to_string(),
             timings,
             state: Mutex::new(State::default()),
+            started: Instant::now(),
         }))
     }
 
@@ -178,6 +182,35 @@ impl PrimaryLease {
         self.write(record, &current.version).await
     }
 
+    /// What the primary does every retry period: renew the Lease it holds, or take one that
+    /// nobody ever held (a cluster created before its managers used the Lease). A Lease another
+    /// instance holds, or that was released, is left alone: taking those is for a start or a
+    /// promotion ([`Self::acquire`]). Returns whether this instance holds it afterwards.
+    pub async fn keep(&self) -> Acquired {
+        let record = match self.read().await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Acquired::Missing,
+            Err(e) => return Acquired::NotNow(e),
+        };
+        match record.holder.as_deref() {
+            Some(holder) if holder == self.me => {
+                if self.renew().await {
+                    Acquired::Held
+                } else {
+                    Acquired::NotNow("the renewal did not go through".into())
+                }
+            }
+            None if record.acquire_time.is_none() => self.acquire().await,
+            Some(holder) => Acquired::HeldBy {
+                holder: holder.to_string(),
+                expires: record
+                    .renew_time
+                    .map_or_else(Utc::now, |t| t + self.timings.duration()),
+            },
+            None => Acquired::NotNow("the lease was released; it is taken again at a start".into()),
+        }
+    }
+
     /// Renews the Lease if this instance holds it; true when it holds it afterwards.
     pub async fn renew(&self) -> bool {
         let held = {
@@ -243,9 +276,7 @@ impl PrimaryLease {
     /// Whether this instance renewed the Lease within the renew deadline: while it has not, it
     /// cannot prove that no other instance is about to take it.
     pub fn renewed_within_deadline(&self) -> bool {
-        self.state()
-            .renewed_at
-            .is_some_and(|at| at.elapsed() < self.timings.renew_deadline())
+        self.state().renewed_at.unwrap_or(self.started).elapsed() < self.timings.renew_deadline()
     }
 
     /// Another instance holding a lease that is fresh as far as this instance has seen.

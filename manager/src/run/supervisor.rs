@@ -348,6 +348,9 @@ impl Supervisor {
         };
         match lease.acquire().await {
             Acquired::Held => true,
+            // Alone, nothing else can be promoted: the Lease protects nobody, and a primary that
+            // cannot reach the API server still starts.
+            _ if self.cfg.instances.len() <= 1 => true,
             Acquired::HeldBy { holder, expires } => {
                 tracing::warn!(%holder, %expires, "another instance holds the primary lease: postgres stays down");
                 false
@@ -579,14 +582,14 @@ async fn keep_lease(lease: Arc<PrimaryLease>, want: Arc<AtomicBool>) {
     loop {
         tick.tick().await;
         if want.load(Ordering::SeqCst) {
-            match lease.acquire().await {
+            match lease.keep().await {
                 Acquired::Held => {}
                 Acquired::HeldBy { holder, .. } => {
                     tracing::error!(%holder, "another instance holds the primary lease")
                 }
                 Acquired::Missing => tracing::warn!("the primary lease does not exist"),
                 Acquired::NotNow(reason) => {
-                    tracing::warn!(%reason, "cannot renew the primary lease")
+                    tracing::warn!(%reason, "the primary lease is not renewed")
                 }
             }
         } else if let Err(reason) = lease.read().await {

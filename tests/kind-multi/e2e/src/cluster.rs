@@ -135,3 +135,61 @@ pub async fn restart_counts(client: &Client, ns: &str, cluster: &str) -> BTreeMa
         })
         .collect()
 }
+
+/// Creates Cluster `cluster` (a manifest) and waits until it is healthy; returns its status.
+pub async fn create_healthy(
+    client: &Client,
+    ns: &str,
+    cluster: serde_json::Value,
+) -> serde_json::Value {
+    let name = cluster["metadata"]["name"]
+        .as_str()
+        .expect("cluster name")
+        .to_string();
+    create(client, ns, cluster).await;
+    wait_phase(client, ns, &name, HEALTHY, Duration::from_secs(420)).await
+}
+
+/// Waits until the status of Cluster `name` satisfies `check`; returns it.
+pub async fn wait_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let check = &check;
+    wait_until(
+        &format!("Cluster {ns}/{name}: {what}"),
+        timeout,
+        Duration::from_secs(1),
+        || async move {
+            let s = status(client, ns, name).await;
+            if check(&s) {
+                Ok(s)
+            } else {
+                Err(format!(
+                    "phase {} ({}), current primary {}, target primary {}",
+                    s["phase"], s["phaseReason"], s["currentPrimary"], s["targetPrimary"]
+                ))
+            }
+        },
+    )
+    .await
+}
+
+/// The reasons of the Events of `ns` whose message mentions `object`.
+pub async fn event_reasons(client: &Client, ns: &str) -> Vec<(String, String)> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    events
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

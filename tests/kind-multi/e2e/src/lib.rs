@@ -285,3 +285,19 @@ pub fn psql_client_pod(name: &str, cluster: &str, script: &str) -> serde_json::V
         }
     })
 }
+
+/// Runs `tests/kind-multi/fault` with `args` (e.g. `["delete-pod", "region-a", "ns/pod"]`);
+/// panics with its output when it fails.
+pub fn fault(args: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fault");
+    let out = std::process::Command::new(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "fault {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
