@@ -67,12 +67,30 @@ async fn wal_receiver_streaming(cfg: &ManagerConfig) -> bool {
     .unwrap_or(false)
 }
 
-/// Whether a standby streams from this primary and answered within `within`: a peer this
-/// instance can reach, which would not be promoted while it streams.
-pub async fn standby_streaming(cfg: &ManagerConfig, within: Duration) -> bool {
+/// Whether every one of `others` streams from this primary and answered within `within`: then
+/// no instance can have been promoted behind its back (a candidate that streams from it is never
+/// promoted), whatever the API server says. One standby on the same side of a partition is not
+/// enough: the other side may promote another.
+pub async fn every_standby_streaming(
+    cfg: &ManagerConfig,
+    others: &[String],
+    within: Duration,
+) -> bool {
+    if others.is_empty() {
+        return false;
+    }
+    // Instance names are DNS labels ([a-z0-9-]), safe inside a quoted literal.
+    let names = others
+        .iter()
+        .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(",");
     let query = format!(
-        "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE state = 'streaming' \
-         AND reply_time > now() - make_interval(secs => {}))",
+        "SELECT count(DISTINCT application_name) = {} FROM pg_stat_replication \
+         WHERE state = 'streaming' AND application_name IN ({names}) \
+         AND reply_time > now() - make_interval(secs => {})",
+        others.len(),
         within.as_secs()
     );
     query_bool(cfg, "pg_stat_replication", &query)

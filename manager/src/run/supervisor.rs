@@ -6,8 +6,8 @@
 //! each step of the loop is abandoned when it comes.
 
 use super::converge::{
-    advance_demotion, cleanly_shut_down, converge_role, in_recovery, pending_restart,
-    prepare_to_follow, standby_streaming,
+    advance_demotion, cleanly_shut_down, converge_role, every_standby_streaming, in_recovery,
+    pending_restart, prepare_to_follow,
 };
 use super::decide::{
     Action, DemotionAction, Server, Target, decide, demotion_action, demotion_wanted,
@@ -368,10 +368,23 @@ impl Supervisor {
         }
     }
 
+    /// The other instances of the cluster.
+    fn others(&self) -> Vec<String> {
+        let me = self.cfg.me();
+        self.cfg
+            .instances
+            .iter()
+            .filter(|i| i.as_str() != me)
+            .cloned()
+            .collect()
+    }
+
     /// Stops a running primary that may no longer accept writes: another instance holds the
-    /// primary Lease, or this one could not renew it within the renew deadline and no standby
-    /// streams from it (it can reach neither the API server nor any peer). It stays down until
-    /// it holds the Lease again (see [`Self::may_start_as_primary`]).
+    /// primary Lease, or this one could not renew it within the renew deadline and not every
+    /// other instance streams from it — Patroni's failsafe rule, stricter than CloudNativePG's
+    /// "any peer": a standby on the same side of a partition proves nothing about the other side,
+    /// where the operator may promote. It stays down until it holds the Lease again (see
+    /// [`Self::may_start_as_primary`]).
     async fn stop_if_not_entitled(&mut self) {
         let Some(lease) = self.lease.clone() else {
             return;
@@ -383,9 +396,9 @@ impl Supervisor {
             format!("instance {holder} holds the primary lease")
         } else if !lease.renewed_within_deadline()
             && self.cfg.instances.len() > 1
-            && !standby_streaming(&self.cfg, lease.renew_deadline()).await
+            && !every_standby_streaming(&self.cfg, &self.others(), lease.renew_deadline()).await
         {
-            "the primary lease could not be renewed within its deadline and no standby streams from this instance: it is isolated".to_string()
+            "the primary lease could not be renewed within its deadline and not every other instance streams from this one: it may be cut off while another is promoted".to_string()
         } else {
             return;
         };
