@@ -32,7 +32,7 @@ use chrono::Utc;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::{Client, ResourceExt};
 use pgfed_api::cluster::phase as phases;
-use pgfed_api::cluster::{Cluster, ClusterStatus, PrimaryUpdateStrategy};
+use pgfed_api::cluster::{Cluster, ClusterStatus, PrimaryUpdateMethod, PrimaryUpdateStrategy};
 use pgfed_api::image_catalog::{ClusterImageCatalog, ImageCatalog};
 use pgfed_api::names::{
     LABEL_INSTANCE_NAME, LABEL_INSTANCE_ROLE, instance_name, instance_serial, secret_app,
@@ -728,6 +728,7 @@ pub async fn reconcile(
     let mut waiting_for_user = false;
     let mut restarting_primary = false;
     let mut manager_upgrade: Option<String> = None;
+    let mut rollout_switchover: Option<String> = None;
     if matches!(step, ScaleStep::Converged | ScaleStep::WaitFor { .. }) {
         let mut view = Vec::new();
         let mut managers_view = Vec::new();
@@ -797,6 +798,23 @@ pub async fn reconcile(
                         )),
                         Err(e) => tracing::warn!(cluster = %name, instance, error = %e, cause = e.label(), "asking for a restart failed"),
                     }
+                }
+            }
+            // `primaryUpdateMethod: switchover`: the primary hands over to the most advanced
+            // standby first; it is replaced as a standby afterwards.
+            RolloutStep::ReplacePrimary(serial)
+                if spec.primary_update_method == Some(PrimaryUpdateMethod::Switchover)
+                    && !primary_changing =>
+            {
+                let instance = instance_name(&name, serial);
+                if let Some((to, why)) =
+                    super::decide::election::most_advanced(&instance, &election_view)
+                {
+                    actions.push((
+                        "SwitchingOver",
+                        format!("rolling update: switching over from {instance} to {to}, {why}, before replacing {instance}"),
+                    ));
+                    rollout_switchover = Some(to);
                 }
             }
             RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial) => {
@@ -921,7 +939,7 @@ pub async fn reconcile(
         observed: &observed,
         phase: phase_now,
         phase_reason: reason,
-        target_primary: target_primary.clone(),
+        target_primary: rollout_switchover.clone().or(target_primary.clone()),
         current_primary: current_primary.clone(),
         latest_generated,
         certificates: issued.status,

@@ -75,6 +75,10 @@ pub enum Health {
 /// Whether `primary` has failed. Pure.
 pub fn primary_health(primary: &Instance, lease: &LeaseView, now: DateTime<Utc>) -> Health {
     let name = &primary.name;
+    // Fenced on purpose: its postgres is down and its Lease released, and nobody takes over.
+    if primary.fenced {
+        return Health::Alive;
+    }
     if !primary.pod_alive {
         return Health::Failed(format!("the pod of {name} is gone or being deleted"));
     }
@@ -123,20 +127,33 @@ fn eligible(i: &Instance) -> bool {
 /// then name. While any candidate still receives WAL from the failed primary (it is shutting
 /// down and sending its last WAL), the choice waits, so nothing it sent is left behind. Pure.
 pub fn elect(failed: &str, instances: &[Instance]) -> Failover {
-    let mut candidates: Vec<&Instance> = instances
+    if let Some(still) = instances
         .iter()
-        .filter(|i| i.name != failed && eligible(i))
-        .collect();
-    if let Some(still) = candidates.iter().find(|i| i.streaming) {
+        .find(|i| i.name != failed && eligible(i) && i.streaming)
+    {
         return Failover::Wait(format!(
             "{} still receives WAL from {failed}; waiting for the stream to end",
             still.name
         ));
     }
-    if candidates.is_empty() {
-        return Failover::Wait(format!(
+    match most_advanced(failed, instances) {
+        Some((instance, reason)) => Failover::Promote { instance, reason },
+        None => Failover::Wait(format!(
             "no standby can be promoted: none is running, reachable and unfenced besides {failed}"
-        ));
+        )),
+    }
+}
+
+/// The most advanced healthy instance other than `exclude` (received LSN, then replayed LSN,
+/// then name), and why it was chosen; the target of a failover, or of the switchover a rolling
+/// update does first with `primaryUpdateMethod: switchover`. Pure.
+pub fn most_advanced(exclude: &str, instances: &[Instance]) -> Option<(String, String)> {
+    let mut candidates: Vec<&Instance> = instances
+        .iter()
+        .filter(|i| i.name != exclude && eligible(i))
+        .collect();
+    if candidates.is_empty() {
+        return None;
     }
     candidates.sort_by(|a, b| {
         b.received_lsn
@@ -160,10 +177,7 @@ pub fn elect(failed: &str, instances: &[Instance]) -> Failover {
             lsn(best.replay_lsn)
         )
     };
-    Failover::Promote {
-        instance: best.name.clone(),
-        reason,
-    }
+    Some((best.name.clone(), reason))
 }
 
 /// How far behind the primary a switchover target may be when the old primary is asked to step
@@ -274,7 +288,11 @@ mod tests {
             pod_ready: false,
             ..unreachable.clone()
         };
-        let cases: [(&str, &Instance, LeaseView, i64, bool); 9] = [
+        let fenced = Instance {
+            fenced: true,
+            ..not_running.clone()
+        };
+        let cases: [(&str, &Instance, LeaseView, i64, bool); 10] = [
             (
                 "answers as a running primary",
                 &primary(),
