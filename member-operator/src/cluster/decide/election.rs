@@ -356,6 +356,13 @@ mod tests {
                 LeaseView::default(),
                 0,
                 false,
+            ), // Fencing the primary stops it on purpose: no failover.
+            (
+                "fenced, lease released",
+                &fenced,
+                lease("pg-1", -100),
+                0,
+                true,
             ),
         ];
         for (what, instance, lease, now, alive) in cases {
