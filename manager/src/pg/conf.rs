@@ -110,13 +110,8 @@ pub fn render_parameters(
     config_file: &Path,
 ) -> Result<BTreeMap<String, String>, ConfError> {
     let pg = &cfg.postgresql;
-    for (field, set) in [
-        ("ldap", pg.ldap.is_some()),
-        ("synchronous", pg.synchronous.is_some()),
-    ] {
-        if set {
-            return Err(ConfError::Unsupported { field });
-        }
+    if pg.ldap.is_some() {
+        return Err(ConfError::Unsupported { field: "ldap" });
     }
     let mut out: BTreeMap<String, String> = DEFAULTS
         .iter()
@@ -190,6 +185,9 @@ pub fn render_parameters(
         ("log_rotation_age", "0".to_string()),
         ("log_rotation_size", "0".to_string()),
         ("log_truncate_on_rotation", "false".to_string()),
+        // Only a primary waits for synchronous standbys: the role file of a primary sets the
+        // operator's value (see [`render_role_conf`]), every other role keeps this empty one.
+        ("synchronous_standby_names", String::new()),
     ];
     for (k, v) in owned {
         out.insert(k.to_string(), v);
@@ -241,13 +239,24 @@ pub enum Role {
     },
 }
 
-/// The role file's text. Pure.
-pub fn render_role_conf(role: &Role, manager: &Path, config_file: &Path) -> String {
+/// The role file's text. A primary enforces `synchronous_standby_names` (the operator's choice,
+/// from the configuration or pushed); on any other role the value would do nothing until a
+/// promotion, after which the operator pushes a value computed for the new primary. Pure.
+pub fn render_role_conf(
+    role: &Role,
+    synchronous_standby_names: Option<&str>,
+    manager: &Path,
+    config_file: &Path,
+) -> String {
     let mut lines =
         vec!["# Written by the pgfed instance manager; edits are overwritten.".to_string()];
     let mut set = |k: &str, v: &str| lines.push(format!("{k} = {}", quote(v)));
     match role {
-        Role::Primary => {}
+        Role::Primary => {
+            if let Some(names) = synchronous_standby_names {
+                set("synchronous_standby_names", names);
+            }
+        }
         Role::Standby {
             restore_from,
             primary_conninfo,
@@ -314,6 +323,7 @@ mod tests {
                     restore_from: None,
                     primary_conninfo: Some(conninfo.to_string()),
                 },
+                Some("ANY 1 (\"pg-2\")"),
                 Path::new("/controller/manager"),
                 Path::new("/etc/pgfed/config.json"),
             );
@@ -423,9 +433,42 @@ mod tests {
         let m = Path::new("/controller/manager");
         let f = Path::new("/etc/pgfed/config.json");
         let mut c = cfg(&[]);
+        c.postgresql.ldap = Some(Default::default());
+        let err = render_parameters(&c, m, f).expect_err("ldap");
+        assert!(err.to_string().contains("postgresql.ldap"), "{err}");
+    }
+
+    #[test]
+    fn only_a_primary_enforces_the_synchronous_standby_names() {
+        let m = Path::new("/controller/manager");
+        let f = Path::new("/etc/pgfed/config.json");
+        let mut c = cfg(&[]);
         c.postgresql.synchronous = Some(Default::default());
-        let err = render_parameters(&c, m, f).expect_err("synchronous");
-        assert!(err.to_string().contains("postgresql.synchronous"), "{err}");
+        c.synchronous_standby_names = Some("ANY 1 (\"pg-2\",\"pg-3\")".into());
+        let p = render_parameters(&c, m, f).expect("synchronous is implemented");
+        assert_eq!(p["synchronous_standby_names"], "");
+        let names = c.synchronous_standby_names.as_deref();
+        let standby = Role::Standby {
+            restore_from: None,
+            primary_conninfo: Some("host=pg-1".into()),
+        };
+        // (role, names, the line the role file carries)
+        let cases = [
+            (
+                Role::Primary,
+                names,
+                Some("synchronous_standby_names = 'ANY 1 (\"pg-2\",\"pg-3\")'"),
+            ),
+            (Role::Primary, None, None),
+            (standby, names, None),
+        ];
+        for (role, names, want) in cases {
+            let text = render_role_conf(&role, names, m, f);
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("synchronous_standby_names"));
+            assert_eq!(line, want, "{role:?} {names:?}");
+        }
     }
 
     #[test]
@@ -482,7 +525,7 @@ mod tests {
             restore_from: "origin".into(),
             target: None,
         };
-        let text = render_role_conf(&role, Path::new("/m"), Path::new("/c"));
+        let text = render_role_conf(&role, None, Path::new("/m"), Path::new("/c"));
         assert!(
             text.contains("restore_command = '/m wal-restore --config /c --from origin %f %p'"),
             "{text}"

@@ -1,0 +1,159 @@
+//! Synchronous replication as the operator drives it: a pushed `synchronousStandbyNames` is
+//! enforced by a running primary after a reload (`SHOW synchronous_standby_names` and the status
+//! document report it). With `dataDurability: required` the operator keeps a standby that is down
+//! in the list, so a commit waits for it; with `preferred` it lists only streaming standbys (none
+//! here, so no value at all), and a commit returns at once.
+
+mod common;
+
+use common::certs::Pki;
+use common::mtls::StatusClient;
+use common::node::Node;
+use common::{ChildGuard, as_postgres, free_port, manager_bin, pg_bindir, wait_for};
+use pgfed_api::instance::{CONFIG_PATH, STATUS_PATH};
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const LONG: Duration = Duration::from_secs(120);
+/// How long a commit may wait for its synchronous standby before the test's client gives up.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(3);
+
+fn start_run(n: &Node) -> ChildGuard {
+    let log = std::fs::File::create(n.dir.path().join("manager.log")).expect("log file");
+    as_postgres(manager_bin())
+        .args(["instance", "run", "--config"])
+        .arg(n.config_path())
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map(ChildGuard)
+        .expect("spawn manager")
+}
+
+/// A commit as a client with a timeout makes it: after `COMMIT_PATIENCE` the client cancels the
+/// query (`statement_timeout` cannot: PostgreSQL stops its timer before the commit waits), and
+/// PostgreSQL then warns that it stopped waiting for synchronous replication. Returns how long the
+/// commit took and whether it had to be cancelled.
+fn commit(n: &Node, table: &str) -> (Duration, bool) {
+    let socket = n.dir.path().join("run");
+    let started = Instant::now();
+    let mut client = as_postgres(pg_bindir().join("psql"))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-p"])
+        .arg(n.port.to_string())
+        .arg("-h")
+        .arg(&socket)
+        .args(["-U", "postgres", "-d", "postgres"])
+        .args(["-c", &format!("CREATE TABLE {table} (id int)")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(ChildGuard)
+        .expect("psql");
+    let mut cancelled_by_client = false;
+    let status = loop {
+        if let Some(status) = client.0.try_wait().expect("psql") {
+            break status;
+        }
+        if !cancelled_by_client && started.elapsed() >= COMMIT_PATIENCE {
+            n.psql(
+                "postgres",
+                &format!(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                     WHERE query = 'CREATE TABLE {table} (id int)' AND pid <> pg_backend_pid()"
+                ),
+            );
+            cancelled_by_client = true;
+        }
+        assert!(
+            started.elapsed() < LONG,
+            "{table}: the commit never returned"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    let mut stderr = String::new();
+    if let Some(mut e) = client.0.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut stderr).expect("psql stderr");
+    }
+    assert!(status.success(), "{table}: {stderr}");
+    let warned = stderr.contains("canceling wait for synchronous replication");
+    assert_eq!(warned, cancelled_by_client, "{table}: {stderr}");
+    (took, warned)
+}
+
+fn enforced(n: &Node) -> String {
+    n.psql("postgres", "SHOW synchronous_standby_names")
+}
+
+#[test]
+fn a_primary_enforces_the_pushed_standby_names_and_waits_for_a_listed_standby() {
+    let mut n = Node::new("pg-1", "pg");
+    let pki = Pki::new(&n.dir.path().join("pki"));
+    let server = pki.issue("pg-rw", &["localhost", "127.0.0.1"]);
+    let operator = pki.issue("pgfed-operator", &[]);
+    let status_port = free_port();
+    n.set(
+        "certificates",
+        json!({"serverCert": server.cert, "serverKey": server.key, "clientCa": pki.ca}),
+    );
+    n.set("statusPort", json!(status_port));
+    n.set("probePort", json!(free_port()));
+    n.set("metricsPort", json!(free_port()));
+    // The Cluster asks for synchronous replication; the manager enforces only what is pushed.
+    n.set(
+        "postgresql",
+        json!({"parameters": {"shared_buffers": "32MB", "max_connections": "30", "fsync": "off"},
+               "synchronous": {"method": "any", "number": 1, "dataDurability": "required"}}),
+    );
+    n.manager_ok(&["instance", "init"]);
+    let _run = start_run(&n);
+    let client = StatusClient {
+        base: format!("https://127.0.0.1:{status_port}"),
+        ca: &pki.ca,
+        client: &operator,
+    };
+    n.wait_query("postgres", "SELECT 1", "1", LONG);
+    assert_eq!(enforced(&n), "", "nothing pushed yet");
+    let (took, cancelled) = commit(&n, "before_push");
+    assert!(!cancelled, "a commit waited with no synchronous standby");
+    println!(
+        "commit without synchronous standbys: {} ms",
+        took.as_millis()
+    );
+
+    // `required` with pg-2 down: the operator keeps pg-2 in the list.
+    let required = r#"ANY 1 ("pg-2")"#;
+    client.put_expect(
+        CONFIG_PATH,
+        &json!({"version": 1, "synchronousStandbyNames": required}).to_string(),
+        200,
+    );
+    n.wait_query("postgres", "SHOW synchronous_standby_names", required, LONG);
+    wait_for("the status reports the enforced names", LONG, || {
+        let st: Value =
+            serde_json::from_str(&client.wait_get(STATUS_PATH, LONG)).map_err(|e| e.to_string())?;
+        match st["synchronousStandbyNames"].as_str() {
+            Some(v) if v == required => Ok(()),
+            _ => Err(st.to_string()),
+        }
+    });
+    let (took, cancelled) = commit(&n, "required_with_standby_down");
+    assert!(
+        cancelled && took >= COMMIT_PATIENCE,
+        "the commit did not wait for the listed standby (took {took:?})"
+    );
+    println!(
+        "commit with required and its standby down: waited until cancelled after {} ms",
+        took.as_millis()
+    );
+
+    // `preferred` with no streaming standby: the operator pushes no names, commits return.
+    client.put_expect(CONFIG_PATH, &json!({"version": 2}).to_string(), 200);
+    n.wait_query("postgres", "SHOW synchronous_standby_names", "", LONG);
+    let (took, cancelled) = commit(&n, "preferred_with_standby_down");
+    assert!(
+        !cancelled && took < COMMIT_PATIENCE,
+        "a commit waited although no standby is listed (took {took:?})"
+    );
+}
