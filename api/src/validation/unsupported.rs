@@ -34,8 +34,6 @@ pub const CLUSTER_SPEC: &[Unsupported] = &[
     any("primaryLease.releasedLeaseDurationSeconds"),
     any("postgresql.extensions"),
     any("postgresql.synchronous.failoverQuorum"),
-    any("postgresql.synchronous.podFailureDomainKeys"),
-    any("postgresql.synchronous.nodeFailureDomainKeys"),
     any("replicationSlots.highAvailability.synchronizeLogicalDecoding"),
     any("bootstrap.initdb.icuRules"),
     any("bootstrap.initdb.builtinLocale"),
@@ -251,10 +249,7 @@ mod tests {
                 "Cluster",
                 json!({"postgresql": {"synchronous": {"method": "any", "number": 1,
                     "failoverQuorum": true, "podFailureDomainKeys": ["zone"]}}}),
-                &[
-                    "spec.postgresql.synchronous.failoverQuorum",
-                    "spec.postgresql.synchronous.podFailureDomainKeys",
-                ],
+                &["spec.postgresql.synchronous.failoverQuorum"],
             ),
             (
                 "Cluster",
