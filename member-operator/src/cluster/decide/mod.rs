@@ -5,6 +5,8 @@ pub mod fencing;
 pub mod hibernation;
 pub mod phase;
 pub mod pod_problems;
+pub mod quorum;
 pub mod rollout;
 pub mod scale;
+pub mod sync;
 pub mod upgrade;
