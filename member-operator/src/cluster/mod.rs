@@ -68,6 +68,8 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("policy", "poddisruptionbudgets", "create"),
     access("policy", "poddisruptionbudgets", "patch"),
     access("policy", "poddisruptionbudgets", "delete"),
+    // Nodes running instance pods, read by name for the failure domains of synchronous standbys.
+    access("", "nodes", "get"),
     // Events on transitions.
     access("events.k8s.io", "events", "create"),
     access("events.k8s.io", "events", "patch"),

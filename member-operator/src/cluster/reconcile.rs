@@ -444,7 +444,31 @@ pub async fn reconcile(
     }
     instance_names.sort();
     instance_names.dedup();
-    let synchronous_standby_names: Option<String> = None;
+    // Synchronous replication (decide::sync): which standbys the primary's commits wait for.
+    let sync_plan = {
+        use super::decide::sync;
+        let primary = reported
+            .iter()
+            .find(|(_, s)| s.is_primary && s.postgres_running)
+            .map(|(n, _)| n.clone())
+            .or_else(|| target_primary.clone());
+        let nodes = if sync::needs_nodes(cluster) {
+            super::observe::node_labels(client, &observed.pods).await
+        } else {
+            BTreeMap::new()
+        };
+        let input = sync::gather(
+            cluster,
+            primary,
+            &instance_names,
+            &observed.pods,
+            &reported,
+            &nodes,
+            pod_ready,
+        );
+        sync::plan(&input)
+    };
+    let synchronous_standby_names = sync_plan.standby_names.clone();
     let dynamic = DynamicSettings {
         app_secret: app_secret.clone(),
         target_primary: target_primary.clone(),
@@ -853,6 +877,11 @@ pub async fn reconcile(
         image,
         reported: &reported,
         fenced: &fenced,
+        sync_replication: super::decide::sync::condition(
+            &sync_plan,
+            cluster.metadata.generation,
+            now,
+        ),
         now,
     });
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
@@ -963,6 +992,8 @@ async fn hibernate(
         image: input.image,
         reported: input.reported,
         fenced: input.fenced,
+        // Hibernated: no primary, no synchronous replication to report on.
+        sync_replication: None,
         now: input.now,
     });
     status::set_condition(

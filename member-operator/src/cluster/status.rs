@@ -43,6 +43,8 @@ pub struct StatusInput<'a> {
     pub reported: &'a BTreeMap<String, InstanceStatus>,
     /// Fenced instances.
     pub fenced: &'a Fenced,
+    /// `SyncReplicationTopologySatisfied` (see `decide::sync`); `None` removes it.
+    pub sync_replication: Option<Condition>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -277,6 +279,13 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
             ),
         );
     }
+    // Synchronous replication: set while configured, removed when it no longer is.
+    match &input.sync_replication {
+        Some(c) => set_condition(&mut status.conditions, c.clone()),
+        None => status
+            .conditions
+            .retain(|c| c.type_ != condition::SYNC_REPLICATION_TOPOLOGY_SATISFIED),
+    }
     let initialized = input.current_primary.is_some();
     set_condition(
         &mut status.conditions,
@@ -468,6 +477,7 @@ mod tests {
             image: "postgres:15".into(),
             reported: &reported,
             fenced: &fenced,
+            sync_replication: None,
             now: at(0),
         };
         assert_eq!(
