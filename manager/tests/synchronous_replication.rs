@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::certs::Pki;
-use common::mtls::StatusClient;
+use common::mtls::{StatusClient, serve_status_over_tls};
 use common::node::Node;
-use common::{ChildGuard, as_postgres, free_port, manager_bin, pg_bindir, wait_for};
+use common::{ChildGuard, as_postgres, pg_bindir, wait_for};
 use pgfed_api::instance::{CONFIG_PATH, STATUS_PATH};
 use serde_json::{Value, json};
 use std::process::Stdio;
@@ -18,18 +17,6 @@ use std::time::{Duration, Instant};
 const LONG: Duration = Duration::from_secs(120);
 /// How long a commit may wait for its synchronous standby before the test's client gives up.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(3);
-
-fn start_run(n: &Node) -> ChildGuard {
-    let log = std::fs::File::create(n.dir.path().join("manager.log")).expect("log file");
-    as_postgres(manager_bin())
-        .args(["instance", "run", "--config"])
-        .arg(n.config_path())
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .map(ChildGuard)
-        .expect("spawn manager")
-}
 
 /// A commit as a client with a timeout makes it: after `COMMIT_PATIENCE` the client cancels the
 /// query (`statement_timeout` cannot: PostgreSQL stops its timer before the commit waits), and
@@ -89,17 +76,7 @@ fn enforced(n: &Node) -> String {
 #[test]
 fn a_primary_enforces_the_pushed_standby_names_and_waits_for_a_listed_standby() {
     let mut n = Node::new("pg-1", "pg");
-    let pki = Pki::new(&n.dir.path().join("pki"));
-    let server = pki.issue("pg-rw", &["localhost", "127.0.0.1"]);
-    let operator = pki.issue("pgfed-operator", &[]);
-    let status_port = free_port();
-    n.set(
-        "certificates",
-        json!({"serverCert": server.cert, "serverKey": server.key, "clientCa": pki.ca}),
-    );
-    n.set("statusPort", json!(status_port));
-    n.set("probePort", json!(free_port()));
-    n.set("metricsPort", json!(free_port()));
+    let (pki, operator, status_port) = serve_status_over_tls(&mut n);
     // The Cluster asks for synchronous replication; the manager enforces only what is pushed.
     n.set(
         "postgresql",
@@ -107,7 +84,7 @@ fn a_primary_enforces_the_pushed_standby_names_and_waits_for_a_listed_standby() 
                "synchronous": {"method": "any", "number": 1, "dataDurability": "required"}}),
     );
     n.manager_ok(&["instance", "init"]);
-    let _run = start_run(&n);
+    let _run = n.run_manager();
     let client = StatusClient {
         base: format!("https://127.0.0.1:{status_port}"),
         ca: &pki.ca,
