@@ -30,12 +30,7 @@ pub fn write_role(cfg: &ManagerConfig, config_file: &Path, role: &Role) -> Resul
     write(
         cfg,
         ROLE_CONF,
-        &conf::render_role_conf(
-            role,
-            cfg.synchronous_standby_names.as_deref(),
-            &manager_exe(),
-            config_file,
-        ),
+        &conf::render_role_conf(role, &manager_exe(), config_file),
     )?;
     write_signal_files(&cfg.pgdata, role)
 }

@@ -185,9 +185,15 @@ pub fn render_parameters(
         ("log_rotation_age", "0".to_string()),
         ("log_rotation_size", "0".to_string()),
         ("log_truncate_on_rotation", "false".to_string()),
-        // Only a primary waits for synchronous standbys: the role file of a primary sets the
-        // operator's value (see [`render_role_conf`]), every other role keeps this empty one.
-        ("synchronous_standby_names", String::new()),
+        // The operator's choice, on every role: only a primary's commits wait for it (recovery
+        // ignores it), and a primary told to step down, or cut off and told so, keeps waiting for
+        // its synchronous standbys until it has stopped, so no commit is acknowledged unprotected
+        // in between. A promoted standby enforces it at once; the operator then pushes the value
+        // chosen for it.
+        (
+            "synchronous_standby_names",
+            cfg.synchronous_standby_names.clone().unwrap_or_default(),
+        ),
     ];
     for (k, v) in owned {
         out.insert(k.to_string(), v);
@@ -239,24 +245,13 @@ pub enum Role {
     },
 }
 
-/// The role file's text. A primary enforces `synchronous_standby_names` (the operator's choice,
-/// from the configuration or pushed); on any other role the value would do nothing until a
-/// promotion, after which the operator pushes a value computed for the new primary. Pure.
-pub fn render_role_conf(
-    role: &Role,
-    synchronous_standby_names: Option<&str>,
-    manager: &Path,
-    config_file: &Path,
-) -> String {
+/// The role file's text. Pure.
+pub fn render_role_conf(role: &Role, manager: &Path, config_file: &Path) -> String {
     let mut lines =
         vec!["# Written by the pgfed instance manager; edits are overwritten.".to_string()];
     let mut set = |k: &str, v: &str| lines.push(format!("{k} = {}", quote(v)));
     match role {
-        Role::Primary => {
-            if let Some(names) = synchronous_standby_names {
-                set("synchronous_standby_names", names);
-            }
-        }
+        Role::Primary => {}
         Role::Standby {
             restore_from,
             primary_conninfo,
@@ -323,7 +318,6 @@ mod tests {
                     restore_from: None,
                     primary_conninfo: Some(conninfo.to_string()),
                 },
-                Some("ANY 1 (\"pg-2\")"),
                 Path::new("/controller/manager"),
                 Path::new("/etc/pgfed/config.json"),
             );
@@ -439,35 +433,32 @@ mod tests {
     }
 
     #[test]
-    fn only_a_primary_enforces_the_synchronous_standby_names() {
+    fn the_synchronous_standby_names_are_the_operators() {
         let m = Path::new("/controller/manager");
         let f = Path::new("/etc/pgfed/config.json");
         let mut c = cfg(&[]);
         c.postgresql.synchronous = Some(Default::default());
-        c.synchronous_standby_names = Some("ANY 1 (\"pg-2\",\"pg-3\")".into());
         let p = render_parameters(&c, m, f).expect("synchronous is implemented");
-        assert_eq!(p["synchronous_standby_names"], "");
-        let names = c.synchronous_standby_names.as_deref();
-        let standby = Role::Standby {
-            restore_from: None,
-            primary_conninfo: Some("host=pg-1".into()),
-        };
-        // (role, names, the line the role file carries)
-        let cases = [
-            (
-                Role::Primary,
-                names,
-                Some("synchronous_standby_names = 'ANY 1 (\"pg-2\",\"pg-3\")'"),
-            ),
-            (Role::Primary, None, None),
-            (standby, names, None),
-        ];
-        for (role, names, want) in cases {
-            let text = render_role_conf(&role, names, m, f);
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("synchronous_standby_names"));
-            assert_eq!(line, want, "{role:?} {names:?}");
+        assert_eq!(
+            p["synchronous_standby_names"], "",
+            "none chosen: asynchronous"
+        );
+        c.synchronous_standby_names = Some("ANY 1 (\"pg-2\",\"pg-3\")".into());
+        let p = render_parameters(&c, m, f).expect("renders");
+        assert_eq!(p["synchronous_standby_names"], "ANY 1 (\"pg-2\",\"pg-3\")");
+        assert!(
+            render_postgresql_conf(&p)
+                .contains("synchronous_standby_names = 'ANY 1 (\"pg-2\",\"pg-3\")'\n")
+        );
+        // The role file never overrides it: a primary about to step down keeps waiting.
+        for role in [
+            Role::Primary,
+            Role::Standby {
+                restore_from: None,
+                primary_conninfo: Some("host=pg-1".into()),
+            },
+        ] {
+            assert!(!render_role_conf(&role, m, f).contains("synchronous_standby_names"));
         }
     }
 
@@ -525,7 +516,7 @@ mod tests {
             restore_from: "origin".into(),
             target: None,
         };
-        let text = render_role_conf(&role, None, Path::new("/m"), Path::new("/c"));
+        let text = render_role_conf(&role, Path::new("/m"), Path::new("/c"));
         assert!(
             text.contains("restore_command = '/m wal-restore --config /c --from origin %f %p'"),
             "{text}"
