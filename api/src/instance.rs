@@ -112,6 +112,11 @@ pub struct InstanceStatus {
     /// the manager it carries to decide on an in-place upgrade. Empty for a moment after the
     /// manager starts (it digests itself in the background).
     pub manager_hash: String,
+    /// What `SHOW synchronous_standby_names` says on this instance: on a primary, the standbys
+    /// its commits wait for (the operator builds the failover quorum from it, not from what it
+    /// pushed); empty or absent when commits wait for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synchronous_standby_names: Option<String>,
 }
 
 /// Settings the operator changes while an instance runs, pushed over the status API so they reach

@@ -67,9 +67,10 @@ pub struct ManagerConfig {
     #[serde(default, skip_serializing_if = "PostInitSqlFiles::is_empty")]
     pub post_init_sql_files: PostInitSqlFiles,
     /// PostgreSQL configuration (`spec.postgresql`): `parameters`, `pg_hba`, `pg_ident` and
-    /// `shared_preload_libraries` (added to the parameter's list) are applied; `ldap` and
-    /// `synchronous` are refused (not implemented yet); `syncReplicaElectionConstraint`, `promotionTimeout` and `enableAlterSystem` are not
-    /// read.
+    /// `shared_preload_libraries` (added to the parameter's list) are applied; `ldap` is refused
+    /// (not implemented yet); `synchronous` and `syncReplicaElectionConstraint` are the
+    /// operator's business (it computes `synchronousStandbyNames`); `promotionTimeout` and
+    /// `enableAlterSystem` are not read.
     #[serde(default)]
     pub postgresql: PostgresConfiguration,
     /// Where this cluster archives WAL and stores base backups (`spec.backup`); only

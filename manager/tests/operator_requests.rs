@@ -8,9 +8,9 @@
 mod common;
 
 use common::certs::{Pair, Pki};
-use common::mtls::StatusClient;
+use common::mtls::{StatusClient, serve_status_over_tls};
 use common::node::Node;
-use common::{ChildGuard, as_postgres, chown_pg, free_port, manager_bin, wait_for};
+use common::{ChildGuard, as_postgres, chown_pg, manager_bin, wait_for};
 use pgfed_api::instance::{MANAGER_BINARY_PATH, MANAGER_HASH_HEADER, RESTART_PATH, STATUS_PATH};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -23,17 +23,7 @@ const LONG: Duration = Duration::from_secs(120);
 /// certificate and the status port.
 fn tls_node(name: &str) -> (Node, Pki, Pair, u16) {
     let mut n = Node::new(name, "alpha");
-    let pki = Pki::new(&n.dir.path().join("pki"));
-    let server = pki.issue("alpha-rw", &["localhost", "127.0.0.1"]);
-    let operator = pki.issue("pgfed-operator", &[]);
-    let status_port = free_port();
-    n.set(
-        "certificates",
-        json!({"serverCert": server.cert, "serverKey": server.key, "clientCa": pki.ca}),
-    );
-    n.set("statusPort", json!(status_port));
-    n.set("probePort", json!(free_port()));
-    n.set("metricsPort", json!(free_port()));
+    let (pki, operator, status_port) = serve_status_over_tls(&mut n);
     n.manager_ok(&["instance", "init"]);
     (n, pki, operator, status_port)
 }

@@ -218,6 +218,11 @@ pub struct ClusterStatus {
     /// Where the instances run: topology labels per instance and the number of nodes used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topology: Option<Topology>,
+    /// What the primary enforced for synchronous replication (from its own
+    /// `synchronous_standby_names`), kept so that a failover can prove the promoted standby holds
+    /// every synchronously acknowledged commit (`postgresql.synchronous.failoverQuorum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_quorum: Option<FailoverQuorumStatus>,
     /// Resource versions of the Secrets the instances read, so a change reaches them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_resource_version: Option<SecretsResourceVersion>,
@@ -480,4 +485,22 @@ pub struct TablespaceState {
     /// Error, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The synchronous replication a primary enforced, as the failover quorum check reads it: a
+/// commit was acknowledged by `standbyNumber` of `standbyNames`, so a set of reachable standbys
+/// holds every acknowledged commit when it has more than `len(standbyNames) - standbyNumber` of
+/// them (R + W > N).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverQuorumStatus {
+    /// `any` (quorum) or `first` (priority), as the primary enforced it.
+    pub method: super::SynchronousMethod,
+    /// How many of `standbyNames` acknowledged each commit before it returned.
+    pub standby_number: i32,
+    /// The standbys commits could wait for, the primary itself excluded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub standby_names: Vec<String>,
+    /// The primary that enforced it.
+    pub primary: String,
 }

@@ -105,6 +105,25 @@ fn check_instances(errors: &mut FieldErrors, spec: &ClusterSpec) {
                 "cannot be combined with minSyncReplicas/maxSyncReplicas",
             );
         }
+        if !sync.pod_failure_domain_keys.is_empty() && !sync.node_failure_domain_keys.is_empty() {
+            errors.push(
+                "spec.postgresql.synchronous.nodeFailureDomainKeys",
+                "podFailureDomainKeys and nodeFailureDomainKeys are mutually exclusive",
+            );
+        }
+        let constraint = spec
+            .postgresql
+            .as_ref()
+            .and_then(|p| p.sync_replica_election_constraint.as_ref());
+        if constraint.is_some_and(|c| c.enabled)
+            && (!sync.pod_failure_domain_keys.is_empty()
+                || !sync.node_failure_domain_keys.is_empty())
+        {
+            errors.push(
+                "spec.postgresql.syncReplicaElectionConstraint",
+                "cannot be combined with synchronous podFailureDomainKeys/nodeFailureDomainKeys",
+            );
+        }
         let candidates = i64::from(spec.instances)
             + sync.standby_names_pre.len() as i64
             + sync.standby_names_post.len() as i64;

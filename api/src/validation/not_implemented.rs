@@ -39,11 +39,6 @@ fn not_implemented_fields(spec: &ClusterSpec) -> Vec<(String, &'static str)> {
         }
     };
     if let Some(pg) = &spec.postgresql {
-        refuse(
-            pg.synchronous.is_some(),
-            "spec.postgresql.synchronous".into(),
-            "",
-        );
         refuse(pg.ldap.is_some(), "spec.postgresql.ldap".into(), "");
     }
     if let Some(replica) = &spec.replica {
@@ -100,10 +95,7 @@ mod tests {
         let base = "instances: 1\nstorage: {size: 1Gi}\n";
         let cases: &[(&str, &[&str])] = &[
             ("", &[]),
-            (
-                "postgresql: {synchronous: {method: any, number: 1}}",
-                &["spec.postgresql.synchronous"],
-            ),
+            ("postgresql: {synchronous: {method: any, number: 1}}", &[]),
             (
                 "postgresql: {ldap: {server: ldap.example.com}}",
                 &["spec.postgresql.ldap"],

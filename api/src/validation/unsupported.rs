@@ -33,9 +33,6 @@ pub const CLUSTER_SPEC: &[Unsupported] = &[
     any("ephemeralVolumesSizeLimit"),
     any("primaryLease.releasedLeaseDurationSeconds"),
     any("postgresql.extensions"),
-    any("postgresql.synchronous.failoverQuorum"),
-    any("postgresql.synchronous.podFailureDomainKeys"),
-    any("postgresql.synchronous.nodeFailureDomainKeys"),
     any("replicationSlots.highAvailability.synchronizeLogicalDecoding"),
     any("bootstrap.initdb.icuRules"),
     any("bootstrap.initdb.builtinLocale"),
@@ -246,15 +243,6 @@ mod tests {
                     {"name": "b", "plugin": {"name": "barman-cloud.cloudnative-pg.io"}}
                 ]}),
                 &["spec.externalClusters[1].plugin"],
-            ),
-            (
-                "Cluster",
-                json!({"postgresql": {"synchronous": {"method": "any", "number": 1,
-                    "failoverQuorum": true, "podFailureDomainKeys": ["zone"]}}}),
-                &[
-                    "spec.postgresql.synchronous.failoverQuorum",
-                    "spec.postgresql.synchronous.podFailureDomainKeys",
-                ],
             ),
             (
                 "Cluster",

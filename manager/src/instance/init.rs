@@ -152,6 +152,13 @@ pub(super) async fn init(cfg: &ManagerConfig, config_file: &Path) -> Result<(), 
     cmd.args(initdb_args(&initdb, &cfg.pgdata))
         .env("LC_ALL", "C");
     ctl::run(cmd)?;
+    // No standby exists yet: the bootstrap's own statements must not wait for synchronous ones
+    // (the operator already lists them). `instance run` rewrites the files with the real value.
+    let bootstrapping = ManagerConfig {
+        synchronous_standby_names: None,
+        ..cfg.clone()
+    };
+    let cfg = &bootstrapping;
     configure::write_all(cfg, config_file, &Role::Primary)?;
 
     ctl::start(cfg, 120)?;

@@ -110,13 +110,8 @@ pub fn render_parameters(
     config_file: &Path,
 ) -> Result<BTreeMap<String, String>, ConfError> {
     let pg = &cfg.postgresql;
-    for (field, set) in [
-        ("ldap", pg.ldap.is_some()),
-        ("synchronous", pg.synchronous.is_some()),
-    ] {
-        if set {
-            return Err(ConfError::Unsupported { field });
-        }
+    if pg.ldap.is_some() {
+        return Err(ConfError::Unsupported { field: "ldap" });
     }
     let mut out: BTreeMap<String, String> = DEFAULTS
         .iter()
@@ -190,6 +185,15 @@ pub fn render_parameters(
         ("log_rotation_age", "0".to_string()),
         ("log_rotation_size", "0".to_string()),
         ("log_truncate_on_rotation", "false".to_string()),
+        // The operator's choice, on every role: only a primary's commits wait for it (recovery
+        // ignores it), and a primary told to step down, or cut off and told so, keeps waiting for
+        // its synchronous standbys until it has stopped, so no commit is acknowledged unprotected
+        // in between. A promoted standby enforces it at once; the operator then pushes the value
+        // chosen for it.
+        (
+            "synchronous_standby_names",
+            cfg.synchronous_standby_names.clone().unwrap_or_default(),
+        ),
     ];
     for (k, v) in owned {
         out.insert(k.to_string(), v);
@@ -423,9 +427,39 @@ mod tests {
         let m = Path::new("/controller/manager");
         let f = Path::new("/etc/pgfed/config.json");
         let mut c = cfg(&[]);
+        c.postgresql.ldap = Some(Default::default());
+        let err = render_parameters(&c, m, f).expect_err("ldap");
+        assert!(err.to_string().contains("postgresql.ldap"), "{err}");
+    }
+
+    #[test]
+    fn the_synchronous_standby_names_are_the_operators() {
+        let m = Path::new("/controller/manager");
+        let f = Path::new("/etc/pgfed/config.json");
+        let mut c = cfg(&[]);
         c.postgresql.synchronous = Some(Default::default());
-        let err = render_parameters(&c, m, f).expect_err("synchronous");
-        assert!(err.to_string().contains("postgresql.synchronous"), "{err}");
+        let p = render_parameters(&c, m, f).expect("synchronous is implemented");
+        assert_eq!(
+            p["synchronous_standby_names"], "",
+            "none chosen: asynchronous"
+        );
+        c.synchronous_standby_names = Some("ANY 1 (\"pg-2\",\"pg-3\")".into());
+        let p = render_parameters(&c, m, f).expect("renders");
+        assert_eq!(p["synchronous_standby_names"], "ANY 1 (\"pg-2\",\"pg-3\")");
+        assert!(
+            render_postgresql_conf(&p)
+                .contains("synchronous_standby_names = 'ANY 1 (\"pg-2\",\"pg-3\")'\n")
+        );
+        // The role file never overrides it: a primary about to step down keeps waiting.
+        for role in [
+            Role::Primary,
+            Role::Standby {
+                restore_from: None,
+                primary_conninfo: Some("host=pg-1".into()),
+            },
+        ] {
+            assert!(!render_role_conf(&role, m, f).contains("synchronous_standby_names"));
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The instance status the operator polls: role, timeline, system identifier, LSNs, per-standby
-//! replication, WAL receiver, archiver, pending restart and ready-WAL count.
+//! replication, WAL receiver, archiver, pending restart, ready-WAL count and the synchronous
+//! standby names in force.
 
 use crate::config::ManagerConfig;
 use crate::pg::{PgError, sql};
@@ -104,6 +105,11 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
         )
         .await
         .map_err(sqlerr("pg_stat_archiver"))?;
+    st.synchronous_standby_names = c
+        .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+        .await
+        .map_err(sqlerr("synchronous_standby_names"))?
+        .get(0);
     st.archiver = ArchiverState {
         archived_count: a.get(0),
         last_archived_wal: a.get(1),

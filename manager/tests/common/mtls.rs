@@ -1,10 +1,30 @@
 //! Requests to a manager's mutual-TLS status port with curl, as the operator makes them: the
 //! cluster CA to verify the server, a client certificate to be let in.
 
-use super::certs::Pair;
-use super::{curl_status, wait_for};
+use super::certs::{Pair, Pki};
+use super::node::Node;
+use super::{curl_status, free_port, wait_for};
+use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// Gives `n` a status API over mutual TLS, as the operator reaches it: a new PKI under the node's
+/// directory, a server certificate for `<cluster>-rw`, the status, probe and metrics ports.
+/// Returns the PKI, the operator's client certificate and the status port.
+pub fn serve_status_over_tls(n: &mut Node) -> (Pki, Pair, u16) {
+    let pki = Pki::new(&n.dir.path().join("pki"));
+    let server = pki.issue("alpha-rw", &["localhost", "127.0.0.1"]);
+    let operator = pki.issue("pgfed-operator", &[]);
+    let status_port = free_port();
+    n.set(
+        "certificates",
+        json!({"serverCert": server.cert, "serverKey": server.key, "clientCa": pki.ca}),
+    );
+    n.set("statusPort", json!(status_port));
+    n.set("probePort", json!(free_port()));
+    n.set("metricsPort", json!(free_port()));
+    (pki, operator, status_port)
+}
 
 /// A client of one status port.
 pub struct StatusClient<'a> {

@@ -6,7 +6,7 @@
 use super::error::ReconcileError;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Node, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -111,4 +111,30 @@ pub async fn observe(
         secrets,
         instances: BTreeMap::new(),
     })
+}
+
+/// The labels of the nodes that run `pods`, by node name: synchronous standbys are chosen by the
+/// failure domain of their node. Only those nodes are read, one `get` each. A node that cannot
+/// be read is left out (its instances' failure domain is then unknown, which the decision
+/// handles), so a missing permission or a node being removed never blocks a reconcile.
+pub async fn node_labels(
+    client: &Client,
+    pods: &BTreeMap<String, Pod>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let names: BTreeSet<&String> = pods
+        .values()
+        .filter_map(|p| p.spec.as_ref()?.node_name.as_ref())
+        .collect();
+    let api: Api<Node> = Api::all(client.clone());
+    let mut out = BTreeMap::new();
+    for name in names {
+        match api.get_opt(name).await {
+            Ok(Some(node)) => {
+                out.insert(name.clone(), node.metadata.labels.unwrap_or_default());
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(node = %name, error = %e, "cannot read the node's labels"),
+        }
+    }
+    out
 }

@@ -454,6 +454,12 @@ pub async fn reconcile(
         failover_delay: chrono::Duration::seconds(i64::from(spec.failover_delay.unwrap_or(0))),
         instances: &election_view,
         lease: &lease_view,
+        quorum: spec
+            .postgresql
+            .as_ref()
+            .and_then(|p| p.synchronous.as_ref())
+            .filter(|s| s.failover_quorum == Some(true))
+            .and(old_status.failover_quorum.as_ref()),
         now,
     });
     let target_primary = primary_plan.target.clone();
@@ -475,7 +481,33 @@ pub async fn reconcile(
     }
     instance_names.sort();
     instance_names.dedup();
-    let synchronous_standby_names: Option<String> = None;
+    // Synchronous replication (decide::sync): which standbys the primary's commits wait for.
+    let sync_plan = {
+        use super::decide::sync;
+        // The primary the managers are told about: after a failover or switchover, the new one.
+        let primary = pushed_target.clone().or_else(|| {
+            reported
+                .iter()
+                .find(|(_, s)| s.is_primary && s.postgres_running)
+                .map(|(n, _)| n.clone())
+        });
+        let nodes = if sync::needs_nodes(cluster) {
+            super::observe::node_labels(client, &observed.pods).await
+        } else {
+            BTreeMap::new()
+        };
+        let input = sync::gather(
+            cluster,
+            primary,
+            &instance_names,
+            &observed.pods,
+            &reported,
+            &nodes,
+            pod_ready,
+        );
+        sync::plan(&input)
+    };
+    let synchronous_standby_names = sync_plan.standby_names.clone();
     let dynamic = DynamicSettings {
         app_secret: app_secret.clone(),
         target_primary: pushed_target.clone(),
@@ -947,6 +979,11 @@ pub async fn reconcile(
         reported: &reported,
         fenced: &fenced,
         failing_since,
+        sync_replication: super::decide::sync::condition(
+            &sync_plan,
+            cluster.metadata.generation,
+            now,
+        ),
         now,
     });
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
@@ -1059,6 +1096,8 @@ async fn hibernate(
         reported: input.reported,
         fenced: input.fenced,
         failing_since: None,
+        // Hibernated: no primary, no synchronous replication to report on.
+        sync_replication: None,
         now: input.now,
     });
     status::set_condition(

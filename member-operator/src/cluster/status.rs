@@ -45,6 +45,8 @@ pub struct StatusInput<'a> {
     pub fenced: &'a Fenced,
     /// Since when the current primary has been failing (`None`: it is not).
     pub failing_since: Option<DateTime<Utc>>,
+    /// `SyncReplicationTopologySatisfied` (see `decide::sync`); `None` removes it.
+    pub sync_replication: Option<Condition>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -163,11 +165,19 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
             )
         })
         .collect();
-    if let Some(primary) = input
+    if let Some((primary_name, primary)) = input
         .current_primary
         .as_ref()
-        .and_then(|p| input.reported.get(p))
+        .and_then(|p| input.reported.get(p).map(|r| (p, r)))
     {
+        // What the running primary enforces: the failover quorum a later failover is held to
+        // (kept while the primary does not answer).
+        if primary.is_primary && primary.postgres_running {
+            status.failover_quorum = primary
+                .synchronous_standby_names
+                .as_deref()
+                .and_then(|enforced| super::decide::quorum::record(primary_name, enforced));
+        }
         status.timeline_id = primary.timeline_id.and_then(|t| i32::try_from(t).ok());
         if primary.system_id.is_some() {
             status.system_id = primary.system_id.clone();
@@ -279,6 +289,13 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
                 input.now,
             ),
         );
+    }
+    // Synchronous replication: set while configured, removed when it no longer is.
+    match &input.sync_replication {
+        Some(c) => set_condition(&mut status.conditions, c.clone()),
+        None => status
+            .conditions
+            .retain(|c| c.type_ != condition::SYNC_REPLICATION_TOPOLOGY_SATISFIED),
     }
     let initialized = input.current_primary.is_some();
     set_condition(
@@ -472,6 +489,7 @@ mod tests {
             reported: &reported,
             fenced: &fenced,
             failing_since: None,
+            sync_replication: None,
             now: at(0),
         };
         assert_eq!(

@@ -119,7 +119,7 @@ pub enum Failover {
 }
 
 /// Whether `instance` could become the primary now.
-fn eligible(i: &Instance) -> bool {
+pub fn eligible(i: &Instance) -> bool {
     i.pod_alive && i.reachable && i.postgres_running && !i.fenced
 }
 

@@ -7,6 +7,8 @@ pub mod hibernation;
 pub mod phase;
 pub mod pod_problems;
 pub mod primary;
+pub mod quorum;
 pub mod rollout;
 pub mod scale;
+pub mod sync;
 pub mod upgrade;

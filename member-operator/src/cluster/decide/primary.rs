@@ -7,6 +7,7 @@
 //! but the old primary is told to step down only once the target caught up.
 
 use super::election::{self, Failover, Health, Instance, LeaseView, Switchover};
+use super::quorum::{QuorumRecord, promotion_allowed};
 use chrono::{DateTime, Duration, Utc};
 use pgfed_api::cluster::phase;
 
@@ -25,6 +26,10 @@ pub struct PrimaryInput<'a> {
     pub instances: &'a [Instance],
     /// The primary Lease.
     pub lease: &'a LeaseView,
+    /// With `synchronous.failoverQuorum`: what the failed primary last enforced (a failover
+    /// promotes only when the reachable candidates must include every synchronously
+    /// acknowledged commit). `None`: no quorum check.
+    pub quorum: Option<&'a QuorumRecord>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -163,6 +168,13 @@ fn steady_or_failover(input: &PrimaryInput<'_>, primary_name: &str) -> PrimaryPl
     }
     match election::elect(primary_name, input.instances) {
         Failover::Wait(wait) => failing(format!("{why}; {wait}"), events),
+        Failover::Promote { instance, .. } if quorum_refusal(input).is_some() => failing(
+            format!(
+                "{why}; not promoting {instance}: {} (failoverQuorum)",
+                quorum_refusal(input).unwrap_or_default()
+            ),
+            events,
+        ),
         Failover::Promote { instance, reason } => {
             events.push((
                 "FailingOver",
@@ -181,6 +193,20 @@ fn steady_or_failover(input: &PrimaryInput<'_>, primary_name: &str) -> PrimaryPl
             }
         }
     }
+}
+
+/// Why the failover quorum forbids promoting now (None: it allows it, or is not asked for).
+fn quorum_refusal(input: &PrimaryInput<'_>) -> Option<String> {
+    let record = input.quorum?;
+    let reachable = input
+        .instances
+        .iter()
+        .filter(|i| election::eligible(i))
+        .map(|i| i.name.clone())
+        .collect();
+    promotion_allowed(record, &reachable)
+        .err()
+        .map(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -231,6 +257,7 @@ mod tests {
             failover_delay: Duration::zero(),
             instances,
             lease,
+            quorum: None,
             now: at(now),
         }
     }
@@ -279,6 +306,37 @@ mod tests {
         let p = plan(&input("pg-3", "pg-1", Some(at(16)), &instances, &l, 17));
         assert_eq!(p.phase.expect("phase").0, phase::FAILING_OVER);
         assert_eq!(p.pushed.as_deref(), Some("pg-3"));
+    }
+
+    #[test]
+    fn the_failover_quorum_refuses_a_promotion_that_could_lose_commits() {
+        let mut dead = running("pg-1", true, 100);
+        (dead.reachable, dead.postgres_running, dead.pod_alive) = (false, false, false);
+        let mut s2 = running("pg-2", false, 90);
+        s2.streaming = false;
+        let mut s3 = running("pg-3", false, 95);
+        (s3.streaming, s3.reachable) = (false, false);
+        let instances = [dead, s2, s3];
+        let l = lease("pg-1", 0);
+        // FIRST/ANY 1 of (pg-2, pg-3): pg-3 may hold a commit pg-2 lacks, and pg-3 is unreachable.
+        let record = QuorumRecord {
+            method: pgfed_api::cluster::SynchronousMethod::Any,
+            standby_number: 1,
+            standby_names: vec!["pg-2".into(), "pg-3".into()],
+            primary: "pg-1".into(),
+        };
+        let mut i = input("pg-1", "pg-1", None, &instances, &l, 16);
+        i.quorum = Some(&record);
+        let p = plan(&i);
+        assert_eq!(p.target.as_deref(), Some("pg-1"), "not promoted");
+        assert!(p.phase.expect("phase").1.contains("failoverQuorum"));
+        // Both standbys needed an acknowledgement (ANY 2): pg-2 alone has every commit.
+        let all = QuorumRecord {
+            standby_number: 2,
+            ..record.clone()
+        };
+        i.quorum = Some(&all);
+        assert_eq!(plan(&i).target.as_deref(), Some("pg-2"));
     }
 
     #[test]
