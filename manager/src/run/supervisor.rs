@@ -120,8 +120,13 @@ impl Supervisor {
             tracing::warn!(%status, "postmaster exited; restarting it");
         }
         let changed = self.reload_config().await;
+        // Only a server running as a primary holds the Lease: a standby named the target takes it
+        // when it promotes (standby.signal is gone from then on).
         self.want_lease.store(
-            self.postmaster.running() && !self.cfg.fenced && Target::of(&self.cfg) == Target::Me,
+            self.postmaster.running()
+                && !self.cfg.fenced
+                && Target::of(&self.cfg) == Target::Me
+                && !self.cfg.pgdata.join("standby.signal").exists(),
             Ordering::SeqCst,
         );
         self.stop_if_not_entitled().await;
