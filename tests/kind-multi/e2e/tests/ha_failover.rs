@@ -93,6 +93,29 @@ async fn all_ready(client: &Client, ns: &str, name: &str) -> Value {
     .await
 }
 
+/// Pauses or resumes (`action`) WAL replay on standby `instance`, as the superuser connecting to
+/// its pod directly.
+async fn replay(client: &Client, ns: &str, name: &str, instance: &str, action: &str) {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), ns);
+    let ip = pods
+        .get(instance)
+        .await
+        .ok()
+        .and_then(|p| p.status?.pod_ip)
+        .expect("the standby's pod IP");
+    let mut pod = pgfed_e2e::psql_client_pod(
+        &format!("replay-{action}"),
+        name,
+        &format!("PGSSLMODE=require psql -h {ip} -d postgres -qtAc 'SELECT pg_wal_replay_{action}()'"),
+    );
+    let superuser =
+        |key: &str| json!({"secretKeyRef": {"name": format!("{name}-superuser"), "key": key}});
+    pod["spec"]["containers"][0]["env"][0]["valueFrom"] = superuser("username");
+    pod["spec"]["containers"][0]["env"][1]["valueFrom"] = superuser("password");
+    let (ok, log) = pgfed_e2e::run_pod(client, ns, pod, Duration::from_secs(120)).await;
+    assert!(ok, "replay {action} on {instance}:\n{log}");
+}
+
 #[tokio::test]
 async fn deleting_the_primary_pod_fails_over_and_the_old_primary_rejoins() {
     with_temp_namespace(REGION, |client, ns| async move {
@@ -163,8 +186,12 @@ async fn killing_the_primarys_postgres_or_manager_loses_no_commit() {
 async fn a_switchover_with_the_plugin_waits_for_a_lagging_target() {
     with_temp_namespace(REGION, |client, ns| async move {
         let name = "so";
-        // Standbys apply commits an hour late: they receive WAL but do not replay it.
-        let status = cluster::create_healthy(&client, &ns, three(name, json!({}))).await;
+        let status = cluster::create_healthy(
+            &client,
+            &ns,
+            three(name, json!({"enableSuperuserAccess": true})),
+        )
+        .await;
         let old = current_primary(&status);
         let serial = |i: &str| i.rsplit('-').next().unwrap_or_default().to_string();
         let target = ["1", "2", "3"]
@@ -182,15 +209,8 @@ async fn a_switchover_with_the_plugin_waits_for_a_lagging_target() {
             "{refused:?}"
         );
 
-        // A lagging target: replay held back, then 40 MB of WAL.
-        cluster::patch(
-            &client,
-            &ns,
-            name,
-            json!({"spec": {"postgresql": {"parameters": {"recovery_min_apply_delay": "1h"}}}}),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // A lagging target: its replay paused, then 40 MB of WAL.
+        replay(&client, &ns, name, &target, "pause").await;
         write(&client, &ns, name, "lag", 1, 300_000).await;
         kubectl_pgfed::promote::promote(client.clone(), &ns, name, &serial(&target))
             .await
@@ -217,13 +237,7 @@ async fn a_switchover_with_the_plugin_waits_for_a_lagging_target() {
         write(&client, &ns, name, "while", 300_001, 300_100).await;
 
         // Replay resumes: the switchover completes, nothing lost, and the old primary follows.
-        cluster::patch(
-            &client,
-            &ns,
-            name,
-            json!({"spec": {"postgresql": {"parameters": {"recovery_min_apply_delay": null}}}}),
-        )
-        .await;
+        replay(&client, &ns, name, &target, "resume").await;
         let new = new_primary(&client, &ns, name, &old).await;
         assert_eq!(new, target);
         assert_eq!(keys(&client, &ns, name, "after").await, expected(300_100));
