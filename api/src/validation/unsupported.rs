@@ -36,7 +36,6 @@ pub const CLUSTER_SPEC: &[Unsupported] = &[
     any("postgresql.synchronous.failoverQuorum"),
     any("postgresql.synchronous.podFailureDomainKeys"),
     any("postgresql.synchronous.nodeFailureDomainKeys"),
-    any("replicationSlots.highAvailability.synchronizeLogicalDecoding"),
     any("bootstrap.initdb.icuRules"),
     any("bootstrap.initdb.builtinLocale"),
     any("bootstrap.initdb.import.pgRestorePredataOptions"),
