@@ -206,7 +206,8 @@ mod tests {
             v.iter().map(|(k, v)| (*k, v.to_string())).collect()
         };
         // (configuration, major, parameters)
-        let cases: Vec<(String, Option<u32>, Vec<(&'static str, String)>)> = vec![
+        type Case = (String, Option<u32>, Vec<(&'static str, String)>);
+        let cases: Vec<Case> = vec![
             (
                 format!("{standby}{listed}"),
                 Some(15),

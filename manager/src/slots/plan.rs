@@ -241,7 +241,13 @@ mod tests {
         let abc = names(&["pg-a", "pg-b", "pg-c"]);
         let ab = names(&["pg-a", "pg-b"]);
         // (policy, instances, local slots, steps)
-        let cases: Vec<(&SlotPolicy, &[String], Vec<ObservedSlot>, Vec<SlotStep>)> = vec![
+        type Case<'a> = (
+            &'a SlotPolicy,
+            &'a [String],
+            Vec<ObservedSlot>,
+            Vec<SlotStep>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 &on,
                 &abc,
