@@ -57,6 +57,23 @@ pub struct ArchiverState {
     pub last_failed_wal: Option<String>,
 }
 
+/// A replication slot of the instance (`pg_replication_slots`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SlotState {
+    /// slot_name.
+    pub name: String,
+    /// slot_type: `physical` or `logical`.
+    #[serde(rename = "type")]
+    pub slot_type: String,
+    /// A walsender uses it now.
+    pub active: bool,
+    /// restart_lsn: the oldest WAL the slot keeps; absent while it reserves none.
+    pub restart_lsn: Option<String>,
+    /// wal_status: `reserved`, `extended`, `unreserved` or `lost`.
+    pub wal_status: Option<String>,
+}
+
 /// The status document.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -108,6 +125,9 @@ pub struct InstanceStatus {
     /// The running manager's version (its crate version); empty from a manager that predates
     /// in-place upgrades (it cannot take one).
     pub manager_version: String,
+    /// The instance's replication slots (temporary ones left out); empty from a manager that
+    /// predates them.
+    pub replication_slots: Vec<SlotState>,
     /// SHA-256 (lowercase hex) of the running manager's executable: the operator compares it with
     /// the manager it carries to decide on an in-place upgrade. Empty for a moment after the
     /// manager starts (it digests itself in the background).
@@ -184,10 +204,19 @@ mod tests {
                 replay_lag_seconds: None,
                 sync_state: Some("async".into()),
             }],
+            replication_slots: vec![SlotState {
+                name: "_pgfed_pg_2".into(),
+                slot_type: "physical".into(),
+                active: true,
+                restart_lsn: Some("0/3000060".into()),
+                wal_status: Some("reserved".into()),
+            }],
             ..InstanceStatus::default()
         };
         let json = serde_json::to_value(&status).expect("serialize");
         assert_eq!(json["timeLineID"], 2);
+        assert_eq!(json["replicationSlots"][0]["type"], "physical");
+        assert_eq!(json["replicationSlots"][0]["restartLsn"], "0/3000060");
         assert_eq!(json["systemID"], "7300000000000000001");
         assert_eq!(json["replicationInfo"][0]["applicationName"], "pg-2");
         let back: InstanceStatus = serde_json::from_value(json).expect("deserialize");

@@ -63,6 +63,14 @@ fn cases() -> Vec<Case> {
         },
         Case {
             kind: "Cluster",
+            spec: "instances: 2\nstorage: {size: 1Gi}\nreplicationSlots:\n  synchronizeReplicas: {enabled: true, excludePatterns: ['^ok$', '(unclosed']}",
+            want: &[(
+                "spec.replicationSlots.synchronizeReplicas.excludePatterns[1]",
+                "not a regular expression",
+            )],
+        },
+        Case {
+            kind: "Cluster",
             spec: "instances: 3\nmaxSyncReplicas: 3\nstorage: {size: 1Gi}",
             want: &[("spec.maxSyncReplicas", "less than instances")],
         },

@@ -14,7 +14,7 @@ use crate::secrets::selector_path;
 use pgfed_api::barman::BarmanObjectStoreConfiguration;
 use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, ExternalCluster, ManagedConfiguration,
-    PostgresConfiguration, ReplicaClusterConfiguration,
+    PostgresConfiguration, ReplicaClusterConfiguration, ReplicationSlotsConfiguration,
 };
 use pgfed_api::post_init_sql::PostInitSqlFiles;
 use serde::{Deserialize, Serialize};
@@ -120,6 +120,12 @@ pub struct ManagerConfig {
     /// operator chose it; unset: no synchronous replication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronous_standby_names: Option<String>,
+    /// Replication slots (`spec.replicationSlots`): the primary keeps a high-availability slot
+    /// for each other instance, standbys keep copies of the primary's slots so they exist after a
+    /// failover (see [`crate::slots`]). Unset: CloudNativePG's defaults (HA slots and user slot
+    /// synchronization on, prefix `_pgfed_`, every 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_slots: Option<ReplicationSlotsConfiguration>,
     /// How this cluster's standbys stream from its current primary. When `targetPrimary` names
     /// another instance, `instance run` keeps this one a standby of it: a running primary steps
     /// down, is rewound with pg_rewind and restarts streaming from the new primary; a standby is
@@ -479,12 +485,21 @@ impl ManagerConfig {
     /// `primaryConnection` says how to reach it. Its `application_name` is this instance's name
     /// unless `primaryConnection` sets one: the file is shared by every instance, and the primary's
     /// `pg_stat_replication` (the status document's `replicationInfo`) names each standby by it.
+    /// With `synchronizeLogicalDecoding`, `dbname` is `postgres` unless set.
     pub fn target_primary_conninfo(&self) -> Option<String> {
         let primary = self.other_target_primary()?;
         let mut conn = self.primary_connection.clone()?;
         conn.connection_parameters
             .entry("application_name".to_string())
             .or_insert_with(|| self.me().to_string());
+        // PostgreSQL 17's slot synchronization connects to a database through primary_conninfo.
+        if crate::slots::SlotPolicy::without_exclusions(self.replication_slots.as_ref())
+            .synchronize_logical_decoding
+        {
+            conn.connection_parameters
+                .entry("dbname".to_string())
+                .or_insert_with(|| "postgres".to_string());
+        }
         Some(conn.conninfo(primary))
     }
 

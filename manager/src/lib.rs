@@ -15,4 +15,5 @@ pub mod pg;
 pub mod roles;
 pub mod run;
 pub mod secrets;
+pub mod slots;
 pub mod wal;

@@ -235,7 +235,7 @@ pub struct ReplicationSlotsHaConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot_prefix: Option<String>,
     /// Also keep logical decoding slots in step on the standbys, so logical replication
-    /// survives a failover (PostgreSQL 17, or pg_failover_slots before).
+    /// survives a failover (PostgreSQL 17 or later; ignored, with a warning in the log, before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronize_logical_decoding: Option<bool>,
 }

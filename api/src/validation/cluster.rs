@@ -63,8 +63,28 @@ pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
     check_backup(&mut errors, spec);
     check_managed(&mut errors, name, spec);
     check_timings(&mut errors, spec);
+    check_replication_slots(&mut errors, spec);
     refuse_not_implemented(&mut errors, spec);
     errors
+}
+
+/// Each exclude pattern of `replicationSlots.synchronizeReplicas` must be a regular expression:
+/// the instance managers would otherwise not know which user slots to leave alone.
+fn check_replication_slots(errors: &mut FieldErrors, spec: &ClusterSpec) {
+    let patterns = spec
+        .replication_slots
+        .as_ref()
+        .and_then(|s| s.synchronize_replicas.as_ref())
+        .map(|s| s.exclude_patterns.as_slice())
+        .unwrap_or_default();
+    for (i, pattern) in patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(pattern) {
+            errors.push(
+                format!("spec.replicationSlots.synchronizeReplicas.excludePatterns[{i}]"),
+                format!("{pattern:?} is not a regular expression: {e}"),
+            );
+        }
+    }
 }
 
 fn check_instances(errors: &mut FieldErrors, spec: &ClusterSpec) {

@@ -33,7 +33,6 @@ pub const CLUSTER_SPEC: &[Unsupported] = &[
     any("ephemeralVolumesSizeLimit"),
     any("primaryLease.releasedLeaseDurationSeconds"),
     any("postgresql.extensions"),
-    any("replicationSlots.highAvailability.synchronizeLogicalDecoding"),
     any("bootstrap.initdb.icuRules"),
     any("bootstrap.initdb.builtinLocale"),
     any("bootstrap.initdb.import.pgRestorePredataOptions"),

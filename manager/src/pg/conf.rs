@@ -103,7 +103,8 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-/// Merges defaults, user parameters and owned parameters. Pure.
+/// Merges defaults, user parameters and owned parameters (with the replication slots' ones, see
+/// [`crate::slots::parameters`]). Pure apart from reading `PG_VERSION` in the data directory.
 pub fn render_parameters(
     cfg: &ManagerConfig,
     manager: &Path,
@@ -196,6 +197,10 @@ pub fn render_parameters(
         ),
     ];
     for (k, v) in owned {
+        out.insert(k.to_string(), v);
+    }
+    let major = crate::slots::data_major_version(&cfg.pgdata);
+    for (k, v) in crate::slots::parameters(cfg, major) {
         out.insert(k.to_string(), v);
     }
     if let Some(certs) = &cfg.certificates {

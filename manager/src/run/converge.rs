@@ -22,7 +22,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 const TOKEN_CHECK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `fut`, or [`PgError::NoAnswer`] after `limit`.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     context: &'static str,
     limit: Duration,
     fut: impl Future<Output = Result<T, PgError>>,

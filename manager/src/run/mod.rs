@@ -4,7 +4,7 @@
 //! `supervisor` runs the loop; `decide` holds its pure decisions, `converge` the role changes that
 //! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read;
 //! `dynamic` the settings the operator pushes and how they combine with the configuration file;
-//! `managed` when the primary reconciles its managed roles.
+//! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots.
 
 pub mod converge;
 pub mod decide;
@@ -16,6 +16,7 @@ pub mod managed;
 pub mod metrics;
 pub mod postmaster;
 pub mod shared;
+pub mod slots;
 pub mod status;
 pub mod supervisor;
 pub mod upgrade;

@@ -1,6 +1,6 @@
 //! The instance status the operator polls: role, timeline, system identifier, LSNs, per-standby
-//! replication, WAL receiver, archiver, pending restart, ready-WAL count and the synchronous
-//! standby names in force.
+//! replication, WAL receiver, replication slots, archiver, pending restart, ready-WAL count and the
+//! synchronous standby names in force.
 
 use crate::config::ManagerConfig;
 use crate::pg::{PgError, sql};
@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 /// postmaster makes them answer "not running" instead of hanging.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub use pgfed_api::instance::{ArchiverState, InstanceStatus, StandbyState};
+pub use pgfed_api::instance::{ArchiverState, InstanceStatus, SlotState, StandbyState};
 
 fn sqlerr(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
     move |source| PgError::Sql {
@@ -96,6 +96,23 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
             replay_lag_bytes: r.get(6),
             replay_lag_seconds: r.get(7),
             sync_state: r.get(8),
+        })
+        .collect();
+    st.replication_slots = c
+        .query(
+            "SELECT slot_name::text, slot_type, active, restart_lsn::text, wal_status \
+             FROM pg_replication_slots WHERE NOT temporary ORDER BY pg_replication_slots.slot_name",
+            &[],
+        )
+        .await
+        .map_err(sqlerr("pg_replication_slots"))?
+        .into_iter()
+        .map(|r| SlotState {
+            name: r.get(0),
+            slot_type: r.get(1),
+            active: r.get(2),
+            restart_lsn: r.get(3),
+            wal_status: r.get(4),
         })
         .collect();
     let a = c

@@ -26,7 +26,7 @@ use super::pod::{
 use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Volume};
 use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, Cluster, ExternalCluster, ManagedConfiguration,
-    PostgresConfiguration, ReplicaClusterConfiguration,
+    PostgresConfiguration, ReplicaClusterConfiguration, ReplicationSlotsConfiguration,
 };
 use pgfed_api::common::LocalObjectReference;
 use pgfed_api::names::{POSTGRES_PORT, REPLICATION_USER, service_rw};
@@ -145,6 +145,9 @@ pub struct ManagerConfigFile {
     /// The `synchronous_standby_names` the primary enforces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synchronous_standby_names: Option<String>,
+    /// `spec.replicationSlots` (HA slots, user slot synchronization).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_slots: Option<ReplicationSlotsConfiguration>,
     /// Version of `targetPrimary` and `fenced`, compared with pushed settings.
     pub dynamic_version: u64,
     /// How standbys reach the primary.
@@ -292,6 +295,7 @@ pub fn manager_config(
         switchover_delay: spec.switchover_delay.and_then(|t| u64::try_from(t).ok()),
         instances: dynamic.instances.clone(),
         synchronous_standby_names: dynamic.synchronous_standby_names.clone(),
+        replication_slots: spec.replication_slots.clone(),
         dynamic_version: dynamic.version,
         primary_connection: PrimaryConnectionFile {
             connection_parameters,
@@ -348,6 +352,28 @@ mod tests {
     fn render(cluster: &Cluster, dynamic: &DynamicSettings) -> serde_json::Value {
         let owner = Owner::of(cluster).expect("owner");
         serde_json::to_value(manager_config(cluster, &owner, dynamic, None)).expect("json")
+    }
+
+    #[test]
+    fn the_file_carries_the_replication_slots_settings() {
+        let mut cluster = stored_cluster(3);
+        cluster.spec.replication_slots = Some(ReplicationSlotsConfiguration {
+            high_availability: Some(pgfed_api::cluster::ReplicationSlotsHaConfiguration {
+                enabled: Some(true),
+                slot_prefix: Some("_pgfed_".into()),
+                synchronize_logical_decoding: None,
+            }),
+            update_interval: Some(10),
+            synchronize_replicas: Some(pgfed_api::cluster::SynchronizeReplicasConfiguration {
+                enabled: Some(true),
+                exclude_patterns: vec!["^tmp_".into()],
+            }),
+        });
+        let json = render(&cluster, &DynamicSettings::default());
+        let slots = &json["replicationSlots"];
+        assert_eq!(slots["highAvailability"]["slotPrefix"], "_pgfed_");
+        assert_eq!(slots["updateInterval"], 10);
+        assert_eq!(slots["synchronizeReplicas"]["excludePatterns"][0], "^tmp_");
     }
 
     #[test]
