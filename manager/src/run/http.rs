@@ -27,9 +27,19 @@ use tokio_rustls::TlsAcceptor;
 /// State of the metrics endpoint: shared instance state and the custom queries.
 type MetricsState = (Arc<Shared>, Arc<BTreeMap<String, CustomQuery>>);
 
+/// How long the supervisor may go without finishing a step before the liveness probe fails (a
+/// step waits at most for a bounded query, pg_ctl or pg_rewind).
+const STUCK_AFTER_SECS: u64 = 120;
+
 async fn healthz(State(s): State<Arc<Shared>>) -> StatusCode {
-    // A fenced instance is alive by design: postgres is stopped on purpose.
-    if s.fenced.load(Ordering::SeqCst) || s.postgres_running.load(Ordering::SeqCst) {
+    // Alive while the supervisor turns: it restarts a crashed postmaster itself, and keeps
+    // postgres down on purpose at times (fenced, waiting to rewind, for the primary Lease);
+    // restarting the container would help with neither.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = s.last_step.load(Ordering::SeqCst);
+    if s.postgres_running.load(Ordering::SeqCst) || now.saturating_sub(last) < STUCK_AFTER_SECS {
         StatusCode::OK
     } else {
         StatusCode::INTERNAL_SERVER_ERROR

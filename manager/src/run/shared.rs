@@ -41,4 +41,8 @@ pub struct Shared {
     pub upgrading: Mutex<()>,
     /// Wakes the supervisor to re-execute the newly installed manager between two steps.
     pub reexec: Notify,
+    /// When the supervisor last finished a step (seconds since the Unix epoch): the liveness
+    /// probe fails only when the supervisor itself is stuck, not while it keeps postgres down on
+    /// purpose (waiting to rewind, for the primary Lease, for a demotion).
+    pub last_step: std::sync::atomic::AtomicU64,
 }

@@ -428,6 +428,12 @@ impl Supervisor {
     }
 }
 
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     let mut termination = Termination::install()?;
@@ -491,6 +497,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         digest: std::sync::OnceLock::new(),
         upgrading: Mutex::new(()),
         reexec: Notify::new(),
+        last_step: AtomicU64::new(unix_now()),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let digested = shared.clone();
@@ -582,6 +589,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
             _ = termination.requested() => break,
             _ = supervisor.step() => {}
         }
+        shared.last_step.store(unix_now(), Ordering::SeqCst);
     }
     tracing::info!("shutting down: smart, fast after smartShutdownTimeout, then immediate");
     supervisor.postmaster.shutdown(&supervisor.cfg).await;

@@ -735,7 +735,15 @@ pub async fn reconcile(
             synchronous_standby_names: synchronous_standby_names.as_deref(),
             version,
         };
-        let pushed = super::managers::converge(client, &observed.pods, |instance| {
+        // Only the managers that answered this turn: one that did not (its node stopped, cut
+        // off) would cost a connect timeout per call while a failover waits for this turn.
+        let answering: BTreeMap<String, Pod> = observed
+            .pods
+            .iter()
+            .filter(|(instance, _)| reported.contains_key(*instance))
+            .map(|(instance, pod)| (instance.clone(), pod.clone()))
+            .collect();
+        let pushed = super::managers::converge(client, &answering, |instance| {
             super::managers::desired(instance, &settings)
         })
         .await;

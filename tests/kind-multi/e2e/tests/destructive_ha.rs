@@ -69,9 +69,20 @@ async fn operator_node(client: &Client) -> String {
         .expect("a running operator")
 }
 
+/// Healthy, the primary settled, and every instance reporting the primary's timeline (a standby
+/// that has not followed the latest promotion yet would, if promoted by the next fault, pick a
+/// timeline ID the cut-off primary already used: without WAL archiving no history file tells it
+/// otherwise).
 async fn settled(client: &Client, ns: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     cluster::wait_status(client, ns, CLUSTER, what, Duration::from_secs(420), |s| {
-        s["phase"] == HEALTHY && s["currentPrimary"] == s["targetPrimary"] && check(s)
+        let timelines: std::collections::BTreeSet<String> = s["instancesReportedState"]
+            .as_object()
+            .map(|m| m.values().map(|i| i["timelineID"].to_string()).collect())
+            .unwrap_or_default();
+        s["phase"] == HEALTHY
+            && s["currentPrimary"] == s["targetPrimary"]
+            && timelines.len() == 1
+            && check(s)
     })
     .await
 }

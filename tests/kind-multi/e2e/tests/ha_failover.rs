@@ -96,7 +96,8 @@ async fn all_ready(client: &Client, ns: &str, name: &str) -> Value {
 /// Pauses or resumes (`action`) WAL replay on standby `instance`, as the superuser connecting to
 /// its pod directly.
 async fn replay(client: &Client, ns: &str, name: &str, instance: &str, action: &str) {
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), ns);
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), ns);
     let ip = pods
         .get(instance)
         .await
@@ -106,7 +107,9 @@ async fn replay(client: &Client, ns: &str, name: &str, instance: &str, action: &
     let mut pod = pgfed_e2e::psql_client_pod(
         &format!("replay-{action}"),
         name,
-        &format!("PGSSLMODE=require psql -h {ip} -d postgres -qtAc 'SELECT pg_wal_replay_{action}()'"),
+        &format!(
+            "PGSSLMODE=require psql -h {ip} -d postgres -qtAc 'SELECT pg_wal_replay_{action}()'"
+        ),
     );
     let superuser =
         |key: &str| json!({"secretKeyRef": {"name": format!("{name}-superuser"), "key": key}});
