@@ -77,7 +77,7 @@ async fn settled(client: &Client, ns: &str, what: &str, check: impl Fn(&Value) -
     cluster::wait_status(client, ns, CLUSTER, what, Duration::from_secs(420), |s| {
         let timelines: std::collections::BTreeSet<String> = s["instancesReportedState"]
             .as_object()
-            .map(|m| m.values().map(|i| i["timelineID"].to_string()).collect())
+            .map(|m| m.values().map(|i| i["timeLineID"].to_string()).collect())
             .unwrap_or_default();
         s["phase"] == HEALTHY
             && s["currentPrimary"] == s["targetPrimary"]
