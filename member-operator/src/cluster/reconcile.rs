@@ -447,21 +447,32 @@ pub async fn reconcile(
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let primary_plan = super::decide::primary::plan(&PrimaryInput {
-        target: target_primary.as_deref(),
-        current: old_status.current_primary.as_deref(),
-        failing_since,
-        failover_delay: chrono::Duration::seconds(i64::from(spec.failover_delay.unwrap_or(0))),
-        instances: &election_view,
-        lease: &lease_view,
-        quorum: spec
-            .postgresql
-            .as_ref()
-            .and_then(|p| p.synchronous.as_ref())
-            .filter(|s| s.failover_quorum == Some(true))
-            .and(old_status.failover_quorum.as_ref()),
-        now,
-    });
+    // A hibernating cluster removes its pods on purpose, the primary's first: nothing fails over.
+    let hibernating =
+        super::decide::hibernation::requested(cluster).map_err(ReconcileError::Invalid)?;
+    let primary_plan = if hibernating {
+        super::decide::primary::PrimaryPlan {
+            target: target_primary.clone(),
+            pushed: target_primary.clone(),
+            ..Default::default()
+        }
+    } else {
+        super::decide::primary::plan(&PrimaryInput {
+            target: target_primary.as_deref(),
+            current: old_status.current_primary.as_deref(),
+            failing_since,
+            failover_delay: chrono::Duration::seconds(i64::from(spec.failover_delay.unwrap_or(0))),
+            instances: &election_view,
+            lease: &lease_view,
+            quorum: spec
+                .postgresql
+                .as_ref()
+                .and_then(|p| p.synchronous.as_ref())
+                .filter(|s| s.failover_quorum == Some(true))
+                .and(old_status.failover_quorum.as_ref()),
+            now,
+        })
+    };
     let target_primary = primary_plan.target.clone();
     let target_serial = target_primary
         .as_deref()
@@ -553,7 +564,7 @@ pub async fn reconcile(
     let image = operand_image(client, cluster).await?;
 
     // Hibernation: every pod removed (the primary's first), every claim kept.
-    if super::decide::hibernation::requested(cluster).map_err(ReconcileError::Invalid)? {
+    if hibernating {
         return hibernate(
             client,
             cluster,
