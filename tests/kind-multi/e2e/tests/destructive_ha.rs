@@ -116,16 +116,28 @@ async fn primary_away_from(client: &Client, ns: &str, avoid: &str) -> (String, S
     (target, node)
 }
 
-async fn sql(client: &Client, ns: &str, step: &str, statement: &str) -> String {
-    cluster::query(
-        client,
-        ns,
-        step,
-        CLUSTER,
-        &format!("{CLUSTER}-rw"),
-        statement,
-    )
-    .await
+/// Runs `statement` through `-rw` from a client pod on `node` (not the faulty one: the scheduler
+/// still takes a stopped node for a ready one until the node controller says otherwise).
+async fn sql(client: &Client, ns: &str, node: &str, step: &str, statement: &str) -> String {
+    let host = format!("{CLUSTER}-rw");
+    let script = format!(
+        "{}psql -h {host} -qtAc \"{statement}\"",
+        pgfed_e2e::wait_for_postgres(&[&host])
+    );
+    let mut pod = pgfed_e2e::psql_client_pod(step, CLUSTER, &script);
+    pod["spec"]["nodeName"] = Value::String(node.to_string());
+    let (ok, log) = pgfed_e2e::run_pod(client, ns, pod, Duration::from_secs(180)).await;
+    assert!(ok, "{statement:?} failed:\n{log}");
+    log.trim().to_string()
+}
+
+/// The node of region-a other than `node`.
+fn other_node(node: &str) -> String {
+    if node.ends_with("-n1") {
+        node.replace("-n1", "-n2")
+    } else {
+        node.replace("-n2", "-n1")
+    }
 }
 
 /// A client pod on `node` that inserts into `isolated` at `ip` twice a second and prints
@@ -146,7 +158,7 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
         manifest["spec"]["primaryLease"] = serde_json::json!({"leaseDurationSeconds": LEASE_SECONDS});
         cluster::create_healthy(&client, &ns, manifest).await;
         let avoid = operator_node(&client).await;
-        sql(&client, &ns, "schema", "CREATE TABLE acked (k int PRIMARY KEY); CREATE TABLE isolated (k serial); INSERT INTO acked SELECT generate_series(1, 1000)").await;
+        sql(&client, &ns, &avoid, "schema", "CREATE TABLE acked (k int PRIMARY KEY); CREATE TABLE isolated (k serial); INSERT INTO acked SELECT generate_series(1, 1000)").await;
 
         // The node stops: the failover waits for the Lease, not for the node controller.
         let (old, node) = primary_away_from(&client, &ns, &avoid).await;
@@ -158,14 +170,14 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
         .await;
         let failed_over_in = now_secs() - stopped_at;
         eprintln!("node {node} stopped: {} primary after {failed_over_in} s", status["currentPrimary"]);
-        assert_eq!(sql(&client, &ns, "read-1", "SELECT count(*) FROM acked").await, "1000");
-        sql(&client, &ns, "write-2", "INSERT INTO acked SELECT generate_series(1001, 2000)").await;
+        assert_eq!(sql(&client, &ns, &other_node(&node), "read-1", "SELECT count(*) FROM acked").await, "1000");
+        sql(&client, &ns, &other_node(&node), "write-2", "INSERT INTO acked SELECT generate_series(1001, 2000)").await;
         fault(&["start-node", &node]);
         settled(&client, &ns, "three ready instances after the node came back", |s| {
             s["readyInstances"] == 3
         })
         .await;
-        assert_eq!(sql(&client, &ns, "read-2", "SELECT count(*) FROM acked").await, "2000");
+        assert_eq!(sql(&client, &ns, &other_node(&node), "read-2", "SELECT count(*) FROM acked").await, "2000");
 
         // The node is cut off: a client on it sees its primary stop acknowledging writes.
         let (old, node) = primary_away_from(&client, &ns, &avoid).await;
@@ -210,9 +222,9 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
             last.saturating_sub(cut_at)
         );
         // Every key acknowledged through -rw is still there; the old primary follows the new one.
-        assert_eq!(sql(&client, &ns, "read-3", "SELECT count(*) FROM acked").await, "2000");
-        sql(&client, &ns, "write-4", "INSERT INTO acked SELECT generate_series(2001, 2100)").await;
-        assert_eq!(sql(&client, &ns, "read-4", "SELECT count(*) FROM acked").await, "2100");
+        assert_eq!(sql(&client, &ns, &other_node(&node), "read-3", "SELECT count(*) FROM acked").await, "2000");
+        sql(&client, &ns, &other_node(&node), "write-4", "INSERT INTO acked SELECT generate_series(2001, 2100)").await;
+        assert_eq!(sql(&client, &ns, &other_node(&node), "read-4", "SELECT count(*) FROM acked").await, "2100");
     })
     .await;
 }
