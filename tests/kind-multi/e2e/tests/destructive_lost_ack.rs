@@ -137,10 +137,26 @@ async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
         let mut dice = Dice::new();
         let wanted = faults_wanted();
         let mut injected = Vec::new();
-        for i in 0..wanted {
-            let status = settled(&client, &ns).await;
+        while injected.len() < wanted {
+            settled(&client, &ns).await;
             tokio::time::sleep(Duration::from_millis(2000 + dice.below(8000))).await;
+            // The primary now, with its pod ready (the previous fault fully healed).
+            let status = settled(&client, &ns).await;
             let primary = status["currentPrimary"].as_str().expect("primary").to_string();
+            let ready = cluster::instance_pods(&client, &ns, CLUSTER)
+                .await
+                .iter()
+                .any(|p| {
+                    p.metadata.name.as_deref() == Some(primary.as_str())
+                        && p.status
+                            .as_ref()
+                            .and_then(|s| s.container_statuses.as_ref())
+                            .is_some_and(|c| c.iter().all(|c| c.ready))
+                });
+            if !ready {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
             let target = format!("{ns}/{primary}");
             let kind = match dice.below(3) {
                 0 => {
@@ -156,8 +172,10 @@ async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
                     "primary manager killed"
                 }
             };
-            eprintln!("lost-ack: fault {}/{wanted}: {kind} ({primary})", i + 1);
+            eprintln!("lost-ack: fault {}/{wanted}: {kind} ({primary})", injected.len() + 1);
             injected.push(kind);
+            // Let the operator notice before the next look at the status.
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
         settled(&client, &ns).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
