@@ -40,7 +40,8 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
     let row = c
         .query_one(
             "SELECT NOT pg_is_in_recovery(), (SELECT system_identifier::text FROM pg_control_system()), \
-             (SELECT timeline_id FROM pg_control_checkpoint())::int, \
+             COALESCE((SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1), \
+               (SELECT timeline_id FROM pg_control_checkpoint()))::int, \
              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END, \
              pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, \
              EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart), \
