@@ -211,16 +211,18 @@ impl PrimaryLease {
         }
     }
 
+    /// The Lease as last read, when this instance holds it.
+    fn held_by_me(&self) -> Option<StoredLease> {
+        self.state()
+            .seen
+            .as_ref()
+            .filter(|s| s.lease.record.holder.as_deref() == Some(self.me.as_str()))
+            .map(|s| s.lease.clone())
+    }
+
     /// Renews the Lease if this instance holds it; true when it holds it afterwards.
     pub async fn renew(&self) -> bool {
-        let held = {
-            let state = self.state();
-            state
-                .seen
-                .as_ref()
-                .filter(|s| s.lease.record.holder.as_deref() == Some(self.me.as_str()))
-                .map(|s| s.lease.clone())
-        };
+        let held = self.held_by_me();
         let Some(held) = held else {
             return false;
         };
@@ -250,14 +252,7 @@ impl PrimaryLease {
         if self.read().await.is_err() {
             return;
         }
-        let held = {
-            let state = self.state();
-            state
-                .seen
-                .as_ref()
-                .filter(|s| s.lease.record.holder.as_deref() == Some(self.me.as_str()))
-                .map(|s| s.lease.clone())
-        };
+        let held = self.held_by_me();
         if let Some(held) = held {
             let record = decide::released(&held.record, Utc::now());
             match self
