@@ -89,7 +89,10 @@ async fn settled(client: &Client, ns: &str, what: &str, check: impl Fn(&Value) -
 
 /// The primary, moved (by a switchover) off `avoid` if it runs there; returns it and its node.
 async fn primary_away_from(client: &Client, ns: &str, avoid: &str) -> (String, String) {
-    let status = settled(client, ns, "settled", |_| true).await;
+    let status = settled(client, ns, "settled with every instance ready", |s| {
+        s["readyInstances"] == 3
+    })
+    .await;
     let primary = status["currentPrimary"]
         .as_str()
         .expect("primary")
