@@ -165,7 +165,12 @@ pub fn parameters(cfg: &ManagerConfig, major: Option<u32>) -> Vec<(&'static str,
     let mut out = Vec::new();
     let me = cfg.me();
     let listed = cfg.instances.iter().any(|i| i == me);
-    let standby_of_peer = cfg.other_target_primary().is_some() && cfg.primary_connection.is_some();
+    // A standby just named the target keeps its slot until it promotes (standby.signal goes):
+    // changing `primary_slot_name` restarts the WAL receiver, which would cut it off from the
+    // former primary before its last WAL arrived.
+    let following = cfg.other_target_primary().is_some()
+        || (!cfg.is_replica_cluster() && cfg.pgdata.join("standby.signal").exists());
+    let standby_of_peer = following && cfg.primary_connection.is_some();
     if policy.high_availability && listed && standby_of_peer {
         out.push(("primary_slot_name", policy.slot_name(me)));
     }
@@ -250,6 +255,26 @@ mod tests {
         for (yaml, major, want) in cases {
             assert_eq!(parameters(&cfg(&yaml), major), want, "{yaml} {major:?}");
         }
+    }
+
+    #[test]
+    fn a_standby_named_the_target_keeps_its_slot_until_it_promotes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yaml = |pgdata: &Path| {
+            format!(
+                "clusterName: pg\ninstanceName: pg-b\npgdata: {}\ntargetPrimary: pg-b\ninstances: [pg-a, pg-b]\n\
+                 primaryConnection:\n  connectionParameters: {{host: pg-rw, user: streaming_replica}}\n",
+                pgdata.display()
+            )
+        };
+        let c = ManagerConfig::parse(&yaml(dir.path())).expect("configuration");
+        assert_eq!(parameters(&c, Some(15)), vec![], "a primary names no slot");
+        std::fs::write(dir.path().join("standby.signal"), "").expect("standby.signal");
+        assert_eq!(
+            parameters(&c, Some(15)),
+            vec![("primary_slot_name", "_pgfed_pg_b".to_string())],
+            "still in recovery: the WAL receiver keeps streaming through its slot"
+        );
     }
 
     #[test]
