@@ -122,7 +122,7 @@ pub struct ManagerConfig {
     pub synchronous_standby_names: Option<String>,
     /// Replication slots (`spec.replicationSlots`): the primary keeps a high-availability slot
     /// for each other instance, standbys keep copies of the primary's slots so they exist after a
-    /// failover (see [`crate::slots`]). Unset: CloudNativePG's defaults (HA slots and user slot
+    /// failover (see the `slots` module). Unset: CloudNativePG's defaults (HA slots and user slot
     /// synchronization on, prefix `_pgfed_`, every 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_slots: Option<ReplicationSlotsConfiguration>,
@@ -493,9 +493,13 @@ impl ManagerConfig {
             .entry("application_name".to_string())
             .or_insert_with(|| self.me().to_string());
         // PostgreSQL 17's slot synchronization connects to a database through primary_conninfo.
-        if crate::slots::SlotPolicy::without_exclusions(self.replication_slots.as_ref())
-            .synchronize_logical_decoding
-        {
+        let logical = self
+            .replication_slots
+            .as_ref()
+            .and_then(|s| s.high_availability.as_ref())
+            .and_then(|h| h.synchronize_logical_decoding)
+            .unwrap_or(false);
+        if logical {
             conn.connection_parameters
                 .entry("dbname".to_string())
                 .or_insert_with(|| "postgres".to_string());
