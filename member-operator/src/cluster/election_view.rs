@@ -4,6 +4,7 @@
 use super::decide::election::{Instance, LeaseView};
 use super::decide::fencing::Fenced;
 use super::observe::Observed;
+use chrono::DateTime;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use pgfed_api::instance::InstanceStatus;
@@ -52,6 +53,11 @@ pub fn election_instances(
                 name: pod_name.clone(),
                 pod_alive: alive,
                 pod_ready: alive && ready(pod),
+                pod_created: pod
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .and_then(|t| DateTime::from_timestamp(t.0.as_second(), 0)),
                 reachable: report.is_some(),
                 postgres_running: report.is_some_and(|r| r.postgres_running),
                 is_primary: report.is_some_and(|r| r.is_primary),

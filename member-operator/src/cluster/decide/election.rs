@@ -22,6 +22,9 @@ pub struct Instance {
     pub pod_alive: bool,
     /// Its pod is Ready.
     pub pod_ready: bool,
+    /// When its pod was created: a pod created moments ago (the cluster resumes from
+    /// hibernation, or the pod was recreated) has not had the time to start postgres yet.
+    pub pod_created: Option<DateTime<Utc>>,
     /// Its manager answered this turn.
     pub reachable: bool,
     /// Its manager runs postgres.
@@ -63,6 +66,13 @@ impl LeaseView {
     }
 }
 
+/// How long a freshly created primary pod may take to start postgres before its missing Lease
+/// renewals count as a failure. A cluster that resumes from hibernation, or whose every pod was
+/// recreated, starts all its instances at once: without this grace, the first standby to start
+/// would be promoted over the primary that holds the newest WAL. A pod that cannot start
+/// (unschedulable, its node gone) fails over once the grace is spent.
+pub const STARTUP_GRACE: Duration = Duration::seconds(60);
+
 /// The current primary's health.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -87,6 +97,16 @@ pub fn primary_health(primary: &Instance, lease: &LeaseView, now: DateTime<Utc>)
     }
     if lease.ever_held {
         if lease.fresh_for(name, now) {
+            return Health::Alive;
+        }
+        let held_by_another = lease
+            .holder
+            .as_deref()
+            .is_some_and(|h| h != name && lease.fresh_for(h, now));
+        let starting = primary
+            .pod_created
+            .is_some_and(|created| now < created + STARTUP_GRACE);
+        if starting && !held_by_another {
             return Health::Alive;
         }
         return Health::Failed(match &lease.holder {
@@ -292,7 +312,12 @@ mod tests {
             fenced: true,
             ..not_running.clone()
         };
-        let cases: [(&str, &Instance, LeaseView, i64, bool); 10] = [
+        // Created at 0, as when a cluster resumes from hibernation.
+        let just_created = Instance {
+            pod_created: Some(at(0)),
+            ..unreachable.clone()
+        };
+        let cases: [(&str, &Instance, LeaseView, i64, bool); 13] = [
             (
                 "answers as a running primary",
                 &primary(),
@@ -363,6 +388,27 @@ mod tests {
                 lease("pg-1", -100),
                 0,
                 true,
+            ),
+            (
+                "pod just created, lease lapsed long ago",
+                &just_created,
+                lease("pg-1", -3600),
+                30,
+                true,
+            ),
+            (
+                "pod created but not started within the grace",
+                &just_created,
+                lease("pg-1", -3600),
+                61,
+                false,
+            ),
+            (
+                "pod just created, another holds the lease",
+                &just_created,
+                lease("pg-2", 25),
+                30,
+                false,
             ),
         ];
         for (what, instance, lease, now, alive) in cases {

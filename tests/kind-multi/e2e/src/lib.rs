@@ -289,15 +289,26 @@ pub fn psql_client_pod(name: &str, cluster: &str, script: &str) -> serde_json::V
 /// Runs `tests/kind-multi/fault` with `args` (e.g. `["delete-pod", "region-a", "ns/pod"]`);
 /// panics with its output when it fails.
 pub fn fault(args: &[&str]) {
+    if let Err(e) = try_fault(args) {
+        panic!("{e}");
+    }
+}
+
+/// Like [`fault`], but a fault that could not be injected (say, the process to kill is between
+/// two lives) is returned as an error instead of failing the test.
+pub fn try_fault(args: &[&str]) -> Result<(), String> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fault");
     let out = std::process::Command::new(&script)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "fault {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "fault {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }

@@ -1,0 +1,229 @@
+//! The lost-acknowledgement test: a client writes unique keys through `-rw`, one transaction per
+//! key, and records every commit the server acknowledged; faults on the primary are injected one
+//! after another at random moments (its pod deleted, its postgres killed, its manager killed);
+//! at the end every acknowledged key must be on the primary and on every standby. With
+//! synchronous replication (`dataDurability: required`) nothing may be lost. A write accepted by
+//! a primary that was no longer the primary would be rewound away when it rejoins, and show up
+//! here as a lost key.
+//!
+//! `PGFED_LOST_ACK_FAULTS` sets how many faults (CI: 3; on demand, e.g. 60:
+//! `PGFED_LOST_ACK_FAULTS=60 tests/kind-multi/e2e/run destructive_lost_ack`). It prints the faults
+//! injected, the writes acknowledged, the writes lost and the longest outage the client saw.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use pgfed_e2e::cluster::{self, HEALTHY};
+use pgfed_e2e::{try_fault, with_temp_namespace};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const REGION: &str = "region-a";
+const CLUSTER: &str = "lost-ack";
+
+fn faults_wanted() -> usize {
+    std::env::var("PGFED_LOST_ACK_FAULTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// A small, dependency-free pseudo-random sequence (xorshift), seeded from the clock; the seed
+/// is printed so a run can be told apart from another.
+struct Dice(u64);
+
+impl Dice {
+    fn new() -> Dice {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 | 1);
+        eprintln!("lost-ack: seed {seed}");
+        Dice(seed)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// The writer: inserts key 1, 2, 3, … through `-rw` (a new connection each time, as a client
+/// that reconnects would), printing `ok <key> <unix ms>` for every acknowledged commit.
+fn writer() -> Pod {
+    let script = format!(
+        "{}k=0; while true; do k=$((k+1)); if PGCONNECT_TIMEOUT=2 psql -h {CLUSTER}-rw -qtAc \"INSERT INTO acked VALUES ($k)\" >/dev/null 2>&1; then echo \"ok $k $(date +%s%3N)\"; else echo \"fail $k $(date +%s%3N)\"; sleep 0.2; fi; done",
+        pgfed_e2e::wait_for_postgres(&[&format!("{CLUSTER}-rw")])
+    );
+    serde_json::from_value(pgfed_e2e::psql_client_pod("writer", CLUSTER, &script)).expect("pod")
+}
+
+/// Acknowledged keys and the longest gap between two acknowledgements (ms), from the log.
+fn acknowledged(log: &str) -> (BTreeSet<u64>, u64) {
+    let mut keys = BTreeSet::new();
+    let (mut last, mut longest) = (None::<u64>, 0u64);
+    for line in log.lines() {
+        let mut parts = line.split_whitespace();
+        if parts.next() != Some("ok") {
+            continue;
+        }
+        let (Some(k), Some(t)) = (
+            parts.next().and_then(|k| k.parse().ok()),
+            parts.next().and_then(|t| t.parse::<u64>().ok()),
+        ) else {
+            continue;
+        };
+        keys.insert(k);
+        if let Some(prev) = last {
+            longest = longest.max(t.saturating_sub(prev));
+        }
+        last = Some(t);
+    }
+    (keys, longest)
+}
+
+/// Every key in table `acked` of instance `pod` (queried as the superuser on its pod address).
+async fn keys_on(client: &Client, ns: &str, pod: &Pod, step: usize) -> BTreeSet<u64> {
+    let name = pod.metadata.name.clone().expect("pod name");
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .expect("pod IP");
+    let mut reader = pgfed_e2e::psql_client_pod(
+        &format!("read-{step}"),
+        CLUSTER,
+        &format!("PGSSLMODE=require psql -h {ip} -d app -qtAc 'SELECT k FROM acked ORDER BY k'"),
+    );
+    let superuser =
+        |key: &str| json!({"secretKeyRef": {"name": format!("{CLUSTER}-superuser"), "key": key}});
+    reader["spec"]["containers"][0]["env"][0]["valueFrom"] = superuser("username");
+    reader["spec"]["containers"][0]["env"][1]["valueFrom"] = superuser("password");
+    let (ok, log) = pgfed_e2e::run_pod(client, ns, reader, Duration::from_secs(120)).await;
+    assert!(ok, "reading the keys on {name}:\n{log}");
+    log.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+async fn settled(client: &Client, ns: &str) -> Value {
+    cluster::wait_status(
+        client,
+        ns,
+        CLUSTER,
+        "healthy, every instance ready",
+        Duration::from_secs(420),
+        |s| {
+            s["phase"] == HEALTHY
+                && s["currentPrimary"] == s["targetPrimary"]
+                && s["readyInstances"] == 3
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
+    with_temp_namespace(REGION, |client, ns| async move {
+        let mut manifest = cluster::minimal(CLUSTER, 3);
+        manifest["spec"]["enableSuperuserAccess"] = json!(true);
+        manifest["spec"]["postgresql"] = json!({"synchronous": {
+            "method": "any", "number": 1, "dataDurability": "required"}});
+        cluster::create_healthy(&client, &ns, manifest).await;
+        cluster::query(&client, &ns, "schema", CLUSTER, &format!("{CLUSTER}-rw"),
+            "CREATE TABLE acked (k bigint PRIMARY KEY)").await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        pods.create(&PostParams::default(), &writer()).await.expect("writer");
+
+        let mut dice = Dice::new();
+        let wanted = faults_wanted();
+        let mut injected = Vec::new();
+        let mut attempts = 0;
+        while injected.len() < wanted {
+            settled(&client, &ns).await;
+            tokio::time::sleep(Duration::from_millis(2000 + dice.below(8000))).await;
+            // The primary now, with its pod ready (the previous fault fully healed).
+            let status = settled(&client, &ns).await;
+            let primary = status["currentPrimary"].as_str().expect("primary").to_string();
+            let ready = cluster::instance_pods(&client, &ns, CLUSTER)
+                .await
+                .iter()
+                .any(|p| {
+                    p.metadata.name.as_deref() == Some(primary.as_str())
+                        && p.status
+                            .as_ref()
+                            .and_then(|s| s.container_statuses.as_ref())
+                            .is_some_and(|c| c.iter().all(|c| c.ready))
+                });
+            if !ready {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+            let target = format!("{ns}/{primary}");
+            let (kind, args): (&str, Vec<&str>) = match dice.below(3) {
+                0 => ("primary pod deleted", vec!["delete-pod", REGION, &target]),
+                1 => (
+                    "primary postgres killed",
+                    vec!["kill-process", REGION, &target, "--container", "postgres", "--name", "postgres"],
+                ),
+                _ => (
+                    "primary manager killed",
+                    vec!["kill-process", REGION, &target, "--container", "postgres"],
+                ),
+            };
+            attempts += 1;
+            assert!(attempts <= wanted * 5, "could not inject {wanted} faults in {attempts} attempts");
+            // A ready pod may still run postgres's startup (no postmaster to kill yet): that
+            // attempt is not a fault; try again on the next settled primary.
+            if let Err(e) = try_fault(&args) {
+                eprintln!("lost-ack: {kind} not injected, trying again: {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+            eprintln!("lost-ack: fault {}/{wanted}: {kind} ({primary})", injected.len() + 1);
+            injected.push(kind);
+            // Let the operator notice before the next look at the status.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        settled(&client, &ns).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let log = pods.logs("writer", &LogParams::default()).await.expect("writer log");
+        let _ = pods.delete("writer", &DeleteParams::default()).await;
+        let (acked, longest_ms) = acknowledged(&log);
+        // Replication is synchronous: every instance has every acknowledged key once settled.
+        settled(&client, &ns).await;
+        let mut lost_anywhere = BTreeSet::new();
+        for (step, pod) in cluster::instance_pods(&client, &ns, CLUSTER).await.iter().enumerate() {
+            let present = keys_on(&client, &ns, pod, step).await;
+            let lost: BTreeSet<u64> = acked.difference(&present).copied().collect();
+            eprintln!(
+                "lost-ack: {} has {} keys, {} acknowledged ones missing",
+                pod.metadata.name.as_deref().unwrap_or_default(),
+                present.len(),
+                lost.len()
+            );
+            lost_anywhere.extend(lost);
+        }
+        eprintln!(
+            "lost-ack: faults injected {}, writes acknowledged {}, writes lost {}, longest outage {:.1} s",
+            injected.len(),
+            acked.len(),
+            lost_anywhere.len(),
+            longest_ms as f64 / 1000.0
+        );
+        assert!(acked.len() > wanted, "the writer acknowledged almost nothing:\n{log}");
+        assert!(
+            lost_anywhere.is_empty(),
+            "acknowledged keys lost: {:?}",
+            lost_anywhere.iter().take(20).collect::<Vec<_>>()
+        );
+    })
+    .await;
+}
+
+#[test]
+fn acknowledgements_and_gaps_are_read_from_the_writer_log() {
+    let log = "ok 1 1000\nfail 2 1100\nok 3 4000\nok 4 4100\ngarbage\n";
+    let (keys, longest) = acknowledged(log);
+    assert_eq!(keys, BTreeSet::from([1, 3, 4]));
+    assert_eq!(longest, 3000);
+}
