@@ -66,8 +66,8 @@ impl LeaseView {
     }
 }
 
-/// How long a freshly created primary pod may take to start postgres before its missing Lease
-/// renewals count as a failure. A cluster that resumes from hibernation, or whose every pod was
+/// How long a freshly created primary pod that has not taken the Lease yet may take to start
+/// postgres before its missing Lease renewals count as a failure. A cluster that resumes from hibernation, or whose every pod was
 /// recreated, starts all its instances at once: without this grace, the first standby to start
 /// would be promoted over the primary that holds the newest WAL. A pod that cannot start
 /// (unschedulable, its node gone) fails over once the grace is spent.
@@ -103,9 +103,16 @@ pub fn primary_health(primary: &Instance, lease: &LeaseView, now: DateTime<Utc>)
             .holder
             .as_deref()
             .is_some_and(|h| h != name && lease.fresh_for(h, now));
-        let starting = primary
-            .pod_created
-            .is_some_and(|created| now < created + STARTUP_GRACE);
+        // Starting: its pod is new and has not taken the Lease yet. A pod that renewed the
+        // Lease since it was created has run as the primary; when it stops renewing (its node
+        // stopped, say) it has failed, however young it is.
+        let renewed_since_created = |created: DateTime<Utc>| {
+            lease.holder.as_deref() == Some(name.as_str())
+                && lease.renew_time.is_some_and(|renewed| renewed >= created)
+        };
+        let starting = primary.pod_created.is_some_and(|created| {
+            now < created + STARTUP_GRACE && !renewed_since_created(created)
+        });
         if starting && !held_by_another {
             return Health::Alive;
         }
@@ -317,7 +324,7 @@ mod tests {
             pod_created: Some(at(0)),
             ..unreachable.clone()
         };
-        let cases: [(&str, &Instance, LeaseView, i64, bool); 13] = [
+        let cases: [(&str, &Instance, LeaseView, i64, bool); 14] = [
             (
                 "answers as a running primary",
                 &primary(),
@@ -407,6 +414,13 @@ mod tests {
                 "pod just created, another holds the lease",
                 &just_created,
                 lease("pg-2", 25),
+                30,
+                false,
+            ),
+            (
+                "young pod that ran as the primary, then stopped renewing",
+                &just_created,
+                lease("pg-1", 10),
                 30,
                 false,
             ),

@@ -69,10 +69,6 @@ async fn operator_node(client: &Client) -> String {
         .expect("a running operator")
 }
 
-/// Healthy, the primary settled, and every instance reporting the primary's timeline (a standby
-/// that has not followed the latest promotion yet would, if promoted by the next fault, pick a
-/// timeline ID the cut-off primary already used: without WAL archiving no history file tells it
-/// otherwise).
 /// A primary other than `old` that the managers were told about and that reports as primary:
 /// the cluster cannot be healthy while a node is down, but `-rw` accepts writes.
 async fn moved(client: &Client, ns: &str, what: &str, old: &str) -> Value {
@@ -83,6 +79,10 @@ async fn moved(client: &Client, ns: &str, what: &str, old: &str) -> Value {
     .await
 }
 
+/// Healthy, the primary settled, and every instance reporting the primary's timeline (a standby
+/// that has not followed the latest promotion yet would, if promoted by the next fault, pick a
+/// timeline ID the cut-off primary already used: without WAL archiving no history file tells it
+/// otherwise).
 async fn settled(client: &Client, ns: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     cluster::wait_status(client, ns, CLUSTER, what, Duration::from_secs(420), |s| {
         let timelines: std::collections::BTreeSet<String> = s["instancesReportedState"]
