@@ -1,14 +1,16 @@
 //! The lost-acknowledgement test: a client writes unique keys through `-rw`, one transaction per
 //! key, and records every commit the server acknowledged; faults on the primary are injected one
-//! after another at random moments (its pod deleted, its postgres killed, its manager killed);
-//! at the end every acknowledged key must be on the primary and on every standby. With
+//! after another at random moments (its pod deleted, its postgres killed, its manager killed, its
+//! node stopped, its node cut off the network; node faults only when the primary is not on the
+//! writer's node); at the end every acknowledged key must be on the primary and on every standby. With
 //! synchronous replication (`dataDurability: required`) nothing may be lost. A write accepted by
 //! a primary that was no longer the primary would be rewound away when it rejoins, and show up
 //! here as a lost key.
 //!
 //! `PGFED_LOST_ACK_FAULTS` sets how many faults (CI: 3; on demand, e.g. 60:
-//! `PGFED_LOST_ACK_FAULTS=60 tests/kind-multi/e2e/run destructive_lost_ack`). It prints the faults
-//! injected, the writes acknowledged, the writes lost and the longest outage the client saw.
+//! `PGFED_LOST_ACK_FAULTS=60 tests/kind-multi/e2e/run destructive_lost_ack`), and
+//! `PGFED_LOST_ACK_REGION` the region (default region-a). It prints the faults injected, the
+//! writes acknowledged, the writes lost and the longest outage the client saw.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -19,7 +21,11 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const REGION: &str = "region-a";
+/// The region it runs in: `PGFED_LOST_ACK_REGION`, default region-a (an on-demand run can go to
+/// region-b while something else uses region-a).
+fn region() -> String {
+    std::env::var("PGFED_LOST_ACK_REGION").unwrap_or_else(|_| "region-a".to_string())
+}
 const CLUSTER: &str = "lost-ack";
 
 fn faults_wanted() -> usize {
@@ -51,12 +57,15 @@ impl Dice {
 
 /// The writer: inserts key 1, 2, 3, … through `-rw` (a new connection each time, as a client
 /// that reconnects would), printing `ok <key> <unix ms>` for every acknowledged commit.
-fn writer() -> Pod {
+fn writer(node: &str) -> Pod {
     let script = format!(
         "{}k=0; while true; do k=$((k+1)); if PGCONNECT_TIMEOUT=2 psql -h {CLUSTER}-rw -qtAc \"INSERT INTO acked VALUES ($k)\" >/dev/null 2>&1; then echo \"ok $k $(date +%s%3N)\"; else echo \"fail $k $(date +%s%3N)\"; sleep 0.2; fi; done",
         pgfed_e2e::wait_for_postgres(&[&format!("{CLUSTER}-rw")])
     );
-    serde_json::from_value(pgfed_e2e::psql_client_pod("writer", CLUSTER, &script)).expect("pod")
+    let mut pod = pgfed_e2e::psql_client_pod("writer", CLUSTER, &script);
+    // On one node, so that a node fault never takes the client down with the primary.
+    pod["spec"]["nodeName"] = json!(node);
+    serde_json::from_value(pod).expect("pod")
 }
 
 /// Acknowledged keys and the longest gap between two acknowledgements (ms), from the log.
@@ -113,9 +122,17 @@ async fn settled(client: &Client, ns: &str) -> Value {
         "healthy, every instance ready",
         Duration::from_secs(420),
         |s| {
+            // Every instance on the primary's timeline too: a standby that has not followed
+            // the latest promotion would, promoted by the next fault, reuse a timeline ID (no
+            // WAL archive here to tell it otherwise).
+            let timelines: BTreeSet<String> = s["instancesReportedState"]
+                .as_object()
+                .map(|m| m.values().map(|i| i["timeLineID"].to_string()).collect())
+                .unwrap_or_default();
             s["phase"] == HEALTHY
                 && s["currentPrimary"] == s["targetPrimary"]
                 && s["readyInstances"] == 3
+                && timelines.len() == 1
         },
     )
     .await
@@ -123,7 +140,9 @@ async fn settled(client: &Client, ns: &str) -> Value {
 
 #[tokio::test]
 async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
-    with_temp_namespace(REGION, |client, ns| async move {
+    let region = region();
+    with_temp_namespace(&region.clone(), |client, ns| async move {
+        let writer_node = format!("{region}-n1");
         let mut manifest = cluster::minimal(CLUSTER, 3);
         manifest["spec"]["enableSuperuserAccess"] = json!(true);
         manifest["spec"]["postgresql"] = json!({"synchronous": {
@@ -132,7 +151,7 @@ async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
         cluster::query(&client, &ns, "schema", CLUSTER, &format!("{CLUSTER}-rw"),
             "CREATE TABLE acked (k bigint PRIMARY KEY)").await;
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-        pods.create(&PostParams::default(), &writer()).await.expect("writer");
+        pods.create(&PostParams::default(), &writer(&writer_node)).await.expect("writer");
 
         let mut dice = Dice::new();
         let wanted = faults_wanted();
@@ -144,31 +163,42 @@ async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
             // The primary now, with its pod ready (the previous fault fully healed).
             let status = settled(&client, &ns).await;
             let primary = status["currentPrimary"].as_str().expect("primary").to_string();
-            let ready = cluster::instance_pods(&client, &ns, CLUSTER)
-                .await
+            let instances = cluster::instance_pods(&client, &ns, CLUSTER).await;
+            let Some(primary_pod) = instances
                 .iter()
-                .any(|p| {
-                    p.metadata.name.as_deref() == Some(primary.as_str())
-                        && p.status
-                            .as_ref()
-                            .and_then(|s| s.container_statuses.as_ref())
-                            .is_some_and(|c| c.iter().all(|c| c.ready))
-                });
+                .find(|p| p.metadata.name.as_deref() == Some(primary.as_str()))
+            else {
+                continue;
+            };
+            let ready = primary_pod
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .is_some_and(|c| c.iter().all(|c| c.ready));
             if !ready {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
+            let node = primary_pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .expect("a scheduled primary");
             let target = format!("{ns}/{primary}");
-            let (kind, args): (&str, Vec<&str>) = match dice.below(3) {
-                0 => ("primary pod deleted", vec!["delete-pod", REGION, &target]),
+            // Node faults only where the writer is not.
+            let node_faults = node != writer_node;
+            let (kind, args): (&str, Vec<&str>) = match dice.below(if node_faults { 5 } else { 3 }) {
+                0 => ("primary pod deleted", vec!["delete-pod", &region, &target]),
                 1 => (
                     "primary postgres killed",
-                    vec!["kill-process", REGION, &target, "--container", "postgres", "--name", "postgres"],
+                    vec!["kill-process", &region, &target, "--container", "postgres", "--name", "postgres"],
                 ),
-                _ => (
+                2 => (
                     "primary manager killed",
-                    vec!["kill-process", REGION, &target, "--container", "postgres"],
+                    vec!["kill-process", &region, &target, "--container", "postgres"],
                 ),
+                3 => ("primary node stopped", vec!["stop-node", &node]),
+                _ => ("primary node cut off", vec!["cut-node", &node]),
             };
             attempts += 1;
             assert!(attempts <= wanted * 5, "could not inject {wanted} faults in {attempts} attempts");
@@ -181,8 +211,23 @@ async fn no_acknowledged_write_is_lost_across_faults_on_the_primary() {
             }
             eprintln!("lost-ack: fault {}/{wanted}: {kind} ({primary})", injected.len() + 1);
             injected.push(kind);
-            // Let the operator notice before the next look at the status.
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            if args[0] == "stop-node" || args[0] == "cut-node" {
+                // The cluster cannot be healthy while the node is away: wait for the failover,
+                // then bring the node back.
+                cluster::wait_status(&client, &ns, CLUSTER, "a new primary", Duration::from_secs(300), |s| {
+                    s["currentPrimary"].as_str().is_some_and(|c| c != primary)
+                        && s["currentPrimary"] == s["targetPrimary"]
+                })
+                .await;
+                tokio::time::sleep(Duration::from_secs(2 + dice.below(8))).await;
+                let back = if args[0] == "stop-node" { "start-node" } else { "heal-node" };
+                if let Err(e) = try_fault(&[back, &node]) {
+                    panic!("{back} {node}: {e}");
+                }
+            } else {
+                // Let the operator notice before the next look at the status.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
         }
         settled(&client, &ns).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
