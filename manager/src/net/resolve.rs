@@ -5,7 +5,7 @@
 //! tested through.
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{LookupIpStrategy, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use std::future::Future;
@@ -94,11 +94,14 @@ pub trait Resolve: Send + Sync + 'static {
 }
 
 /// The options of the system configuration with the failover's timeouts and a small cache; what
-/// `/etc/resolv.conf` says about ndots, EDNS and the hosts file is kept. Pure.
+/// `/etc/resolv.conf` says about ndots, EDNS and the hosts file is kept. A and AAAA are asked
+/// for at once and an IPv4 address preferred, as getaddrinfo orders them on a host without
+/// global IPv6 (hickory's default puts IPv6 first: `::1` for `localhost`). Pure.
 pub fn failover_options(mut system: ResolverOpts) -> ResolverOpts {
     system.timeout = QUERY_TIMEOUT;
     system.attempts = QUERY_ATTEMPTS;
     system.cache_size = CACHE_SIZE;
+    system.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
     system
 }
 
@@ -178,6 +181,7 @@ mod tests {
         assert_eq!(opts.timeout, QUERY_TIMEOUT);
         assert_eq!(opts.attempts, QUERY_ATTEMPTS);
         assert_eq!(opts.cache_size, CACHE_SIZE);
+        assert_eq!(opts.ip_strategy, LookupIpStrategy::Ipv4AndIpv6);
     }
 
     #[test]
