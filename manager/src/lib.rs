@@ -10,6 +10,7 @@ pub mod config;
 pub mod durable;
 pub mod install;
 pub mod instance;
+pub mod net;
 pub mod objstore;
 pub mod pg;
 pub mod roles;

@@ -53,11 +53,12 @@ fn peer(n: &Node) -> Peer {
     }
 }
 
-/// How `me` reaches the primary `primary`: TLS with the replication client certificate.
+/// How `me` reaches the primary `primary`: TLS with the replication client certificate, by a
+/// name (in /etc/hosts) the manager resolves and pins as `hostaddr`, checked by verify-full.
 fn primary_connection(primary: &Peer, me: &Node, replica: &Pair, pki: &Pki) -> Value {
     json!({
         "connectionParameters": {
-            "host": "127.0.0.1",
+            "host": "localhost",
             "port": primary.port.to_string(),
             "user": "streaming_replica",
             "sslmode": "verify-full",
@@ -105,6 +106,18 @@ fn timeline(node: &Node) -> String {
            THEN (SELECT received_tli FROM pg_stat_wal_receiver) \
            ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
     )
+}
+
+/// The standby's `primary_conninfo` names the host and pins its address, so libpq (the WAL
+/// receiver, pg_rewind) did no lookup of its own.
+fn assert_pinned(standby: &Node) {
+    let role =
+        std::fs::read_to_string(standby.pgdata().join("pgfed_role.conf")).unwrap_or_default();
+    assert!(
+        role.contains("host=localhost hostaddr=127.0.0.1"),
+        "{role}\n{}",
+        manager_log(standby)
+    );
 }
 
 fn wait_streaming(standby: &Node, what: &str) {
@@ -175,6 +188,7 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
     target(&mut b, &peer(&a), &replica, &pki);
     let mut run_b = run(&b);
     wait_streaming(&b, "pg-b streaming from pg-a");
+    assert_pinned(&b);
 
     // Switchover pg-a → pg-b under a write load. pg-b learns first and must wait: its WAL
     // receiver still streams from pg-a. Then pg-a steps down, sending its last WAL.
@@ -240,6 +254,7 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         "pg-a acknowledged {committed} rows, pg-b has {on_b}"
     );
     wait_streaming(&a, "pg-a rewound and streaming from pg-b");
+    assert_pinned(&a);
     b.psql("app", "INSERT INTO t (v) VALUES ('after-switchover')");
     b.psql("postgres", "CHECKPOINT");
     wait_same_rows(&a, &b, "pg-a catching up with pg-b");

@@ -4,7 +4,8 @@
 //! `supervisor` runs the loop; `decide` holds its pure decisions, `converge` the role changes that
 //! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read;
 //! `dynamic` the settings the operator pushes and how they combine with the configuration file;
-//! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots.
+//! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
+//! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`.
 
 pub mod converge;
 pub mod decide;
@@ -20,6 +21,7 @@ pub mod slots;
 pub mod status;
 pub mod supervisor;
 pub mod upgrade;
+pub mod upstream;
 
 use crate::instance::InstanceError;
 

@@ -15,10 +15,12 @@ use super::decide::{
 use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
 use super::shared::Shared;
-use super::{RunError, dynamic, http, jsonlog, metrics, upgrade};
+use super::{RunError, dynamic, http, jsonlog, metrics, upgrade, upstream};
 use crate::config::ManagerConfig;
 use crate::instance::demote::{self, Demotion};
 use crate::instance::{InstanceError, configure};
+use crate::net::pin::Pinner;
+use crate::net::resolve::SystemResolver;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
 use pgfed_api::instance::DynamicConfig;
@@ -103,6 +105,8 @@ struct Supervisor {
     /// Whether this instance runs as the primary the configuration names, and so should hold
     /// and renew the Lease (read by the Lease keeper).
     want_lease: Arc<AtomicBool>,
+    /// Pins the upstream's address into `primary_conninfo`.
+    pins: Pinner<SystemResolver>,
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -119,7 +123,16 @@ impl Supervisor {
         if let Some(status) = self.postmaster.reap_exited() {
             tracing::warn!(%status, "postmaster exited; restarting it");
         }
-        let changed = self.reload_config().await;
+        // `|`, not `||`: a running standby's pinned upstream address is checked on every step.
+        let changed = self.reload_config().await
+            | (self.postmaster.running()
+                && upstream::repin(
+                    &self.cfg,
+                    &self.config_file,
+                    self.upstream.as_deref(),
+                    &self.pins,
+                )
+                .await);
         // Only a server running as a primary holds the Lease: a standby named the target takes it
         // when it promotes (standby.signal is gone from then on).
         self.want_lease.store(
@@ -208,7 +221,7 @@ impl Supervisor {
         }
         self.applied = pushed;
         self.cfg = dynamic::effective(&self.file_cfg, self.applied.as_ref());
-        let role = configure::startup_role(&self.cfg, self.upstream.as_deref());
+        let role = upstream::startup_role(&self.cfg, self.upstream.as_deref(), &self.pins).await;
         if let Some(conninfo) = self.cfg.target_primary_conninfo() {
             self.upstream = Some(conninfo);
         }
@@ -311,12 +324,15 @@ impl Supervisor {
                         "cannot write the primary's configuration",
                     )
                 }),
-            _ => match configure::startup_role(&self.cfg, self.upstream.as_deref()) {
-                Ok(role) => prepare_to_follow(&self.cfg, &self.config_file, &role)
-                    .await
-                    .map_err(|e| (e, "cannot rewind from the new primary yet")),
-                Err(e) => Err((InstanceError::from(e), "configuration refused")),
-            },
+            _ => {
+                match upstream::startup_role(&self.cfg, self.upstream.as_deref(), &self.pins).await
+                {
+                    Ok(role) => prepare_to_follow(&self.cfg, &self.config_file, &role)
+                        .await
+                        .map_err(|e| (e, "cannot rewind from the new primary yet")),
+                    Err(e) => Err((InstanceError::from(e), "configuration refused")),
+                }
+            }
         };
         if let Err((e, why)) = prepared {
             tracing::error!(error = %e, label = e.label(), "{why}; postgres stays down");
@@ -459,10 +475,13 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
             .ok()
             .and_then(|text| crate::pg::conf::role_conf_primary_conninfo(&text))
     });
+    let pins = Pinner::system();
     configure::write_all(
         &cfg,
         &config_file,
-        &configure::startup_role(&cfg, upstream.as_deref()).map_err(InstanceError::from)?,
+        &upstream::startup_role(&cfg, upstream.as_deref(), &pins)
+            .await
+            .map_err(InstanceError::from)?,
     )
     .map_err(InstanceError::from)?;
     let custom = match &cfg.custom_queries_file {
@@ -558,6 +577,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         retry_demotion_at: None,
         lease,
         want_lease,
+        pins,
     };
     let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
