@@ -7,6 +7,7 @@ pub mod controldata;
 pub mod ctl;
 pub mod hba;
 pub mod sql;
+pub mod stale_lock;
 
 /// Why an operation on the local PostgreSQL failed.
 #[derive(Debug, thiserror::Error)]

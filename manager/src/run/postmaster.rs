@@ -87,6 +87,11 @@ impl Postmaster {
         {
             tracing::info!(pgdata = %cfg.pgdata.display(), "data directory made private again (0700)");
         }
+        if self.child.is_none() {
+            // No postmaster of ours runs: a lock file that a dead one left in the volumes must
+            // not keep this one from starting.
+            crate::pg::stale_lock::remove_stale(cfg);
+        }
         let program = ctl::program(cfg, "postgres");
         let mut child = Command::new(&program)
             .arg("-D")
