@@ -3,10 +3,10 @@
 //! (the data directory and the socket directory outlive the container). PostgreSQL trusts such a
 //! file only when the PID it names is dead; in the new container that PID is often alive as some
 //! other process (one of the manager's own threads, say), and postgres then refuses to start
-//! ("lock file already exists") for as long as the pod lives. The supervisor clears them before
-//! it starts a postmaster, when it has none: a lock file then belongs to a live postmaster only
-//! if its PID is a running `postgres` executable, and one naming a live process of another
-//! program is stale.
+//! ("lock file already exists") for as long as the pod lives. The manager clears them when its
+//! container starts (before pg_rewind or anything else runs postgres) and before it starts a
+//! postmaster when it has none: a lock file then belongs to a live postmaster only if its PID is
+//! a running `postgres` executable.
 
 use crate::config::ManagerConfig;
 use std::path::{Path, PathBuf};
@@ -16,14 +16,26 @@ pub fn lock_pid(text: &str) -> Option<i32> {
     text.lines().next()?.trim().parse().ok().filter(|p| *p > 0)
 }
 
-/// Whether the lock is stale and postgres would not see it: the PID it names is alive but not a
-/// program named `postgres`. A dead PID is left to postgres, which then checks, from the same
-/// file, that no orphaned backend still uses the old shared memory; a process whose executable
-/// cannot be read (`Err`) is left alone too. Pure.
-pub fn is_stale(exe: Result<Option<&Path>, ()>) -> bool {
+/// What a lock file naming a PID that no longer exists means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadPid {
+    /// Stale: the container has just started, so no process of an earlier postmaster (orphaned
+    /// backends included) can still run, and a thread started later could take that PID.
+    Stale,
+    /// Left to postgres, which then also checks from the same file that no orphaned backend
+    /// still uses the old shared memory.
+    LeftToPostgres,
+}
+
+/// Whether the lock is stale, from what `/proc/<pid>/exe` says: a live process that does not run
+/// a program named `postgres` (postgres would take it for a running postmaster); a process that
+/// does not exist, as `dead` says. A process whose executable cannot be read (`Err`) is left
+/// alone. Pure.
+pub fn is_stale(exe: Result<Option<&Path>, ()>, dead: DeadPid) -> bool {
     match exe {
         Ok(Some(path)) => path.file_name().is_none_or(|n| n != "postgres"),
-        Ok(None) | Err(()) => false,
+        Ok(None) => dead == DeadPid::Stale,
+        Err(()) => false,
     }
 }
 
@@ -45,7 +57,7 @@ pub fn lock_files(cfg: &ManagerConfig) -> [PathBuf; 2] {
 
 /// Removes the lock files that no live postmaster holds; returns those removed. Errors reading
 /// or removing a file are logged and the file left for postgres to judge.
-pub fn remove_stale(cfg: &ManagerConfig) -> Vec<PathBuf> {
+pub fn remove_stale(cfg: &ManagerConfig, dead: DeadPid) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for file in lock_files(cfg) {
         let Ok(text) = std::fs::read_to_string(&file) else {
@@ -55,7 +67,7 @@ pub fn remove_stale(cfg: &ManagerConfig) -> Vec<PathBuf> {
         let stale = match pid {
             Some(pid) => {
                 let exe = exe_of(pid);
-                is_stale(exe.as_ref().map(Option::as_deref).map_err(|_| ()))
+                is_stale(exe.as_ref().map(Option::as_deref).map_err(|_| ()), dead)
             }
             // Empty or torn (the postmaster died while writing it): nobody holds it.
             None => true,
@@ -96,13 +108,23 @@ mod tests {
     fn only_a_live_postgres_holds_a_lock() {
         let postgres = Path::new("/usr/lib/postgresql/15/bin/postgres");
         let manager = Path::new("/controller/manager");
-        assert!(!is_stale(Ok(None)), "no such process: postgres judges it");
+        use DeadPid::{LeftToPostgres, Stale};
         assert!(
-            is_stale(Ok(Some(manager))),
-            "a live process that is not postgres"
+            !is_stale(Ok(None), LeftToPostgres),
+            "no such process: postgres judges it"
         );
-        assert!(!is_stale(Ok(Some(postgres))), "a live postmaster");
-        assert!(!is_stale(Err(())), "unknown: left to postgres");
+        assert!(
+            is_stale(Ok(None), Stale),
+            "no such process in a fresh container"
+        );
+        for dead in [Stale, LeftToPostgres] {
+            assert!(
+                is_stale(Ok(Some(manager)), dead),
+                "a live process that is not postgres"
+            );
+            assert!(!is_stale(Ok(Some(postgres)), dead), "a live postmaster");
+            assert!(!is_stale(Err(()), dead), "unknown: left alone");
+        }
     }
 
     #[test]
@@ -127,14 +149,16 @@ mod tests {
         )
         .expect("postmaster.pid");
         std::fs::write(sockets.join(".s.PGSQL.5432.lock"), "").expect("lock");
-        let removed = remove_stale(&cfg);
+        let removed = remove_stale(&cfg, DeadPid::LeftToPostgres);
         assert_eq!(removed.len(), 2, "{removed:?}");
         assert!(!pgdata.join("postmaster.pid").exists());
         assert!(!sockets.join(".s.PGSQL.5432.lock").exists());
         // A dead PID is postgres's to judge.
         std::fs::write(pgdata.join("postmaster.pid"), "2147483646\n").expect("postmaster.pid");
-        assert!(remove_stale(&cfg).is_empty());
+        assert!(remove_stale(&cfg, DeadPid::LeftToPostgres).is_empty());
         assert!(pgdata.join("postmaster.pid").exists());
+        // Unless the container has just started.
+        assert_eq!(remove_stale(&cfg, DeadPid::Stale).len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -90,7 +90,10 @@ impl Postmaster {
         if self.child.is_none() {
             // No postmaster of ours runs: a lock file that a dead one left in the volumes must
             // not keep this one from starting.
-            crate::pg::stale_lock::remove_stale(cfg);
+            crate::pg::stale_lock::remove_stale(
+                cfg,
+                crate::pg::stale_lock::DeadPid::LeftToPostgres,
+            );
         }
         let program = ctl::program(cfg, "postgres");
         let mut child = Command::new(&program)

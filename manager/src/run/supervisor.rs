@@ -462,6 +462,12 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         None
     });
     let cfg = dynamic::effective(&file_cfg, pushed.as_ref());
+    // A container that starts afresh (no postmaster handed over by an in-place upgrade) may find
+    // lock files that its predecessor's postmaster left in the volumes: those no live postgres
+    // holds go before anything starts one (pg_rewind's single-user crash recovery included).
+    if upgrade::handed_over_postmaster().is_none() {
+        crate::pg::stale_lock::remove_stale(&cfg, crate::pg::stale_lock::DeadPid::Stale);
+    }
     // Bootstraps a missing or half-built data directory (cleaning up only its own partial work),
     // or does nothing for a complete one; interruptible by SIGTERM.
     tokio::select! {
