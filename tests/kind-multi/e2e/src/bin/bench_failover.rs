@@ -390,7 +390,7 @@ impl Bench {
         self.acks_after(&writer, 0, 20, Duration::from_secs(120))
             .await;
         let target = format!("{NAMESPACE}/{primary}");
-        let at = now_ms();
+        let mut at = now_ms();
         if fault == Fault::Switchover {
             let to = cluster::instance_pods(&self.client, NAMESPACE, CLUSTER)
                 .await
@@ -401,8 +401,16 @@ impl Bench {
             kubectl_pgfed::promote::promote(self.client.clone(), NAMESPACE, CLUSTER, &to)
                 .await
                 .unwrap_or_else(|e| panic!("switchover to {to}: {e}"));
-        } else if let Err(e) = self.inject(fault, &target, &node) {
-            panic!("{}: {e}", fault.describe());
+        } else {
+            // A process between two lives (postgres restarting after the previous run's
+            // recovery) cannot be killed: try again a moment later.
+            let mut attempt = 0;
+            while let Err(e) = self.inject(fault, &target, &node) {
+                attempt += 1;
+                assert!(attempt < 10, "{}: {e}", fault.describe());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                at = now_ms();
+            }
         }
         self.acks_after(&writer, at, 5, Duration::from_secs(300))
             .await;
