@@ -61,6 +61,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     st.manager_version = env!("CARGO_PKG_VERSION").to_string();
     st.manager_hash = s.digest.get().cloned().unwrap_or_default();
     st.demotion_token = s.demotion_token.read().await.clone();
+    st.rejoin = s.rejoin.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
     }
