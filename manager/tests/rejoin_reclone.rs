@@ -2,14 +2,17 @@
 //! the new primary (its own divergent writes gone, the new primary's rows there) and streams from
 //! it, and its status reports the re-clone. A "new primary" that is another database system is
 //! refused: nothing in the data directory is removed, the status reports the refusal, and the
-//! instance still starts on its own data once it is named the primary again.
+//! instance still starts on its own data once it is named the primary again. A re-clone
+//! interrupted between the two renames of its swap is finished as a clone at the next start.
 
 mod common;
 
 use common::certs::{Pair, Pki};
 use common::mtls::StatusClient;
 use common::node::Node;
-use common::{ChildGuard, as_postgres, free_port, manager_bin, pg_bindir, run_ok, wait_for};
+use common::{
+    ChildGuard, as_postgres, chown_pg, free_port, manager_bin, pg_bindir, run_ok, wait_for,
+};
 use pgfed_api::instance::{CONFIG_PATH, STATUS_PATH};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -315,6 +318,43 @@ fn a_former_primary_pg_rewind_cannot_bring_back_is_recloned_and_streams_from_the
     let mut run_a = start_run(&a, "rejoin-a");
     let again = wait_rejoin(&a, &pki, &operator, "recloned");
     assert_eq!(again["time"], report["time"]);
+    assert!(run_a.terminate().success());
+
+    // A crash between the swap's two renames: PGDATA moved aside, a partial copy beside it, the
+    // record "in progress". The next start never starts either: it clones again and streams.
+    let pgdata = a.pgdata();
+    let (new, old) = (
+        a.dir.path().join("pgdata.pgfed-reclone-new"),
+        a.dir.path().join("pgdata.pgfed-reclone-old"),
+    );
+    std::fs::rename(&pgdata, &old).expect("move PGDATA aside");
+    std::fs::create_dir(&new).expect("partial copy");
+    std::fs::write(new.join("PG_VERSION"), "15\n").expect("partial copy");
+    chown_pg(&new);
+    chown_pg(&new.join("PG_VERSION"));
+    let record = a.dir.path().join("pgdata.pgfed-bootstrap");
+    std::fs::write(
+        &record,
+        json!({"state": "inProgress", "method": "clone", "paths": [pgdata, new, old]}).to_string(),
+    )
+    .expect("record");
+    chown_pg(&record);
+    let mut run_a = start_run(&a, "rejoin-a");
+    b.psql("postgres", "INSERT INTO t VALUES (-4)");
+    wait_showing_the_log(
+        &a,
+        "SELECT string_agg(g::text, ',' ORDER BY g) FROM t WHERE g < 0",
+        "-4,-3,-2",
+    );
+    assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "t");
+    assert_eq!(system_identifier(&a.pgdata()), system_id);
+    for leftover in [&new, &old] {
+        assert!(!leftover.exists(), "{} left", leftover.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(&record).expect("record"),
+        r#"{"state":"complete","method":"clone"}"#
+    );
     assert!(run_a.terminate().success());
     assert!(run_b.terminate().success());
 }

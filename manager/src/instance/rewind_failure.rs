@@ -5,8 +5,11 @@
 //! they are matched without the `pg_rewind: error:` / `fatal:` prefix, which changed across
 //! versions. pg_rewind runs with `LC_ALL=C`, so the messages are never translated.
 
-// "target server must be shut down cleanly" is left Unknown on purpose: it may mean a postmaster
-// still runs on the data directory, which a copy must never replace under it.
+// Left Unknown on purpose (retried, re-cloned only if they persist): "target server must be shut
+// down cleanly" may mean a postmaster still runs on the data directory, which a copy must never
+// replace under it; and "postgres single-user mode in target cluster failed" (pg_rewind finishing
+// a crashed primary's recovery) also fails while the backends of a killed postmaster are still
+// exiting, which passes within seconds.
 
 /// How a pg_rewind failure is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +61,6 @@ const UNREWINDABLE: &[&str] = &[
     "syntax error in history file",
     "out-of-sequence timeline ID",
     "WAL file is from different database system",
-    "postgres single-user mode in target cluster failed",
 ];
 
 /// Messages meaning the source must not be copied from.
@@ -263,6 +265,15 @@ mod tests {
             // A source's file that cannot be fetched before copying is not the target's WAL.
             (
                 "pg_rewind: error: could not fetch remote file \"pg_wal/00000002.history\": ERROR:  could not open file \"pg_wal/00000002.history\": No such file or directory",
+                Unknown,
+            ),
+            // Passes once a killed postmaster's backends are gone.
+            (
+                "pg_rewind: executing \"/usr/lib/postgresql/15/bin/postgres\" for target server to complete crash recovery\npg_rewind: error: postgres single-user mode in target cluster failed\npg_rewind: error: Command was: \"/usr/lib/postgresql/15/bin/postgres\" --single -F -D \"/d/pgdata\" template1 < \"/dev/null\"",
+                Unknown,
+            ),
+            (
+                "pg_rewind: error: target server must be shut down cleanly",
                 Unknown,
             ),
             // Anything else.
