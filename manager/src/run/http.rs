@@ -39,7 +39,12 @@ async fn healthz(State(s): State<Arc<Shared>>) -> StatusCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let last = s.last_step.load(Ordering::SeqCst);
-    if s.postgres_running.load(Ordering::SeqCst) || now.saturating_sub(last) < STUCK_AFTER_SECS {
+    // A re-clone copies the whole database in one step: restarting the container would start
+    // the copy over, forever.
+    if s.postgres_running.load(Ordering::SeqCst)
+        || s.recloning.load(Ordering::SeqCst)
+        || now.saturating_sub(last) < STUCK_AFTER_SECS
+    {
         StatusCode::OK
     } else {
         StatusCode::INTERNAL_SERVER_ERROR

@@ -48,4 +48,7 @@ pub struct Shared {
     /// How this instance last rejoined as a standby after being a primary (rewound, re-cloned,
     /// refused); read back from beside PGDATA after a restart.
     pub rejoin: RwLock<Option<RejoinReport>>,
+    /// A re-clone (pg_basebackup of the whole database) is under way: a step that long is not a
+    /// stuck supervisor.
+    pub recloning: AtomicBool,
 }

@@ -112,6 +112,22 @@ struct Supervisor {
     reclone_reason: String,
 }
 
+/// Tells the liveness probe a re-clone runs, until dropped (also when SIGTERM abandons the step).
+struct Recloning<'a>(&'a Shared);
+
+impl<'a> Recloning<'a> {
+    fn flag(shared: &'a Shared) -> Recloning<'a> {
+        shared.recloning.store(true, Ordering::SeqCst);
+        Recloning(shared)
+    }
+}
+
+impl Drop for Recloning<'_> {
+    fn drop(&mut self) {
+        self.0.recloning.store(false, Ordering::SeqCst);
+    }
+}
+
 fn mtime(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
@@ -359,6 +375,7 @@ impl Supervisor {
         );
         if unfinished {
             // A re-clone in place stopped half-way: finish it as the next start would.
+            let _busy = Recloning::flag(&self.shared);
             bootstrap::ensure(&self.cfg, &self.config_file)
                 .await
                 .map_err(|e| (e, "cannot finish re-cloning the data directory"))?;
@@ -417,7 +434,11 @@ impl Supervisor {
              what it wrote after the timelines diverged is discarded"
         );
         let (c, file, r) = (self.cfg.clone(), self.config_file.clone(), role.clone());
-        match crate::instance::blocking("re-clone", move || reclone::reclone(&c, &file, &r)).await {
+        let busy = Recloning::flag(&self.shared);
+        let recloned =
+            crate::instance::blocking("re-clone", move || reclone::reclone(&c, &file, &r)).await;
+        drop(busy);
+        match recloned {
             Ok(placed) => {
                 tracing::warn!(?placed, %reason, "re-cloned from the new primary");
                 self.rejoin.rejoined();
@@ -603,6 +624,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         reexec: Notify::new(),
         last_step: AtomicU64::new(unix_now()),
         rejoin: RwLock::new(rejoin::load(&cfg.pgdata)),
+        recloning: AtomicBool::new(false),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let digested = shared.clone();
