@@ -385,7 +385,9 @@ impl Supervisor {
                 self.publish_rejoin(RejoinKind::Recloned, &reason).await;
             }
         }
-        if self.rejoin.reclone_pending {
+        // Only while another instance is the primary to copy from; named the primary itself, the
+        // instance starts on its own data as it always did.
+        if self.rejoin.reclone_pending && self.cfg.other_target_primary().is_some() {
             let reason = self.reclone_reason.clone();
             return self.reclone(role, reason).await;
         }
