@@ -137,6 +137,38 @@ pub struct InstanceStatus {
     /// pushed); empty or absent when commits wait for none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synchronous_standby_names: Option<String>,
+    /// How this instance last came back as a standby after it had been a primary: rewound,
+    /// re-cloned because pg_rewind could not bring it back, or refused (it stays down). The
+    /// operator publishes an Event on the Cluster once per report (`time` tells reports apart);
+    /// absent when it never had to rejoin, and from a manager that predates the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejoin: Option<RejoinReport>,
+}
+
+/// What happened when a former primary tried to follow the new primary.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum RejoinKind {
+    /// pg_rewind brought it back; it follows the new primary.
+    Rewound,
+    /// pg_rewind could not bring it back: its data directory was replaced by a fresh copy of the
+    /// new primary (what it wrote after the timelines diverged is gone).
+    Recloned,
+    /// pg_rewind refused in a way a copy must not paper over (the source is another database
+    /// system, or an incompatible version): postgres stays down until someone looks.
+    RewindRefused,
+}
+
+/// The last rejoin of a former primary, as the manager reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RejoinReport {
+    /// What happened.
+    pub kind: RejoinKind,
+    /// Why, in pg_rewind's words where it gave some (never a connection string).
+    pub reason: String,
+    /// When (RFC 3339): a new time is a new occurrence.
+    pub time: String,
 }
 
 /// Settings the operator changes while an instance runs, pushed over the status API so they reach

@@ -264,6 +264,10 @@ pub struct ClusterStatus {
     /// Progress of turning this cluster into a replica cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switch_replica_cluster_status: Option<SwitchReplicaClusterStatus>,
+    /// By pod name: the time (as its manager reported it) of the instance's last re-clone or
+    /// refused pg_rewind that was published as an Event, so each occurrence is published once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejoins_reported: BTreeMap<String, String>,
 }
 
 /// An image and the PostgreSQL major version it runs.

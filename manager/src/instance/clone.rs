@@ -7,7 +7,7 @@
 use super::bootstrap::error::BootstrapError;
 use super::{InstanceError, configure};
 use crate::config::ManagerConfig;
-use crate::pg::ctl;
+use crate::pg::{PgError, ctl};
 use std::path::Path;
 use std::process::Command;
 
@@ -33,17 +33,23 @@ pub(super) fn clone(
     config_file: &Path,
     conninfo: &str,
 ) -> Result<(), InstanceError> {
+    base_backup(cfg, &cfg.pgdata, conninfo)?;
+    let role = configure::standby_role(cfg, Some(conninfo))?;
+    configure::write_all(cfg, config_file, &role)?;
+    Ok(())
+}
+
+/// pg_basebackup of the server `conninfo` reaches into `into` (empty or absent), WAL streamed
+/// alongside so the copy is consistent on its own.
+pub(super) fn base_backup(cfg: &ManagerConfig, into: &Path, conninfo: &str) -> Result<(), PgError> {
     let mut cmd = Command::new(ctl::program(cfg, "pg_basebackup"));
     cmd.arg("-D")
-        .arg(&cfg.pgdata)
+        .arg(into)
         .arg("--dbname")
         .arg(conninfo)
         .args(["--wal-method=stream", "--checkpoint=fast", "--no-password"])
         .env("LC_ALL", "C");
-    ctl::run(cmd)?;
-    let role = configure::standby_role(cfg, Some(conninfo))?;
-    configure::write_all(cfg, config_file, &role)?;
-    Ok(())
+    ctl::run(cmd).map(drop)
 }
 
 #[cfg(test)]

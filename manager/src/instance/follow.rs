@@ -2,10 +2,11 @@
 //! source (its object store, and streaming when it has connection parameters), rewinding first
 //! when a streaming source is available and timelines diverged. Leaves postgres stopped.
 
+use super::rewind_failure::classify;
 use super::{InstanceError, configure};
 use crate::config::ManagerConfig;
 use crate::pg::conf::Role;
-use crate::pg::{conninfo, controldata, ctl, io};
+use crate::pg::{PgError, conninfo, controldata, ctl, io};
 use crate::wal::restore::clear_spool;
 use std::path::Path;
 use std::process::Command;
@@ -13,6 +14,17 @@ use std::process::Command;
 /// How long pg_rewind may take to reach its source before it gives up, so a former primary whose
 /// new primary is unreachable fails and retries instead of hanging.
 const REWIND_CONNECT_TIMEOUT_SECS: u32 = 10;
+
+/// What [`rewind_if_needed`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rewind {
+    /// Nothing: the data directory was not a primary's, or there is no streaming source.
+    NotNeeded,
+    /// pg_rewind found the timelines had not diverged.
+    NoneRequired,
+    /// pg_rewind rewound the data directory to the source's timeline.
+    Rewound,
+}
 
 /// Reconfigures the local instance as a standby of `cfg.replica.source`.
 pub fn follow(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
@@ -29,23 +41,23 @@ pub fn follow(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceErr
 /// Rewinds a former primary from the streaming source of `role` when it needs it, then writes
 /// this instance's configuration files for `role` whether the rewind succeeded or not: pg_rewind
 /// copies the source's configuration, and a failed rewind must leave a standby's files behind,
-/// never a primary's.
+/// never a primary's. A failed pg_rewind is [`InstanceError::Rewind`], classified.
 pub fn rewind_and_configure(
     cfg: &ManagerConfig,
     config_file: &Path,
     role: &Role,
-) -> Result<(), InstanceError> {
+) -> Result<Rewind, InstanceError> {
     let rewound = match role {
         Role::Standby {
             primary_conninfo: Some(conninfo),
             ..
         } => rewind_if_needed(cfg, conninfo, role),
-        _ => Ok(()),
+        _ => Ok(Rewind::NotNeeded),
     };
     let written = configure::write_all(cfg, config_file, role);
-    rewound?;
+    let rewound = rewound?;
     written?;
-    Ok(())
+    Ok(rewound)
 }
 
 /// Whether a data directory in this pg_controldata state was last running as a primary, so it
@@ -64,10 +76,10 @@ pub fn rewind_if_needed(
     cfg: &ManagerConfig,
     conninfo: &str,
     role: &Role,
-) -> Result<(), InstanceError> {
+) -> Result<Rewind, InstanceError> {
     let cd = controldata::read(&cfg.pg_bindir, &cfg.pgdata)?;
     if !was_primary(cd.state()?, cfg.pgdata.join("backup_label").exists()) {
-        return Ok(());
+        return Ok(Rewind::NotNeeded);
     }
     // pg_rewind finishes an interrupted primary's crash recovery in single-user mode, which
     // refuses to run with a standby signal; it also deletes files its source lacks. The guard
@@ -90,9 +102,24 @@ pub fn rewind_if_needed(
         ))
         .arg("--progress")
         .env("LC_ALL", "C");
-    let output = ctl::run(cmd)?;
+    let output = match ctl::run(cmd) {
+        Ok(output) => output,
+        // Only pg_rewind's own words go on: the command line holds the connection string.
+        Err(PgError::Failed { output, .. }) => return Err(classify(&output).into()),
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(%output, "pg_rewind finished");
-    Ok(())
+    Ok(outcome(&output))
+}
+
+/// What a successful pg_rewind did, from its output ("no rewind required" when the timelines
+/// had not diverged). Pure.
+pub fn outcome(output: &str) -> Rewind {
+    if output.contains("no rewind required") {
+        Rewind::NoneRequired
+    } else {
+        Rewind::Rewound
+    }
 }
 
 /// Puts a role's signal files back when dropped.
@@ -112,6 +139,22 @@ impl Drop for SignalFilesBack<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_successful_pg_rewind_says_whether_it_rewound() {
+        assert_eq!(
+            outcome(
+                "pg_rewind: source and target cluster are on the same timeline\npg_rewind: no rewind required\n"
+            ),
+            Rewind::NoneRequired
+        );
+        assert_eq!(
+            outcome(
+                "pg_rewind: servers diverged at WAL location 0/3000060 on timeline 1\npg_rewind: Done!\n"
+            ),
+            Rewind::Rewound
+        );
+    }
 
     #[test]
     fn only_former_primaries_are_rewound() {

@@ -10,7 +10,9 @@ pub mod follow;
 pub mod init;
 pub mod join;
 pub mod promote;
+pub mod reclone;
 pub mod restore;
+pub mod rewind_failure;
 
 use crate::backup::BackupError;
 use crate::config::ConfigError;
@@ -18,6 +20,8 @@ use crate::pg::PgError;
 use crate::secrets::SecretError;
 use crate::wal::WalError;
 use bootstrap::BootstrapError;
+use reclone::RecloneError;
+use rewind_failure::RewindFailure;
 
 /// Why an instance operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,12 @@ pub enum InstanceError {
     /// A role change (demotion, promotion) cannot go on.
     #[error(transparent)]
     Role(#[from] RoleError),
+    /// pg_rewind failed; how it failed says whether to wait, re-clone or stay down.
+    #[error(transparent)]
+    Rewind(#[from] RewindFailure),
+    /// A former primary's data directory could not be replaced by a fresh copy.
+    #[error(transparent)]
+    Reclone(#[from] RecloneError),
 }
 
 /// Runs `f` on a blocking thread, so a caller that also waits for SIGTERM keeps hearing it.
@@ -129,6 +139,8 @@ impl InstanceError {
             InstanceError::Secret(_) => "secret",
             InstanceError::Bootstrap(e) => e.label(),
             InstanceError::Role(e) => e.label(),
+            InstanceError::Rewind(e) => e.kind.label(),
+            InstanceError::Reclone(e) => e.label(),
         }
     }
 }

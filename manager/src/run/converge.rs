@@ -262,9 +262,9 @@ pub async fn prepare_to_follow(
     cfg: &ManagerConfig,
     config_file: &Path,
     role: &Role,
-) -> Result<(), InstanceError> {
+) -> Result<follow::Rewind, InstanceError> {
     if cfg.other_target_primary().is_none() {
-        return Ok(());
+        return Ok(follow::Rewind::NotNeeded);
     }
     let (c, file, role) = (cfg.clone(), config_file.to_path_buf(), role.clone());
     blocking("pg_rewind", move || {

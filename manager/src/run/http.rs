@@ -39,7 +39,12 @@ async fn healthz(State(s): State<Arc<Shared>>) -> StatusCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let last = s.last_step.load(Ordering::SeqCst);
-    if s.postgres_running.load(Ordering::SeqCst) || now.saturating_sub(last) < STUCK_AFTER_SECS {
+    // A re-clone copies the whole database in one step: restarting the container would start
+    // the copy over, forever.
+    if s.postgres_running.load(Ordering::SeqCst)
+        || s.recloning.load(Ordering::SeqCst)
+        || now.saturating_sub(last) < STUCK_AFTER_SECS
+    {
         StatusCode::OK
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -61,6 +66,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     st.manager_version = env!("CARGO_PKG_VERSION").to_string();
     st.manager_hash = s.digest.get().cloned().unwrap_or_default();
     st.demotion_token = s.demotion_token.read().await.clone();
+    st.rejoin = s.rejoin.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
     }

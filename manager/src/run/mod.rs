@@ -5,7 +5,8 @@
 //! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read;
 //! `dynamic` the settings the operator pushes and how they combine with the configuration file;
 //! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
-//! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`.
+//! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`;
+//! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again.
 
 pub mod converge;
 pub mod decide;
@@ -16,6 +17,7 @@ pub mod lease;
 pub mod managed;
 pub mod metrics;
 pub mod postmaster;
+pub mod rejoin;
 pub mod shared;
 pub mod slots;
 pub mod status;

@@ -4,7 +4,7 @@
 
 use crate::config::ManagerConfig;
 use pgfed_api::cluster::ManagedRolesStatus;
-use pgfed_api::instance::DynamicConfig;
+use pgfed_api::instance::{DynamicConfig, RejoinReport};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
@@ -45,4 +45,10 @@ pub struct Shared {
     /// probe fails only when the supervisor itself is stuck, not while it keeps postgres down on
     /// purpose (waiting to rewind, for the primary Lease, for a demotion).
     pub last_step: std::sync::atomic::AtomicU64,
+    /// How this instance last rejoined as a standby after being a primary (rewound, re-cloned,
+    /// refused); read back from beside PGDATA after a restart.
+    pub rejoin: RwLock<Option<RejoinReport>>,
+    /// A re-clone (pg_basebackup of the whole database) is under way: a step that long is not a
+    /// stuck supervisor.
+    pub recloning: AtomicBool,
 }

@@ -14,16 +14,19 @@ use super::decide::{
 };
 use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
+use super::rejoin::{self, RejoinState, RejoinStep};
 use super::shared::Shared;
 use super::{RunError, dynamic, http, jsonlog, metrics, upgrade, upstream};
 use crate::config::ManagerConfig;
+use crate::instance::bootstrap::{self, Record, RecordState};
 use crate::instance::demote::{self, Demotion};
-use crate::instance::{InstanceError, configure};
+use crate::instance::follow::Rewind;
+use crate::instance::{InstanceError, configure, reclone};
 use crate::net::pin::Pinner;
 use crate::net::resolve::SystemResolver;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
-use pgfed_api::instance::DynamicConfig;
+use pgfed_api::instance::{DynamicConfig, RejoinKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -107,6 +110,26 @@ struct Supervisor {
     want_lease: Arc<AtomicBool>,
     /// Pins the upstream's address into `primary_conninfo`.
     pins: Pinner<SystemResolver>,
+    /// What the attempts to follow the new primary found so far.
+    rejoin: RejoinState,
+    /// Why the pending re-clone is needed, for its report.
+    reclone_reason: String,
+}
+
+/// Tells the liveness probe a re-clone runs, until dropped (also when SIGTERM abandons the step).
+struct Recloning<'a>(&'a Shared);
+
+impl<'a> Recloning<'a> {
+    fn flag(shared: &'a Shared) -> Recloning<'a> {
+        shared.recloning.store(true, Ordering::SeqCst);
+        Recloning(shared)
+    }
+}
+
+impl Drop for Recloning<'_> {
+    fn drop(&mut self) {
+        self.0.recloning.store(false, Ordering::SeqCst);
+    }
 }
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -327,9 +350,7 @@ impl Supervisor {
             _ => {
                 match upstream::startup_role(&self.cfg, self.upstream.as_deref(), &self.pins).await
                 {
-                    Ok(role) => prepare_to_follow(&self.cfg, &self.config_file, &role)
-                        .await
-                        .map_err(|e| (e, "cannot rewind from the new primary yet")),
+                    Ok(role) => self.prepare_standby(&role).await,
                     Err(e) => Err((InstanceError::from(e), "configuration refused")),
                 }
             }
@@ -357,6 +378,107 @@ impl Supervisor {
         match self.postmaster.spawn(&self.cfg) {
             Ok(()) => tracing::info!(as_primary, "postmaster started"),
             Err(e) => tracing::error!(error = %e, label = e.label(), "cannot start postgres"),
+        }
+    }
+
+    /// Makes the data directory ready to start in `role`: finishes a re-clone this run left
+    /// half-done, rewinds a former primary, and when pg_rewind cannot bring it back re-clones it
+    /// or refuses, as [`rejoin`] decides. Every outcome a former primary reaches is reported.
+    async fn prepare_standby(&mut self, role: &Role) -> Result<(), (InstanceError, &'static str)> {
+        let unfinished = matches!(
+            bootstrap::read_record(&self.cfg.pgdata),
+            Ok(RecordState::Found(Record::InProgress { .. }))
+        );
+        if unfinished {
+            // A re-clone in place stopped half-way: finish it as the next start would.
+            let _busy = Recloning::flag(&self.shared);
+            bootstrap::ensure(&self.cfg, &self.config_file)
+                .await
+                .map_err(|e| (e, "cannot finish re-cloning the data directory"))?;
+            if self.rejoin.reclone_pending {
+                self.rejoin.rejoined();
+                let reason = self.reclone_reason.clone();
+                self.publish_rejoin(RejoinKind::Recloned, &reason).await;
+            }
+        }
+        // Only while another instance is the primary to copy from; named the primary itself, the
+        // instance starts on its own data as it always did.
+        if self.rejoin.reclone_pending && self.cfg.other_target_primary().is_some() {
+            let reason = self.reclone_reason.clone();
+            return self.reclone(role, reason).await;
+        }
+        let failure = match prepare_to_follow(&self.cfg, &self.config_file, role).await {
+            Ok(rewind) => {
+                if rewind == Rewind::Rewound {
+                    self.publish_rejoin(
+                        RejoinKind::Rewound,
+                        "pg_rewind brought the former primary onto the new primary's timeline",
+                    )
+                    .await;
+                }
+                self.rejoin.rejoined();
+                return Ok(());
+            }
+            Err(InstanceError::Rewind(failure)) => failure,
+            Err(e) => return Err((e, "cannot rewind from the new primary yet")),
+        };
+        match self.rejoin.after_failure(failure.kind) {
+            RejoinStep::Retry => Err((failure.into(), "cannot rewind from the new primary yet")),
+            RejoinStep::Refuse => {
+                self.publish_rejoin(RejoinKind::RewindRefused, &failure.reason)
+                    .await;
+                Err((
+                    failure.into(),
+                    "pg_rewind refuses this source, and a copy of it must not replace this data",
+                ))
+            }
+            RejoinStep::Reclone => {
+                self.reclone_reason = rejoin::reclone_reason(&failure, &self.rejoin);
+                let reason = self.reclone_reason.clone();
+                self.reclone(role, reason).await
+            }
+        }
+    }
+
+    /// Replaces the data directory with a fresh copy of the new primary.
+    async fn reclone(
+        &mut self,
+        role: &Role,
+        reason: String,
+    ) -> Result<(), (InstanceError, &'static str)> {
+        tracing::warn!(
+            %reason,
+            "pg_rewind cannot bring the former primary back: re-cloning it from the new primary; \
+             what it wrote after the timelines diverged is discarded"
+        );
+        let (c, file, r) = (self.cfg.clone(), self.config_file.clone(), role.clone());
+        let busy = Recloning::flag(&self.shared);
+        let recloned =
+            crate::instance::blocking("re-clone", move || reclone::reclone(&c, &file, &r)).await;
+        drop(busy);
+        match recloned {
+            Ok(placed) => {
+                tracing::warn!(?placed, %reason, "re-cloned from the new primary");
+                self.rejoin.rejoined();
+                self.publish_rejoin(RejoinKind::Recloned, &reason).await;
+                Ok(())
+            }
+            Err(InstanceError::Reclone(e)) if e.is_permanent() => {
+                self.publish_rejoin(RejoinKind::RewindRefused, &e.to_string())
+                    .await;
+                Err((e.into(), "re-clone refused"))
+            }
+            Err(e) => Err((e, "re-clone failed; retrying")),
+        }
+    }
+
+    /// Publishes (and keeps beside PGDATA) a rejoin report, unless it repeats the last one.
+    async fn publish_rejoin(&self, kind: RejoinKind, reason: &str) {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut current = self.shared.rejoin.write().await;
+        if let Some(report) = rejoin::report(current.as_ref(), kind, reason, &now) {
+            rejoin::keep(&self.cfg.pgdata, &report);
+            *current = Some(report);
         }
     }
 
@@ -475,6 +597,11 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         _ = termination.requested() => return Ok(()),
         bootstrapped = crate::instance::bootstrap::ensure(&cfg, &config_file) => bootstrapped?,
     }
+    // A re-clone that was finished by the bootstrap above, or interrupted after its swap, leaves
+    // its scratch directories beside PGDATA.
+    if let Err(e) = reclone::remove_leftovers(&cfg) {
+        tracing::warn!(error = %e, "cannot remove a re-clone's leftovers");
+    }
     // After a manager restart the role file still says where this standby streamed from.
     let upstream: Option<String> = cfg.target_primary_conninfo().or_else(|| {
         std::fs::read_to_string(cfg.pgdata.join(crate::pg::conf::ROLE_CONF))
@@ -523,6 +650,8 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         upgrading: Mutex::new(()),
         reexec: Notify::new(),
         last_step: AtomicU64::new(unix_now()),
+        rejoin: RwLock::new(rejoin::load(&cfg.pgdata)),
+        recloning: AtomicBool::new(false),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let digested = shared.clone();
@@ -584,6 +713,8 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         lease,
         want_lease,
         pins,
+        rejoin: RejoinState::default(),
+        reclone_reason: String::new(),
     };
     let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -773,6 +773,16 @@ pub async fn reconcile(
 
     let mut warnings = resize_failures;
     warnings.extend(primary_plan.warnings.iter().cloned());
+    // A former primary that was re-cloned or refused by pg_rewind: a Warning per occurrence.
+    let existing: BTreeSet<String> = observed
+        .pods
+        .keys()
+        .chain(reported.keys())
+        .cloned()
+        .collect();
+    let rejoins =
+        super::decide::rejoin::rejoin_events(&old_status.rejoins_reported, &reported, &existing);
+    warnings.extend(rejoins.warnings.iter().cloned());
     // Rolling update, when the instance count is settled or an instance is awaited (a pod stuck
     // on an outdated spec is replaced then); then the in-place upgrade of the managers.
     let mut outdated = 0u32;
@@ -985,7 +995,7 @@ pub async fn reconcile(
         phase_now = phases::ONLINE_UPGRADING;
         reason = why;
     }
-    let new_status = status::build(&StatusInput {
+    let mut new_status = status::build(&StatusInput {
         cluster,
         observed: &observed,
         phase: phase_now,
@@ -1005,6 +1015,7 @@ pub async fn reconcile(
         ),
         now,
     });
+    new_status.rejoins_reported = rejoins.published;
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
     Ok(Outcome {
         phase: phase_now,

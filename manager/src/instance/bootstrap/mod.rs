@@ -172,12 +172,13 @@ pub async fn bootstrap(
 /// Before `instance run` starts PostgreSQL: bootstraps with the configured method unless the data
 /// directory is complete, and records an older manager's finished directory as complete.
 pub async fn ensure(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceError> {
-    match decide(&observe(cfg)?) {
+    let observed = observe(cfg)?;
+    match decide(&observed) {
         Plan::Ready => Ok(()),
         Plan::Adopt => adopt(cfg).map_err(InstanceError::from),
         Plan::Refuse(why) => Err(refused(cfg, why).into()),
         Plan::Bootstrap | Plan::CleanThenBootstrap(_) => {
-            bootstrap(cfg, config_file, Method::wanted(cfg))
+            bootstrap(cfg, config_file, resumed_method(&observed))
                 .await
                 .map(|_| ())
         }
@@ -194,6 +195,51 @@ pub fn require_complete(cfg: &ManagerConfig) -> Result<(), BootstrapError> {
         Plan::Bootstrap | Plan::CleanThenBootstrap(_) => {
             Err(BootstrapError::NotComplete(cfg.pgdata.clone()))
         }
+    }
+}
+
+/// Records that a re-clone is about to replace the data directory: from now on PostgreSQL must
+/// not start on it, and a manager that starts before [`finish_replacing`] empties `paths` and
+/// clones again (see [`resumed_method`]).
+pub(super) fn begin_replacing(
+    cfg: &ManagerConfig,
+    paths: Vec<PathBuf>,
+) -> Result<(), BootstrapError> {
+    write_record(
+        &cfg.pgdata,
+        &Record::InProgress {
+            method: Method::Clone,
+            paths,
+        },
+    )
+}
+
+/// Records the re-cloned data directory as complete.
+pub(super) fn finish_replacing(cfg: &ManagerConfig) -> Result<(), BootstrapError> {
+    write_record(
+        &cfg.pgdata,
+        &Record::Complete {
+            method: Method::Clone,
+        },
+    )
+}
+
+/// Empties `paths` as a retried bootstrap does (for a re-clone in place).
+pub(super) fn empty_dirs(cfg: &ManagerConfig, paths: &[PathBuf]) -> Result<(), InstanceError> {
+    clean(cfg, paths)
+}
+
+/// The method that makes the data directory at start: an interrupted clone (a new instance's,
+/// or a former primary's re-clone) is only ever finished as a clone, whatever the configuration
+/// asks for now, so a data directory copied from the cluster is never replaced by a new database
+/// (a clone that has no source any more fails and the instance stays down). Pure.
+pub fn resumed_method(o: &Observed) -> Method {
+    match &o.record {
+        RecordState::Found(Record::InProgress {
+            method: Method::Clone,
+            ..
+        }) => Method::Clone,
+        _ => o.wanted,
     }
 }
 
@@ -398,6 +444,38 @@ mod tests {
                 wanted,
             };
             assert_eq!(decide(&o), want, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_clone_is_finished_as_a_clone() {
+        let in_progress = |method| {
+            RecordState::Found(Record::InProgress {
+                method,
+                paths: vec!["/d/pgdata".into()],
+            })
+        };
+        use Method::*;
+        for (record, wanted, want) in [
+            // A former primary's re-clone, now named the target primary again: still a clone.
+            (in_progress(Clone), Init, Clone),
+            (in_progress(Clone), Restore, Clone),
+            (in_progress(Clone), Clone, Clone),
+            (in_progress(Init), Init, Init),
+            (in_progress(Restore), Clone, Clone),
+            (RecordState::Absent, Init, Init),
+            (
+                RecordState::Found(Record::Complete { method: Clone }),
+                Init,
+                Init,
+            ),
+        ] {
+            let o = Observed {
+                record: record.clone(),
+                data: DataDir::Empty,
+                wanted,
+            };
+            assert_eq!(resumed_method(&o), want, "{record:?} {wanted:?}");
         }
     }
 

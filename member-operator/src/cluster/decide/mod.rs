@@ -8,6 +8,7 @@ pub mod phase;
 pub mod pod_problems;
 pub mod primary;
 pub mod quorum;
+pub mod rejoin;
 pub mod rollout;
 pub mod scale;
 pub mod sync;
