@@ -21,7 +21,7 @@ pod_container() {
 # process, or every process in the container whose command name is PROCESS-NAME (e.g. postgres,
 # leaving the instance manager alive). The kubelet sees the exit as it would any crash.
 fault_kill_process() {
-  local r=$1 target=$2 c=${3:-} sig=${4:-KILL} pname=${5:-} node id rn nn sock pids p killed=0 pc
+  local r=$1 target=$2 c=${3:-} sig=${4:-KILL} pname=${5:-} node id rn nn sock pids p pp killed=0 pc
   pc=$(pod_container "$r" "$target" "$c")
   read -r node id <<<"$pc"
   pc=$(parse_node "$node")
@@ -32,8 +32,12 @@ fault_kill_process() {
   else
     pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ps "$id" | awk 'NR>1{print $1}' |
       while read -r p; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$pname" ] && echo "$p"; done)
-    # Only the oldest matching process (e.g. the postmaster, not its children): that is the one that "crashes".
-    pids=$(for p in $pids; do echo "$(awk '{print $22}' "/proc/$p/stat") $p"; done | sort -n | head -n1 | cut -d' ' -f2)
+    # Only the matching process whose parent does not match (the postmaster, not its children,
+    # which may have started in the same clock tick): that is the one that "crashes".
+    pids=$(for p in $pids; do
+      pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || continue
+      [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = "$pname" ] || echo "$p"
+    done | sort -n | head -n1)
   fi
   [ -n "$pids" ] || die "no process ${pname:-main} in container $id of $target"
   for p in $pids; do kill -s "$sig" "$p" && killed=$((killed + 1)); done
