@@ -41,8 +41,11 @@ pub const CONTROLLER: &str = "cluster";
 const PRIMARY_CHANGING_REQUEUE: Duration = Duration::from_secs(1);
 /// Requeue while a cluster converges (pods starting, clones running).
 const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
-/// Requeue of a healthy cluster: certificate renewal and drift checks.
-const IDLE_REQUEUE: Duration = Duration::from_secs(300);
+/// Requeue of a healthy cluster: certificate renewal, drift checks, and the managers' reports
+/// read again, so that what the status shows of each instance (its timeline after a promotion,
+/// whether it streams) is at most this old when no pod event came. The status is written only
+/// when it changed, so an idle cluster still costs no API writes.
+const IDLE_REQUEUE: Duration = Duration::from_secs(30);
 /// Re-check of a definition the user must fix (a referenced Secret may appear).
 const BLOCKED_REQUEUE: Duration = Duration::from_secs(20);
 /// First retry after a transient error; doubles up to [`MAX_BACKOFF`].
