@@ -75,6 +75,9 @@ pub fn plan(input: &PrimaryInput<'_>) -> PrimaryPlan {
     if target == current {
         return steady_or_failover(input, current);
     }
+    if let Some(replan) = stalled_target(input, target, current) {
+        return replan;
+    }
     if input.failing_since.is_some() {
         return PrimaryPlan {
             failing_since: input.failing_since,
@@ -193,6 +196,64 @@ fn steady_or_failover(input: &PrimaryInput<'_>, primary_name: &str) -> PrimaryPl
             }
         }
     }
+}
+
+/// How long a target primary that cannot be promoted (its pod gone, its manager or postgres down,
+/// fenced) is waited for once the old primary no longer serves, before another is elected: a
+/// switchover's target that crashed after the old primary stepped down, or a failover's choice
+/// that died before promoting, would otherwise be waited for forever.
+pub const STALLED_TARGET_GRACE: Duration = Duration::seconds(30);
+
+/// The plan when the target cannot be promoted and the old primary no longer serves: wait out
+/// [`STALLED_TARGET_GRACE`] (counted from `failing_since`), then elect another instance, the old
+/// primary included. None while the old primary serves, the target can be promoted or is the
+/// primary already, or it holds a fresh Lease (it may be promoting where the operator cannot
+/// see it; another could not take the Lease anyway).
+fn stalled_target(input: &PrimaryInput<'_>, target: &str, current: &str) -> Option<PrimaryPlan> {
+    let old_serves = instance(input.instances, current)
+        .is_some_and(|p| p.reachable && p.postgres_running && p.is_primary);
+    let promotable = instance(input.instances, target)
+        .is_some_and(|t| election::eligible(t) || (t.reachable && t.is_primary));
+    if old_serves || promotable || input.lease.fresh_for(target, input.now) {
+        return None;
+    }
+    let since = input.failing_since.unwrap_or(input.now);
+    let why = format!(
+        "{target} was to be promoted but cannot be (its pod, manager or postgres is down, or it is fenced)"
+    );
+    let waiting = |reason: String| PrimaryPlan {
+        target: Some(target.to_string()),
+        pushed: Some(target.to_string()),
+        failing_since: Some(since),
+        phase: Some((phase::FAILING_OVER, reason)),
+        ..PrimaryPlan::default()
+    };
+    let elect_at = since + STALLED_TARGET_GRACE;
+    if input.now < elect_at {
+        let left = (elect_at - input.now).num_seconds();
+        return Some(waiting(format!("{why}; electing another in {left} s")));
+    }
+    Some(match election::elect(target, input.instances) {
+        Failover::Wait(wait) => waiting(format!("{why}; {wait}")),
+        Failover::Promote { instance, .. } if quorum_refusal(input).is_some() => waiting(format!(
+            "{why}; not promoting {instance}: {} (failoverQuorum)",
+            quorum_refusal(input).unwrap_or_default()
+        )),
+        Failover::Promote { instance, reason } => PrimaryPlan {
+            target: Some(instance.clone()),
+            pushed: Some(instance.clone()),
+            failing_since: Some(since),
+            phase: Some((
+                phase::FAILING_OVER,
+                format!("{why}; promoting {instance}, {reason}"),
+            )),
+            events: vec![(
+                "FailingOver",
+                format!("promoting {instance} instead of {target}, {reason}: {why}"),
+            )],
+            warnings: Vec::new(),
+        },
+    })
 }
 
 /// Why the failover quorum forbids promoting now (None: it allows it, or is not asked for).
@@ -337,6 +398,62 @@ mod tests {
         };
         i.quorum = Some(&all);
         assert_eq!(plan(&i).target.as_deref(), Some("pg-2"));
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_promoted_is_replaced_after_the_grace() {
+        // pg-1 stepped down for a switchover to pg-2, whose container then died.
+        let mut old = running("pg-1", false, 500);
+        old.streaming = false;
+        let mut target = running("pg-2", false, 400);
+        (target.reachable, target.postgres_running, target.streaming) = (false, false, false);
+        let instances = [old, target, running("pg-3", false, 300)];
+        let mut s3 = instances[2].clone();
+        s3.streaming = false;
+        let instances = [instances[0].clone(), instances[1].clone(), s3];
+        let released = LeaseView {
+            holder: None,
+            ..lease("pg-1", 0)
+        };
+        let p = plan(&input("pg-2", "pg-1", None, &instances, &released, 10));
+        assert_eq!(p.target.as_deref(), Some("pg-2"), "waited for first");
+        assert_eq!(p.failing_since, Some(at(10)));
+        assert!(
+            p.phase
+                .expect("phase")
+                .1
+                .contains("electing another in 30 s")
+        );
+        let p = plan(&input(
+            "pg-2",
+            "pg-1",
+            Some(at(10)),
+            &instances,
+            &released,
+            41,
+        ));
+        assert_eq!(p.target.as_deref(), Some("pg-1"), "the most advanced");
+        assert_eq!(p.events[0].0, "FailingOver");
+        // A target that holds a fresh Lease may be promoting: no one else is elected.
+        let held = lease("pg-2", 35);
+        let p = plan(&input("pg-2", "pg-1", Some(at(10)), &instances, &held, 41));
+        assert_eq!(p.target.as_deref(), Some("pg-2"));
+        // A target that can be promoted is simply waited for.
+        let promotable = [
+            instances[0].clone(),
+            running("pg-2", false, 400),
+            instances[2].clone(),
+        ];
+        let p = plan(&input(
+            "pg-2",
+            "pg-1",
+            Some(at(10)),
+            &promotable,
+            &released,
+            41,
+        ));
+        assert_eq!(p.target.as_deref(), Some("pg-2"));
+        assert!(p.events.is_empty());
     }
 
     #[test]
