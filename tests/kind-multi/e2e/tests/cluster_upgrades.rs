@@ -2,6 +2,7 @@
 //! - a parameter PostgreSQL applies only at start restarts every instance in place (no pod
 //!   replaced, no container restarted), standbys before the primary;
 //! - a new PostgreSQL image replaces every pod on its own volumes, standbys first, the data kept;
+//!   with `primaryUpdateMethod: switchover` the primary hands over before its pod is replaced;
 //! - a new operator version (the second image tag `pgfed/pgfed:dev-next`, whose manager is another
 //!   build) rolls its manager out to every instance in place: no pod replaced, no container
 //!   restarted, postgres never restarted; going back to the first version works the same.
@@ -267,6 +268,102 @@ async fn a_restart_parameter_restarts_in_place_and_a_new_image_replaces_the_pods
                 .last()
                 .is_some_and(|m| m.ends_with(&format!("of {primary}"))),
             "the primary must be replaced last: {replaced:?}"
+        );
+    })
+    .await;
+}
+
+/// `primaryUpdateMethod: switchover`: a new image replaces the standby first, then the primary
+/// hands over to it (a switchover, not a restart of the primary) before its own pod is replaced;
+/// the data is kept.
+#[tokio::test]
+async fn a_new_image_with_primary_update_method_switchover_switches_over_first() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        let status = cluster::create_healthy(
+            &client,
+            &ns,
+            serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": "handover"},
+                "spec": {"instances": 2, "imageName": "pgfed/postgresql:15",
+                         "primaryUpdateMethod": "switchover",
+                         "storage": {"size": "1Gi"}}
+            }),
+        )
+        .await;
+        let primary = status["currentPrimary"]
+            .as_str()
+            .expect("a current primary")
+            .to_string();
+        ask(
+            &client,
+            &ns,
+            "handover",
+            "handover-rw",
+            "CREATE TABLE kept AS SELECT generate_series(1, 300) AS i; SELECT count(*) FROM kept",
+            1,
+        )
+        .await;
+        cluster::patch(
+            &client,
+            &ns,
+            "handover",
+            serde_json::json!({"spec": {"imageName": NEXT_OPERAND}}),
+        )
+        .await;
+        let after = wait_until(
+            "every pod on the new image, healthy",
+            Duration::from_secs(420),
+            Duration::from_secs(3),
+            || {
+                let (client, ns) = (client.clone(), ns.clone());
+                async move {
+                    let pods = cluster::instance_pods(&client, &ns, "handover").await;
+                    let on_new = pods
+                        .iter()
+                        .filter(|p| {
+                            p.spec.as_ref().is_some_and(|s| {
+                                s.containers.iter().any(|c| {
+                                    c.name == "postgres" && c.image.as_deref() == Some(NEXT_OPERAND)
+                                })
+                            })
+                        })
+                        .count();
+                    let status = cluster::status(&client, &ns, "handover").await;
+                    if on_new == 2 && status["phase"] == HEALTHY && status["readyInstances"] == 2 {
+                        Ok(status)
+                    } else {
+                        Err(format!(
+                            "{on_new} on the new image, phase {}",
+                            status["phase"]
+                        ))
+                    }
+                }
+            },
+        )
+        .await;
+        assert_ne!(
+            after["currentPrimary"],
+            primary.as_str(),
+            "the primary handed over: {after}"
+        );
+        let reasons = event_reasons(&client, &ns, "handover").await;
+        assert!(
+            reasons.iter().any(|(reason, _)| reason == "SwitchingOver"),
+            "a switchover Event: {reasons:?}"
+        );
+        assert_eq!(
+            ask(
+                &client,
+                &ns,
+                "handover",
+                "handover-rw",
+                "SELECT count(*) FROM kept",
+                2
+            )
+            .await,
+            "300"
         );
     })
     .await;
