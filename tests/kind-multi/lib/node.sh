@@ -222,7 +222,15 @@ unmount_under() {
 # record it on the Node object as the controller-manager's IPAM would.
 node_register() {
   local r=$1 n=$2 name cidr; name=$(node_name "$r" "$n"); cidr=$(node_pod_cidr "$r" "$n")
-  wait_for "node $name registered" 180 kctx "$r" get node "$name"
+  if ! wait_for "node $name registered" 180 kctx "$r" get node "$name"; then
+    # down removes the logs: show why here (a CI run keeps only its output).
+    local nd; nd=$(node_dir "$r" "$n")
+    for l in kubelet containerd; do
+      log "last lines of $name's $l log:"
+      tail -n 25 "$nd/logs/$l.log" >&2 2>/dev/null || true
+    done
+    return 1
+  fi
   [ -n "$(kctx "$r" get node "$name" -o jsonpath='{.spec.podCIDR}')" ] ||
     kctx "$r" patch node "$name" --type merge -p "{\"spec\":{\"podCIDR\":\"$cidr\",\"podCIDRs\":[\"$cidr\"]}}" >/dev/null
 }
