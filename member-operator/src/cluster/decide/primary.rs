@@ -169,32 +169,47 @@ fn steady_or_failover(input: &PrimaryInput<'_>, primary_name: &str) -> PrimaryPl
             events,
         );
     }
-    match election::elect(primary_name, input.instances) {
-        Failover::Wait(wait) => failing(format!("{why}; {wait}"), events),
-        Failover::Promote { instance, .. } if quorum_refusal(input).is_some() => failing(
-            format!(
-                "{why}; not promoting {instance}: {} (failoverQuorum)",
-                quorum_refusal(input).unwrap_or_default()
-            ),
-            events,
-        ),
-        Failover::Promote { instance, reason } => {
+    match elect_replacement(input, primary_name) {
+        Err(wait) => failing(format!("{why}; {wait}"), events),
+        Ok((instance, reason)) => {
             events.push((
                 "FailingOver",
                 format!("promoting {instance}, {reason}: {why}"),
             ));
-            PrimaryPlan {
-                target: Some(instance.clone()),
-                pushed: Some(instance.clone()),
-                failing_since: Some(since),
-                phase: Some((
-                    phase::FAILING_OVER,
-                    format!("{why}; promoting {instance}, {reason}"),
-                )),
-                events,
-                warnings: Vec::new(),
-            }
+            let phase = format!("{why}; promoting {instance}, {reason}");
+            promotion(instance, since, phase, events)
         }
+    }
+}
+
+/// Whom to promote in place of `failed` — (instance, why it was chosen) — or why not yet: a
+/// candidate still receives WAL from `failed`, or the failover quorum forbids it.
+fn elect_replacement(input: &PrimaryInput<'_>, failed: &str) -> Result<(String, String), String> {
+    match election::elect(failed, input.instances) {
+        Failover::Wait(wait) => Err(wait),
+        Failover::Promote { instance, reason } => match quorum_refusal(input) {
+            Some(refusal) => Err(format!(
+                "not promoting {instance}: {refusal} (failoverQuorum)"
+            )),
+            None => Ok((instance, reason)),
+        },
+    }
+}
+
+/// The plan that promotes `instance`, failing since `since`, with `reason` for the phase.
+fn promotion(
+    instance: String,
+    since: DateTime<Utc>,
+    reason: String,
+    events: Vec<(&'static str, String)>,
+) -> PrimaryPlan {
+    PrimaryPlan {
+        target: Some(instance.clone()),
+        pushed: Some(instance),
+        failing_since: Some(since),
+        phase: Some((phase::FAILING_OVER, reason)),
+        events,
+        warnings: Vec::new(),
     }
 }
 
@@ -233,26 +248,16 @@ fn stalled_target(input: &PrimaryInput<'_>, target: &str, current: &str) -> Opti
         let left = (elect_at - input.now).num_seconds();
         return Some(waiting(format!("{why}; electing another in {left} s")));
     }
-    Some(match election::elect(target, input.instances) {
-        Failover::Wait(wait) => waiting(format!("{why}; {wait}")),
-        Failover::Promote { instance, .. } if quorum_refusal(input).is_some() => waiting(format!(
-            "{why}; not promoting {instance}: {} (failoverQuorum)",
-            quorum_refusal(input).unwrap_or_default()
-        )),
-        Failover::Promote { instance, reason } => PrimaryPlan {
-            target: Some(instance.clone()),
-            pushed: Some(instance.clone()),
-            failing_since: Some(since),
-            phase: Some((
-                phase::FAILING_OVER,
-                format!("{why}; promoting {instance}, {reason}"),
-            )),
-            events: vec![(
+    Some(match elect_replacement(input, target) {
+        Err(wait) => waiting(format!("{why}; {wait}")),
+        Ok((instance, reason)) => {
+            let events = vec![(
                 "FailingOver",
                 format!("promoting {instance} instead of {target}, {reason}: {why}"),
-            )],
-            warnings: Vec::new(),
-        },
+            )];
+            let phase = format!("{why}; promoting {instance}, {reason}");
+            promotion(instance, since, phase, events)
+        }
     })
 }
 
