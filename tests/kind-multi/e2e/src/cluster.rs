@@ -193,3 +193,31 @@ pub async fn event_reasons(client: &Client, ns: &str) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// Waits until the primary of `cluster` (through `-rw`) enforces `synchronous_standby_names` =
+/// `want`.
+pub async fn wait_sync_names(client: &Client, ns: &str, cluster: &str, want: &str) {
+    let mut attempt = 0u32;
+    wait_until(
+        &format!("synchronous_standby_names = {want}"),
+        Duration::from_secs(300),
+        Duration::from_secs(3),
+        || {
+            attempt += 1;
+            let name = format!("show-sync-{attempt}");
+            async move {
+                let got = query(
+                    client,
+                    ns,
+                    &name,
+                    cluster,
+                    &format!("{cluster}-rw"),
+                    "SHOW synchronous_standby_names",
+                )
+                .await;
+                if got == want { Ok(()) } else { Err(got) }
+            }
+        },
+    )
+    .await
+}

@@ -40,33 +40,6 @@ async fn wait_condition(client: &Client, ns: &str, want: &str) -> Value {
     .await
 }
 
-/// Waits until the primary (through `-rw`) enforces `want`.
-async fn wait_enforced(client: &Client, ns: &str, want: &str) {
-    let mut attempt = 0u32;
-    wait_until(
-        &format!("synchronous_standby_names = {want}"),
-        Duration::from_secs(300),
-        Duration::from_secs(3),
-        || {
-            attempt += 1;
-            let name = format!("show-sync-{attempt}");
-            async move {
-                let got = cluster::query(
-                    client,
-                    ns,
-                    &name,
-                    CLUSTER,
-                    &format!("{CLUSTER}-rw"),
-                    "SHOW synchronous_standby_names",
-                )
-                .await;
-                if got == want { Ok(()) } else { Err(got) }
-            }
-        },
-    )
-    .await
-}
-
 /// Inserts `key` through `-rw`; the client gives up after 30 s, so a commit waiting for a
 /// synchronous standby that never answers fails the pod instead of hanging the test.
 async fn insert(client: &Client, ns: &str, pod: &str, key: &str) -> (bool, String) {
@@ -110,7 +83,7 @@ async fn required_waits_for_a_standby_and_preferred_commits_without_them() {
             "ANY 1 (\"{}\",\"{}\",\"{primary}\")",
             standbys[0], standbys[1]
         );
-        wait_enforced(&client, &ns, &required).await;
+        cluster::wait_sync_names(&client, &ns, CLUSTER, &required).await;
         let c = wait_condition(&client, &ns, "True").await;
         assert_eq!(c["reason"], "TopologySatisfied", "{c}");
         let (ok, log) = insert(&client, &ns, "insert-required", "required").await;
@@ -135,7 +108,7 @@ async fn required_waits_for_a_standby_and_preferred_commits_without_them() {
             message.contains("1 synchronous standby wanted, 0 available"),
             "{c}"
         );
-        wait_enforced(&client, &ns, "").await;
+        cluster::wait_sync_names(&client, &ns, CLUSTER, "").await;
         let (ok, log) = insert(&client, &ns, "insert-preferred", "preferred").await;
         assert!(ok, "a commit with preferred and no standby failed:\n{log}");
         let keys = cluster::query(

@@ -8,8 +8,9 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
-use pgfed_e2e::cluster::{self, HEALTHY};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use pgfed_e2e::cluster;
+use pgfed_e2e::nodes;
 use pgfed_e2e::{fault, with_temp_namespace};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,49 +27,6 @@ fn now_secs() -> u64 {
         .unwrap_or_default()
 }
 
-async fn pod(client: &Client, ns: &str, name: &str) -> Pod {
-    Api::<Pod>::namespaced(client.clone(), ns)
-        .get(name)
-        .await
-        .unwrap_or_else(|e| panic!("pod {name}: {e}"))
-}
-
-fn node_of(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.node_name.clone())
-        .expect("a scheduled pod")
-}
-
-/// The node of the operator replica that leads (holds `pgfed-operator-leader`).
-async fn operator_node(client: &Client) -> String {
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-        Api::namespaced(client.clone(), "pgfed-system");
-    let holder = leases
-        .get("pgfed-operator-leader")
-        .await
-        .ok()
-        .and_then(|l| l.spec?.holder_identity)
-        .unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "pgfed-system");
-    let list = pods
-        .list(&ListParams::default().labels("app.kubernetes.io/name=pgfed-operator"))
-        .await
-        .expect("operator pods");
-    list.items
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .find(|p| {
-            p.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| holder.starts_with(n))
-        })
-        .or_else(|| list.items.first())
-        .map(node_of)
-        .expect("a running operator")
-}
-
 /// A primary other than `old` that the managers were told about and that reports as primary:
 /// the cluster cannot be healthy while a node is down, but `-rw` accepts writes.
 async fn moved(client: &Client, ns: &str, what: &str, old: &str) -> Value {
@@ -79,54 +37,14 @@ async fn moved(client: &Client, ns: &str, what: &str, old: &str) -> Value {
     .await
 }
 
-/// Healthy, the primary settled, and every instance reporting the primary's timeline (a standby
-/// that has not followed the latest promotion yet would, if promoted by the next fault, pick a
-/// timeline ID the cut-off primary already used: without WAL archiving no history file tells it
-/// otherwise).
-async fn settled(client: &Client, ns: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    cluster::wait_status(client, ns, CLUSTER, what, Duration::from_secs(420), |s| {
-        let timelines: std::collections::BTreeSet<String> = s["instancesReportedState"]
-            .as_object()
-            .map(|m| m.values().map(|i| i["timeLineID"].to_string()).collect())
-            .unwrap_or_default();
-        s["phase"] == HEALTHY
-            && s["currentPrimary"] == s["targetPrimary"]
-            && timelines.len() == 1
-            && check(s)
-    })
-    .await
+/// The settled primary with every instance ready, moved off `avoid`; returns it and its node.
+async fn primary_away_from(client: &Client, ns: &str, avoid: &str) -> (String, String) {
+    nodes::primary_away_from(client, ns, CLUSTER, 3, Some(avoid)).await
 }
 
-/// The primary, moved (by a switchover) off `avoid` if it runs there; returns it and its node.
-async fn primary_away_from(client: &Client, ns: &str, avoid: &str) -> (String, String) {
-    let status = settled(client, ns, "settled with every instance ready", |s| {
-        s["readyInstances"] == 3
-    })
-    .await;
-    let primary = status["currentPrimary"]
-        .as_str()
-        .expect("primary")
-        .to_string();
-    let node = node_of(&pod(client, ns, &primary).await);
-    if node != avoid {
-        return (primary, node);
-    }
-    let mut elsewhere = None;
-    for p in cluster::instance_pods(client, ns, CLUSTER).await {
-        if node_of(&p) != avoid {
-            elsewhere = p.metadata.name.clone();
-        }
-    }
-    let target = elsewhere.expect("an instance on another node than the operator's");
-    kubectl_pgfed::promote::promote(client.clone(), ns, CLUSTER, &target)
-        .await
-        .expect("switchover off the operator's node");
-    settled(client, ns, "the switchover off the operator's node", |s| {
-        s["currentPrimary"] == target.as_str()
-    })
-    .await;
-    let node = node_of(&pod(client, ns, &target).await);
-    (target, node)
+/// Healthy with every instance ready on one timeline.
+async fn settled(client: &Client, ns: &str) -> Value {
+    nodes::settled(client, ns, CLUSTER, 3, Duration::from_secs(420)).await
 }
 
 /// Runs `statement` through `-rw` from a client pod on `node` (not the faulty one: the scheduler
@@ -142,15 +60,6 @@ async fn sql(client: &Client, ns: &str, node: &str, step: &str, statement: &str)
     let (ok, log) = pgfed_e2e::run_pod(client, ns, pod, Duration::from_secs(180)).await;
     assert!(ok, "{statement:?} failed:\n{log}");
     log.trim().to_string()
-}
-
-/// The node of region-a other than `node`.
-fn other_node(node: &str) -> String {
-    if node.ends_with("-n1") {
-        node.replace("-n1", "-n2")
-    } else {
-        node.replace("-n2", "-n1")
-    }
 }
 
 /// A client pod on `node` that inserts into `isolated` at `ip` twice a second and prints
@@ -170,7 +79,9 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
         let mut manifest = cluster::minimal(CLUSTER, 3);
         manifest["spec"]["primaryLease"] = serde_json::json!({"leaseDurationSeconds": LEASE_SECONDS});
         cluster::create_healthy(&client, &ns, manifest).await;
-        let avoid = operator_node(&client).await;
+        let avoid = nodes::operator_node(&client)
+            .await
+            .expect("a leading operator replica");
         sql(&client, &ns, &avoid, "schema", "CREATE TABLE acked (k int PRIMARY KEY); CREATE TABLE isolated (k serial); INSERT INTO acked SELECT generate_series(1, 1000)").await;
 
         // The node stops: the failover waits for the Lease, not for the node controller.
@@ -180,18 +91,15 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
         let status = moved(&client, &ns, "a new primary after the node stopped", &old).await;
         let failed_over_in = now_secs() - stopped_at;
         eprintln!("node {node} stopped: {} primary after {failed_over_in} s", status["currentPrimary"]);
-        assert_eq!(sql(&client, &ns, &other_node(&node), "read-1", "SELECT count(*) FROM acked").await, "1000");
-        sql(&client, &ns, &other_node(&node), "write-2", "INSERT INTO acked SELECT generate_series(1001, 2000)").await;
+        assert_eq!(sql(&client, &ns, &nodes::other_node(&node), "read-1", "SELECT count(*) FROM acked").await, "1000");
+        sql(&client, &ns, &nodes::other_node(&node), "write-2", "INSERT INTO acked SELECT generate_series(1001, 2000)").await;
         fault(&["start-node", &node]);
-        settled(&client, &ns, "three ready instances after the node came back", |s| {
-            s["readyInstances"] == 3
-        })
-        .await;
-        assert_eq!(sql(&client, &ns, &other_node(&node), "read-2", "SELECT count(*) FROM acked").await, "2000");
+        settled(&client, &ns).await;
+        assert_eq!(sql(&client, &ns, &nodes::other_node(&node), "read-2", "SELECT count(*) FROM acked").await, "2000");
 
         // The node is cut off: a client on it sees its primary stop acknowledging writes.
         let (old, node) = primary_away_from(&client, &ns, &avoid).await;
-        let ip = pod(&client, &ns, &old)
+        let ip = nodes::pod(&client, &ns, &old)
             .await
             .status
             .and_then(|s| s.pod_ip)
@@ -207,10 +115,7 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
         eprintln!("node {node} cut off: {} primary after {} s", status["currentPrimary"], now_secs() - cut_at);
         tokio::time::sleep(Duration::from_secs(10)).await;
         fault(&["heal-node", &node]);
-        settled(&client, &ns, "three ready instances after the node was healed", |s| {
-            s["readyInstances"] == 3
-        })
-        .await;
+        settled(&client, &ns).await;
         let log = pods
             .logs("isolated-writer", &LogParams::default())
             .await
@@ -229,9 +134,9 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
             last.saturating_sub(cut_at)
         );
         // Every key acknowledged through -rw is still there; the old primary follows the new one.
-        assert_eq!(sql(&client, &ns, &other_node(&node), "read-3", "SELECT count(*) FROM acked").await, "2000");
-        sql(&client, &ns, &other_node(&node), "write-4", "INSERT INTO acked SELECT generate_series(2001, 2100)").await;
-        assert_eq!(sql(&client, &ns, &other_node(&node), "read-4", "SELECT count(*) FROM acked").await, "2100");
+        assert_eq!(sql(&client, &ns, &nodes::other_node(&node), "read-3", "SELECT count(*) FROM acked").await, "2000");
+        sql(&client, &ns, &nodes::other_node(&node), "write-4", "INSERT INTO acked SELECT generate_series(2001, 2100)").await;
+        assert_eq!(sql(&client, &ns, &nodes::other_node(&node), "read-4", "SELECT count(*) FROM acked").await, "2100");
     })
     .await;
 }

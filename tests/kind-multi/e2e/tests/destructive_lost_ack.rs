@@ -15,7 +15,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
-use pgfed_e2e::cluster::{self, HEALTHY};
+use pgfed_e2e::{cluster, nodes};
 use pgfed_e2e::{try_fault, with_temp_namespace};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -114,28 +114,9 @@ async fn keys_on(client: &Client, ns: &str, pod: &Pod, step: usize) -> BTreeSet<
     log.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
+/// Healthy, the primary settled, every instance ready on the primary's timeline.
 async fn settled(client: &Client, ns: &str) -> Value {
-    cluster::wait_status(
-        client,
-        ns,
-        CLUSTER,
-        "healthy, every instance ready",
-        Duration::from_secs(420),
-        |s| {
-            // Every instance on the primary's timeline too: a standby that has not followed
-            // the latest promotion would, promoted by the next fault, reuse a timeline ID (no
-            // WAL archive here to tell it otherwise).
-            let timelines: BTreeSet<String> = s["instancesReportedState"]
-                .as_object()
-                .map(|m| m.values().map(|i| i["timeLineID"].to_string()).collect())
-                .unwrap_or_default();
-            s["phase"] == HEALTHY
-                && s["currentPrimary"] == s["targetPrimary"]
-                && s["readyInstances"] == 3
-                && timelines.len() == 1
-        },
-    )
-    .await
+    nodes::settled(client, ns, CLUSTER, 3, Duration::from_secs(420)).await
 }
 
 #[tokio::test]

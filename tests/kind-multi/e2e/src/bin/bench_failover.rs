@@ -13,8 +13,8 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
-use pgfed_e2e::cluster::{self, HEALTHY};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use pgfed_e2e::{cluster, nodes};
 use pgfed_e2e::{try_fault, wait_until};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -156,19 +156,6 @@ fn pinned_pod(name: &str, node: &str, script: &str) -> Pod {
     serde_json::from_value(pod).expect("writer pod")
 }
 
-fn node_of(p: &Pod) -> Option<String> {
-    p.spec.as_ref().and_then(|s| s.node_name.clone())
-}
-
-/// The node of region-a other than `node`.
-fn other_node(node: &str) -> String {
-    if node.ends_with("-n1") {
-        node.replace("-n1", "-n2")
-    } else {
-        node.replace("-n2", "-n1")
-    }
-}
-
 struct Bench {
     client: Client,
     pods: Api<Pod>,
@@ -177,91 +164,19 @@ struct Bench {
 impl Bench {
     /// Healthy, the primary settled, every instance ready and on the primary's timeline.
     async fn settled(&self) -> Value {
-        cluster::wait_status(
+        nodes::settled(
             &self.client,
             NAMESPACE,
             CLUSTER,
-            "settled: healthy, every instance ready on one timeline",
+            3,
             Duration::from_secs(600),
-            |s| {
-                let timelines: BTreeSet<String> = s["instancesReportedState"]
-                    .as_object()
-                    .map(|m| m.values().map(|i| i["timeLineID"].to_string()).collect())
-                    .unwrap_or_default();
-                s["phase"] == HEALTHY
-                    && s["currentPrimary"] == s["targetPrimary"]
-                    && s["readyInstances"] == 3
-                    && timelines.len() == 1
-            },
         )
         .await
     }
 
-    async fn pod(&self, name: &str) -> Pod {
-        self.pods
-            .get(name)
-            .await
-            .unwrap_or_else(|e| panic!("pod {name}: {e}"))
-    }
-
-    /// The node of the operator replica that leads in region-a: a node fault there would also
-    /// cost the operator's own leader election (15 s) before anyone fails over.
-    async fn operator_node(&self) -> Option<String> {
-        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
-            Api::namespaced(self.client.clone(), "pgfed-system");
-        let holder = leases
-            .get("pgfed-operator-leader")
-            .await
-            .ok()
-            .and_then(|l| l.spec?.holder_identity)?;
-        let operators: Api<Pod> = Api::namespaced(self.client.clone(), "pgfed-system");
-        let list = operators
-            .list(&ListParams::default().labels("app.kubernetes.io/name=pgfed-operator"))
-            .await
-            .ok()?;
-        list.items
-            .iter()
-            .find(|p| {
-                p.metadata
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| holder.starts_with(n))
-            })
-            .and_then(node_of)
-    }
-
     /// The settled primary, moved by a switchover off `avoid` when it runs there.
     async fn primary_away_from(&self, avoid: Option<&str>) -> (String, String) {
-        let status = self.settled().await;
-        let primary = status["currentPrimary"]
-            .as_str()
-            .expect("a primary")
-            .to_string();
-        let node = node_of(&self.pod(&primary).await).expect("a scheduled primary");
-        if avoid != Some(node.as_str()) {
-            return (primary, node);
-        }
-        let target = cluster::instance_pods(&self.client, NAMESPACE, CLUSTER)
-            .await
-            .into_iter()
-            .find(|p| node_of(p).as_deref() != avoid)
-            .and_then(|p| p.metadata.name)
-            .expect("an instance on another node");
-        kubectl_pgfed::promote::promote(self.client.clone(), NAMESPACE, CLUSTER, &target)
-            .await
-            .expect("switchover off the operator's node");
-        cluster::wait_status(
-            &self.client,
-            NAMESPACE,
-            CLUSTER,
-            "the switchover off the operator's node",
-            Duration::from_secs(300),
-            |s| s["currentPrimary"] == target.as_str() && s["targetPrimary"] == target.as_str(),
-        )
-        .await;
-        self.settled().await;
-        let node = node_of(&self.pod(&target).await).expect("a scheduled primary");
-        (target, node)
+        nodes::primary_away_from(&self.client, NAMESPACE, CLUSTER, 3, avoid).await
     }
 
     async fn start_writer(&self, name: &str, node: &str, script: &str) {
@@ -358,7 +273,7 @@ impl Bench {
             None
         };
         let (primary, node) = self.primary_away_from(avoid).await;
-        let safe = other_node(&node);
+        let safe = nodes::other_node(&node);
         let writer = format!("writer-{run}");
         self.start_writer(
             &writer,
@@ -372,8 +287,7 @@ impl Bench {
         .await;
         let isolated = format!("isolated-{run}");
         if fault == Fault::NodeIsolated {
-            let ip = self
-                .pod(&primary)
+            let ip = nodes::pod(&self.client, NAMESPACE, &primary)
                 .await
                 .status
                 .and_then(|s| s.pod_ip)
@@ -561,7 +475,7 @@ async fn main() {
         let (mut lost, mut acked) = (0, 0);
         for i in 0..o.runs {
             run += 1;
-            let operator_node = bench.operator_node().await;
+            let operator_node = nodes::operator_node(&bench.client).await;
             let m = bench.run(*fault, run, operator_node.as_deref()).await;
             println!(
                 "{} #{}: outage {:.1} s, {} acknowledged, {} lost{}",

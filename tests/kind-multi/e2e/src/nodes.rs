@@ -1,0 +1,165 @@
+//! Where instances run, for the tests and benchmarks that take a node away: the node of a pod,
+//! of the leading operator replica, the other node of a two-node region, and a primary moved off
+//! a node before a node fault (a fault on the leading operator's node would add the operator's
+//! own leader election to every failover measured there).
+
+use crate::cluster;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use std::time::Duration;
+
+/// The node a pod is scheduled on.
+pub fn node_of(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref().and_then(|s| s.node_name.clone())
+}
+
+/// The node of a two-node region other than `node` (`<region>-n1` ↔ `<region>-n2`).
+pub fn other_node(node: &str) -> String {
+    if node.ends_with("-n1") {
+        node.replace("-n1", "-n2")
+    } else {
+        node.replace("-n2", "-n1")
+    }
+}
+
+/// Pod `name` of `ns`.
+pub async fn pod(client: &Client, ns: &str, name: &str) -> Pod {
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .unwrap_or_else(|e| panic!("pod {ns}/{name}: {e}"))
+}
+
+/// The node of the operator replica that holds the `pgfed-operator-leader` Lease, if one does.
+pub async fn operator_node(client: &Client) -> Option<String> {
+    let holder = Api::<Lease>::namespaced(client.clone(), "pgfed-system")
+        .get("pgfed-operator-leader")
+        .await
+        .ok()
+        .and_then(|l| l.spec?.holder_identity)?;
+    Api::<Pod>::namespaced(client.clone(), "pgfed-system")
+        .list(&ListParams::default().labels("app.kubernetes.io/name=pgfed-operator"))
+        .await
+        .ok()?
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| holder.starts_with(n))
+        })
+        .and_then(node_of)
+}
+
+/// Waits until Cluster `name` is healthy with `ready` instances, its primary settled
+/// (current = target) and every instance on one timeline; returns the status.
+///
+/// The timeline matters before the next fault: a standby that has not followed the latest
+/// promotion would, promoted next, pick a timeline ID the old primary already used (without a
+/// WAL archive no history file tells it otherwise).
+pub async fn settled(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ready: u64,
+    timeout: Duration,
+) -> serde_json::Value {
+    cluster::wait_status(
+        client,
+        ns,
+        name,
+        &format!("settled: healthy, {ready} instances ready on one timeline"),
+        timeout,
+        |s| {
+            let timelines: std::collections::BTreeSet<String> = s["instancesReportedState"]
+                .as_object()
+                .map(|m| m.values().map(|i| i["timeLineID"].to_string()).collect())
+                .unwrap_or_default();
+            s["phase"] == cluster::HEALTHY
+                && s["currentPrimary"] == s["targetPrimary"]
+                && s["readyInstances"] == ready
+                && timelines.len() == 1
+        },
+    )
+    .await
+}
+
+/// The settled primary of Cluster `name` (`ready` instances), moved by a switchover off `avoid`
+/// when it runs there; returns it and its node.
+pub async fn primary_away_from(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ready: u64,
+    avoid: Option<&str>,
+) -> (String, String) {
+    let timeout = Duration::from_secs(600);
+    let status = settled(client, ns, name, ready, timeout).await;
+    let primary = status["currentPrimary"]
+        .as_str()
+        .expect("a primary")
+        .to_string();
+    let node = node_of(&pod(client, ns, &primary).await).expect("a scheduled primary");
+    if avoid != Some(node.as_str()) {
+        return (primary, node);
+    }
+    let target = cluster::instance_pods(client, ns, name)
+        .await
+        .into_iter()
+        .find(|p| node_of(p).as_deref() != avoid)
+        .and_then(|p| p.metadata.name)
+        .expect("an instance on another node");
+    kubectl_pgfed::promote::promote(client.clone(), ns, name, &target)
+        .await
+        .expect("switchover off the node to avoid");
+    cluster::wait_status(
+        client,
+        ns,
+        name,
+        "the switchover off the node to avoid",
+        Duration::from_secs(300),
+        |s| s["currentPrimary"] == target.as_str() && s["targetPrimary"] == target.as_str(),
+    )
+    .await;
+    settled(client, ns, name, ready, timeout).await;
+    let node = node_of(&pod(client, ns, &target).await).expect("a scheduled primary");
+    (target, node)
+}
+
+/// A node stopped by [`stop`]: started again by [`StoppedNode::start`], or when dropped (a test
+/// that fails while the node is down must not leave it down for the tests after it).
+#[must_use = "the node is started again when this is dropped"]
+pub struct StoppedNode {
+    node: Option<String>,
+}
+
+/// Stops `node` (`tests/kind-multi/fault stop-node`).
+pub fn stop(node: &str) -> StoppedNode {
+    crate::fault(&["stop-node", node]);
+    StoppedNode {
+        node: Some(node.to_string()),
+    }
+}
+
+impl StoppedNode {
+    /// Starts the node again.
+    pub fn start(mut self) {
+        if let Some(node) = self.node.take() {
+            crate::fault(&["start-node", &node]);
+        }
+    }
+}
+
+impl Drop for StoppedNode {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take()
+            && let Err(e) = crate::try_fault(&["start-node", &node])
+        {
+            eprintln!("starting {node} again after a failure: {e}");
+        }
+    }
+}
