@@ -923,26 +923,39 @@ pub async fn reconcile(
         }
     }
 
-    // Role labels, which `-rw`/`-ro` select on: the primary label goes to the current primary
-    // only while the managers are told it is the target, so `-rw` stops selecting a failed or
-    // stepping-down primary before its successor accepts writes.
-    let labelled_primary = current_primary
-        .as_ref()
-        .filter(|c| Some(*c) == pushed_target.as_ref());
-    for (pod_name, p) in &observed.pods {
-        if terminating(p) {
+    // Role labels, which `-rw`/`-ro` select on (decide::role_labels says who and in which order).
+    let labelled_primary =
+        super::decide::role_labels::labelled_primary(pushed_target.as_deref(), &reported);
+    let live_pods: BTreeMap<String, &Pod> = observed
+        .pods
+        .iter()
+        .filter(|(_, p)| !terminating(*p))
+        .map(|(n, p)| (n.clone(), p))
+        .collect();
+    let current_labels: BTreeMap<String, Option<bool>> = live_pods
+        .iter()
+        .map(|(n, p)| {
+            let label = p.labels().get(LABEL_INSTANCE_ROLE).map(String::as_str);
+            let role = match label {
+                Some(l) if l == InstanceRole::Primary.label() => Some(true),
+                Some(l) if l == InstanceRole::Replica.label() => Some(false),
+                _ => None,
+            };
+            (n.clone(), role)
+        })
+        .collect();
+    for change in super::decide::role_labels::changes(&current_labels, labelled_primary.as_deref())
+    {
+        let Some(p) = live_pods.get(&change.pod) else {
             continue;
-        }
-        let role = if Some(pod_name) == labelled_primary {
+        };
+        let role = if change.primary {
             InstanceRole::Primary
         } else {
             InstanceRole::Replica
         };
-        if p.labels().get(LABEL_INSTANCE_ROLE).map(String::as_str) != Some(role.label()) {
-            let labels =
-                BTreeMap::from([(LABEL_INSTANCE_ROLE.to_string(), role.label().to_string())]);
-            apply::set_labels(client, p, &labels).await?;
-        }
+        let labels = BTreeMap::from([(LABEL_INSTANCE_ROLE.to_string(), role.label().to_string())]);
+        apply::set_labels(client, *p, &labels).await?;
     }
 
     // Orphans: only objects this Cluster controls and did not build.

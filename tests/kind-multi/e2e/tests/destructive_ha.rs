@@ -87,13 +87,13 @@ async fn a_stopped_or_cut_off_primary_node_fails_over_and_the_isolated_primary_s
         // The node stops: the failover waits for the Lease, not for the node controller.
         let (old, node) = primary_away_from(&client, &ns, &avoid).await;
         let stopped_at = now_secs();
-        fault(&["stop-node", &node]);
+        let stopped = nodes::stop(&node);
         let status = moved(&client, &ns, "a new primary after the node stopped", &old).await;
         let failed_over_in = now_secs() - stopped_at;
         eprintln!("node {node} stopped: {} primary after {failed_over_in} s", status["currentPrimary"]);
         assert_eq!(sql(&client, &ns, &nodes::other_node(&node), "read-1", "SELECT count(*) FROM acked").await, "1000");
         sql(&client, &ns, &nodes::other_node(&node), "write-2", "INSERT INTO acked SELECT generate_series(1001, 2000)").await;
-        fault(&["start-node", &node]);
+        stopped.start();
         settled(&client, &ns).await;
         assert_eq!(sql(&client, &ns, &nodes::other_node(&node), "read-2", "SELECT count(*) FROM acked").await, "2000");
 
