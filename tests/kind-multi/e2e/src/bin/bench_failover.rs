@@ -371,7 +371,7 @@ impl Bench {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench-failover [--runs N] [--faults pod-delete,postgres-kill,manager-kill,node-stop,isolation,switchover] [--durability required|async]"
+        "usage: bench-failover [--runs N] [--faults pod-delete,postgres-kill,manager-kill,node-stop,isolation,switchover] [--durability required|async] [--lease SECONDS]"
     );
     std::process::exit(2)
 }
@@ -380,6 +380,9 @@ struct Options {
     runs: usize,
     faults: Vec<Fault>,
     synchronous: bool,
+    /// `primaryLease.leaseDurationSeconds`, when not the default (15 s): the floor of every
+    /// failover that waits for the Lease (node stop, isolation).
+    lease_seconds: Option<u32>,
 }
 
 fn options() -> Options {
@@ -387,6 +390,7 @@ fn options() -> Options {
         runs: 5,
         faults: Fault::ALL.to_vec(),
         synchronous: true,
+        lease_seconds: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -411,6 +415,13 @@ fn options() -> Options {
                     "async" => false,
                     _ => usage(),
                 }
+            }
+            "--lease" => {
+                let lease: u32 = value.parse().unwrap_or_else(|_| usage());
+                if lease < 3 {
+                    usage();
+                }
+                o.lease_seconds = Some(lease);
             }
             _ => usage(),
         }
@@ -447,6 +458,13 @@ async fn main() {
         manifest["spec"]["postgresql"] = json!({"synchronous": {
             "method": "any", "number": 1, "dataDurability": "required"}});
     }
+    if let Some(lease) = o.lease_seconds {
+        // The renew deadline stays below the duration, as the API requires.
+        manifest["spec"]["primaryLease"] = json!({
+            "leaseDurationSeconds": lease,
+            "renewDeadlineSeconds": (lease * 2 / 3).max(2),
+            "retryPeriodSeconds": 1});
+    }
     cluster::create_healthy(&client, NAMESPACE, manifest).await;
     cluster::query(
         &client,
@@ -461,10 +479,14 @@ async fn main() {
         pods: Api::namespaced(client.clone(), NAMESPACE),
         client,
     };
-    let durability = if o.synchronous {
+    let replication = if o.synchronous {
         "synchronous (any 1, dataDurability required)"
     } else {
         "asynchronous"
+    };
+    let durability = match o.lease_seconds {
+        Some(lease) => format!("{replication}; lease {lease} s"),
+        None => replication.to_string(),
     };
     println!("replication: {durability}; {} run(s) per fault", o.runs);
     let mut run = 0u64;
