@@ -48,6 +48,13 @@ const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
 const IDLE_REQUEUE: Duration = Duration::from_secs(30);
 /// Re-check of a definition the user must fix (a referenced Secret may appear).
 const BLOCKED_REQUEUE: Duration = Duration::from_secs(20);
+/// Retry after a status write refused because the status it was computed from was stale (the
+/// cache had not seen this controller's previous write yet): the next turn reads the new one, and
+/// during a failover a full backoff here would add seconds to the outage.
+const STALE_STATUS_REQUEUE: Duration = Duration::from_millis(300);
+/// How many stale-status refusals in a row get the short retry before the usual backoff (a
+/// status the API server refuses for another reason must not be retried in a tight loop).
+const STALE_STATUS_RETRIES: u32 = 3;
 /// First retry after a transient error; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// Longest retry delay.
@@ -300,7 +307,7 @@ fn reason_for(e: &ReconcileError) -> &'static str {
     }
 }
 
-fn error_policy(obj: Arc<DynamicObject>, _error: &ReconcileError, ctx: Arc<Context>) -> Action {
+fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let reference = ObjectRef::from_obj_with(obj.as_ref(), cluster_resource());
     let failures = match ctx.failures.lock() {
         Ok(mut f) => {
@@ -310,6 +317,9 @@ fn error_policy(obj: Arc<DynamicObject>, _error: &ReconcileError, ctx: Arc<Conte
         }
         Err(_) => 1,
     };
+    if error.is_stale_status() && failures <= STALE_STATUS_RETRIES {
+        return Action::requeue(STALE_STATUS_REQUEUE);
+    }
     Action::requeue(backoff(failures, jitter()))
 }
 

@@ -63,6 +63,16 @@ pub enum ReconcileError {
     #[error("generating a password: {0}")]
     Random(String),
     /// A call to the API server failed.
+    /// The status patch did not apply to the status on the server: it was computed from a
+    /// cached status older than the server's (a JSON patch of the difference refuses to clobber).
+    #[error("{action}: the status changed since it was read ({source})")]
+    StaleStatus {
+        /// What was being written.
+        action: String,
+        /// The API server's refusal.
+        #[source]
+        source: kube::Error,
+    },
     #[error("{action}: {source}")]
     Kube {
         /// What was being done, on which object.
@@ -88,6 +98,7 @@ impl ReconcileError {
             Self::Service(_) => "service_spec",
             Self::Config(_) => "config",
             Self::Random(_) => "random",
+            Self::StaleStatus { .. } => "stale_status",
             Self::Kube { .. } => "kube_api",
         }
     }
@@ -95,12 +106,54 @@ impl ReconcileError {
     /// Whether only a change by the user (of the Cluster or of what it references) can fix it;
     /// otherwise retrying may.
     pub fn needs_user_action(&self) -> bool {
-        !matches!(self, Self::Kube { .. } | Self::Random(_))
+        !matches!(
+            self,
+            Self::Kube { .. } | Self::StaleStatus { .. } | Self::Random(_)
+        )
     }
 
     /// Wraps an API error with what was being done.
+    /// Whether this is a status write refused as stale (see [`Self::StaleStatus`]).
+    pub fn is_stale_status(&self) -> bool {
+        matches!(self, Self::StaleStatus { .. })
+    }
+
+    /// The error of a status patch: a 422 (the JSON patch does not apply) or a 409 means the
+    /// status changed on the server since it was read.
+    pub fn status_write(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let action = action.into();
+        move |source| match &source {
+            kube::Error::Api(status) if status.code == 422 || status.code == 409 => {
+                Self::StaleStatus { action, source }
+            }
+            _ => Self::Kube { action, source },
+        }
+    }
+
     pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
         let action = action.into();
         move |source| Self::Kube { action, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..kube::core::Status::default()
+        }))
+    }
+
+    #[test]
+    fn a_refused_status_patch_is_stale_only_for_422_and_409() {
+        for (code, stale) in [(422, true), (409, true), (500, false), (403, false)] {
+            let e = ReconcileError::status_write("writing")(api_error(code));
+            assert_eq!(e.is_stale_status(), stale, "{code}");
+            assert!(!e.needs_user_action(), "{code}");
+        }
+        assert!(!ReconcileError::kube("x")(api_error(422)).is_stale_status());
     }
 }

@@ -389,7 +389,7 @@ pub async fn write_if_changed(
         &Patch::<()>::Json(patch),
     )
     .await
-    .map_err(ReconcileError::kube(action()))?;
+    .map_err(ReconcileError::status_write(action()))?;
     Ok(())
 }
 
