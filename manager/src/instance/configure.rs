@@ -27,12 +27,18 @@ pub fn write_all(cfg: &ManagerConfig, config_file: &Path, role: &Role) -> Result
 
 /// Writes the role include file and signal files only.
 pub fn write_role(cfg: &ManagerConfig, config_file: &Path, role: &Role) -> Result<(), PgError> {
-    write(
-        cfg,
-        ROLE_CONF,
-        &conf::render_role_conf(role, &manager_exe(), config_file),
-    )?;
+    write(cfg, ROLE_CONF, &role_conf(cfg, config_file, role))?;
     write_signal_files(&cfg.pgdata, role)
+}
+
+/// The role include file's text for this instance: a standby restores WAL only when an object
+/// store holds it.
+pub fn role_conf(cfg: &ManagerConfig, config_file: &Path, role: &Role) -> String {
+    let can_restore = match role {
+        Role::Standby { restore_from, .. } => cfg.restore_store(restore_from.as_deref()).is_ok(),
+        Role::Primary | Role::Recovery { .. } => true,
+    };
+    conf::render_role_conf(role, &manager_exe(), config_file, can_restore)
 }
 
 /// The signal files of a role: `standby.signal` for a standby, `recovery.signal` for a

@@ -20,6 +20,11 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("shared_memory_type", "mmap"),
     ("wal_keep_size", "512MB"),
     ("wal_receiver_timeout", "5s"),
+    // How long a standby waits before it tries again to stream (or restore) WAL after a failure.
+    // PostgreSQL's 5 s is paid by every standby at each change of primary (its upstream went
+    // away, or ended its timeline), and with synchronous replication a commit on the new primary
+    // waits for it; 1 s keeps a restore_command at one call a second while nothing is there.
+    ("wal_retrieve_retry_interval", "1s"),
     ("wal_sender_timeout", "5s"),
     // Logical so Publications work without a restart; users may lower it to replica, never to
     // minimal (refused by pgfed_api::postgres_params).
@@ -250,8 +255,15 @@ pub enum Role {
     },
 }
 
-/// The role file's text. Pure.
-pub fn render_role_conf(role: &Role, manager: &Path, config_file: &Path) -> String {
+/// The role file's text. Pure. `can_restore`: an object store holds the WAL a standby would
+/// restore; without one it streams only, since a restore_command would fail (and log an error)
+/// for every file recovery asks for.
+pub fn render_role_conf(
+    role: &Role,
+    manager: &Path,
+    config_file: &Path,
+    can_restore: bool,
+) -> String {
     let mut lines =
         vec!["# Written by the pgfed instance manager; edits are overwritten.".to_string()];
     let mut set = |k: &str, v: &str| lines.push(format!("{k} = {}", quote(v)));
@@ -261,8 +273,10 @@ pub fn render_role_conf(role: &Role, manager: &Path, config_file: &Path) -> Stri
             restore_from,
             primary_conninfo,
         } => {
-            let (_, restore) = wal_commands(manager, config_file, restore_from.as_deref());
-            set("restore_command", &restore);
+            if can_restore {
+                let (_, restore) = wal_commands(manager, config_file, restore_from.as_deref());
+                set("restore_command", &restore);
+            }
             if let Some(conninfo) = primary_conninfo {
                 set("primary_conninfo", conninfo);
             }
@@ -312,6 +326,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_standby_without_an_object_store_gets_no_restore_command() {
+        let role = Role::Standby {
+            restore_from: None,
+            primary_conninfo: Some("host=pg-1".into()),
+        };
+        let (m, f) = (Path::new("/m"), Path::new("/c"));
+        assert!(render_role_conf(&role, m, f, true).contains("restore_command = "));
+        let streaming_only = render_role_conf(&role, m, f, false);
+        assert!(
+            !streaming_only.contains("restore_command"),
+            "{streaming_only}"
+        );
+        assert!(streaming_only.contains("primary_conninfo = 'host=pg-1'"));
+    }
+
+    #[test]
     fn role_file_primary_conninfo_reads_back() {
         for conninfo in [
             "host=pg-1 port=5432",
@@ -325,6 +355,7 @@ mod tests {
                 },
                 Path::new("/controller/manager"),
                 Path::new("/etc/pgfed/config.json"),
+                true,
             );
             assert_eq!(
                 role_conf_primary_conninfo(&text).as_deref(),
@@ -463,7 +494,7 @@ mod tests {
                 primary_conninfo: Some("host=pg-1".into()),
             },
         ] {
-            assert!(!render_role_conf(&role, m, f).contains("synchronous_standby_names"));
+            assert!(!render_role_conf(&role, m, f, true).contains("synchronous_standby_names"));
         }
     }
 
@@ -521,7 +552,7 @@ mod tests {
             restore_from: "origin".into(),
             target: None,
         };
-        let text = render_role_conf(&role, Path::new("/m"), Path::new("/c"));
+        let text = render_role_conf(&role, Path::new("/m"), Path::new("/c"), true);
         assert!(
             text.contains("restore_command = '/m wal-restore --config /c --from origin %f %p'"),
             "{text}"

@@ -50,7 +50,7 @@ pub async fn repin<R: Resolve>(
         ) => role,
         _ => return false,
     };
-    if conf::render_role_conf(&role, &configure::manager_exe(), config_file) == on_disk {
+    if configure::role_conf(cfg, config_file, &role) == on_disk {
         return false;
     }
     match configure::write_role(cfg, config_file, &role) {
