@@ -174,21 +174,42 @@ build_minio() { build_module minio "$MINIO_VERSION" github.com/minio/minio; }
 # Emulators for the manager's Google Cloud Storage and Azure Blob tests.
 build_fake_gcs() { build_module fake-gcs-server "$FAKE_GCS_VERSION" github.com/fsouza/fake-gcs-server; }
 
-# CSI sidecars and controllers (lib/csi.sh), and the snapshot CRDs shipped in the snapshotter's client module.
+# module_files DEST MODULE VERSION PATTERN...: copy files of a module (paths relative to its root,
+# globs allowed) into DEST once; manifests are applied from these copies.
+module_files() {
+  local dest=$1 mod=$2 version=$3 dir p f; shift 3
+  is_cached "$dest" && return 0
+  dir=$(go_env && go mod download -json "$mod@$version" | jq -r .Dir)
+  [ -d "$dir" ] || { log "go mod download $mod@$version failed"; return 1; }
+  mkdir -p "$dest"
+  for p in "$@"; do
+    for f in "$dir"/$p; do
+      [ -f "$f" ] || { log "$mod@$version has no $p"; return 1; }
+      install -m 0644 "$f" "$dest/"
+    done
+  done
+  touch "$dest/.complete"
+}
+
+# CSI sidecars and controllers (lib/csi.sh), with the RBAC manifests of their releases and the snapshot
+# CRDs shipped in the snapshotter's client module.
 build_csi_provisioner() {
-  build_module_tree csi-provisioner github.com/kubernetes-csi/external-provisioner/v6 "$CSI_PROVISIONER_VERSION" cmd/csi-provisioner
+  local out
+  out=$(build_module_tree csi-provisioner github.com/kubernetes-csi/external-provisioner/v6 "$CSI_PROVISIONER_VERSION" \
+    cmd/csi-provisioner) || return 1
+  module_files "$out/deploy" github.com/kubernetes-csi/external-provisioner/v6 "$CSI_PROVISIONER_VERSION" \
+    deploy/kubernetes/rbac.yaml || return 1
+  echo "$out"
 }
 build_csi_snapshotter() {
   local out
   out=$(build_module_tree external-snapshotter github.com/kubernetes-csi/external-snapshotter/v8 "$CSI_SNAPSHOTTER_VERSION" \
     cmd/snapshot-controller cmd/csi-snapshotter) || return 1
-  if [ ! -f "$out/crd/.complete" ]; then
-    local dir
-    dir=$(go mod download -json "github.com/kubernetes-csi/external-snapshotter/client/v8@$CSI_SNAPSHOTTER_VERSION" | jq -r .Dir)
-    mkdir -p "$out/crd"
-    cp "$dir"/config/crd/snapshot.storage.k8s.io_*.yaml "$out/crd/"
-    touch "$out/crd/.complete"
-  fi
+  module_files "$out/deploy" github.com/kubernetes-csi/external-snapshotter/v8 "$CSI_SNAPSHOTTER_VERSION" \
+    deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml \
+    deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml || return 1
+  module_files "$out/crd" github.com/kubernetes-csi/external-snapshotter/client/v8 "$CSI_SNAPSHOTTER_VERSION" \
+    'config/crd/snapshot.storage.k8s.io_*.yaml' || return 1
   echo "$out"
 }
 

@@ -89,34 +89,31 @@ upstream_docs() {
 }
 
 # csi_up R: install (or update; every step is idempotent) the snapshot API and the driver in region R.
+# Every step returns on failure itself: callers use `csi_up R || die`, where errexit is off.
 csi_up() {
-  local r=$1 n snapdir provdir
-  snapdir=$(build_csi_snapshotter)
-  provdir=$(go_env && go mod download -json "github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION" | jq -r .Dir)
-  local snapmod
-  snapmod=$(go_env && go mod download -json "github.com/kubernetes-csi/external-snapshotter/v8@$CSI_SNAPSHOTTER_VERSION" | jq -r .Dir)
-  for n in $(nodes); do csi_import_images "$r" "$n" & done
-  wait
+  local r=$1 n snapdir provdir pids=() p
+  snapdir=$(build_csi_snapshotter) || return 1
+  provdir=$(build_csi_provisioner) || return 1
+  for n in $(nodes); do csi_import_images "$r" "$n" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || return 1; done
 
   # The snapshot API: CRDs as the release ships them (server-side apply: they are too large for the
   # last-applied annotation), then the controller with the release's RBAC.
-  kctx "$r" apply --server-side --force-conflicts --field-manager pgfed-kind -f "$snapdir/crd/" >/dev/null
+  kctx "$r" apply --server-side --force-conflicts --field-manager pgfed-kind -f "$snapdir/crd/" >/dev/null || return 1
   kctx "$r" wait --for condition=Established --timeout 60s \
     crd/volumesnapshots.snapshot.storage.k8s.io crd/volumesnapshotcontents.snapshot.storage.k8s.io \
-    crd/volumesnapshotclasses.snapshot.storage.k8s.io >/dev/null
-  kctx "$r" apply -f "$snapmod/deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml" >/dev/null
+    crd/volumesnapshotclasses.snapshot.storage.k8s.io >/dev/null || return 1
+  kctx "$r" apply -f "$snapdir/deploy/rbac-snapshot-controller.yaml" >/dev/null || return 1
   # The sidecars' ClusterRoles from their releases (their ServiceAccounts and leader-election Roles
   # are for another layout: ours are bound below).
-  { upstream_docs "$r" "$provdir/deploy/kubernetes/rbac.yaml" ClusterRole
-    upstream_docs "$r" "$snapmod/deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml" ClusterRole
-  } | kctx "$r" apply -f - >/dev/null
-  kctx "$r" apply -f - >/dev/null <<EOF
-$(csi_manifests "$r")
-EOF
-  for n in $(nodes); do csi_node_manifest "$r" "$n"; done | kctx "$r" apply -f - >/dev/null
-  kctx "$r" -n kube-system rollout status deployment/snapshot-controller --timeout 120s >/dev/null
+  { upstream_docs "$r" "$provdir/deploy/rbac.yaml" ClusterRole &&
+    upstream_docs "$r" "$snapdir/deploy/rbac-csi-snapshotter.yaml" ClusterRole
+  } | kctx "$r" apply -f - >/dev/null || return 1
+  csi_manifests "$r" | kctx "$r" apply -f - >/dev/null || return 1
+  for n in $(nodes); do csi_node_manifest "$r" "$n"; done | kctx "$r" apply -f - >/dev/null || return 1
+  kctx "$r" -n kube-system rollout status deployment/snapshot-controller --timeout 120s >/dev/null || return 1
   for n in $(nodes); do
-    kctx "$r" -n "$KM_CSI_NS" rollout status "daemonset/csi-hostpath-$(node_name "$r" "$n")" --timeout 120s >/dev/null
+    kctx "$r" -n "$KM_CSI_NS" rollout status "daemonset/csi-hostpath-$(node_name "$r" "$n")" --timeout 120s >/dev/null || return 1
     wait_for "$KM_CSI_DRIVER registered on $(node_name "$r" "$n")" 60 csi_registered "$r" "$n" || return 1
   done
 }
@@ -178,7 +175,9 @@ spec:
       - name: snapshot-controller
         image: $(csi_image snapshot-controller)
         imagePullPolicy: Never
-        args: [--leader-election=false, --enable-distributed-snapshotting, --v=2]
+        # Group snapshots off: the driver has no group controller service, and with the gate on a
+        # controller without the VolumeGroupSnapshot CRDs waits 30 s at start before running without.
+        args: [--leader-election=false, --enable-distributed-snapshotting, --feature-gates=CSIVolumeGroupSnapshot=false, --v=2]
         resources: {requests: {cpu: 10m, memory: 20Mi}}
         securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
 ---
@@ -270,7 +269,8 @@ spec:
         image: $(csi_image csi-snapshotter)
         imagePullPolicy: Never
         # CreateSnapshot copies the volume before it returns: allow for large volumes.
-        args: [--csi-address=/csi/csi.sock, --node-deployment, --extra-create-metadata, --timeout=300s, --v=2]
+        args: [--csi-address=/csi/csi.sock, --node-deployment, --extra-create-metadata, --timeout=300s,
+               --feature-gates=CSIVolumeGroupSnapshot=false, --v=2]
         env: $sidecar_env
         securityContext: $sidecar_sc
         resources: {requests: {cpu: 10m, memory: 20Mi}}
@@ -297,8 +297,8 @@ EOF
 csi_snapshot_check() {
   local r=$1 ns=$2 t0 t node want got
   t0=$(date +%s.%N); t=$t0
-  k() { kctx "$r" -n "$ns" "$@"; }
-  step() {
+  csi_k() { kctx "$r" -n "$ns" "$@"; }
+  csi_step() {
     local now; now=$(date +%s.%N)
     log "csi check: $1 ($(awk "BEGIN{printf \"%.1f\", $now - $t}")s)"
     t=$now
@@ -317,8 +317,8 @@ spec:
   volumes: [{name: v, persistentVolumeClaim: {claimName: $2}}]
 POD
   }
-  pod_done() { [ "$(k get pod "$1" -o jsonpath='{.status.phase}')" = Succeeded ]; }
-  k apply -f - >/dev/null <<EOF2
+  csi_pod_done() { [ "$(csi_k get pod "$1" -o jsonpath='{.status.phase}')" = Succeeded ]; }
+  csi_k apply -f - >/dev/null <<EOF2
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: source}
@@ -326,20 +326,20 @@ spec: {storageClassName: $KM_CSI_CLASS, accessModes: [ReadWriteOnce], resources:
 ---
 $(csi_check_pod writer source 'head -c 1048576 /dev/urandom >/data/payload; sync; sha256sum </data/payload')
 EOF2
-  wait_for "writer pod" 120 pod_done writer || { k describe pod writer | tail -n 20 >&2; return 1; }
-  want=$(k logs writer)
-  node=$(k get pod writer -o jsonpath='{.spec.nodeName}')
-  step "volume provisioned on $node and written (sha256 ${want%% *})"
-  k apply -f - >/dev/null <<EOF2
+  wait_for "writer pod" 120 csi_pod_done writer || { csi_k describe pod writer | tail -n 20 >&2; return 1; }
+  want=$(csi_k logs writer)
+  node=$(csi_k get pod writer -o jsonpath='{.spec.nodeName}')
+  csi_step "volume provisioned on $node and written (sha256 ${want%% *})"
+  csi_k apply -f - >/dev/null <<EOF2
 apiVersion: snapshot.storage.k8s.io/v1
 kind: VolumeSnapshot
 metadata: {name: snap}
 spec: {volumeSnapshotClassName: $KM_CSI_SNAPCLASS, source: {persistentVolumeClaimName: source}}
 EOF2
-  k wait --for=jsonpath='{.status.readyToUse}'=true volumesnapshot/snap --timeout=120s >/dev/null ||
-    { k describe volumesnapshot snap | tail -n 20 >&2; return 1; }
-  step "VolumeSnapshot readyToUse ($(k get volumesnapshot snap -o jsonpath='{.status.restoreSize}'), content $(k get volumesnapshot snap -o jsonpath='{.status.boundVolumeSnapshotContentName}'))"
-  k apply -f - >/dev/null <<EOF2
+  csi_k wait --for=jsonpath='{.status.readyToUse}'=true volumesnapshot/snap --timeout=120s >/dev/null ||
+    { csi_k describe volumesnapshot snap | tail -n 20 >&2; return 1; }
+  csi_step "VolumeSnapshot readyToUse ($(csi_k get volumesnapshot snap -o jsonpath='{.status.restoreSize}'), content $(csi_k get volumesnapshot snap -o jsonpath='{.status.boundVolumeSnapshotContentName}'))"
+  csi_k apply -f - >/dev/null <<EOF2
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: restored}
@@ -351,9 +351,9 @@ spec:
 ---
 $(csi_check_pod reader restored 'sha256sum </data/payload' "$node")
 EOF2
-  wait_for "reader pod" 120 pod_done reader || { k describe pod reader | tail -n 20 >&2; k describe pvc restored | tail -n 10 >&2; return 1; }
-  got=$(k logs reader)
+  wait_for "reader pod" 120 csi_pod_done reader || { csi_k describe pod reader | tail -n 20 >&2; csi_k describe pvc restored | tail -n 10 >&2; return 1; }
+  got=$(csi_k logs reader)
   [ "$got" = "$want" ] || { log "csi check: restored bytes differ: wrote $want, read $got"; return 1; }
-  step "restored into a new volume on $node, same bytes read back"
+  csi_step "restored into a new volume on $node, same bytes read back"
   log "csi check: snapshot/restore round trip in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")s"
 }

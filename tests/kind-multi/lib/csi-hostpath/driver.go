@@ -162,7 +162,7 @@ func (d *driver) CreateSnapshot(_ context.Context, req *csi.CreateSnapshotReques
 	if err != nil {
 		return nil, storeStatus(err)
 	}
-	log.Printf("snapshot %s of volume %s: %d bytes", req.GetName(), rec.SourceVolume, rec.SizeBytes)
+	log.Printf("snapshot %s of volume %s: %d bytes copied", req.GetName(), rec.SourceVolume, rec.CopiedBytes)
 	return &csi.CreateSnapshotResponse{Snapshot: snapshotOf(req.GetName(), rec)}, nil
 }
 

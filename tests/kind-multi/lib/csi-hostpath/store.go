@@ -44,7 +44,11 @@ type snapshotRecord struct {
 	SourceVolume string `json:"sourceVolume"`
 	// CreatedUnixNano is when the copy started: the snapshot holds the volume as of then or later.
 	CreatedUnixNano int64 `json:"createdUnixNano"`
-	SizeBytes       int64 `json:"sizeBytes"`
+	// SizeBytes is the source volume's capacity: the smallest volume the snapshot restores into
+	// (Kubernetes shows it as restoreSize and refuses smaller claims).
+	SizeBytes int64 `json:"sizeBytes"`
+	// CopiedBytes is what the files of the snapshot hold.
+	CopiedBytes int64 `json:"copiedBytes"`
 }
 
 var (
@@ -229,19 +233,20 @@ func (s *store) CreateSnapshot(id, source string) (snapshotRecord, error) {
 	case !errors.Is(err, errNotFound):
 		return have, err
 	}
-	if err := s.mustExist(s.volumeDir(source), &volumeRecord{}, "volume", source); err != nil {
+	var vol volumeRecord
+	if err := s.mustExist(s.volumeDir(source), &vol, "volume", source); err != nil {
 		return have, err
 	}
 	dir := s.snapshotDir(id)
 	if err := os.RemoveAll(dir); err != nil {
 		return have, err
 	}
-	rec := snapshotRecord{SourceVolume: source, CreatedUnixNano: time.Now().UnixNano()}
-	size, err := copyTree(s.volumeDir(source), dir)
+	rec := snapshotRecord{SourceVolume: source, CreatedUnixNano: time.Now().UnixNano(), SizeBytes: vol.CapacityBytes}
+	copied, err := copyTree(s.volumeDir(source), dir)
 	if err != nil {
 		return rec, fmt.Errorf("copy volume %s: %w", source, err)
 	}
-	rec.SizeBytes = size
+	rec.CopiedBytes = copied
 	return rec, writeRecord(dir, rec)
 }
 

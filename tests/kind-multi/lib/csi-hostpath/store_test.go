@@ -29,7 +29,7 @@ func TestSnapshotRestoreKeepsContentAsOfSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.SizeBytes != int64(len("before")) || snap.SourceVolume != "pvc-a" {
+	if snap.CopiedBytes != int64(len("before")) || snap.SizeBytes != 1<<20 || snap.SourceVolume != "pvc-a" {
 		t.Fatalf("snapshot record %+v", snap)
 	}
 	// Writes after the snapshot do not reach it.
