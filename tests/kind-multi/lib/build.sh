@@ -10,6 +10,11 @@ CONTAINERD_VERSION=${CONTAINERD_VERSION:-2.1.9}
 COREDNS_VERSION=${COREDNS_VERSION:-1.14.7}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 FAKE_GCS_VERSION=${FAKE_GCS_VERSION:-v1.56.1}
+# CSI volume snapshots (lib/csi.sh): the external-provisioner and external-snapshotter releases (the
+# latter also gives the snapshot CRDs, from its client module at the same version). v6.x of the
+# provisioner needs Kubernetes 1.34+ (storage/v1 VolumeAttributesClass).
+CSI_PROVISIONER_VERSION=${CSI_PROVISIONER_VERSION:-v6.4.0}
+CSI_SNAPSHOTTER_VERSION=${CSI_SNAPSHOTTER_VERSION:-v8.7.0}
 PGFED_CACHE=${PGFED_CACHE:-/var/cache/pgfed}
 PGFED_BUILD_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Azurite (npm) and its whole dependency tree are pinned by lib/azurite/package{,-lock}.json.
@@ -129,10 +134,84 @@ build_containerd() {
   touch "$out/.complete"
   echo "$out"
 }
+# build_module_tree NAME MODULE VERSION PACKAGE...: build ./PACKAGE... inside the module's own tree (as
+# the Go module proxy serves it), so its go.mod with its replace directives and its go.sum decide every
+# dependency: `go install pkg@version` refuses modules with replace directives. A replace pointing at a
+# directory of the same repository (a nested module, which the module zip leaves out) gets that module
+# at the same version. The binaries carry VERSION in main.version.
+build_module_tree() {
+  local name=$1 mod=$2 version=$3; shift 3
+  local out=$PGFED_CACHE/$name-$version
+  is_cached "$out" && { echo "$out"; return; }
+  log "building $name $version from $mod"
+  go_env
+  local dir src rep old new ndir pkg
+  dir=$(go mod download -json "$mod@$version" | jq -r .Dir)
+  [ -d "$dir" ] || { log "go mod download $mod@$version failed"; return 1; }
+  src=$(mktemp -d "$PGFED_CACHE/tbuild.XXXX")
+  cp -r "$dir/." "$src/"
+  chmod -R u+w "$src"
+  while read -r rep; do
+    [ -n "$rep" ] || continue
+    old=${rep%% *}; new=${rep#* }
+    ndir=$(go mod download -json "$old@$version" | jq -r .Dir)
+    [ -d "$ndir" ] || { log "go mod download $old@$version (replaced by $new) failed"; return 1; }
+    mkdir -p "$src/$new"
+    cp -r "$ndir/." "$src/$new/"
+    chmod -R u+w "$src/$new"
+  done < <(cd "$src" && go mod edit -json | jq -r '.Replace[]? | select(.New.Path | startswith("./")) | "\(.Old.Path) \(.New.Path)"')
+  mkdir -p "$out"
+  for pkg in "$@"; do
+    (cd "$src" && go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$out/" "./$pkg")
+  done
+  rm -rf "$src"
+  touch "$out/.complete"
+  echo "$out"
+}
+
 build_coredns() { build_module coredns "v$COREDNS_VERSION" github.com/coredns/coredns; }
 build_minio() { build_module minio "$MINIO_VERSION" github.com/minio/minio; }
 # Emulators for the manager's Google Cloud Storage and Azure Blob tests.
 build_fake_gcs() { build_module fake-gcs-server "$FAKE_GCS_VERSION" github.com/fsouza/fake-gcs-server; }
+
+# module_files DEST MODULE VERSION PATTERN...: copy files of a module (paths relative to its root,
+# globs allowed) into DEST once; manifests are applied from these copies.
+module_files() {
+  local dest=$1 mod=$2 version=$3 dir p f; shift 3
+  is_cached "$dest" && return 0
+  dir=$(go_env && go mod download -json "$mod@$version" | jq -r .Dir)
+  [ -d "$dir" ] || { log "go mod download $mod@$version failed"; return 1; }
+  mkdir -p "$dest"
+  for p in "$@"; do
+    for f in "$dir"/$p; do
+      [ -f "$f" ] || { log "$mod@$version has no $p"; return 1; }
+      install -m 0644 "$f" "$dest/"
+    done
+  done
+  touch "$dest/.complete"
+}
+
+# CSI sidecars and controllers (lib/csi.sh), with the RBAC manifests of their releases and the snapshot
+# CRDs shipped in the snapshotter's client module.
+build_csi_provisioner() {
+  local out
+  out=$(build_module_tree csi-provisioner github.com/kubernetes-csi/external-provisioner/v6 "$CSI_PROVISIONER_VERSION" \
+    cmd/csi-provisioner) || return 1
+  module_files "$out/deploy" github.com/kubernetes-csi/external-provisioner/v6 "$CSI_PROVISIONER_VERSION" \
+    deploy/kubernetes/rbac.yaml || return 1
+  echo "$out"
+}
+build_csi_snapshotter() {
+  local out
+  out=$(build_module_tree external-snapshotter github.com/kubernetes-csi/external-snapshotter/v8 "$CSI_SNAPSHOTTER_VERSION" \
+    cmd/snapshot-controller cmd/csi-snapshotter) || return 1
+  module_files "$out/deploy" github.com/kubernetes-csi/external-snapshotter/v8 "$CSI_SNAPSHOTTER_VERSION" \
+    deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml \
+    deploy/kubernetes/csi-snapshotter/rbac-csi-snapshotter.yaml || return 1
+  module_files "$out/crd" github.com/kubernetes-csi/external-snapshotter/client/v8 "$CSI_SNAPSHOTTER_VERSION" \
+    'config/crd/snapshot.storage.k8s.io_*.yaml' || return 1
+  echo "$out"
+}
 
 # Azurite is a Node.js program: `npm ci` installs exactly the locked tree (integrity-checked) into
 # the cache; the tests run <dir>/node_modules/.bin/azurite-blob.
@@ -157,6 +236,8 @@ build_all() {
   build_fake_gcs >/dev/null
   install_azurite >/dev/null
   build_kubernetes >/dev/null
+  build_csi_provisioner >/dev/null
+  build_csi_snapshotter >/dev/null
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
