@@ -163,3 +163,99 @@ impl Drop for StoppedNode {
         }
     }
 }
+
+/// The settled primary of Cluster `name` moved (by a switchover) to an instance that is alone on
+/// its node, which is not `avoid`; returns it and its node. With three instances on two nodes one
+/// node holds two: stopping that one would also take the primary's synchronous standby, and a
+/// `dataDurability: required` primary elsewhere would then wait for it. When the lone instance
+/// runs on `avoid` (the leading operator's node), the leading operator pod is deleted so that
+/// the other replica leads, and the choice is made again.
+pub async fn lone_primary_away_from(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ready: u64,
+    avoid: Option<&str>,
+) -> (String, String) {
+    let timeout = Duration::from_secs(600);
+    let mut avoid = avoid.map(str::to_string);
+    for _ in 0..3 {
+        let status = settled(client, ns, name, ready, timeout).await;
+        let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for p in cluster::instance_pods(client, ns, name).await {
+            if let (Some(node), Some(pod)) = (node_of(&p), p.metadata.name.clone()) {
+                by_node.entry(node).or_default().push(pod);
+            }
+        }
+        let lone = by_node
+            .iter()
+            .find(|(node, pods)| pods.len() == 1 && Some(node.as_str()) != avoid.as_deref())
+            .map(|(node, pods)| (pods[0].clone(), node.clone()));
+        if let Some((target, node)) = lone {
+            if status["currentPrimary"] != target.as_str() {
+                kubectl_pgfed::promote::promote(client.clone(), ns, name, &target)
+                    .await
+                    .expect("switchover to the lone instance");
+                cluster::wait_status(
+                    client,
+                    ns,
+                    name,
+                    "the switchover to the lone instance",
+                    Duration::from_secs(300),
+                    |s| {
+                        s["currentPrimary"] == target.as_str()
+                            && s["targetPrimary"] == target.as_str()
+                    },
+                )
+                .await;
+                settled(client, ns, name, ready, timeout).await;
+            }
+            return (target, node);
+        }
+        // The lone instance shares the leading operator's node: hand the leadership over.
+        move_operator_leadership(client).await;
+        avoid = operator_node(client).await;
+    }
+    panic!("no instance of {ns}/{name} alone on a node the leading operator does not run on");
+}
+
+/// Deletes the leading operator pod and waits until another replica leads.
+async fn move_operator_leadership(client: &Client) {
+    let leases = Api::<Lease>::namespaced(client.clone(), "pgfed-system");
+    let holder = || async {
+        leases
+            .get("pgfed-operator-leader")
+            .await
+            .ok()
+            .and_then(|l| l.spec?.holder_identity)
+            .unwrap_or_default()
+    };
+    let before = holder().await;
+    let pods = Api::<Pod>::namespaced(client.clone(), "pgfed-system");
+    let leader = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=pgfed-operator"))
+        .await
+        .expect("operator pods")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .find(|n| before.starts_with(n.as_str()));
+    if let Some(name) = leader {
+        let _ = pods.delete(&name, &Default::default()).await;
+    }
+    let before = &before;
+    crate::wait_until(
+        "another operator replica leading",
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        || async move {
+            let now = holder().await;
+            if !now.is_empty() && now != *before && operator_node(client).await.is_some() {
+                Ok(())
+            } else {
+                Err(now)
+            }
+        },
+    )
+    .await;
+}

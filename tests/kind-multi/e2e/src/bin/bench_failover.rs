@@ -272,7 +272,12 @@ impl Bench {
         } else {
             None
         };
-        let (primary, node) = self.primary_away_from(avoid).await;
+        let (primary, node) = if fault.node_level() {
+            // Alone on its node: the fault must not take its synchronous standby with it.
+            nodes::lone_primary_away_from(&self.client, NAMESPACE, CLUSTER, 3, avoid).await
+        } else {
+            self.primary_away_from(avoid).await
+        };
         let safe = nodes::other_node(&node);
         let writer = format!("writer-{run}");
         self.start_writer(
