@@ -1016,6 +1016,15 @@ pub async fn reconcile(
         now,
     });
     new_status.rejoins_reported = rejoins.published;
+    if let Some((warning, reason, note)) =
+        super::decide::archiving::archiving_event(&old_status.conditions, &new_status.conditions)
+    {
+        if warning {
+            warnings.push((reason, note));
+        } else {
+            actions.push((reason, note));
+        }
+    }
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
     Ok(Outcome {
         phase: phase_now,

@@ -1,6 +1,8 @@
 //! `status` of a Cluster: built purely from what the reconcile observed and decided, and written
 //! only when it differs from the stored one (an idle cluster costs no write). Fields other
-//! controllers own (backups, demotion tokens) are carried over untouched. Condition transition
+//! controllers own (the last backups and `LastBackupSucceeded`, written by the Backup
+//! controller; demotion tokens) are carried over untouched; `ContinuousArchiving` and
+//! `firstRecoverabilityPoint` are this controller's. Condition transition
 //! times change only when a condition's status does.
 
 use super::build::meta::Owner;
@@ -297,6 +299,7 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
             .conditions
             .retain(|c| c.type_ != condition::SYNC_REPLICATION_TOPOLOGY_SATISFIED),
     }
+    backups_and_archiving(&mut status, input);
     let initialized = input.current_primary.is_some();
     set_condition(
         &mut status.conditions,
@@ -318,6 +321,47 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
         ),
     );
     status
+}
+
+/// `ContinuousArchiving` from the primary's archiver, and `firstRecoverabilityPoint` from the
+/// Cluster's completed Backups (see `decide::archiving`).
+fn backups_and_archiving(status: &mut ClusterStatus, input: &StatusInput) {
+    use super::decide::archiving::{
+        Archiving, archiving_condition, first_recoverability_point, judge,
+    };
+    let configured = input
+        .cluster
+        .spec
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.barman_object_store.is_some());
+    let primary = input
+        .current_primary
+        .as_ref()
+        .and_then(|p| input.reported.get(p));
+    let verdict = judge(configured, primary, input.now);
+    match archiving_condition(&verdict, input.cluster.metadata.generation, input.now) {
+        Some(c) => set_condition(&mut status.conditions, c),
+        None if verdict == Archiving::NotConfigured => status
+            .conditions
+            .retain(|c| c.type_ != condition::CONTINUOUS_ARCHIVING),
+        None => {}
+    }
+    if let Some(backups) = &input.observed.backups {
+        let point = first_recoverability_point(backups, &input.cluster.name_any());
+        const METHOD: &str = "barmanObjectStore";
+        match &point {
+            Some(p) => {
+                status
+                    .first_recoverability_point_by_method
+                    .insert(METHOD.to_string(), p.clone());
+            }
+            None => {
+                status.first_recoverability_point_by_method.remove(METHOD);
+            }
+        }
+        status.first_recoverability_point = point;
+    }
 }
 
 /// The status of a Cluster the operator cannot act on: the phase names the cause, the `Ready`
