@@ -137,7 +137,16 @@ fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_l
 
     // On the standby the copy ends, then the backup waits for the primary to archive its last
     // segment; a standby cannot switch segments, the primary can.
-    let waiting = wait_phase(&to_b, &b, "nightly", BackupPhase::Finalizing);
+    wait_phase(&to_b, &b, "nightly", BackupPhase::Finalizing);
+    // Once the copy is done the standby knows the segment it waits for (the operator switches
+    // the primary only while the primary still writes it).
+    let waiting = wait_for("the end segment known", LONG, || {
+        let p = progress(&get_progress(&to_b, "nightly").1);
+        match (&p.phase, &p.end_wal) {
+            (BackupPhase::Finalizing, Some(_)) => Ok(p),
+            _ => Err(format!("{p:?}")),
+        }
+    });
     assert!(waiting.from_standby);
     let backup_id = waiting
         .backup_id

@@ -86,6 +86,14 @@ pub enum Milestone {
     },
     /// The copy is done; the backup waits for its last WAL segment to be archived.
     Finalizing,
+    /// On a standby: the backup ended at `end_lsn` and waits for the primary to archive
+    /// `end_wal` (which it does once it switches away from that segment).
+    AwaitingEndWal {
+        /// The segment waited for.
+        end_wal: String,
+        /// Where the backup ends.
+        end_lsn: String,
+    },
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -151,6 +159,10 @@ pub async fn take_backup(
         if must_wait_for_end_segment(facts.in_recovery, &facts.archive_mode) {
             let label = parse_backup_label(&stopped.label)?;
             let end_wal = backup_end_wal(label.timeline, stopped.end_lsn, facts.segment_size);
+            report(Milestone::AwaitingEndWal {
+                end_wal: end_wal.to_string(),
+                end_lsn: stopped.end_lsn.to_string(),
+            });
             wait_archived(&archive, &end_wal.to_string(), options.end_wal_timeout).await?;
         }
         Ok::<_, BackupError>((size, stored, stopped))

@@ -149,6 +149,11 @@ impl Backups {
                 p.major_version = Some(major_version);
             }
             Milestone::Finalizing => p.phase = BackupPhase::Finalizing,
+            Milestone::AwaitingEndWal { end_wal, end_lsn } => {
+                p.phase = BackupPhase::Finalizing;
+                p.end_wal = Some(end_wal);
+                p.end_lsn = Some(end_lsn);
+            }
         }
     }
 
@@ -265,6 +270,16 @@ mod tests {
         assert_eq!(running.server_name.as_deref(), Some("pg"));
         b.milestone("one", Milestone::Finalizing);
         assert_eq!(b.get("one").map(|p| p.phase), Some(BackupPhase::Finalizing));
+        b.milestone(
+            "one",
+            Milestone::AwaitingEndWal {
+                end_wal: "000000010000000000000005".into(),
+                end_lsn: "0/5000100".into(),
+            },
+        );
+        let waiting = b.get("one").expect("recorded");
+        assert_eq!(waiting.phase, BackupPhase::Finalizing);
+        assert_eq!(waiting.end_wal.as_deref(), Some("000000010000000000000005"));
         b.finish("one", Err("object store unreachable".into()));
         let failed = b.get("one").expect("kept");
         assert_eq!(failed.phase, BackupPhase::Failed);

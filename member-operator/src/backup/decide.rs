@@ -8,6 +8,7 @@ use pgfed_api::backup::{BackupSpec, BackupStatus, backup_phase};
 use pgfed_api::cluster::Cluster;
 use pgfed_api::common::{BackupMethod, BackupTarget};
 use pgfed_api::instance::{BackupPhase, BackupProgress};
+use pgfed_api::lsn::{DEFAULT_WAL_SEGMENT_SIZE, Lsn, WalSegmentName};
 
 /// What the manager of the instance taking the backup said.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +83,28 @@ pub fn refused_method(spec: &BackupSpec) -> Option<String> {
     }
 }
 
+fn current_primary(cluster: &Cluster) -> Option<&str> {
+    cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.current_primary.as_deref())
+}
+
+/// Whether the primary, at `primary_lsn`, still writes the segment `end_wal` a standby's backup
+/// waits for (then it must switch segments for the backup to end); unknown LSN: assume so.
+/// Before the standby knows its end segment, no switch yet: one switch after it suffices,
+/// instead of a new segment at every look. Pure.
+pub fn primary_still_writes(end_wal: Option<&str>, primary_lsn: Option<&str>) -> bool {
+    let Some(end) = end_wal.and_then(|w| WalSegmentName::parse(w, DEFAULT_WAL_SEGMENT_SIZE).ok())
+    else {
+        return false;
+    };
+    match primary_lsn.and_then(|l| l.parse::<Lsn>().ok()) {
+        Some(lsn) => lsn.0 < end.next().start_lsn().0,
+        None => true,
+    }
+}
+
 /// The next step. Pure.
 pub fn decide(view: &View) -> Decision {
     let status = view.status.cloned().unwrap_or_default();
@@ -120,10 +143,20 @@ pub fn decide(view: &View) -> Decision {
             return Decision::Request(pod.to_string());
         };
         return match view.probe {
-            Some(Probe::Found(progress)) => Decision::Follow {
-                switch_wal: progress.phase == BackupPhase::Finalizing && progress.from_standby,
-                progress: progress.clone(),
-            },
+            Some(Probe::Found(progress)) => {
+                let primary_lsn = view
+                    .candidates
+                    .iter()
+                    .find(|c| Some(c.name) == current_primary(cluster))
+                    .and_then(|c| c.report)
+                    .and_then(|r| r.current_lsn.as_deref());
+                Decision::Follow {
+                    switch_wal: progress.phase == BackupPhase::Finalizing
+                        && progress.from_standby
+                        && primary_still_writes(progress.end_wal.as_deref(), primary_lsn),
+                    progress: progress.clone(),
+                }
+            }
             Some(Probe::Unknown { session_id }) => Decision::Fail(format!(
                 "the instance manager of {pod} restarted during the backup (session {session}, \
                  now {session_id}): the backup was lost"
@@ -137,11 +170,7 @@ pub fn decide(view: &View) -> Decision {
         .target
         .or(cluster.spec.backup.as_ref().and_then(|b| b.target))
         .unwrap_or(BackupTarget::PreferStandby);
-    let primary = cluster
-        .status
-        .as_ref()
-        .and_then(|s| s.current_primary.as_deref());
-    match choose(target, primary, view.candidates) {
+    match choose(target, current_primary(cluster), view.candidates) {
         Some(pod) => Decision::Choose(pod.to_string()),
         None => Decision::Wait(match target {
             BackupTarget::Primary => {
@@ -203,7 +232,29 @@ mod tests {
             phase,
             from_standby,
             session_id: "s1".into(),
+            end_wal: Some("000000010000000000000005".into()),
             ..BackupProgress::default()
+        }
+    }
+
+    #[test]
+    fn the_primary_switches_only_while_it_still_writes_the_segment_waited_for() {
+        let end = Some("000000010000000000000005");
+        let cases = [
+            (end, Some("0/5000100"), true),
+            (end, Some("0/5FFFFFF"), true),
+            (end, Some("0/6000000"), false),
+            (end, Some("0/7000028"), false),
+            (end, None, true),
+            (None, Some("0/5000100"), false),
+            (Some("not a segment"), Some("0/5000100"), false),
+        ];
+        for (end_wal, lsn, want) in cases {
+            assert_eq!(
+                primary_still_writes(end_wal, lsn),
+                want,
+                "{end_wal:?} {lsn:?}"
+            );
         }
     }
 

@@ -66,7 +66,6 @@ pub fn followed(old: &BackupStatus, progress: &BackupProgress, now: DateTime<Utc
     status.instance_id = Some(instance);
     let keep = |new: &Option<String>, old: &Option<String>| new.clone().or_else(|| old.clone());
     status.backup_id = keep(&progress.backup_id, &status.backup_id);
-    status.backup_name = status.backup_id.clone();
     status.destination_path = keep(&progress.destination_path, &status.destination_path);
     status.server_name = keep(&progress.server_name, &status.server_name);
     status.begin_wal = keep(&progress.begin_wal, &status.begin_wal);
@@ -288,6 +287,8 @@ mod tests {
         assert_eq!(id.container_id.as_deref(), Some("containerd://abc"));
         assert_eq!(id.session_id.as_deref(), Some("s1"));
         assert_eq!(s.backup_id.as_deref(), Some("20261201T101010"));
+        // No Barman backup name is written (backup.info has none), so none is claimed.
+        assert_eq!(s.backup_name, None);
         assert_eq!(s.end_wal.as_deref(), Some("000000010000000000000005"));
         assert_eq!(s.begin_lsn.as_deref(), Some("0/4000028"));
         assert_eq!(s.stopped_at.as_deref(), Some("2026-12-01T10:10:20Z"));
