@@ -114,6 +114,14 @@ fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_l
     let (to_a, to_b) = (client(&a, &pki, &operator), client(&b, &pki, &operator));
     to_b.wait_get(pgfed_api::instance::STATUS_PATH, LONG);
 
+    // Written once the standby streams, so the backup's last segment is one the primary still
+    // writes (not the one pg_basebackup made it switch away from).
+    a.psql(
+        "app",
+        "INSERT INTO events SELECT g, 'after' FROM generate_series(1, 1000) g",
+    );
+    b.wait_query("app", "SELECT count(*) FROM events", "21000", LONG);
+
     // Started on the standby, in the background.
     let (code, body) = post(&to_b, BACKUP_PATH, r#"{"name":"nightly"}"#);
     assert_eq!(code, 202, "{body}");
@@ -227,7 +235,7 @@ fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_l
         "app",
         "INSERT INTO events SELECT g, 'more' FROM generate_series(1, 1000) g",
     );
-    b.wait_query("app", "SELECT count(*) FROM events", "21000", LONG);
+    b.wait_query("app", "SELECT count(*) FROM events", "22000", LONG);
     let (code, body) = post(&to_b, BACKUP_PATH, r#"{"name":"lost"}"#);
     assert_eq!(code, 202, "{body}");
     let lost = wait_phase(&to_b, &b, "lost", BackupPhase::Finalizing);

@@ -543,4 +543,99 @@ mod tests {
         // No primary known: nothing is taken from a standby.
         assert_eq!(build(&input(None)).managed_roles_status, None);
     }
+
+    #[test]
+    fn archiving_and_the_first_recoverability_point_come_from_the_primary_and_the_backups() {
+        use pgfed_api::backup::{Backup, BackupSpec, BackupStatus};
+        use pgfed_api::instance::ArchiverState;
+        let mut cluster = crate::cluster::build::meta::tests::stored_cluster(2);
+        cluster.spec.backup = Some(pgfed_api::cluster::BackupConfiguration {
+            barman_object_store: Some(Default::default()),
+            ..Default::default()
+        });
+        let archiving = |failed: bool| {
+            BTreeMap::from([(
+                "pg-1".to_string(),
+                InstanceStatus {
+                    is_primary: true,
+                    postgres_running: true,
+                    archiver: ArchiverState {
+                        archived_count: 4,
+                        last_archived_wal: Some("000000010000000000000004".into()),
+                        last_archived_time: Some("2026-12-01T10:00:00Z".into()),
+                        failed_count: i64::from(failed),
+                        last_failed_wal: failed.then(|| "000000010000000000000005".into()),
+                        last_failed_time: failed.then(|| "2026-12-01T10:01:00Z".into()),
+                    },
+                    ..InstanceStatus::default()
+                },
+            )])
+        };
+        let mut backup = Backup::new("b1", BackupSpec::default());
+        backup.spec.cluster.name = cluster.name_any();
+        backup.status = Some(BackupStatus {
+            phase: Some("completed".into()),
+            stopped_at: Some("2026-12-01T09:00:00Z".into()),
+            ..BackupStatus::default()
+        });
+        let observed = Observed {
+            backups: Some(vec![backup]),
+            ..Observed::default()
+        };
+        let fenced = Fenced::default();
+        let (working, failing) = (archiving(false), archiving(true));
+        let input = |reported| StatusInput {
+            cluster: &cluster,
+            observed: &observed,
+            phase: phases::HEALTHY,
+            phase_reason: String::new(),
+            target_primary: Some("pg-1".into()),
+            current_primary: Some("pg-1".into()),
+            latest_generated: 2,
+            certificates: CertificatesStatus::default(),
+            image: "postgres:15".into(),
+            reported,
+            fenced: &fenced,
+            failing_since: None,
+            sync_replication: None,
+            now: DateTime::parse_from_rfc3339("2026-12-01T10:02:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+        };
+        let ok = build(&input(&working));
+        let c = |s: &ClusterStatus| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == condition::CONTINUOUS_ARCHIVING)
+                .map(|c| (c.status.clone(), c.reason.clone()))
+        };
+        assert_eq!(
+            c(&ok),
+            Some(("True".into(), "ContinuousArchivingSuccess".into()))
+        );
+        assert_eq!(
+            ok.first_recoverability_point.as_deref(),
+            Some("2026-12-01T09:00:00Z")
+        );
+        assert_eq!(
+            ok.first_recoverability_point_by_method
+                .get("barmanObjectStore")
+                .map(String::as_str),
+            Some("2026-12-01T09:00:00Z")
+        );
+        let bad = build(&input(&failing));
+        assert_eq!(
+            c(&bad),
+            Some(("False".into(), "ContinuousArchivingFailing".into()))
+        );
+        // Without an object store the condition goes.
+        let mut plain = cluster.clone();
+        plain.spec.backup = None;
+        plain.status = Some(bad);
+        let gone = build(&StatusInput {
+            cluster: &plain,
+            ..input(&working)
+        });
+        assert_eq!(c(&gone), None);
+    }
 }

@@ -74,7 +74,7 @@ impl ObjectStore {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut query = format!("/{}?list-type=2&prefix={prefix}", self.bucket);
+            let mut query = format!("/{}?list-type=2&prefix={}", self.bucket, encode(prefix));
             if let Some(t) = &token {
                 query.push_str(&format!("&continuation-token={}", encode(t)));
             }
