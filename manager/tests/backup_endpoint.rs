@@ -81,6 +81,16 @@ fn wait_phase(
     })
 }
 
+/// Writes 1000 rows on the primary `a` and waits until the standby `b` replayed them (`total`
+/// rows then): the standby's next backup ends in a segment the primary still writes.
+fn write_replayed(a: &Node, b: &Node, total: &str) {
+    a.psql(
+        "app",
+        "INSERT INTO events SELECT g, 'more' FROM generate_series(1, 1000) g",
+    );
+    b.wait_query("app", "SELECT count(*) FROM events", total, LONG);
+}
+
 #[test]
 fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_loses_it() {
     let minio = Minio::start();
@@ -116,11 +126,7 @@ fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_l
 
     // Written once the standby streams, so the backup's last segment is one the primary still
     // writes (not the one pg_basebackup made it switch away from).
-    a.psql(
-        "app",
-        "INSERT INTO events SELECT g, 'after' FROM generate_series(1, 1000) g",
-    );
-    b.wait_query("app", "SELECT count(*) FROM events", "21000", LONG);
+    write_replayed(&a, &b, "21000");
 
     // Started on the standby, in the background.
     let (code, body) = post(&to_b, BACKUP_PATH, r#"{"name":"nightly"}"#);
@@ -231,11 +237,7 @@ fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_l
     // its new session, and the backup is never marked DONE.
     // (Written after the switch, so the backup's last segment is one the primary still writes.)
     std::thread::sleep(Duration::from_secs(1));
-    a.psql(
-        "app",
-        "INSERT INTO events SELECT g, 'more' FROM generate_series(1, 1000) g",
-    );
-    b.wait_query("app", "SELECT count(*) FROM events", "22000", LONG);
+    write_replayed(&a, &b, "22000");
     let (code, body) = post(&to_b, BACKUP_PATH, r#"{"name":"lost"}"#);
     assert_eq!(code, 202, "{body}");
     let lost = wait_phase(&to_b, &b, "lost", BackupPhase::Finalizing);
