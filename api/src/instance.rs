@@ -18,6 +18,12 @@ pub const MANAGER_HASH_HEADER: &str = "x-pgfed-manager-sha256";
 /// Path where the operator `POST`s a request to restart postgres in place (a parameter that only
 /// takes effect at start changed; the operator restarts the instances one at a time).
 pub const RESTART_PATH: &str = "/pg/restart";
+/// Path where the operator `POST`s a [`BackupRequest`] to start a base backup of the instance into
+/// the cluster's object store, and `GET`s `/pg/backup/<name>` for its [`BackupProgress`].
+pub const BACKUP_PATH: &str = "/pg/backup";
+/// Path where the operator `POST`s a request for the primary to switch to a new WAL segment, so the
+/// segment ending a standby's backup is archived now rather than at `archive_timeout`.
+pub const WAL_SWITCH_PATH: &str = "/pg/wal/switch";
 
 /// One connected standby (pg_stat_replication).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,6 +61,12 @@ pub struct ArchiverState {
     pub failed_count: i64,
     /// last_failed_wal.
     pub last_failed_wal: Option<String>,
+    /// last_archived_time (RFC 3339); absent from a manager that predates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_time: Option<String>,
+    /// last_failed_time (RFC 3339); absent from a manager that predates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failed_time: Option<String>,
 }
 
 /// A replication slot of the instance (`pg_replication_slots`).
@@ -171,6 +183,118 @@ pub struct RejoinReport {
     pub time: String,
 }
 
+/// What the operator asks for with `POST /pg/backup`: one base backup for one Backup object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRequest {
+    /// Name of the Backup object: the key that makes the request idempotent (a repeated request
+    /// for the same name returns the backup already started, never a second one).
+    pub name: String,
+}
+
+/// Where a backup started by `POST /pg/backup` is (the Backup's phase strings).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum BackupPhase {
+    /// Accepted; `pg_backup_start` not returned yet.
+    #[default]
+    Started,
+    /// Copying the data directory and tablespaces.
+    Running,
+    /// Copy done; waiting for the last WAL segment to be archived.
+    Finalizing,
+    /// `backup.info` is DONE: the backup is usable.
+    Completed,
+    /// Failed; `error` says why.
+    Failed,
+}
+
+impl BackupPhase {
+    /// The Backup `status.phase` string of this phase.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupPhase::Started => crate::backup::backup_phase::STARTED,
+            BackupPhase::Running => crate::backup::backup_phase::RUNNING,
+            BackupPhase::Finalizing => crate::backup::backup_phase::FINALIZING,
+            BackupPhase::Completed => crate::backup::backup_phase::COMPLETED,
+            BackupPhase::Failed => crate::backup::backup_phase::FAILED,
+        }
+    }
+
+    /// Whether the backup has ended, well or not.
+    pub fn is_final(self) -> bool {
+        matches!(self, BackupPhase::Completed | BackupPhase::Failed)
+    }
+}
+
+/// A backup as the manager that takes it reports it (`POST /pg/backup`, `GET /pg/backup/<name>`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackupProgress {
+    /// Name of the Backup object.
+    pub name: String,
+    /// The instance taking it.
+    pub instance: String,
+    /// The manager's session (new at every start of the manager): the backup lives and dies with it.
+    #[serde(rename = "sessionID")]
+    pub session_id: String,
+    /// Where it is.
+    pub phase: BackupPhase,
+    /// Barman backup ID (`base/<backupId>/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    /// The object store's destination path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_path: Option<String>,
+    /// The server name (folder) in the object store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// First WAL segment needed to restore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub begin_wal: Option<String>,
+    /// Last WAL segment needed to reach consistency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_wal: Option<String>,
+    /// LSN at `pg_backup_start`.
+    #[serde(rename = "beginLSN", skip_serializing_if = "Option::is_none")]
+    pub begin_lsn: Option<String>,
+    /// LSN at `pg_backup_stop`.
+    #[serde(rename = "endLSN", skip_serializing_if = "Option::is_none")]
+    pub end_lsn: Option<String>,
+    /// Timeline the backup starts on.
+    #[serde(rename = "timeLineID", skip_serializing_if = "Option::is_none")]
+    pub timeline_id: Option<u32>,
+    /// PostgreSQL major version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub major_version: Option<i32>,
+    /// Whether it was taken on a standby.
+    pub from_standby: bool,
+    /// When it started (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When it ended (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<String>,
+    /// Why it failed (never a credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The answer of `GET /pg/backup/<name>` (404) and `POST /pg/backup` (409) when the manager cannot
+/// give the backup asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackupRefusal {
+    /// Why.
+    pub error: String,
+    /// The manager's current session: a backup started in another session was lost with it.
+    #[serde(rename = "sessionID")]
+    pub session_id: String,
+    /// The backup that is running, when another one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<String>,
+}
+
 /// Settings the operator changes while an instance runs, pushed over the status API so they reach
 /// the manager within a second instead of through kubelet's volume sync (up to a minute). They
 /// override the same settings of the configuration file. `version` orders them: the manager keeps
@@ -262,6 +386,35 @@ mod tests {
                 .expect("deserialize");
         assert_eq!(status.instance_name, "pg-2");
         assert!(!status.is_primary);
+    }
+
+    #[test]
+    fn backup_progress_uses_the_backup_status_field_names() {
+        let progress = BackupProgress {
+            name: "nightly".into(),
+            instance: "pg-2".into(),
+            session_id: "1-abc".into(),
+            phase: BackupPhase::Finalizing,
+            begin_lsn: Some("0/3000028".into()),
+            timeline_id: Some(1),
+            ..BackupProgress::default()
+        };
+        let json = serde_json::to_value(&progress).expect("serialize");
+        assert_eq!(json["phase"], "finalizing");
+        assert_eq!(json["sessionID"], "1-abc");
+        assert_eq!(json["beginLSN"], "0/3000028");
+        assert_eq!(json["timeLineID"], 1);
+        assert_eq!(
+            BackupPhase::Finalizing.as_str(),
+            crate::backup::backup_phase::FINALIZING
+        );
+        assert!(BackupPhase::Failed.is_final() && !BackupPhase::Running.is_final());
+        let back: BackupProgress = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, progress);
+        // An archiver report from a manager without the times still parses.
+        let archiver: ArchiverState =
+            serde_json::from_str(r#"{"archivedCount":3,"failedCount":0}"#).expect("archiver");
+        assert_eq!(archiver.last_archived_time, None);
     }
 
     #[test]

@@ -32,31 +32,65 @@ enum Command {
         #[arg(short = 'n', long = "namespace")]
         namespace: Option<String>,
     },
+    /// Create a Backup of a cluster (its phase then shows in `kubectl get backup`).
+    Backup {
+        /// The Cluster.
+        cluster: String,
+        /// Name of the Backup (default: `<cluster>-<UTC time>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// `barmanObjectStore` or `volumeSnapshot` (default: barmanObjectStore).
+        #[arg(long)]
+        method: Option<String>,
+        /// `primary` or `prefer-standby` (default: the cluster's backup.target).
+        #[arg(long)]
+        target: Option<String>,
+        /// Namespace of the Cluster (default: the kubeconfig's).
+        #[arg(short = 'n', long = "namespace")]
+        namespace: Option<String>,
+    },
 }
 
-async fn promote(namespace: Option<String>, cluster: &str, instance: &str) -> ExitCode {
-    // Dependencies enable both of rustls' crypto backends; choose one (Err: already chosen).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = match kube::Client::try_default().await {
-        Ok(c) => c,
+/// Runs `command` with a client of the kubeconfig's cluster and the namespace (the given one,
+/// else the kubeconfig's) on a one-thread runtime; prints what it returns, a line on success or
+/// the error on failure.
+fn with_client<F, Fut>(namespace: Option<String>, command: F) -> ExitCode
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot reach the Kubernetes API server: {e}");
+            eprintln!("cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
-    match kubectl_pgfed::promote::promote(client, &namespace, cluster, instance).await {
-        Ok(target) => {
-            println!(
-                "switchover of {namespace}/{cluster} to {target} requested; follow it with `kubectl get cluster {cluster} -n {namespace} -w`"
-            );
-            ExitCode::SUCCESS
+    runtime.block_on(async {
+        // Dependencies enable both of rustls' crypto backends; choose one (Err: already chosen).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match kube::Client::try_default().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("cannot reach the Kubernetes API server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_string());
+        match command(client, namespace).await {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
         }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 fn main() -> ExitCode {
@@ -65,16 +99,34 @@ fn main() -> ExitCode {
             cluster,
             instance,
             namespace,
-        } => match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(promote(namespace, &cluster, &instance)),
-            Err(e) => {
-                eprintln!("cannot start: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        } => with_client(namespace, |client, namespace| async move {
+            kubectl_pgfed::promote::promote(client, &namespace, &cluster, &instance)
+                .await
+                .map(|target| format!(
+                    "switchover of {namespace}/{cluster} to {target} requested; follow it with `kubectl get cluster {cluster} -n {namespace} -w`"
+                ))
+                .map_err(|e| e.to_string())
+        }),
+        Command::Backup {
+            cluster,
+            name,
+            method,
+            target,
+            namespace,
+        } => with_client(namespace, |client, namespace| async move {
+            let request = kubectl_pgfed::backup::Request {
+                cluster,
+                name,
+                method,
+                target,
+            };
+            kubectl_pgfed::backup::create(client, &namespace, &request)
+                .await
+                .map(|name| format!(
+                    "backup {namespace}/{name} requested; follow it with `kubectl get backup {name} -n {namespace} -w`"
+                ))
+                .map_err(|e| e.to_string())
+        }),
         Command::Validate { files } => {
             let mut problems = 0;
             let mut checked = 0;

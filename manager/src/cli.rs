@@ -58,6 +58,10 @@ enum Command {
         /// waits for its last segment; then the backup is abandoned with the reason.
         #[arg(long, default_value_t = 300)]
         archive_stall_timeout: u64,
+        /// On a standby: seconds to wait for the primary to archive the backup's last WAL segment
+        /// (it does when it switches segments); then the backup is abandoned with the reason.
+        #[arg(long, default_value_t = 600)]
+        end_wal_timeout: u64,
     },
     /// Instance lifecycle.
     Instance {
@@ -231,10 +235,15 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             config,
             backup_id,
             archive_stall_timeout,
+            end_wal_timeout,
         } => {
             let cfg = load(&config)?;
-            let stall = std::time::Duration::from_secs(archive_stall_timeout);
-            let report = crate::backup::take::take_backup(&cfg, backup_id, stall).await?;
+            let options = crate::backup::take::BackupOptions {
+                backup_id,
+                archive_stall_timeout: std::time::Duration::from_secs(archive_stall_timeout),
+                end_wal_timeout: std::time::Duration::from_secs(end_wal_timeout),
+            };
+            let report = crate::backup::take::take_backup(&cfg, &options, &|_| {}).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
         }

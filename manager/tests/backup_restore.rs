@@ -181,7 +181,24 @@ fn backup_from_a_standby_restores() {
     // A standby's restartpoint needs a checkpoint record from the primary to start the backup at.
     a.psql("postgres", "CHECKPOINT");
     a.psql("postgres", "SELECT pg_switch_wal()");
-    s.manager_ok(&["backup", "--backup-id", "20260102T000000"]);
+    // On a standby the backup is done only once the primary archived its last segment: it waits
+    // until the primary switches segments.
+    let mut taking = common::as_postgres(common::manager_bin())
+        .args(["backup", "--backup-id", "20260102T000000", "--config"])
+        .arg(s.config_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map(common::ChildGuard)
+        .expect("spawn backup");
+    let finished = common::wait_for("the standby's backup", LONG, || {
+        a.psql("postgres", "SELECT pg_switch_wal()");
+        match taking.0.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            _ => Err("running".to_string()),
+        }
+    });
+    assert!(finished.success(), "the standby's backup failed");
     let tars: Vec<String> = minio
         .list("backups", "alpha/base/20260102T000000/")
         .into_iter()

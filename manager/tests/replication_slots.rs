@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::certs::{Pair, Pki};
+use common::certs::Pki;
 use common::free_port;
-use common::node::{Node, merged};
+use common::node::Node;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -53,18 +53,6 @@ fn cluster_settings(node: &mut Node, certs: &Value, instances: &[&str]) {
     }
 }
 
-fn primary_connection(primary: &Node, replica: &Pair, pki: &Pki) -> Value {
-    json!({
-        "connectionParameters": {
-            "host": "127.0.0.1",
-            "port": primary.port.to_string(),
-            "user": "streaming_replica",
-            "sslmode": "verify-full",
-        },
-        "sslCert": replica.cert, "sslKey": replica.key, "sslRootCert": pki.ca,
-    })
-}
-
 #[test]
 fn ha_and_user_slots_are_kept_on_the_primary_and_its_standbys() {
     let mut a = Node::new("pg-a", "pg");
@@ -89,16 +77,7 @@ fn ha_and_user_slots_are_kept_on_the_primary_and_its_standbys() {
     // pg-b joins and streams through its own slot.
     let mut b = Node::new("pg-b", "pg");
     cluster_settings(&mut b, &certs, &all);
-    b.set(
-        "externalClusters",
-        json!([merged(
-            json!({"name": "pg-a", "connectionParameters": {"host": "127.0.0.1", "port": a.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full"}}),
-            &b.mount_tls_secret("streaming-replica", &replica, &pki.ca),
-        )]),
-    );
-    b.set("bootstrap", json!({"pg_basebackup": {"source": "pg-a"}}));
-    b.set("primaryConnection", primary_connection(&a, &replica, &pki));
-    b.write_config();
+    b.stream_from(&a, &replica, &pki.ca);
     let _run_b = b.run_manager();
     a.wait_query(
         "postgres",

@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use chrono::{Duration, Utc};
-use pgfed_api::instance::{CONFIG_PATH, DynamicConfig, InstanceStatus, STATUS_PATH};
+use pgfed_api::instance::{
+    BACKUP_PATH, BackupPhase, BackupProgress, BackupRefusal, BackupRequest, CONFIG_PATH,
+    DynamicConfig, InstanceStatus, STATUS_PATH, WAL_SWITCH_PATH,
+};
 use pgfed_operator::instances::{
     ClientCertificates, ClientIdentity, InstanceClient, InstanceClientError, Timeouts,
 };
@@ -106,6 +109,44 @@ async fn config_in_effect(State(manager): State<Shared>) -> Response {
     Json(manager.pushed.last().cloned().unwrap_or_default()).into_response()
 }
 
+/// As the manager: `busy` is refused (another backup runs), anything else is started.
+async fn start_backup(Json(request): Json<BackupRequest>) -> Response {
+    if request.name == "busy" {
+        let refusal = BackupRefusal {
+            error: "backup other is running on this instance".into(),
+            session_id: "s1".into(),
+            running: Some("other".into()),
+        };
+        return (StatusCode::CONFLICT, Json(refusal)).into_response();
+    }
+    let progress = BackupProgress {
+        name: request.name,
+        instance: "pg-1".into(),
+        session_id: "s1".into(),
+        ..BackupProgress::default()
+    };
+    (StatusCode::ACCEPTED, Json(progress)).into_response()
+}
+
+/// As the manager: `known` is running; anything else is unknown to this session.
+async fn backup_progress(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    if name == "known" {
+        let progress = BackupProgress {
+            name,
+            phase: BackupPhase::Running,
+            session_id: "s1".into(),
+            ..BackupProgress::default()
+        };
+        return Json(progress).into_response();
+    }
+    let refusal = BackupRefusal {
+        error: format!("no backup {name} in this session of the instance manager"),
+        session_id: "s2".into(),
+        running: None,
+    };
+    (StatusCode::NOT_FOUND, Json(refusal)).into_response()
+}
+
 async fn never_answers() -> StatusCode {
     std::future::pending::<()>().await;
     StatusCode::OK
@@ -134,6 +175,12 @@ async fn serve_on(pki: &ClusterPki, ip: IpAddr, port: u16) -> (SocketAddr, Share
             CONFIG_PATH,
             axum::routing::put(config).get(config_in_effect),
         )
+        .route(BACKUP_PATH, axum::routing::post(start_backup))
+        .route(&format!("{BACKUP_PATH}/{{name}}"), get(backup_progress))
+        .route(
+            WAL_SWITCH_PATH,
+            axum::routing::post(|| async { StatusCode::OK }),
+        )
         .with_state(shared.clone());
     let listener = pgfed_tls::TlsListener {
         tcp,
@@ -159,6 +206,42 @@ async fn the_status_is_read_over_mutual_tls() {
         client.status(LOCALHOST).await.expect("status"),
         canned_status()
     );
+}
+
+#[tokio::test]
+async fn backups_are_started_and_read_and_a_refusal_or_a_lost_one_is_told_apart() {
+    let pki = cluster_pki("pg");
+    let (addr, _) = serve(&pki).await;
+    let client = client(&pki, &operator_identity(&pki.client_ca), addr.port());
+    let request = |name: &str| BackupRequest { name: name.into() };
+    let started = client
+        .start_backup(LOCALHOST, &request("nightly"))
+        .await
+        .expect("asked")
+        .expect("started");
+    assert_eq!(
+        (started.name.as_str(), started.session_id.as_str()),
+        ("nightly", "s1")
+    );
+    let busy = client
+        .start_backup(LOCALHOST, &request("busy"))
+        .await
+        .expect("asked")
+        .expect_err("refused");
+    assert_eq!(busy.running.as_deref(), Some("other"));
+    let known = client
+        .backup_progress(LOCALHOST, "known")
+        .await
+        .expect("asked")
+        .expect("known");
+    assert_eq!(known.phase, BackupPhase::Running);
+    let lost = client
+        .backup_progress(LOCALHOST, "lost")
+        .await
+        .expect("asked")
+        .expect_err("unknown");
+    assert_eq!(lost.session_id, "s2");
+    client.switch_wal(LOCALHOST).await.expect("switched");
 }
 
 #[tokio::test]

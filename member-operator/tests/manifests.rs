@@ -2,6 +2,7 @@
 //! run is one the binary accepts, and the RBAC grants exactly the calls the code makes.
 
 use clap::Parser;
+use pgfed_operator::backup::API_ACCESS as BACKUP_API_ACCESS;
 use pgfed_operator::cli::{Cli, Command};
 use pgfed_operator::cluster::API_ACCESS as CLUSTER_API_ACCESS;
 use pgfed_operator::leader::{API_ACCESS as LEADER_API_ACCESS, LEASE_NAME};
@@ -323,6 +324,7 @@ fn rbac_grants_exactly_the_calls_the_code_makes() {
     let used: BTreeSet<(String, String, String)> = API_ACCESS
         .iter()
         .chain(CLUSTER_API_ACCESS)
+        .chain(BACKUP_API_ACCESS)
         .chain(LEADER_API_ACCESS)
         .map(|a| {
             (

@@ -62,6 +62,55 @@ pub struct BarmanObjectStoreConfiguration {
     pub data: Option<DataBackupConfiguration>,
 }
 
+impl BarmanObjectStoreConfiguration {
+    /// Every Secret key this configuration reads (endpoint CA and credentials), as
+    /// (field path below the configuration, selector), for mounting them into the instances.
+    pub fn secret_selectors(&self) -> Vec<(&'static str, &SecretKeySelector)> {
+        let s3 = self.s3_credentials.as_ref();
+        let azure = self.azure_credentials.as_ref();
+        let google = self.google_credentials.as_ref();
+        let all: [(&'static str, Option<&SecretKeySelector>); 10] = [
+            ("endpointCA", self.endpoint_ca.as_ref()),
+            (
+                "s3Credentials.accessKeyId",
+                s3.and_then(|c| c.access_key_id.as_ref()),
+            ),
+            (
+                "s3Credentials.secretAccessKey",
+                s3.and_then(|c| c.secret_access_key.as_ref()),
+            ),
+            ("s3Credentials.region", s3.and_then(|c| c.region.as_ref())),
+            (
+                "s3Credentials.sessionToken",
+                s3.and_then(|c| c.session_token.as_ref()),
+            ),
+            (
+                "azureCredentials.connectionString",
+                azure.and_then(|c| c.connection_string.as_ref()),
+            ),
+            (
+                "azureCredentials.storageAccount",
+                azure.and_then(|c| c.storage_account.as_ref()),
+            ),
+            (
+                "azureCredentials.storageKey",
+                azure.and_then(|c| c.storage_key.as_ref()),
+            ),
+            (
+                "azureCredentials.storageSasToken",
+                azure.and_then(|c| c.storage_sas_token.as_ref()),
+            ),
+            (
+                "googleCredentials.applicationCredentials",
+                google.and_then(|c| c.application_credentials.as_ref()),
+            ),
+        ];
+        all.into_iter()
+            .filter_map(|(field, selector)| selector.map(|s| (field, s)))
+            .collect()
+    }
+}
+
 /// Credentials for S3 and S3-compatible object stores.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -2,6 +2,7 @@
 //! `data.tar` (split into `data_0001.tar`… for parallel streams) plus `<oid>.tar` per tablespace.
 
 pub mod archiver_watch;
+pub mod end_wal;
 pub mod fetch;
 pub mod files;
 mod pg_backup;
@@ -38,8 +39,8 @@ pub enum BackupError {
     /// The backup_label pg_backup_stop returned.
     #[error(transparent)]
     Label(#[from] LabelError),
-    /// pg_backup_stop returned an LSN that is not one.
-    #[error("pg_backup_stop returned {0}")]
+    /// pg_backup_start or pg_backup_stop returned an LSN that is not one.
+    #[error("the server returned a backup position that is not an LSN: {0}")]
     StopLsn(#[from] InvalidLsn),
     /// Local I/O.
     #[error("{context}: {source}")]
@@ -73,6 +74,20 @@ pub enum BackupError {
         last_failed_wal: String,
         /// pg_stat_archiver.last_failed_time.
         last_failed_at: String,
+    },
+    /// A backup taken on a standby: the primary did not archive its last WAL segment in time.
+    #[error(
+        "backup abandoned: its last WAL segment {segment} was not archived by the primary within \
+         {waited_secs}s{}; a backup taken on a standby is usable only with it",
+        last_error.as_deref().map(|e| format!(" (last object store error: {e})")).unwrap_or_default()
+    )]
+    EndWalNotArchived {
+        /// The segment.
+        segment: String,
+        /// How long the backup waited.
+        waited_secs: u64,
+        /// The last listing error, when the object store failed.
+        last_error: Option<String>,
     },
     /// One of the backup's streams ended before its part was done.
     #[error("{0}")]
@@ -132,6 +147,7 @@ impl BackupError {
             BackupError::Io { .. } => "io",
             BackupError::AlreadyExists { .. } => "backup_exists",
             BackupError::ArchivingStalled { .. } => "archiving_stalled",
+            BackupError::EndWalNotArchived { .. } => "end_wal_not_archived",
             BackupError::Interrupted(_) => "interrupted",
             BackupError::Task { .. } => "task",
             BackupError::NotEmpty(_) => "pgdata_not_empty",

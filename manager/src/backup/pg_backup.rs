@@ -18,6 +18,17 @@ pub(super) struct ServerFacts {
     pub(super) segment_size: u64,
     /// Tablespaces other than pg_default and pg_global, by OID.
     pub(super) tablespaces: Vec<Tablespace>,
+    /// The server is a standby (the backup starts in recovery).
+    pub(super) in_recovery: bool,
+    /// `archive_mode`: on a standby, pg_backup_stop waits for archiving only when `always`.
+    pub(super) archive_mode: String,
+}
+
+impl ServerFacts {
+    /// The major version (`150004` → 15); 0 when the server said something else.
+    pub(super) fn major_version(&self) -> i32 {
+        self.version.parse::<i32>().map_or(0, |v| v / 10000)
+    }
 }
 
 /// What pg_backup_stop returned.
@@ -67,24 +78,39 @@ pub(super) async fn server_facts(client: &Client) -> Result<ServerFacts, BackupE
             location: r.get(2),
         })
         .collect();
+    let role = client
+        .query_one(
+            "SELECT pg_is_in_recovery(), current_setting('archive_mode')",
+            &[],
+        )
+        .await
+        .map_err(sql("pg_is_in_recovery"))?;
     Ok(ServerFacts {
         version,
         systemid,
         segment_size,
         tablespaces,
+        in_recovery: role.get(0),
+        archive_mode: role.get(1),
     })
 }
 
-/// Starts the backup on this session; `fast` asks for an immediate checkpoint.
-pub(super) async fn start(client: &Client, backup_id: &str, fast: bool) -> Result<(), BackupError> {
-    client
+/// Starts the backup on this session; `fast` asks for an immediate checkpoint (a restartpoint on
+/// a standby). Returns where the backup starts in WAL.
+pub(super) async fn start(
+    client: &Client,
+    backup_id: &str,
+    fast: bool,
+) -> Result<Lsn, BackupError> {
+    let lsn: String = client
         .query_one(
             "SELECT pg_backup_start($1, $2)::text",
             &[&format!("pgfed {backup_id}"), &fast],
         )
         .await
-        .map_err(sql("pg_backup_start"))?;
-    Ok(())
+        .map_err(sql("pg_backup_start"))?
+        .get(0);
+    Ok(lsn.parse()?)
 }
 
 /// Ends the backup, waiting for its last WAL segment to be archived.

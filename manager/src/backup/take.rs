@@ -1,13 +1,16 @@
 //! Online base backup to object storage from a primary or a standby: pg_backup_start, the data
 //! directory and tablespaces streamed as tar (split into `data.jobs` balanced streams, each
 //! compressed and uploaded as a parallel multipart upload), pg_backup_stop waiting for the WAL to
-//! be archived, backup_label into data.tar, then backup.info marked DONE.
+//! be archived (on a standby, which does not archive, the wait for the last segment in the object
+//! store comes after the copy: see [`super::end_wal`]), backup_label into data.tar, then
+//! backup.info marked DONE. A caller may follow the steps through [`Milestone`]s.
 //!
 //! This module only orders the steps: [`super::files`] walks and tars, [`super::pg_backup`] speaks
 //! SQL, [`super::archiver_watch`] bounds the wait for WAL archiving, and what backup.info says
 //! is decided in [`pgfed_api::barman::backup_info`].
 
 use super::archiver_watch::watch_archiver;
+use super::end_wal::{must_wait_for_end_segment, wait_archived};
 use super::files::{Entry, TarJob, balance, walk, write_tar};
 use super::pg_backup::{self, Stopped};
 use super::stream::upload;
@@ -15,7 +18,7 @@ use super::{BackupError, Interruption, task};
 use crate::config::ManagerConfig;
 use crate::objstore::{Archive, server_name};
 use crate::pg::sql;
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use pgfed_api::barman::CompressionType;
 use pgfed_api::barman::backup_info::{
     BackupInfo, CompletedBackup, FailedBackup, Tablespace, backup_end_wal,
@@ -44,14 +47,67 @@ pub struct BackupReport {
     pub begin_lsn: String,
     /// End LSN.
     pub end_lsn: String,
+    /// Timeline the backup started on.
+    pub timeline: u32,
+    /// Taken on a standby.
+    pub from_standby: bool,
+    /// PostgreSQL major version.
+    pub major_version: i32,
+    /// When pg_backup_start was called (RFC 3339).
+    pub begin_time: String,
+    /// When the backup was complete (RFC 3339).
+    pub end_time: String,
 }
 
-/// Takes a backup of the local instance into the cluster's object store.
+/// How a backup is taken.
+#[derive(Clone, Debug)]
+pub struct BackupOptions {
+    /// Backup ID; default: the current UTC time, Barman's format.
+    pub backup_id: Option<String>,
+    /// How long WAL archiving may fail without progress while pg_backup_stop waits on it.
+    pub archive_stall_timeout: Duration,
+    /// On a standby: how long to wait for the primary to archive the backup's last segment.
+    pub end_wal_timeout: Duration,
+}
+
+/// A step of a backup under way, for a caller that reports progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Milestone {
+    /// pg_backup_start returned: the data is being copied.
+    Started {
+        /// Backup ID.
+        backup_id: String,
+        /// Where the backup starts in WAL.
+        begin_lsn: String,
+        /// Taken on a standby.
+        from_standby: bool,
+        /// PostgreSQL major version.
+        major_version: i32,
+    },
+    /// The copy is done; the backup waits for its last WAL segment to be archived.
+    Finalizing,
+    /// On a standby: the backup ended at `end_lsn` and waits for the primary to archive
+    /// `end_wal` (which it does once it switches away from that segment).
+    AwaitingEndWal {
+        /// The segment waited for.
+        end_wal: String,
+        /// Where the backup ends.
+        end_lsn: String,
+    },
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Takes a backup of the local instance into the cluster's object store, telling `report` each
+/// [`Milestone`] as it is reached.
 pub async fn take_backup(
     cfg: &ManagerConfig,
-    backup_id: Option<String>,
-    archive_stall_timeout: Duration,
+    options: &BackupOptions,
+    report: &(dyn Fn(Milestone) + Send + Sync),
 ) -> Result<BackupReport, BackupError> {
+    let archive_stall_timeout = options.archive_stall_timeout;
     let store_cfg = cfg.backup_store()?;
     let data_cfg = store_cfg.data.clone().unwrap_or_default();
     let compression = data_cfg.compression;
@@ -59,7 +115,10 @@ pub async fn take_backup(
         .unwrap_or(2)
         .clamp(1, 64);
     let archive = Archive::open(store_cfg, &cfg.cluster_name, &cfg.secrets_dir)?;
-    let backup_id = backup_id.unwrap_or_else(|| Utc::now().format("%Y%m%dT%H%M%S").to_string());
+    let backup_id = options
+        .backup_id
+        .clone()
+        .unwrap_or_else(|| Utc::now().format("%Y%m%dT%H%M%S").to_string());
     let info_key = format!("{}/backup.info", layout::backup_dir_key(&backup_id));
     if archive.get(&info_key).await?.is_some() {
         return Err(BackupError::AlreadyExists {
@@ -71,23 +130,43 @@ pub async fn take_backup(
     let client = sql::connect(cfg, "postgres").await?;
     let facts = pg_backup::server_facts(&client).await?;
     let begin_time = Utc::now();
-    pg_backup::start(
+    let begin_lsn = pg_backup::start(
         &client,
         &backup_id,
         data_cfg.immediate_checkpoint.unwrap_or(true),
     )
     .await?;
+    report(Milestone::Started {
+        backup_id: backup_id.clone(),
+        begin_lsn: begin_lsn.to_string(),
+        from_standby: facts.in_recovery,
+        major_version: facts.major_version(),
+    });
 
-    let copied = copy_and_stop(
-        cfg,
-        &client,
-        &archive,
-        &backup_id,
-        &facts.tablespaces,
-        compression,
-        jobs,
-        archive_stall_timeout,
-    )
+    let copied = async {
+        let (size, stored, stopped) = copy_and_stop(
+            cfg,
+            &client,
+            &archive,
+            &backup_id,
+            &facts.tablespaces,
+            compression,
+            jobs,
+            archive_stall_timeout,
+            report,
+        )
+        .await?;
+        if must_wait_for_end_segment(facts.in_recovery, &facts.archive_mode) {
+            let label = parse_backup_label(&stopped.label)?;
+            let end_wal = backup_end_wal(label.timeline, stopped.end_lsn, facts.segment_size);
+            report(Milestone::AwaitingEndWal {
+                end_wal: end_wal.to_string(),
+                end_lsn: stopped.end_lsn.to_string(),
+            });
+            wait_archived(&archive, &end_wal.to_string(), options.end_wal_timeout).await?;
+        }
+        Ok::<_, BackupError>((size, stored, stopped))
+    }
     .await;
     let (size, stored, stopped) = match copied {
         Ok(r) => r,
@@ -138,6 +217,11 @@ pub async fn take_backup(
         begin_wal: label.start_wal,
         begin_lsn: label.start_lsn.to_string(),
         end_lsn: stopped.end_lsn.to_string(),
+        timeline: label.timeline,
+        from_standby: facts.in_recovery,
+        major_version: facts.major_version(),
+        begin_time: rfc3339(begin_time),
+        end_time: rfc3339(Utc::now()),
     })
 }
 
@@ -164,6 +248,7 @@ async fn copy_and_stop(
     compression: Option<CompressionType>,
     jobs: usize,
     archive_stall_timeout: Duration,
+    report: &(dyn Fn(Milestone) + Send + Sync),
 ) -> Result<(u64, u64, Stopped), BackupError> {
     let entries = tokio::task::spawn_blocking({
         let root = cfg.pgdata.clone();
@@ -231,6 +316,7 @@ async fn copy_and_stop(
     files_done_rx
         .await
         .map_err(|_| BackupError::Interrupted(Interruption::DataTarEndedEarly))?;
+    report(Milestone::Finalizing);
     // pg_backup_stop waits, without limit, for the backup's last WAL segment to be archived.
     // When archiving keeps failing (object store down, a conflicting segment) that would hang the
     // backup for ever: give up once it has failed and made no progress for the stall timeout.

@@ -1,10 +1,12 @@
 //! HTTP endpoints of a running instance: kubelet probes (`/healthz`, `/readyz`, `/startupz`) on
 //! the probe port, the status document, the dynamic settings (`GET`/`PUT /pg/config`), restart
-//! requests (`POST /pg/restart`) and in-place upgrades (`PUT /manager/binary`) on a TLS
+//! requests (`POST /pg/restart`), in-place upgrades (`PUT /manager/binary`), base backups
+//! (`POST /pg/backup`, `GET /pg/backup/<name>`) and WAL switches (`POST /pg/wal/switch`) on a TLS
 //! port that requires a client certificate signed by the cluster's client CA (plain `/pg/status`
 //! on the probe port only when no certificates are configured, for development; settings are never
 //! accepted there), and Prometheus `/metrics`.
 
+use super::backups::Admission as BackupAdmission;
 use super::dynamic::{self, Admission};
 use super::metrics::{CustomQuery, scrape};
 use super::shared::Shared;
@@ -12,12 +14,13 @@ use super::status::{collect, ready};
 use crate::config::CertificateFiles;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use pgfed_api::instance::{
-    CONFIG_PATH, DynamicConfig, MANAGER_BINARY_PATH, MANAGER_HASH_HEADER, RESTART_PATH, STATUS_PATH,
+    BACKUP_PATH, BackupRefusal, BackupRequest, CONFIG_PATH, DynamicConfig, MANAGER_BINARY_PATH,
+    MANAGER_HASH_HEADER, RESTART_PATH, STATUS_PATH, WAL_SWITCH_PATH,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -210,6 +213,133 @@ async fn put_manager(
     }
 }
 
+/// How long WAL archiving may fail without progress while an operator-started backup waits on it.
+const BACKUP_ARCHIVE_STALL: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long an operator-started backup on a standby waits for its last segment in the store
+/// (the operator asks the primary to switch segments meanwhile, so this bounds a fault).
+const BACKUP_END_WAL_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn backup_refusal(
+    code: StatusCode,
+    s: &Shared,
+    error: String,
+    running: Option<String>,
+) -> Response {
+    (
+        code,
+        Json(BackupRefusal {
+            error,
+            session_id: s.backups.session_id.clone(),
+            running,
+        }),
+    )
+        .into_response()
+}
+
+/// `POST /pg/backup`: starts a base backup of this instance for the Backup named in the request,
+/// in the background (202 with its record), or returns the record of the one already started
+/// for that name (200); 409 while another Backup runs here.
+async fn start_backup(
+    State(s): State<Arc<Shared>>,
+    Json(request): Json<BackupRequest>,
+) -> Response {
+    if request.name.is_empty() {
+        return backup_refusal(StatusCode::BAD_REQUEST, &s, "no Backup name".into(), None);
+    }
+    let cfg = s.config.read().await.clone();
+    let where_to = cfg.backup_store().ok().map(|store| {
+        (
+            store.destination_path.clone(),
+            crate::objstore::server_name(store, &cfg.cluster_name).to_string(),
+        )
+    });
+    match s.backups.request(&request.name, cfg.me(), where_to) {
+        BackupAdmission::Existing(progress) => Json(*progress).into_response(),
+        BackupAdmission::Busy { running } => backup_refusal(
+            StatusCode::CONFLICT,
+            &s,
+            format!("backup {running} is running on this instance"),
+            Some(running),
+        ),
+        BackupAdmission::Start => {
+            let name = request.name;
+            tracing::info!(backup = %name, "base backup requested by the operator");
+            let shared = s.clone();
+            let task_name = name.clone();
+            tokio::spawn(async move {
+                let options = crate::backup::take::BackupOptions {
+                    backup_id: None,
+                    archive_stall_timeout: BACKUP_ARCHIVE_STALL,
+                    end_wal_timeout: BACKUP_END_WAL_WAIT,
+                };
+                let (reporter, reported) = (shared.clone(), task_name.clone());
+                let result = crate::backup::take::take_backup(&cfg, &options, &move |step| {
+                    reporter.backups.milestone(&reported, step)
+                })
+                .await;
+                match &result {
+                    Ok(r) => {
+                        tracing::info!(backup = %task_name, backup_id = %r.backup_id, "base backup completed")
+                    }
+                    Err(e) => {
+                        tracing::error!(backup = %task_name, error = %e, label = e.label(), "base backup failed")
+                    }
+                }
+                shared
+                    .backups
+                    .finish(&task_name, result.map_err(|e| e.to_string()));
+            });
+            let progress = s.backups.get(&name).unwrap_or_default();
+            (StatusCode::ACCEPTED, Json(progress)).into_response()
+        }
+    }
+}
+
+/// `GET /pg/backup/<name>`: the record of a backup started in this session; 404 (with the
+/// session) when there is none, e.g. because the manager restarted since it started.
+async fn backup_progress(State(s): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
+    match s.backups.get(&name) {
+        Some(progress) => Json(progress).into_response(),
+        None => backup_refusal(
+            StatusCode::NOT_FOUND,
+            &s,
+            format!("no backup {name} in this session of the instance manager"),
+            None,
+        ),
+    }
+}
+
+/// `POST /pg/wal/switch`: on the primary, switches to a new WAL segment so the one in progress
+/// is archived now (a backup taken on a standby ends in it); 409 on a standby.
+async fn switch_wal(State(s): State<Arc<Shared>>) -> Response {
+    let cfg = s.config.read().await.clone();
+    let switched = async {
+        let client = crate::pg::sql::connect(&cfg, "postgres").await?;
+        let row = client
+            .query_one(
+                "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL \
+                 ELSE pg_switch_wal()::text END",
+                &[],
+            )
+            .await
+            .map_err(|source| crate::pg::PgError::Sql {
+                context: "pg_switch_wal".into(),
+                source,
+            })?;
+        Ok::<_, crate::pg::PgError>((row.get::<_, bool>(0), row.get::<_, Option<String>>(1)))
+    }
+    .await;
+    match switched {
+        Ok((false, lsn)) => Json(serde_json::json!({ "lsn": lsn })).into_response(),
+        Ok((true, _)) => refused(
+            StatusCode::CONFLICT,
+            "this instance is a standby: only the primary switches WAL segments".into(),
+            None,
+        ),
+        Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), None),
+    }
+}
+
 async fn metrics(State((s, custom)): State<MetricsState>) -> Response {
     let cfg = s.config.read().await.clone();
     (
@@ -236,10 +366,13 @@ pub fn probes(shared: Arc<Shared>, with_status: bool) -> Router {
 const MAX_MANAGER_BYTES: usize = 512 << 20;
 
 /// The status router served over mutual TLS: the status document, the dynamic settings, restart
-/// requests and in-place upgrades.
+/// requests, in-place upgrades, base backups and WAL switches.
 pub fn status_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(STATUS_PATH, get(status))
+        .route(BACKUP_PATH, post(start_backup))
+        .route(&format!("{BACKUP_PATH}/{{name}}"), get(backup_progress))
+        .route(WAL_SWITCH_PATH, post(switch_wal))
         .route(CONFIG_PATH, get(get_config).put(put_config))
         .route(RESTART_PATH, post(restart))
         .route(

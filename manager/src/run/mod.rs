@@ -6,8 +6,10 @@
 //! `dynamic` the settings the operator pushes and how they combine with the configuration file;
 //! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
 //! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`;
-//! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again.
+//! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again;
+//! `backups` keeps the base backups the operator started through the status API.
 
+pub mod backups;
 pub mod converge;
 pub mod decide;
 pub mod dynamic;

@@ -51,4 +51,6 @@ pub struct Shared {
     /// A re-clone (pg_basebackup of the whole database) is under way: a step that long is not a
     /// stuck supervisor.
     pub recloning: AtomicBool,
+    /// The base backups the operator started in this session of the manager.
+    pub backups: super::backups::Backups,
 }

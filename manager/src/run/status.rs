@@ -118,7 +118,10 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
         .collect();
     let a = c
         .query_one(
-            "SELECT archived_count, last_archived_wal, failed_count, last_failed_wal FROM pg_stat_archiver",
+            "SELECT archived_count, last_archived_wal, failed_count, last_failed_wal, \
+             to_char(last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+             to_char(last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM pg_stat_archiver",
             &[],
         )
         .await
@@ -133,6 +136,8 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
         last_archived_wal: a.get(1),
         failed_count: a.get(2),
         last_failed_wal: a.get(3),
+        last_archived_time: a.get(4),
+        last_failed_time: a.get(5),
     };
     Ok(())
 }

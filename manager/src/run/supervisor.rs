@@ -652,6 +652,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         last_step: AtomicU64::new(unix_now()),
         rejoin: RwLock::new(rejoin::load(&cfg.pgdata)),
         recloning: AtomicBool::new(false),
+        backups: super::backups::Backups::new(),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let digested = shared.clone();

@@ -145,6 +145,29 @@ impl Node {
         })
     }
 
+    /// Makes this node a standby cloned from and streaming from `primary` (its instance name is
+    /// the external cluster's name) with the replication certificate `replica` signed by `ca`:
+    /// `bootstrap.pg_basebackup`, the external cluster and `primaryConnection`, over verified TLS.
+    pub fn stream_from(&mut self, primary: &Node, replica: &Pair, ca: &Path) {
+        let connection = json!({"host": "127.0.0.1", "port": primary.port.to_string(),
+                                "user": "streaming_replica", "sslmode": "verify-full"});
+        let source = merged(
+            json!({"name": primary.name, "connectionParameters": connection}),
+            &self.mount_tls_secret("streaming-replica", replica, ca),
+        );
+        self.set("externalClusters", json!([source]));
+        self.set(
+            "bootstrap",
+            json!({"pg_basebackup": {"source": primary.name}}),
+        );
+        self.set(
+            "primaryConnection",
+            json!({"connectionParameters": connection,
+                   "sslCert": replica.cert, "sslKey": replica.key, "sslRootCert": ca}),
+        );
+        self.write_config();
+    }
+
     /// Sets a top-level configuration key and rewrites the file.
     pub fn set(&mut self, key: &str, value: Value) {
         if let Some(o) = self.cfg.as_object_mut() {

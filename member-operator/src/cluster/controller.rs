@@ -154,7 +154,15 @@ pub fn event_action(note: &str) -> String {
     note[..end].to_string()
 }
 
-async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
+/// Publishes an Event about `reference` with `recorder` (see [`event_action`]); a failure is
+/// only logged: an Event never blocks a reconcile.
+pub async fn publish_event(
+    recorder: &Recorder,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let event = Event {
         type_,
         reason: reason.to_string(),
@@ -162,10 +170,14 @@ async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &
         note: Some(note),
         secondary: None,
     };
-    let reference = obj.object_ref(&cluster_resource());
-    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+    if let Err(e) = recorder.publish(&event, reference).await {
         tracing::warn!(error = %e, reason, "publishing an Event failed");
     }
+}
+
+async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
+    let reference = obj.object_ref(&cluster_resource());
+    publish_event(&ctx.recorder, &reference, type_, reason, note).await;
 }
 
 fn cluster_resource() -> ApiResource {

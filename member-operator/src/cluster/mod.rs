@@ -88,6 +88,8 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("coordination.k8s.io", "leases", "update"),
     // Nodes running instance pods, read by name for the failure domains of synchronous standbys.
     access("", "nodes", "get"),
+    // Backups: listed for `firstRecoverabilityPoint`.
+    access("pgfed.io", "backups", "list"),
     // Events on transitions.
     access("events.k8s.io", "events", "create"),
     access("events.k8s.io", "events", "patch"),

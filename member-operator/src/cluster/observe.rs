@@ -1,6 +1,7 @@
 //! Everything one reconcile of a Cluster looks at, read once at its start into [`Observed`]:
 //! the children with the Cluster's label (pods, claims, Services, PodDisruptionBudgets, Secrets,
-//! ConfigMaps, ServiceAccounts) and the Secrets the spec references by name. Reads only; the
+//! ConfigMaps, ServiceAccounts), the Secrets the spec references by name and the Cluster's
+//! Backups. Reads only; the
 //! decisions and builders downstream are pure over this value.
 
 use super::error::ReconcileError;
@@ -11,7 +12,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
+use kube::core::DeserializeGuard;
 use kube::{Client, Resource};
+use pgfed_api::backup::Backup;
 use pgfed_api::cluster::Cluster;
 use pgfed_api::instance::InstanceStatus;
 use pgfed_api::names::LABEL_CLUSTER;
@@ -43,6 +46,28 @@ pub struct Observed {
     pub secrets: BTreeMap<String, Secret>,
     /// What each instance manager reported, by instance name (absent: it did not answer).
     pub instances: BTreeMap<String, InstanceStatus>,
+    /// The Backups of this Cluster (for `firstRecoverabilityPoint`); None when they could not be
+    /// read (the status field is then left as it was).
+    pub backups: Option<Vec<Backup>>,
+}
+
+/// The Backups in `namespace` of Cluster `cluster`; None (logged) when they cannot be listed: a
+/// status field must not block a reconcile. One Backup that does not parse is skipped.
+async fn list_backups(client: &Client, namespace: &str, cluster: &str) -> Option<Vec<Backup>> {
+    let api: Api<DeserializeGuard<Backup>> = Api::namespaced(client.clone(), namespace);
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Some(
+            list.items
+                .into_iter()
+                .filter_map(|b| b.0.ok())
+                .filter(|b| b.spec.cluster.name == cluster)
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!(namespace, cluster, error = %e, "cannot list the Backups");
+            None
+        }
+    }
 }
 
 async fn list_labelled<K>(
@@ -110,6 +135,7 @@ pub async fn observe(
         leases: list_labelled(client, &namespace, &name).await?,
         secrets,
         instances: BTreeMap::new(),
+        backups: list_backups(client, &namespace, &name).await,
     })
 }
 

@@ -89,6 +89,23 @@ fn referenced_secrets(cluster: &Cluster, name: &str) -> BTreeSet<String> {
         ];
         names.extend(tls.into_iter().flatten().map(|s| s.name.clone()));
     }
+    let stores = spec
+        .backup
+        .iter()
+        .filter_map(|b| b.barman_object_store.as_ref())
+        .chain(
+            spec.external_clusters
+                .iter()
+                .filter_map(|e| e.barman_object_store.as_ref()),
+        );
+    for store in stores {
+        names.extend(
+            store
+                .secret_selectors()
+                .into_iter()
+                .map(|(_, s)| s.name.clone()),
+        );
+    }
     names
 }
 
@@ -385,13 +402,19 @@ pub async fn reconcile(
             },
         )?;
 
-    let external_secrets =
+    let missing = |m: credentials::MissingRoleSecret| ReconcileError::MissingReference {
+        kind: "Secret",
+        name: m.name,
+        field: m.field,
+    };
+    let mut external_secrets =
         credentials::external_cluster_secrets(cluster, |n| observed.secrets.contains_key(n))
-            .map_err(|m| ReconcileError::MissingReference {
-                kind: "Secret",
-                name: m.name,
-                field: m.field,
-            })?;
+            .map_err(missing)?;
+    // The object stores' credentials: the manager archives WAL and takes backups with them.
+    external_secrets.extend(
+        credentials::object_store_secrets(cluster, |n| observed.secrets.contains_key(n))
+            .map_err(missing)?,
+    );
 
     // What the instance managers report (none answer before the first pod runs).
     let managers = super::managers::client(
@@ -1029,6 +1052,15 @@ pub async fn reconcile(
         now,
     });
     new_status.rejoins_reported = rejoins.published;
+    if let Some((warning, reason, note)) =
+        super::decide::archiving::archiving_event(&old_status.conditions, &new_status.conditions)
+    {
+        if warning {
+            warnings.push((reason, note));
+        } else {
+            actions.push((reason, note));
+        }
+    }
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
     Ok(Outcome {
         phase: phase_now,

@@ -1,6 +1,8 @@
 //! `status` of a Cluster: built purely from what the reconcile observed and decided, and written
 //! only when it differs from the stored one (an idle cluster costs no write). Fields other
-//! controllers own (backups, demotion tokens) are carried over untouched. Condition transition
+//! controllers own (the last backups and `LastBackupSucceeded`, written by the Backup
+//! controller; demotion tokens) are carried over untouched; `ContinuousArchiving` and
+//! `firstRecoverabilityPoint` are this controller's. Condition transition
 //! times change only when a condition's status does.
 
 use super::build::meta::Owner;
@@ -297,6 +299,7 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
             .conditions
             .retain(|c| c.type_ != condition::SYNC_REPLICATION_TOPOLOGY_SATISFIED),
     }
+    backups_and_archiving(&mut status, input);
     let initialized = input.current_primary.is_some();
     set_condition(
         &mut status.conditions,
@@ -318,6 +321,47 @@ pub fn build(input: &StatusInput) -> ClusterStatus {
         ),
     );
     status
+}
+
+/// `ContinuousArchiving` from the primary's archiver, and `firstRecoverabilityPoint` from the
+/// Cluster's completed Backups (see `decide::archiving`).
+fn backups_and_archiving(status: &mut ClusterStatus, input: &StatusInput) {
+    use super::decide::archiving::{
+        Archiving, archiving_condition, first_recoverability_point, judge,
+    };
+    let configured = input
+        .cluster
+        .spec
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.barman_object_store.is_some());
+    let primary = input
+        .current_primary
+        .as_ref()
+        .and_then(|p| input.reported.get(p));
+    let verdict = judge(configured, primary, input.now);
+    match archiving_condition(&verdict, input.cluster.metadata.generation, input.now) {
+        Some(c) => set_condition(&mut status.conditions, c),
+        None if verdict == Archiving::NotConfigured => status
+            .conditions
+            .retain(|c| c.type_ != condition::CONTINUOUS_ARCHIVING),
+        None => {}
+    }
+    if let Some(backups) = &input.observed.backups {
+        let point = first_recoverability_point(backups, &input.cluster.name_any());
+        const METHOD: &str = "barmanObjectStore";
+        match &point {
+            Some(p) => {
+                status
+                    .first_recoverability_point_by_method
+                    .insert(METHOD.to_string(), p.clone());
+            }
+            None => {
+                status.first_recoverability_point_by_method.remove(METHOD);
+            }
+        }
+        status.first_recoverability_point = point;
+    }
 }
 
 /// The status of a Cluster the operator cannot act on: the phase names the cause, the `Ready`
@@ -498,5 +542,100 @@ mod tests {
         );
         // No primary known: nothing is taken from a standby.
         assert_eq!(build(&input(None)).managed_roles_status, None);
+    }
+
+    #[test]
+    fn archiving_and_the_first_recoverability_point_come_from_the_primary_and_the_backups() {
+        use pgfed_api::backup::{Backup, BackupSpec, BackupStatus};
+        use pgfed_api::instance::ArchiverState;
+        let mut cluster = crate::cluster::build::meta::tests::stored_cluster(2);
+        cluster.spec.backup = Some(pgfed_api::cluster::BackupConfiguration {
+            barman_object_store: Some(Default::default()),
+            ..Default::default()
+        });
+        let archiving = |failed: bool| {
+            BTreeMap::from([(
+                "pg-1".to_string(),
+                InstanceStatus {
+                    is_primary: true,
+                    postgres_running: true,
+                    archiver: ArchiverState {
+                        archived_count: 4,
+                        last_archived_wal: Some("000000010000000000000004".into()),
+                        last_archived_time: Some("2026-12-01T10:00:00Z".into()),
+                        failed_count: i64::from(failed),
+                        last_failed_wal: failed.then(|| "000000010000000000000005".into()),
+                        last_failed_time: failed.then(|| "2026-12-01T10:01:00Z".into()),
+                    },
+                    ..InstanceStatus::default()
+                },
+            )])
+        };
+        let mut backup = Backup::new("b1", BackupSpec::default());
+        backup.spec.cluster.name = cluster.name_any();
+        backup.status = Some(BackupStatus {
+            phase: Some("completed".into()),
+            stopped_at: Some("2026-12-01T09:00:00Z".into()),
+            ..BackupStatus::default()
+        });
+        let observed = Observed {
+            backups: Some(vec![backup]),
+            ..Observed::default()
+        };
+        let fenced = Fenced::default();
+        let (working, failing) = (archiving(false), archiving(true));
+        let input = |reported| StatusInput {
+            cluster: &cluster,
+            observed: &observed,
+            phase: phases::HEALTHY,
+            phase_reason: String::new(),
+            target_primary: Some("pg-1".into()),
+            current_primary: Some("pg-1".into()),
+            latest_generated: 2,
+            certificates: CertificatesStatus::default(),
+            image: "postgres:15".into(),
+            reported,
+            fenced: &fenced,
+            failing_since: None,
+            sync_replication: None,
+            now: DateTime::parse_from_rfc3339("2026-12-01T10:02:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+        };
+        let ok = build(&input(&working));
+        let c = |s: &ClusterStatus| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == condition::CONTINUOUS_ARCHIVING)
+                .map(|c| (c.status.clone(), c.reason.clone()))
+        };
+        assert_eq!(
+            c(&ok),
+            Some(("True".into(), "ContinuousArchivingSuccess".into()))
+        );
+        assert_eq!(
+            ok.first_recoverability_point.as_deref(),
+            Some("2026-12-01T09:00:00Z")
+        );
+        assert_eq!(
+            ok.first_recoverability_point_by_method
+                .get("barmanObjectStore")
+                .map(String::as_str),
+            Some("2026-12-01T09:00:00Z")
+        );
+        let bad = build(&input(&failing));
+        assert_eq!(
+            c(&bad),
+            Some(("False".into(), "ContinuousArchivingFailing".into()))
+        );
+        // Without an object store the condition goes.
+        let mut plain = cluster.clone();
+        plain.spec.backup = None;
+        plain.status = Some(bad);
+        let gone = build(&StatusInput {
+            cluster: &plain,
+            ..input(&working)
+        });
+        assert_eq!(c(&gone), None);
     }
 }

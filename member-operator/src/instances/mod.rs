@@ -17,8 +17,9 @@ use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use pgfed_api::instance::{
-    CONFIG_PATH, DynamicConfig, InstanceStatus, MANAGER_BINARY_PATH, MANAGER_HASH_HEADER,
-    RESTART_PATH, STATUS_PATH,
+    BACKUP_PATH, BackupProgress, BackupRefusal, BackupRequest, CONFIG_PATH, DynamicConfig,
+    InstanceStatus, MANAGER_BINARY_PATH, MANAGER_HASH_HEADER, RESTART_PATH, STATUS_PATH,
+    WAL_SWITCH_PATH,
 };
 use pgfed_api::names::MANAGER_STATUS_PORT;
 use rustls::pki_types::ServerName;
@@ -364,6 +365,62 @@ impl InstanceClient {
                     digest: digest.to_string(),
                 },
             )
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(InstanceClientError::Status { addr, status })
+        }
+    }
+
+    /// Asks the manager at `ip` to start the backup `request` names (idempotent by that name):
+    /// `Ok(Ok(progress))` with its record, `Ok(Err(refusal))` when it refuses (409: another
+    /// backup runs there).
+    pub async fn start_backup(
+        &self,
+        ip: IpAddr,
+        request: &BackupRequest,
+    ) -> Result<Result<BackupProgress, BackupRefusal>, InstanceClientError> {
+        let addr = SocketAddr::new(ip, self.port);
+        let body = serde_json::to_vec(request).map_err(InstanceClientError::Encode)?;
+        let (status, body) = self
+            .exchange(addr, Method::POST, BACKUP_PATH, Payload::Json(body))
+            .await?;
+        let decode = |source| InstanceClientError::Decode { addr, source };
+        match status {
+            StatusCode::OK | StatusCode::ACCEPTED => {
+                Ok(Ok(serde_json::from_slice(&body).map_err(decode)?))
+            }
+            StatusCode::CONFLICT => Ok(Err(serde_json::from_slice(&body).map_err(decode)?)),
+            status => Err(InstanceClientError::Status { addr, status }),
+        }
+    }
+
+    /// The manager's record of the backup `name`: `Ok(Err(refusal))` when it has none (404: it
+    /// runs in another session than the one that started it).
+    pub async fn backup_progress(
+        &self,
+        ip: IpAddr,
+        name: &str,
+    ) -> Result<Result<BackupProgress, BackupRefusal>, InstanceClientError> {
+        let addr = SocketAddr::new(ip, self.port);
+        let path = format!("{BACKUP_PATH}/{name}");
+        let (status, body) = self
+            .exchange(addr, Method::GET, &path, Payload::None)
+            .await?;
+        let decode = |source| InstanceClientError::Decode { addr, source };
+        match status {
+            StatusCode::OK => Ok(Ok(serde_json::from_slice(&body).map_err(decode)?)),
+            StatusCode::NOT_FOUND => Ok(Err(serde_json::from_slice(&body).map_err(decode)?)),
+            status => Err(InstanceClientError::Status { addr, status }),
+        }
+    }
+
+    /// Asks the primary's manager at `ip` to switch WAL segments.
+    pub async fn switch_wal(&self, ip: IpAddr) -> Result<(), InstanceClientError> {
+        let addr = SocketAddr::new(ip, self.port);
+        let (status, _) = self
+            .exchange(addr, Method::POST, WAL_SWITCH_PATH, Payload::None)
             .await?;
         if status.is_success() {
             Ok(())

@@ -226,19 +226,28 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         name: "webhook",
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // One cache of the operator's client certificates for both controllers that talk to managers.
+    let certificates = crate::instances::ClientCertificates::default();
+    let reporter = kube::runtime::events::Reporter {
+        controller: "pgfed-operator".into(),
+        instance: Some(args.pod_name.clone()),
+    };
+    let backup_context = Arc::new(crate::backup::controller::Context::new(
+        client_for_controllers.clone(),
+        certificates.clone(),
+        metrics.clone(),
+        reporter.clone(),
+    ));
     let context = Arc::new(crate::cluster::controller::Context::new(
         client_for_controllers.clone(),
         crate::cluster::reconcile::Settings {
             operator_image: args.operator_image.clone(),
             manager: manager_binary(&args.manager_binary).await,
             cluster_domain: args.cluster_domain.clone(),
-            certificates: crate::instances::ClientCertificates::default(),
+            certificates,
         },
         metrics.clone(),
-        kube::runtime::events::Reporter {
-            controller: "pgfed-operator".into(),
-            instance: Some(args.pod_name.clone()),
-        },
+        reporter,
     ));
     // Both replicas serve the webhook; only the holder of the Lease runs the controllers.
     let elector = LeaderElector::new(
@@ -259,7 +268,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let controllers = tokio::spawn(async move {
         let result = elector
             .run(election_shutdown.clone(), move |work| async move {
-                crate::cluster::controller::run(context, work.cancelled_owned()).await;
+                tokio::join!(
+                    crate::cluster::controller::run(context, work.clone().cancelled_owned()),
+                    crate::backup::controller::run(backup_context, work.cancelled_owned()),
+                );
             })
             .await;
         if result.is_err() {

@@ -202,6 +202,52 @@ pub fn external_cluster_secrets(
     Ok(names.into_iter().collect())
 }
 
+/// The Secrets the object stores read their credentials and CA from — `spec.backup`'s (WAL
+/// archiving and base backups) and every `spec.externalClusters[].barmanObjectStore` — each named
+/// once, to mount where the manager reads them (`<credentials>/<secret>/<key>`). A missing one
+/// is an error naming its field: always for the backup store, only for an external cluster in use
+/// for the others. Pure.
+pub fn object_store_secrets(
+    cluster: &pgfed_api::cluster::Cluster,
+    exists: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, MissingRoleSecret> {
+    let used = external_clusters_in_use(cluster);
+    let backup = cluster
+        .spec
+        .backup
+        .as_ref()
+        .and_then(|b| b.barman_object_store.as_ref())
+        .map(|store| ("spec.backup.barmanObjectStore".to_string(), store, true));
+    let external = cluster
+        .spec
+        .external_clusters
+        .iter()
+        .enumerate()
+        .filter_map(|(index, e)| {
+            e.barman_object_store.as_ref().map(|store| {
+                (
+                    format!("spec.externalClusters[{index}].barmanObjectStore"),
+                    store,
+                    used.contains(&e.name.as_str()),
+                )
+            })
+        });
+    let mut names = std::collections::BTreeSet::new();
+    for (path, store, required) in backup.into_iter().chain(external) {
+        for (field, selector) in store.secret_selectors() {
+            if exists(&selector.name) {
+                names.insert(selector.name.clone());
+            } else if required {
+                return Err(MissingRoleSecret {
+                    field: format!("{path}.{field}"),
+                    name: selector.name.clone(),
+                });
+            }
+        }
+    }
+    Ok(names.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +412,37 @@ mod tests {
                 .field,
             "spec.externalClusters[0].sslRootCert"
         );
+    }
+
+    #[test]
+    fn the_object_stores_credentials_are_mounted_and_a_missing_one_is_named() {
+        let mut cluster = stored_cluster(1);
+        cluster.spec = serde_json::from_value(serde_json::json!({
+            "instances": 1,
+            "backup": {"barmanObjectStore": {
+                "destinationPath": "s3://b/",
+                "endpointCA": {"name": "minio-ca", "key": "ca.crt"},
+                "s3Credentials": {
+                    "accessKeyId": {"name": "s3", "key": "ACCESS_KEY_ID"},
+                    "secretAccessKey": {"name": "s3", "key": "ACCESS_SECRET_KEY"}
+                }
+            }},
+            "externalClusters": [{"name": "unused", "barmanObjectStore": {
+                "destinationPath": "s3://other/",
+                "s3Credentials": {"accessKeyId": {"name": "gone", "key": "k"}}
+            }}]
+        }))
+        .expect("spec");
+        let all = ["s3", "minio-ca"];
+        assert_eq!(
+            object_store_secrets(&cluster, |n| all.contains(&n)),
+            Ok(vec!["minio-ca".to_string(), "s3".to_string()])
+        );
+        let err = object_store_secrets(&cluster, |n| n == "minio-ca").expect_err("missing");
+        assert_eq!(
+            err.field,
+            "spec.backup.barmanObjectStore.s3Credentials.accessKeyId"
+        );
+        assert_eq!(err.name, "s3");
     }
 }

@@ -1,6 +1,7 @@
 //! Pure decisions of the Cluster controller: given what was observed, what to do next. No I/O;
 //! every function here is table-tested.
 
+pub mod archiving;
 pub mod election;
 pub mod fencing;
 pub mod hibernation;
