@@ -12,5 +12,6 @@ pub mod leader;
 pub mod manager_binary;
 pub mod metrics;
 pub mod pki;
+pub mod scheduled_backup;
 pub mod telemetry;
 pub mod webhook;

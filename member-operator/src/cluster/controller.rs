@@ -148,6 +148,19 @@ pub fn event_action(note: &str) -> String {
 }
 
 async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &str, note: String) {
+    let reference = obj.object_ref(&cluster_resource());
+    publish_event(&ctx.recorder, &reference, type_, reason, note).await;
+}
+
+/// Publishes an Event about `reference` (its action from [`event_action`]); a failure to publish
+/// is logged, never fatal to a reconcile. Shared by the controllers.
+pub async fn publish_event(
+    recorder: &Recorder,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let event = Event {
         type_,
         reason: reason.to_string(),
@@ -155,8 +168,7 @@ async fn publish(ctx: &Context, obj: &DynamicObject, type_: EventType, reason: &
         note: Some(note),
         secondary: None,
     };
-    let reference = obj.object_ref(&cluster_resource());
-    if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+    if let Err(e) = recorder.publish(&event, reference).await {
         tracing::warn!(error = %e, reason, "publishing an Event failed");
     }
 }
@@ -302,7 +314,16 @@ fn reason_for(e: &ReconcileError) -> &'static str {
 
 fn error_policy(obj: Arc<DynamicObject>, _error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let reference = ObjectRef::from_obj_with(obj.as_ref(), cluster_resource());
-    let failures = match ctx.failures.lock() {
+    retry_after_failure(&ctx.failures, reference)
+}
+
+/// Counts one more consecutive failure of `reference` in `failures` and returns the retry with
+/// the backoff for that count (a success removes the entry). Shared by the controllers.
+pub fn retry_after_failure(
+    failures: &Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    reference: ObjectRef<DynamicObject>,
+) -> Action {
+    let count = match failures.lock() {
         Ok(mut f) => {
             let n = f.entry(reference).or_insert(0);
             *n = n.saturating_add(1);
@@ -310,7 +331,7 @@ fn error_policy(obj: Arc<DynamicObject>, _error: &ReconcileError, ctx: Arc<Conte
         }
         Err(_) => 1,
     };
-    Action::requeue(backoff(failures, jitter()))
+    Action::requeue(backoff(count, jitter()))
 }
 
 /// Runs the Cluster controller until `shutdown` resolves; reconciles in flight finish first.

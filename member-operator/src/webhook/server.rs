@@ -240,6 +240,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             instance: Some(args.pod_name.clone()),
         },
     ));
+    let scheduled_backups = Arc::new(crate::scheduled_backup::controller::Context::new(
+        client_for_controllers.clone(),
+        metrics.clone(),
+        kube::runtime::events::Reporter {
+            controller: "pgfed-operator".into(),
+            instance: Some(args.pod_name.clone()),
+        },
+    ));
     // Both replicas serve the webhook; only the holder of the Lease runs the controllers.
     let elector = LeaderElector::new(
         client_for_controllers,
@@ -259,7 +267,13 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let controllers = tokio::spawn(async move {
         let result = elector
             .run(election_shutdown.clone(), move |work| async move {
-                crate::cluster::controller::run(context, work.cancelled_owned()).await;
+                tokio::join!(
+                    crate::cluster::controller::run(context, work.clone().cancelled_owned()),
+                    crate::scheduled_backup::controller::run(
+                        scheduled_backups,
+                        work.cancelled_owned()
+                    ),
+                );
             })
             .await;
         if result.is_err() {
