@@ -5,6 +5,8 @@ pub mod archiver_watch;
 pub mod fetch;
 pub mod files;
 mod pg_backup;
+pub mod retention;
+pub mod retention_run;
 pub mod stream;
 pub mod take;
 

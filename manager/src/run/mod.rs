@@ -6,7 +6,8 @@
 //! `dynamic` the settings the operator pushes and how they combine with the configuration file;
 //! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
 //! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`;
-//! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again.
+//! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again;
+//! `retention` applies `backup.retentionPolicy` to the object store while this instance is primary.
 
 pub mod converge;
 pub mod decide;
@@ -18,6 +19,7 @@ pub mod managed;
 pub mod metrics;
 pub mod postmaster;
 pub mod rejoin;
+pub mod retention;
 pub mod shared;
 pub mod slots;
 pub mod status;
