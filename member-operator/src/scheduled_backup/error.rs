@@ -43,9 +43,11 @@ impl ScheduledBackupError {
         }
     }
 
-    /// Whether only a change by the user can fix it; otherwise retrying may.
+    /// Whether only a change of the ScheduledBackup can fix it; otherwise retrying may (a
+    /// foreign Backup holding the slot's name is retried with backoff: it may be deleted, and
+    /// that deletion does not wake the schedule).
     pub fn needs_user_action(&self) -> bool {
-        !matches!(self, Self::Kube { .. })
+        !matches!(self, Self::Kube { .. } | Self::NameTaken(_))
     }
 
     /// Wraps an API error with what was being done.
