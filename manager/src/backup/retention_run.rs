@@ -182,11 +182,45 @@ pub async fn apply(
         delete_backup(archive, &b.id).await?;
         tracing::info!(backup = %b.id, reason = ?b.reason, policy = policy_text, "retention removed a base backup");
     }
-    for key in &removal.wal {
-        archive.delete(key).await?;
-        tracing::info!(wal = %key, policy = policy_text, "retention removed a WAL file no kept backup needs");
+    delete_wal(archive, &removal.wal).await?;
+    if let (Some(first), Some(last)) = (removal.wal.first(), removal.wal.last()) {
+        tracing::info!(
+            count = removal.wal.len(),
+            first = %first,
+            last = %last,
+            policy = policy_text,
+            kept_backups = ?removal.kept,
+            "retention removed the WAL no kept backup needs"
+        );
     }
     Ok(PassOutcome { removal, dry_run })
+}
+
+/// How many WAL deletions are in flight at once: a month of WAL is thousands of objects, and
+/// one request at a time would take minutes.
+const WAL_DELETES_IN_FLIGHT: usize = 16;
+
+/// Deletes WAL objects, several at a time; the first failure stops the pass.
+async fn delete_wal(archive: &Archive, keys: &[String]) -> Result<(), RetentionError> {
+    use futures::StreamExt;
+    let mut deletions = futures::stream::iter(keys.iter().cloned())
+        .map(|key| {
+            // Owned: a future borrowing the keys would not be Send for every lifetime, which
+            // the supervisor's spawned task needs.
+            let archive = archive.clone();
+            async move {
+                let result = archive.delete(&key).await;
+                if result.is_ok() {
+                    tracing::debug!(wal = %key, "retention removed a WAL file");
+                }
+                result
+            }
+        })
+        .buffer_unordered(WAL_DELETES_IN_FLIGHT);
+    while let Some(result) = deletions.next().await {
+        result?;
+    }
+    Ok(())
 }
 
 /// Deletes a backup directory, `backup.info` first.
