@@ -155,6 +155,28 @@ pub struct InstanceStatus {
     /// absent when it never had to rejoin, and from a manager that predates the report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejoin: Option<RejoinReport>,
+    /// Primary only: the last pass of `backup.retentionPolicy` over the object store; absent
+    /// when no policy is set, before the first pass, and from a manager that predates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionReport>,
+}
+
+/// The last pass of the retention policy, as the primary's manager reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionReport {
+    /// When the pass ended (RFC 3339).
+    pub time: String,
+    /// The policy applied (`30d`).
+    pub policy: String,
+    /// Base backups removed.
+    pub removed_backups: u32,
+    /// WAL files removed.
+    pub removed_wal: u32,
+    /// Why the pass removed nothing or stopped part-way (object store unreachable, listing
+    /// incomplete, a deletion refused); absent when it went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What happened when a former primary tried to follow the new primary.

@@ -13,6 +13,10 @@ pub const LABEL_INSTANCE_ROLE: &str = "pgfed.io/instanceRole";
 pub const LABEL_POD_ROLE: &str = "pgfed.io/podRole";
 /// Label: the Federation that manages a member Cluster.
 pub const LABEL_FEDERATION: &str = "pgfed.io/federation";
+/// Label: the ScheduledBackup that created a Backup (CloudNativePG: `cnpg.io/scheduled-backup`).
+pub const LABEL_SCHEDULED_BACKUP: &str = "pgfed.io/scheduled-backup";
+/// Annotation: a Backup is a ScheduledBackup's `immediate` one, taken at its creation.
+pub const ANNOTATION_IMMEDIATE_BACKUP: &str = "pgfed.io/immediateBackup";
 /// Annotation: an instance is fenced (postgres stopped, pod kept). Value: JSON list of instance
 /// names, or `["*"]` for all.
 pub const ANNOTATION_FENCED_INSTANCES: &str = "pgfed.io/fencedInstances";

@@ -63,6 +63,16 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         end_wal_timeout: u64,
     },
+    /// Apply `backup.retentionPolicy` to the object store once: remove the base backups outside
+    /// the recovery window and the WAL no remaining backup needs. Prints what it removed (with
+    /// `--dry-run`, what it would remove) as JSON. The primary's `instance run` does this hourly.
+    BackupRetention {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// List and decide, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Instance lifecycle.
     Instance {
         #[command(subcommand)]
@@ -138,6 +148,9 @@ pub enum CliError {
     /// `backup`.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// `backup-retention`.
+    #[error(transparent)]
+    Retention(#[from] crate::backup::retention_run::RetentionError),
     /// `instance …`.
     #[error(transparent)]
     Instance(#[from] InstanceError),
@@ -156,6 +169,7 @@ impl CliError {
             CliError::Config(e) => e.label(),
             CliError::Wal(e) => e.label(),
             CliError::Backup(e) => e.label(),
+            CliError::Retention(e) => e.label(),
             CliError::Instance(e) => e.label(),
             CliError::Install(e) => e.label(),
             CliError::Encode(_) => "encode",
@@ -245,6 +259,13 @@ async fn run(command: Command) -> Result<ExitCode, CliError> {
             };
             let report = crate::backup::take::take_backup(&cfg, &options, &|_| {}).await?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BackupRetention { config, dry_run } => {
+            let cfg = load(&config)?;
+            let outcome =
+                crate::backup::retention_run::run_pass(&cfg, chrono::Utc::now(), dry_run).await?;
+            println!("{}", serde_json::to_string(&outcome)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Instance { command } => run_instance(command).await,

@@ -7,7 +7,7 @@
 //!
 //! A Cluster field the manager does not implement is refused by name by the command that would
 //! need it (see [`ConfigError::Unsupported`]), never silently ignored; fields that are the
-//! operator's business (scheduling, retention, the owner of a restored database, …) are not read.
+//! operator's business (scheduling, the owner of a restored database, …) are not read.
 
 use crate::pg::conninfo;
 use crate::secrets::selector_path;
@@ -73,9 +73,9 @@ pub struct ManagerConfig {
     /// `enableAlterSystem` are not read.
     #[serde(default)]
     pub postgresql: PostgresConfiguration,
-    /// Where this cluster archives WAL and stores base backups (`spec.backup`); only
-    /// `barmanObjectStore` is read, the rest (volume snapshots, retention, backup target) is the
-    /// operator's business.
+    /// Where this cluster archives WAL and stores base backups (`spec.backup`); `barmanObjectStore`
+    /// is read, and `retentionPolicy`, which the primary applies to that store (`run::retention`);
+    /// the rest (volume snapshots, backup target) is the operator's business.
     #[serde(default)]
     pub backup: Option<BackupConfiguration>,
     /// Replica-cluster settings (`spec.replica`): which external cluster to replay from, whether

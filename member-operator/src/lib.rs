@@ -13,5 +13,6 @@ pub mod leader;
 pub mod manager_binary;
 pub mod metrics;
 pub mod pki;
+pub mod scheduled_backup;
 pub mod telemetry;
 pub mod webhook;

@@ -2,6 +2,10 @@
 //! the real one does: replicas racing to create or renew it end up serving one CA, and a running
 //! server is switched to the renewed certificate without a restart.
 
+mod common;
+
+use common::status;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -41,12 +45,6 @@ struct Fake {
     /// When set, that many first reads of the Secret wait here for one another, so the replicas
     /// all read before any of them writes.
     waiting_reads: Arc<Mutex<Option<WaitingReads>>>,
-}
-
-fn status(code: StatusCode, reason: &str) -> Response {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": reason, "reason": reason, "code": code.as_u16()});
-    (code, Json(body)).into_response()
 }
 
 impl Fake {

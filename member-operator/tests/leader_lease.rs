@@ -3,6 +3,10 @@
 //! object or a replace at an old version): the Lease calls map to the store's outcomes, and two
 //! replicas elect one leader, which hands over on shutdown.
 
+mod common;
+
+use common::status;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,12 +27,6 @@ const NAMESPACE: &str = "pgfed-system";
 struct FakeApi {
     /// The Lease, if created, and the last resourceVersion handed out.
     lease: Arc<Mutex<(Option<Value>, u64)>>,
-}
-
-fn status(code: StatusCode, reason: &str) -> Response {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": reason, "reason": reason, "code": code.as_u16()});
-    (code, Json(body)).into_response()
 }
 
 impl FakeApi {

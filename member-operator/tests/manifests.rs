@@ -6,6 +6,7 @@ use pgfed_operator::backup::API_ACCESS as BACKUP_API_ACCESS;
 use pgfed_operator::cli::{Cli, Command};
 use pgfed_operator::cluster::API_ACCESS as CLUSTER_API_ACCESS;
 use pgfed_operator::leader::{API_ACCESS as LEADER_API_ACCESS, LEASE_NAME};
+use pgfed_operator::scheduled_backup::API_ACCESS as SCHEDULED_BACKUP_API_ACCESS;
 use pgfed_operator::webhook::secret::API_ACCESS;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -326,6 +327,7 @@ fn rbac_grants_exactly_the_calls_the_code_makes() {
         .chain(CLUSTER_API_ACCESS)
         .chain(BACKUP_API_ACCESS)
         .chain(LEADER_API_ACCESS)
+        .chain(SCHEDULED_BACKUP_API_ACCESS)
         .map(|a| {
             (
                 a.group.to_string(),

@@ -6,6 +6,8 @@ pub mod end_wal;
 pub mod fetch;
 pub mod files;
 mod pg_backup;
+pub mod retention;
+pub mod retention_run;
 pub mod stream;
 pub mod take;
 

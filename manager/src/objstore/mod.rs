@@ -161,6 +161,44 @@ impl Archive {
         }
     }
 
+    /// Every object under directory `key`, at any depth: its key relative to the server root
+    /// and when it was last modified. All or nothing: an error on any page is an error, never a
+    /// shorter list (retention deletes on the strength of this listing).
+    pub async fn list_all(
+        &self,
+        key: &str,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, StoreError> {
+        use futures::TryStreamExt;
+        let root = self.path("");
+        let objects: Vec<object_store::ObjectMeta> = self
+            .store
+            .list(Some(&self.path(key)))
+            .try_collect()
+            .await
+            .map_err(|e| self.wrap(e))?;
+        Ok(objects
+            .into_iter()
+            .map(|o| {
+                let relative = match o.location.prefix_match(&root) {
+                    Some(parts) => parts
+                        .map(|p| p.as_ref().to_string())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    None => o.location.to_string(),
+                };
+                (relative, o.last_modified)
+            })
+            .collect())
+    }
+
+    /// Deletes one object; one that is already gone counts as deleted.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.wrap(e)),
+        }
+    }
+
     /// Reads a whole object; `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         match self.store.get(&self.path(key)).await {

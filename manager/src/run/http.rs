@@ -72,6 +72,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     st.rejoin = s.rejoin.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
+        st.retention = s.retention.read().await.clone();
     }
     Json(st).into_response()
 }

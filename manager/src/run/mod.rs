@@ -7,7 +7,8 @@
 //! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
 //! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`;
 //! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again;
-//! `backups` keeps the base backups the operator started through the status API.
+//! `backups` keeps the base backups the operator started through the status API;
+//! `retention` applies `backup.retentionPolicy` to the object store while this instance is primary.
 
 pub mod backups;
 pub mod converge;
@@ -20,6 +21,7 @@ pub mod managed;
 pub mod metrics;
 pub mod postmaster;
 pub mod rejoin;
+pub mod retention;
 pub mod shared;
 pub mod slots;
 pub mod status;

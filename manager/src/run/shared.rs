@@ -4,7 +4,7 @@
 
 use crate::config::ManagerConfig;
 use pgfed_api::cluster::ManagedRolesStatus;
-use pgfed_api::instance::{DynamicConfig, RejoinReport};
+use pgfed_api::instance::{DynamicConfig, RejoinReport, RetentionReport};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
@@ -48,6 +48,8 @@ pub struct Shared {
     /// How this instance last rejoined as a standby after being a primary (rewound, re-cloned,
     /// refused); read back from beside PGDATA after a restart.
     pub rejoin: RwLock<Option<RejoinReport>>,
+    /// The last pass of the retention policy (`run::retention`); reported while primary.
+    pub retention: RwLock<Option<RetentionReport>>,
     /// A re-clone (pg_basebackup of the whole database) is under way: a step that long is not a
     /// stuck supervisor.
     pub recloning: AtomicBool,

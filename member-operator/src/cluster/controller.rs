@@ -154,8 +154,8 @@ pub fn event_action(note: &str) -> String {
     note[..end].to_string()
 }
 
-/// Publishes an Event about `reference` with `recorder` (see [`event_action`]); a failure is
-/// only logged: an Event never blocks a reconcile.
+/// Publishes an Event about `reference` (its action from [`event_action`]); a failure to publish
+/// is logged, never fatal to a reconcile. Shared by the controllers.
 pub async fn publish_event(
     recorder: &Recorder,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
@@ -321,18 +321,36 @@ fn reason_for(e: &ReconcileError) -> &'static str {
 
 fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let reference = ObjectRef::from_obj_with(obj.as_ref(), cluster_resource());
-    let failures = match ctx.failures.lock() {
+    let count = count_failure(&ctx.failures, reference);
+    if error.is_stale_status() && count <= STALE_STATUS_RETRIES {
+        return Action::requeue(STALE_STATUS_REQUEUE);
+    }
+    Action::requeue(backoff(count, jitter()))
+}
+
+/// Counts one more consecutive failure of `reference` in `failures` (a success removes the
+/// entry) and returns the count.
+fn count_failure(
+    failures: &Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    reference: ObjectRef<DynamicObject>,
+) -> u32 {
+    match failures.lock() {
         Ok(mut f) => {
             let n = f.entry(reference).or_insert(0);
             *n = n.saturating_add(1);
             *n
         }
         Err(_) => 1,
-    };
-    if error.is_stale_status() && failures <= STALE_STATUS_RETRIES {
-        return Action::requeue(STALE_STATUS_REQUEUE);
     }
-    Action::requeue(backoff(failures, jitter()))
+}
+
+/// Counts one more consecutive failure of `reference` in `failures` and returns the retry with
+/// the backoff for that count (a success removes the entry). Shared by the controllers.
+pub fn retry_after_failure(
+    failures: &Mutex<HashMap<ObjectRef<DynamicObject>, u32>>,
+    reference: ObjectRef<DynamicObject>,
+) -> Action {
+    Action::requeue(backoff(count_failure(failures, reference), jitter()))
 }
 
 /// Runs the Cluster controller until `shutdown` resolves; reconciles in flight finish first.

@@ -249,6 +249,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         metrics.clone(),
         reporter,
     ));
+    let scheduled_backups = Arc::new(crate::scheduled_backup::controller::Context::new(
+        client_for_controllers.clone(),
+        metrics.clone(),
+        kube::runtime::events::Reporter {
+            controller: "pgfed-operator".into(),
+            instance: Some(args.pod_name.clone()),
+        },
+    ));
     // Both replicas serve the webhook; only the holder of the Lease runs the controllers.
     let elector = LeaderElector::new(
         client_for_controllers,
@@ -270,7 +278,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             .run(election_shutdown.clone(), move |work| async move {
                 tokio::join!(
                     crate::cluster::controller::run(context, work.clone().cancelled_owned()),
-                    crate::backup::controller::run(backup_context, work.cancelled_owned()),
+                    crate::backup::controller::run(backup_context, work.clone().cancelled_owned()),
+                    crate::scheduled_backup::controller::run(
+                        scheduled_backups,
+                        work.cancelled_owned()
+                    ),
                 );
             })
             .await;
