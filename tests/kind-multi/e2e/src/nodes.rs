@@ -179,7 +179,8 @@ pub async fn lone_primary_away_from(
 ) -> (String, String) {
     let timeout = Duration::from_secs(600);
     let mut avoid = avoid.map(str::to_string);
-    for _ in 0..3 {
+    let mut seen = Vec::new();
+    for _ in 0..5 {
         let status = settled(client, ns, name, ready, timeout).await;
         let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for p in cluster::instance_pods(client, ns, name).await {
@@ -187,6 +188,7 @@ pub async fn lone_primary_away_from(
                 by_node.entry(node).or_default().push(pod);
             }
         }
+        seen.push(format!("{by_node:?} avoiding {avoid:?}"));
         let lone = by_node
             .iter()
             .find(|(node, pods)| pods.len() == 1 && Some(node.as_str()) != avoid.as_deref())
@@ -216,7 +218,9 @@ pub async fn lone_primary_away_from(
         move_operator_leadership(client).await;
         avoid = operator_node(client).await;
     }
-    panic!("no instance of {ns}/{name} alone on a node the leading operator does not run on");
+    panic!(
+        "no instance of {ns}/{name} alone on a node the leading operator does not run on: {seen:?}"
+    );
 }
 
 /// Deletes the leading operator pod and waits until another replica leads.
