@@ -5,8 +5,10 @@
 //! set, lands in the bucket in Barman Cloud's layout (`base/<backupId>/backup.info` DONE and
 //! `data.tar`, the end WAL segment under `wals/`), and the Cluster reports it
 //! (`lastSuccessfulBackup`, `LastBackupSucceeded`, `firstRecoverabilityPoint`); a Backup naming a
-//! Cluster that does not exist fails with the reason. Objects go under a prefix named after the
-//! test's namespace and are removed at the end.
+//! Cluster that does not exist fails with the reason. A ScheduledBackup with `immediate` takes
+//! one Backup at once and one per cron slot (six fields, seconds first), owned by the schedule,
+//! and takes none while suspended. Objects go under a prefix named after the test's namespace and
+//! are removed at the end.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -155,31 +157,147 @@ fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> Option<&'a serde
         .find(|c| c["type"] == type_)
 }
 
+/// A Cluster manifest `name` of `instances` archiving to `store` under `prefix` (target
+/// prefer-standby), with the credentials Secret `s3` created in `ns`.
+async fn with_store(
+    client: &Client,
+    ns: &str,
+    store: &ObjectStore,
+    prefix: &str,
+    name: &str,
+    instances: u32,
+) -> serde_json::Value {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "s3"},
+        "stringData": {"ACCESS_KEY_ID": store.user, "ACCESS_SECRET_KEY": store.password}
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create s3 secret");
+    let mut manifest = cluster::minimal(name, instances);
+    manifest["spec"]["backup"] = serde_json::json!({
+        "target": "prefer-standby",
+        "barmanObjectStore": {
+            "destinationPath": format!("s3://{}/{prefix}", store.bucket),
+            "endpointURL": store.endpoint,
+            "s3Credentials": {
+                "accessKeyId": {"name": "s3", "key": "ACCESS_KEY_ID"},
+                "secretAccessKey": {"name": "s3", "key": "ACCESS_SECRET_KEY"}
+            }
+        }
+    });
+    manifest
+}
+
+#[tokio::test]
+async fn a_scheduled_backup_takes_one_at_once_and_one_per_slot() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        let store = ObjectStore::load();
+        let prefix = format!("{ns}/");
+        let manifest = with_store(&client, &ns, &store, &prefix, "nightly", 1).await;
+        cluster::create_healthy(&client, &ns, manifest).await;
+        let scheduled: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "ScheduledBackup",
+            "metadata": {"name": "every-30s"},
+            "spec": {"schedule": "*/30 * * * * *", "immediate": true,
+                     "backupOwnerReference": "self", "cluster": {"name": "nightly"}}
+        }))
+        .expect("scheduled backup");
+        let schedules = Api::<DynamicObject>::namespaced_with(
+            client.clone(),
+            &ns,
+            &pgfed_resource("ScheduledBackup"),
+        );
+        schedules
+            .create(&PostParams::default(), &scheduled)
+            .await
+            .expect("create ScheduledBackup");
+        // The immediate one and at least one slot, each completed.
+        let api = backups(&client, &ns);
+        let completed = wait_until(
+            "two completed Backups of the schedule",
+            Duration::from_secs(300),
+            Duration::from_secs(3),
+            || {
+                let api = api.clone();
+                async move {
+                    let list = api
+                        .list(
+                            &kube::api::ListParams::default()
+                                .labels("pgfed.io/scheduled-backup=every-30s"),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let phases: Vec<String> = list
+                        .items
+                        .iter()
+                        .map(|b| b.data["status"]["phase"].as_str().unwrap_or("").to_string())
+                        .collect();
+                    if phases.iter().any(|p| p == "failed") {
+                        panic!("a scheduled Backup failed: {:?}", list.items);
+                    }
+                    let done: Vec<DynamicObject> = list
+                        .items
+                        .into_iter()
+                        .filter(|b| b.data["status"]["phase"] == "completed")
+                        .collect();
+                    if done.len() >= 2 {
+                        Ok(done)
+                    } else {
+                        Err(format!("{phases:?}"))
+                    }
+                }
+            },
+        )
+        .await;
+        for b in &completed {
+            let owners = b.metadata.owner_references.clone().unwrap_or_default();
+            assert!(
+                owners
+                    .iter()
+                    .any(|o| o.kind == "ScheduledBackup" && o.name == "every-30s"),
+                "owned by the schedule (backupOwnerReference: self): {:?}",
+                b.metadata
+            );
+            assert_eq!(b.data["spec"]["cluster"]["name"], "nightly");
+        }
+        let status = schedules.get("every-30s").await.expect("schedule").data["status"].clone();
+        for field in ["lastCheckTime", "lastScheduleTime", "nextScheduleTime"] {
+            assert!(status[field].is_string(), "{field}: {status}");
+        }
+        // Suspended: no new Backup is created.
+        schedules
+            .patch(
+                "every-30s",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({"spec": {"suspend": true}})),
+            )
+            .await
+            .expect("suspend");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let count = |list: kube::core::ObjectList<DynamicObject>| list.items.len();
+        let labelled =
+            kube::api::ListParams::default().labels("pgfed.io/scheduled-backup=every-30s");
+        let before = count(api.list(&labelled).await.expect("list"));
+        tokio::time::sleep(Duration::from_secs(40)).await;
+        let after = count(api.list(&labelled).await.expect("list"));
+        assert_eq!(before, after, "a suspended schedule created a Backup");
+        store.delete_prefix(&prefix);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_backup_from_a_standby_lands_in_the_object_store_and_a_missing_cluster_fails_it() {
     let region = regions().remove(0);
     with_temp_namespace(&region, |client, ns| async move {
         let store = ObjectStore::load();
         let prefix = format!("{ns}/");
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-        let secret: Secret = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "s3"},
-            "stringData": {"ACCESS_KEY_ID": store.user, "ACCESS_SECRET_KEY": store.password}
-        }))
-        .expect("secret");
-        secrets.create(&PostParams::default(), &secret).await.expect("create s3 secret");
-        let mut manifest = cluster::minimal("pg", 2);
-        manifest["spec"]["backup"] = serde_json::json!({
-            "target": "prefer-standby",
-            "barmanObjectStore": {
-                "destinationPath": format!("s3://{}/{prefix}", store.bucket),
-                "endpointURL": store.endpoint,
-                "s3Credentials": {
-                    "accessKeyId": {"name": "s3", "key": "ACCESS_KEY_ID"},
-                    "secretAccessKey": {"name": "s3", "key": "ACCESS_SECRET_KEY"}
-                }
-            }
-        });
+        let manifest = with_store(&client, &ns, &store, &prefix, "pg", 2).await;
         let healthy = cluster::create_healthy(&client, &ns, manifest).await;
         let primary = healthy["currentPrimary"].as_str().unwrap_or_default().to_string();
         let written = cluster::query(
