@@ -362,7 +362,13 @@ impl Supervisor {
         }
         self.retry_follow_at = None;
         let as_primary = start_as == StartAs::Primary;
+        // What postgres will actually do decides, not only what was asked: a data directory
+        // without standby.signal comes up accepting writes, whatever path led here (a primary
+        // stopped because it could not renew its Lease was once started again this way, with no
+        // Lease, and took writes while cut off).
+        let writable = !self.cfg.pgdata.join("standby.signal").exists();
         let primary_role = as_primary
+            || writable
             || matches!(
                 configure::startup_role(&self.cfg, self.upstream.as_deref()),
                 Ok(Role::Primary)
