@@ -1,5 +1,5 @@
 //! `backup.retentionPolicy`: which base backups and WAL files of the object store may go. Pure:
-//! the caller lists the store ([`super::retention_run`]), this decides, the caller deletes.
+//! the caller lists the store (`retention_run`), this decides, the caller deletes.
 //!
 //! The recovery window is `[now - policy, now]` (`30d`, `4w`, `12m`: days, weeks, calendar
 //! months, CloudNativePG's format). The rules:
