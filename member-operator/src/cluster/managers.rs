@@ -136,12 +136,16 @@ pub async fn converge(
     client: &InstanceClient,
     pods: &BTreeMap<String, Pod>,
     want: impl Fn(&str) -> DynamicConfig,
-) -> Vec<(String, DynamicConfig)> {
-    let mut pushed = Vec::new();
+) -> Converged {
+    let mut out = Converged::default();
+    let pushed = &mut out.pushed;
     for (instance, ip) in addresses(pods) {
         let wanted = want(&instance);
         match client.config(ip).await {
-            Ok(current) if current.same_settings(&wanted) => continue,
+            Ok(current) if current.same_settings(&wanted) => {
+                out.newest_kept = out.newest_kept.max(current.version);
+                continue;
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(instance, error = %e, cause = e.label(), "instance manager did not answer");
@@ -155,7 +159,27 @@ pub async fn converge(
             }
         }
     }
-    pushed
+    out
+}
+
+/// What one round of [`converge`] did.
+#[derive(Debug, Default)]
+pub struct Converged {
+    /// The instances given new settings this turn, with them.
+    pub pushed: Vec<(String, DynamicConfig)>,
+    /// The highest `version` (the operator's push time, in Unix milliseconds) among the settings
+    /// the other instances already had.
+    pub newest_kept: u64,
+}
+
+impl Converged {
+    /// Whether every instance has had its settings for at least `age` at `now_ms`: a manager
+    /// applies pushed settings within about a second, so before that what it reports (a
+    /// parameter's `pending_restart`) may still describe the old ones.
+    pub fn settled(&self, now_ms: u64, age: std::time::Duration) -> bool {
+        let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        self.pushed.is_empty() && now_ms.saturating_sub(self.newest_kept) >= age
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +233,22 @@ mod tests {
         // the version does not make settings differ
         assert!(one.same_settings(&desired("pg-1", &settings(10))));
         assert!(!one.same_settings(&two));
+    }
+
+    #[test]
+    fn settings_are_settled_when_nothing_was_pushed_and_the_newest_is_old_enough() {
+        let age = std::time::Duration::from_secs(2);
+        let kept = |newest_kept| Converged {
+            pushed: Vec::new(),
+            newest_kept,
+        };
+        assert!(kept(10_000).settled(12_000, age));
+        assert!(!kept(10_500).settled(12_000, age));
+        let pushed = Converged {
+            pushed: vec![("pg-1".into(), DynamicConfig::default())],
+            newest_kept: 0,
+        };
+        assert!(!pushed.settled(u64::MAX, age));
     }
 
     #[test]

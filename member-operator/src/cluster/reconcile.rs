@@ -40,6 +40,10 @@ use pgfed_api::names::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How long every manager must have had its settings before an in-place restart is decided on
+/// what they report: a manager applies pushed settings within about a second.
+const SETTINGS_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the reconcile needs besides the Cluster.
 #[derive(Clone)]
 pub struct Settings {
@@ -756,6 +760,9 @@ pub async fn reconcile(
         primary_plan.failing_since
     };
 
+    // Whether every manager has had its settings long enough for what it reports to reflect
+    // them; in-place restarts wait for it (see below).
+    let mut settings_settled = false;
     // Fencing, the target primary and PostgreSQL's configuration reach running managers at once,
     // over their status API (the ConfigMap is what a new pod starts from).
     if let Ok(client) = &managers {
@@ -777,11 +784,12 @@ pub async fn reconcile(
             .filter(|(instance, _)| reported.contains_key(*instance))
             .map(|(instance, pod)| (instance.clone(), pod.clone()))
             .collect();
-        let pushed = super::managers::converge(client, &answering, |instance| {
+        let converged = super::managers::converge(client, &answering, |instance| {
             super::managers::desired(instance, &settings)
         })
         .await;
-        for (instance, config) in pushed {
+        settings_settled = converged.settled(version, SETTINGS_SETTLE);
+        for (instance, config) in converged.pushed {
             let was_fenced = reported.get(&instance).is_some_and(|s| s.fenced);
             if config.fenced != was_fenced {
                 let verb = if config.fenced {
@@ -869,6 +877,11 @@ pub async fn reconcile(
             .and_then(|p| reported.get(p))
             .is_some_and(|s| s.pending_restart_lowers_standby_minimum);
         match rollout::next_step(&view, supervised, primary_first) {
+            // A restart for `pending_restart` waits until every manager has had the new settings
+            // for a while: one that has not applied them yet reports no pending restart, and
+            // the primary would go first instead of last.
+            RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial)
+                if spec_current.contains(&serial) && !settings_settled => {}
             RolloutStep::ReplaceStandby(serial) | RolloutStep::ReplacePrimary(serial)
                 if spec_current.contains(&serial) =>
             {
