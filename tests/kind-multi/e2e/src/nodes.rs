@@ -113,21 +113,27 @@ pub async fn primary_away_from(
         .find(|p| node_of(p).as_deref() != avoid)
         .and_then(|p| p.metadata.name)
         .expect("an instance on another node");
-    kubectl_pgfed::promote::promote(client.clone(), ns, name, &target)
+    switch_over(client, ns, name, &target, ready).await;
+    let node = node_of(&pod(client, ns, &target).await).expect("a scheduled primary");
+    (target, node)
+}
+
+/// Switches Cluster `name` over to `target` with `kubectl pgfed promote` and waits until it is
+/// the primary and the cluster settled again.
+async fn switch_over(client: &Client, ns: &str, name: &str, target: &str, ready: u64) {
+    kubectl_pgfed::promote::promote(client.clone(), ns, name, target)
         .await
-        .expect("switchover off the node to avoid");
+        .unwrap_or_else(|e| panic!("switchover to {target}: {e}"));
     cluster::wait_status(
         client,
         ns,
         name,
-        "the switchover off the node to avoid",
+        &format!("the switchover to {target}"),
         Duration::from_secs(300),
-        |s| s["currentPrimary"] == target.as_str() && s["targetPrimary"] == target.as_str(),
+        |s| s["currentPrimary"] == target && s["targetPrimary"] == target,
     )
     .await;
-    settled(client, ns, name, ready, timeout).await;
-    let node = node_of(&pod(client, ns, &target).await).expect("a scheduled primary");
-    (target, node)
+    settled(client, ns, name, ready, Duration::from_secs(600)).await;
 }
 
 /// A node stopped by [`stop`]: started again by [`StoppedNode::start`], or when dropped (a test
@@ -195,22 +201,7 @@ pub async fn lone_primary_away_from(
             .map(|(node, pods)| (pods[0].clone(), node.clone()));
         if let Some((target, node)) = lone {
             if status["currentPrimary"] != target.as_str() {
-                kubectl_pgfed::promote::promote(client.clone(), ns, name, &target)
-                    .await
-                    .expect("switchover to the lone instance");
-                cluster::wait_status(
-                    client,
-                    ns,
-                    name,
-                    "the switchover to the lone instance",
-                    Duration::from_secs(300),
-                    |s| {
-                        s["currentPrimary"] == target.as_str()
-                            && s["targetPrimary"] == target.as_str()
-                    },
-                )
-                .await;
-                settled(client, ns, name, ready, timeout).await;
+                switch_over(client, ns, name, &target, ready).await;
             }
             return (target, node);
         }
