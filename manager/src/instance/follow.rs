@@ -33,9 +33,19 @@ pub fn follow(cfg: &ManagerConfig, config_file: &Path) -> Result<(), InstanceErr
         cfg,
         &ctl::escalation(ctl::StopMode::Fast, 0, ctl::FAST_STOP_TIMEOUT_SECS),
     )?;
-    rewind_and_configure(cfg, config_file, &role)?;
+    rewind_and_configure(cfg, config_file, &role, Divergence::IfFormerPrimary)?;
     clear_spool(cfg).map_err(io("clearing the WAL spool"))?;
     Ok(())
+}
+
+/// Which data directories go through pg_rewind before they follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divergence {
+    /// Only one that was last a primary (it may hold WAL its new primary never saw).
+    IfFormerPrimary,
+    /// This one too, though it was a standby: it was seen replaying past the point where the
+    /// primary's timeline forked off (see `run::diverged`).
+    SeenOnStandby,
 }
 
 /// Rewinds a former primary from the streaming source of `role` when it needs it, then writes
@@ -46,12 +56,13 @@ pub fn rewind_and_configure(
     cfg: &ManagerConfig,
     config_file: &Path,
     role: &Role,
+    divergence: Divergence,
 ) -> Result<Rewind, InstanceError> {
     let rewound = match role {
         Role::Standby {
             primary_conninfo: Some(conninfo),
             ..
-        } => rewind_if_needed(cfg, conninfo, role),
+        } => rewind_if_needed(cfg, conninfo, role, divergence),
         _ => Ok(Rewind::NotNeeded),
     };
     let written = configure::write_all(cfg, config_file, role);
@@ -68,7 +79,8 @@ pub fn was_primary(state: &str, has_backup_label: bool) -> bool {
     !has_backup_label && matches!(state, "in production" | "shut down" | "in crash recovery")
 }
 
-/// Runs pg_rewind against the streaming source when this instance was a primary; pg_rewind
+/// Runs pg_rewind against the streaming source when this instance was a primary, or when a
+/// standby was seen diverged (pg_rewind accepts a standby shut down in recovery); pg_rewind
 /// itself decides whether timelines diverged ("no rewind required" otherwise) and first finishes
 /// crash recovery when the old primary was not shut down cleanly. The signal files of `role` are
 /// back in place when this returns, whatever happened.
@@ -76,9 +88,11 @@ pub fn rewind_if_needed(
     cfg: &ManagerConfig,
     conninfo: &str,
     role: &Role,
+    divergence: Divergence,
 ) -> Result<Rewind, InstanceError> {
     let cd = controldata::read(&cfg.pg_bindir, &cfg.pgdata)?;
-    if !was_primary(cd.state()?, cfg.pgdata.join("backup_label").exists()) {
+    let former_primary = was_primary(cd.state()?, cfg.pgdata.join("backup_label").exists());
+    if !former_primary && divergence == Divergence::IfFormerPrimary {
         return Ok(Rewind::NotNeeded);
     }
     // pg_rewind finishes an interrupted primary's crash recovery in single-user mode, which

@@ -255,20 +255,21 @@ pub async fn cleanly_shut_down(cfg: &ManagerConfig) -> bool {
 }
 
 /// Before postgres starts as a standby of another instance of the cluster: a data directory
-/// that was last a primary is rewound from the new primary (pg_rewind finishes crash recovery
+/// that was last a primary (or a standby seen diverged, `divergence`) is rewound from the new primary (pg_rewind finishes crash recovery
 /// itself), and this instance's configuration is written again whatever happened. Until this
 /// succeeds postgres stays down: a former primary never comes back unrewound.
 pub async fn prepare_to_follow(
     cfg: &ManagerConfig,
     config_file: &Path,
     role: &Role,
+    divergence: follow::Divergence,
 ) -> Result<follow::Rewind, InstanceError> {
     if cfg.other_target_primary().is_none() {
         return Ok(follow::Rewind::NotNeeded);
     }
     let (c, file, role) = (cfg.clone(), config_file.to_path_buf(), role.clone());
     blocking("pg_rewind", move || {
-        follow::rewind_and_configure(&c, &file, &role)
+        follow::rewind_and_configure(&c, &file, &role, divergence)
     })
     .await
 }

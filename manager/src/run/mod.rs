@@ -7,12 +7,14 @@
 //! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
 //! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`;
 //! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again;
+//! `diverged` recognises a standby that replayed past its primary's timeline fork;
 //! `backups` keeps the base backups the operator started through the status API;
 //! `retention` applies `backup.retentionPolicy` to the object store while this instance is primary.
 
 pub mod backups;
 pub mod converge;
 pub mod decide;
+pub mod diverged;
 pub mod dynamic;
 pub mod http;
 pub mod jsonlog;

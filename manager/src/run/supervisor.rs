@@ -16,11 +16,11 @@ use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
 use super::rejoin::{self, RejoinState, RejoinStep};
 use super::shared::Shared;
-use super::{RunError, dynamic, http, jsonlog, metrics, upgrade, upstream};
+use super::{RunError, diverged, dynamic, http, jsonlog, metrics, upgrade, upstream};
 use crate::config::ManagerConfig;
 use crate::instance::bootstrap::{self, Record, RecordState};
 use crate::instance::demote::{self, Demotion};
-use crate::instance::follow::Rewind;
+use crate::instance::follow::{Divergence, Rewind};
 use crate::instance::{InstanceError, configure, reclone};
 use crate::net::pin::Pinner;
 use crate::net::resolve::SystemResolver;
@@ -114,6 +114,10 @@ struct Supervisor {
     rejoin: RejoinState,
     /// Why the pending re-clone is needed, for its report.
     reclone_reason: String,
+    /// Whether this standby looks diverged from its primary's timeline, over time.
+    diverged: diverged::Watch,
+    /// Set when a diverged standby was stopped: the next start rewinds it first.
+    rewind_standby: bool,
 }
 
 /// Tells the liveness probe a re-clone runs, until dropped (also when SIGTERM abandons the step).
@@ -175,6 +179,7 @@ impl Supervisor {
                 self.lease.as_deref(),
             )
             .await;
+            self.stop_if_diverged().await;
         }
         let start_as = self.carry_on_demotion().await;
         let running = self.postmaster.running();
@@ -413,7 +418,28 @@ impl Supervisor {
             let reason = self.reclone_reason.clone();
             return self.reclone(role, reason).await;
         }
-        let failure = match prepare_to_follow(&self.cfg, &self.config_file, role).await {
+        let divergence = if self.rewind_standby {
+            Divergence::SeenOnStandby
+        } else {
+            Divergence::IfFormerPrimary
+        };
+        let failure = match prepare_to_follow(&self.cfg, &self.config_file, role, divergence).await
+        {
+            Ok(rewind) if self.rewind_standby => {
+                tracing::info!(?rewind, "pg_rewind ran on the diverged standby");
+                if rewind == Rewind::Rewound {
+                    self.publish_rejoin(
+                        RejoinKind::Rewound,
+                        "pg_rewind brought a standby that had replayed past the primary's \
+                         timeline fork onto the primary's timeline",
+                    )
+                    .await;
+                }
+                self.rewind_standby = false;
+                self.diverged.rewound(rewind, Instant::now());
+                self.rejoin.rejoined();
+                return Ok(());
+            }
             Ok(rewind) => {
                 if rewind == Rewind::Rewound {
                     self.publish_rejoin(
@@ -443,6 +469,28 @@ impl Supervisor {
                 let reason = self.reclone_reason.clone();
                 self.reclone(role, reason).await
             }
+        }
+    }
+
+    /// Stops a standby that has been seen diverged from its primary's timeline for a while (see
+    /// [`diverged`]); its next start rewinds it from the primary.
+    async fn stop_if_diverged(&mut self) {
+        let standby = self.cfg.pgdata.join("standby.signal").exists()
+            && self.cfg.other_target_primary().is_some();
+        if !standby || self.rewind_standby {
+            self.diverged.reset();
+            return;
+        }
+        let now = diverged::observe(&self.cfg)
+            .await
+            .is_some_and(|o| diverged::diverged(&o));
+        if self.diverged.confirmed(now, Instant::now()) {
+            tracing::warn!(
+                "this standby replayed WAL past the point where the primary's timeline forked off \
+                 and cannot follow it: stopping it to rewind it from the primary"
+            );
+            self.rewind_standby = true;
+            self.stop(ctl::StopMode::Fast).await;
         }
     }
 
@@ -724,6 +772,8 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         pins,
         rejoin: RejoinState::default(),
         reclone_reason: String::new(),
+        diverged: diverged::Watch::default(),
+        rewind_standby: false,
     };
     let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

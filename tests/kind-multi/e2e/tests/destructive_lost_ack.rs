@@ -35,16 +35,23 @@ fn faults_wanted() -> usize {
         .unwrap_or(3)
 }
 
-/// A small, dependency-free pseudo-random sequence (xorshift), seeded from the clock; the seed
-/// is printed so a run can be told apart from another.
+/// A small, dependency-free pseudo-random sequence (xorshift), seeded from the clock or from
+/// `PGFED_LOST_ACK_SEED`; the seed is printed so that a failed run's choice of faults can be
+/// replayed.
 struct Dice(u64);
 
 impl Dice {
     fn new() -> Dice {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 | 1);
-        eprintln!("lost-ack: seed {seed}");
+        let seed = std::env::var("PGFED_LOST_ACK_SEED")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            })
+            | 1;
+        eprintln!("lost-ack: seed {seed} (PGFED_LOST_ACK_SEED replays it)");
         Dice(seed)
     }
     fn below(&mut self, n: u64) -> u64 {
