@@ -290,65 +290,42 @@ fn cases() -> Vec<Case> {
         Case {
             kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery:\n    backup: {name: b}\n    recoveryTarget: {targetLSN: 'zz/1'}",
-            want: &[
-                (
-                    "spec.bootstrap.recovery.recoveryTarget.targetLSN",
-                    "not an LSN",
-                ),
-                ("spec.bootstrap.recovery.backup", "pgfed does not support"),
-            ],
+            want: &[(
+                "spec.bootstrap.recovery.recoveryTarget.targetLSN",
+                "not an LSN",
+            )],
         },
         Case {
             kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery:\n    backup: {name: b}\n    recoveryTarget: {targetTime: 'last tuesday'}",
-            want: &[
-                (
-                    "spec.bootstrap.recovery.recoveryTarget.targetTime",
-                    "not a timestamp",
-                ),
-                ("spec.bootstrap.recovery.backup", "pgfed does not support"),
-            ],
+            want: &[(
+                "spec.bootstrap.recovery.recoveryTarget.targetTime",
+                "not a timestamp",
+            )],
         },
         Case {
             kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery:\n    backup: {name: b}\n    recoveryTarget: {targetXID: '12', targetName: before-migration}",
-            want: &[
-                (
-                    "spec.bootstrap.recovery.recoveryTarget",
-                    "only one of targetXID",
-                ),
-                (
-                    "spec.bootstrap.recovery.recoveryTarget.backupID",
-                    "required with targetXID",
-                ),
-                ("spec.bootstrap.recovery.backup", "pgfed does not support"),
-            ],
+            want: &[(
+                "spec.bootstrap.recovery.recoveryTarget",
+                "only one of targetXID",
+            )],
         },
         Case {
             kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery:\n    backup: {name: b}\n    recoveryTarget: {targetXID: 'abc'}",
-            want: &[
-                (
-                    "spec.bootstrap.recovery.recoveryTarget.targetXID",
-                    "not a transaction ID",
-                ),
-                (
-                    "spec.bootstrap.recovery.recoveryTarget.backupID",
-                    "required with targetXID",
-                ),
-                ("spec.bootstrap.recovery.backup", "pgfed does not support"),
-            ],
+            want: &[(
+                "spec.bootstrap.recovery.recoveryTarget.targetXID",
+                "not a transaction ID",
+            )],
         },
         Case {
             kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery:\n    backup: {name: b}\n    recoveryTarget: {targetTLI: 'newest'}",
-            want: &[
-                (
-                    "spec.bootstrap.recovery.recoveryTarget.targetTLI",
-                    "latest, current or a positive",
-                ),
-                ("spec.bootstrap.recovery.backup", "pgfed does not support"),
-            ],
+            want: &[(
+                "spec.bootstrap.recovery.recoveryTarget.targetTLI",
+                "latest, current or a positive",
+            )],
         },
         Case {
             kind: "Cluster",
@@ -428,10 +405,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             kind: "Cluster",
-            spec: "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery: {backup: {name: nightly}}",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nexternalClusters:\n  - name: origin\n    barmanObjectStore:\n      {STORE_A}\nbootstrap:\n  recovery: {source: origin}\nbackup:\n  barmanObjectStore:\n      {STORE_A}\n      serverName: origin",
             want: &[(
-                "spec.bootstrap.recovery.backup",
-                "pgfed does not support spec.bootstrap.recovery.backup yet",
+                "spec.backup.barmanObjectStore.serverName",
+                "would archive into s3://bucket-a/origin, the archive of its source",
             )],
         },
         Case {
@@ -468,7 +445,6 @@ fn cases() -> Vec<Case> {
                     "spec.bootstrap.recovery.backup",
                     "cannot be combined with volumeSnapshots",
                 ),
-                ("spec.bootstrap.recovery.backup", "pgfed does not support"),
                 (
                     "spec.bootstrap.recovery.volumeSnapshots",
                     "pgfed does not support",

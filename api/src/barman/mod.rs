@@ -63,6 +63,17 @@ pub struct BarmanObjectStoreConfiguration {
 }
 
 impl BarmanObjectStoreConfiguration {
+    /// The archive this configuration reads and writes: `destinationPath` and the server name
+    /// (`default_server`, the cluster's name, when it names none), as one path. Two clusters
+    /// whose archives are equal write into the same WAL and backups.
+    pub fn archive(&self, default_server: &str) -> String {
+        format!(
+            "{}/{}",
+            self.destination_path.trim_end_matches('/'),
+            self.server_name.as_deref().unwrap_or(default_server)
+        )
+    }
+
     /// Every Secret key this configuration reads (endpoint CA and credentials), as
     /// (field path below the configuration, selector), for mounting them into the instances.
     pub fn secret_selectors(&self) -> Vec<(&'static str, &SecretKeySelector)> {

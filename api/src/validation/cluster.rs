@@ -51,6 +51,7 @@ pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
         check_bootstrap(&mut errors, bootstrap, &spec.external_clusters);
     }
     check_replica(&mut errors, name, spec);
+    check_own_archive(&mut errors, name, spec);
     check_postgresql(&mut errors, spec);
     check_storage(&mut errors, "spec.storage", spec.storage.as_ref(), true);
     check_storage(
@@ -348,9 +349,10 @@ fn check_bootstrap(
             check_recovery_target(errors, target);
             // Without a backup ID the latest backup is restored, which may already be past a
             // transaction or restore point: recovery would then end without reaching it
-            // (CloudNativePG's rule; snapshots name their backup themselves).
+            // (CloudNativePG's rule; a Backup object and snapshots name their backup themselves).
             if (target.target_xid.is_some() || target.target_name.is_some())
                 && target.backup_id.is_none()
+                && recovery.backup.is_none()
                 && recovery.volume_snapshots.is_none()
             {
                 errors.push(
@@ -382,6 +384,46 @@ fn check_bootstrap(
                 ),
             ),
             Some(_) => {}
+        }
+    }
+}
+
+/// A cluster never archives into the archive it recovers or replicates from: its WAL would
+/// overwrite its source's (CloudNativePG catches it only when archiving starts, by finding the
+/// archive not empty).
+fn check_own_archive(errors: &mut FieldErrors, name: &str, spec: &ClusterSpec) {
+    let Some(own) = spec
+        .backup
+        .as_ref()
+        .and_then(|b| b.barman_object_store.as_ref())
+    else {
+        return;
+    };
+    let sources = [
+        spec.bootstrap
+            .as_ref()
+            .and_then(|b| b.recovery.as_ref())
+            .and_then(|r| r.source.as_deref()),
+        spec.replica.as_ref().map(|r| r.source.as_str()),
+    ];
+    for source in sources.into_iter().flatten() {
+        let Some(store) = spec
+            .external_clusters
+            .iter()
+            .find(|e| e.name == source)
+            .and_then(|e| e.barman_object_store.as_ref())
+        else {
+            continue;
+        };
+        let archive = store.archive(source);
+        if own.archive(name) == archive {
+            errors.push(
+                "spec.backup.barmanObjectStore.serverName",
+                format!(
+                    "the cluster would archive into {archive}, the archive of its source {source:?}; give it another destinationPath or serverName"
+                ),
+            );
+            return;
         }
     }
 }

@@ -62,13 +62,7 @@ fn not_implemented_fields(spec: &ClusterSpec) -> Vec<(String, &'static str)> {
         }
     }
     if let Some(recovery) = bootstrap.and_then(|b| b.recovery.as_ref()) {
-        const HINT: &str =
-            "; restore from an external cluster's object store with bootstrap.recovery.source";
-        refuse(
-            recovery.backup.is_some(),
-            "spec.bootstrap.recovery.backup".into(),
-            HINT,
-        );
+        const HINT: &str = "; restore from a Backup (bootstrap.recovery.backup) or an external cluster's object store (bootstrap.recovery.source)";
         refuse(
             recovery.volume_snapshots.is_some(),
             "spec.bootstrap.recovery.volumeSnapshots".into(),
@@ -108,10 +102,8 @@ mod tests {
                 "externalClusters:\n  - {name: a, connectionParameters: {host: a}}\n  - {name: b, connectionParameters: {host: b}, password: {name: s, key: p}}",
                 &["spec.externalClusters[1].password"],
             ),
-            (
-                "bootstrap: {recovery: {backup: {name: b}}}",
-                &["spec.bootstrap.recovery.backup"],
-            ),
+            // Implemented: a Backup by name.
+            ("bootstrap: {recovery: {backup: {name: b}}}", &[]),
             (
                 "bootstrap:\n  recovery:\n    source: a\n    volumeSnapshots: {storage: {name: snap, kind: VolumeSnapshot, apiGroup: snapshot.storage.k8s.io}}",
                 &["spec.bootstrap.recovery.volumeSnapshots"],
@@ -140,17 +132,17 @@ mod tests {
     #[test]
     fn the_message_names_the_path_and_the_alternative() {
         let spec: ClusterSpec = serde_norway::from_str(
-            "instances: 1\nstorage: {size: 1Gi}\nbootstrap: {recovery: {backup: {name: b}}}",
+            "instances: 1\nstorage: {size: 1Gi}\nbootstrap:\n  recovery:\n    source: a\n    volumeSnapshots: {storage: {name: snap, kind: VolumeSnapshot, apiGroup: snapshot.storage.k8s.io}}",
         )
         .expect("fixture");
         let mut errors = FieldErrors::default();
         refuse_not_implemented(&mut errors, &spec);
         assert_eq!(errors.0.len(), 1);
-        assert_eq!(errors.0[0].field, "spec.bootstrap.recovery.backup");
+        assert_eq!(errors.0[0].field, "spec.bootstrap.recovery.volumeSnapshots");
         assert!(
-            errors.0[0]
-                .rule
-                .starts_with("pgfed does not support spec.bootstrap.recovery.backup yet; restore"),
+            errors.0[0].rule.starts_with(
+                "pgfed does not support spec.bootstrap.recovery.volumeSnapshots yet; restore from a Backup"
+            ),
             "{}",
             errors.0[0].rule
         );

@@ -202,7 +202,6 @@ mod tests {
             receiver_timeline: Some(2),
             replay_lsn: lsn("0/7000100"),
             latest_history: Some((3, HISTORY_3.into())),
-            ..stuck.clone()
         };
         assert!(diverged(&later));
     }
@@ -229,10 +228,7 @@ mod tests {
         w.rewound(Rewind::NoneRequired, t1);
         assert!(!w.confirmed(true, t1 + CONFIRM_AFTER));
         assert!(!w.confirmed(true, t1 + QUIET_AFTER_NOTHING_TO_REWIND));
-        assert!(w.confirmed(
-            true,
-            t1 + QUIET_AFTER_NOTHING_TO_REWIND + CONFIRM_AFTER
-        ));
+        assert!(w.confirmed(true, t1 + QUIET_AFTER_NOTHING_TO_REWIND + CONFIRM_AFTER));
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum ReconcileError {
     /// The spec breaks a rule admission enforces (it bypassed admission).
     #[error("invalid cluster definition: {0}")]
     Invalid(String),
+    /// `bootstrap.recovery.backup` names a Backup that cannot be recovered from (yet).
+    #[error(transparent)]
+    RecoveryBackup(#[from] super::recovery_backup::RecoveryBackupError),
     /// The Cluster was not read from the API server (no name, namespace or uid).
     #[error(transparent)]
     Identity(#[from] MetaError),
@@ -90,6 +93,7 @@ impl ReconcileError {
             Self::Malformed(_) => "malformed",
             Self::Invalid(_) => "invalid_spec",
             Self::Identity(_) => "identity",
+            Self::RecoveryBackup(_) => "recovery_backup",
             Self::MissingReference { .. } => "missing_reference",
             Self::MissingKey { .. } => "missing_key",
             Self::Certificates(_) => "certificates",

@@ -15,6 +15,7 @@ pub mod managers;
 pub mod observe;
 pub mod post_init_refs;
 pub mod reconcile;
+pub mod recovery_backup;
 pub mod status;
 
 use crate::webhook::secret::{ApiAccess, access};

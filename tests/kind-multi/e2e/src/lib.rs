@@ -3,6 +3,7 @@
 //! when the test fails).
 #![forbid(unsafe_code)]
 
+pub mod backups;
 pub mod cluster;
 pub mod nodes;
 
