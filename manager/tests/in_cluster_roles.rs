@@ -374,3 +374,111 @@ fn a_failed_rewind_never_leaves_a_former_primary_to_start_as_a_primary() {
     assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "t");
     assert_eq!(a.psql("app", "SELECT count(*) FROM t"), "1");
 }
+
+/// A standby joined to `primary` by pg_basebackup over TLS, started under `instance run`.
+fn join(
+    name: &str,
+    primary: &Node,
+    certs: &Value,
+    replica: &Pair,
+    pki: &Pki,
+) -> (Node, ChildGuard) {
+    let mut n = Node::new(name, "pg");
+    for (k, v) in [
+        ("certificates", certs.clone()),
+        ("statusPort", json!(free_port())),
+        ("probePort", json!(free_port())),
+        ("metricsPort", json!(free_port())),
+        (
+            "externalClusters",
+            json!([merged(
+                json!({"name": primary.name, "connectionParameters": {"host": "127.0.0.1", "port": primary.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full"}}),
+                &n.mount_tls_secret("streaming-replica", replica, &pki.ca),
+            )]),
+        ),
+        (
+            "bootstrap",
+            json!({"pg_basebackup": {"source": primary.name}}),
+        ),
+    ] {
+        n.set(k, v);
+    }
+    target(&mut n, &peer(primary), replica, pki);
+    let running = run(&n);
+    wait_streaming(&n, &format!("{name} streaming from {}", primary.name));
+    (n, running)
+}
+
+/// The primary is lost together with one standby that received WAL the other never did (cut off
+/// with it, say). The other standby is promoted: its timeline forks off before the first
+/// standby's replay position, which PostgreSQL then refuses to follow. The first standby's
+/// manager sees it diverged, rewinds it from the new primary, and it streams again with the new
+/// primary's rows.
+#[test]
+fn a_standby_that_replayed_past_the_new_timeline_fork_is_rewound() {
+    let mut a = Node::new("pg-p", "pg");
+    let pki = Pki::new(&a.dir.path().join("pki"));
+    let server = pki.issue("pg-rw", &["localhost", "127.0.0.1"]);
+    let replica = pki.issue("streaming_replica", &[]);
+    let certs = json!({"serverCert": server.cert, "serverKey": server.key, "clientCa": pki.ca});
+    for (k, v) in [
+        ("certificates", certs.clone()),
+        ("statusPort", json!(free_port())),
+        ("probePort", json!(free_port())),
+        ("metricsPort", json!(free_port())),
+        ("targetPrimary", json!("pg-p")),
+    ] {
+        a.set(k, v);
+    }
+    a.manager_ok(&["instance", "init"]);
+    let run_a = run(&a);
+    a.wait_query("postgres", "SELECT 1", "1", LONG);
+    a.psql(
+        "app",
+        "CREATE TABLE t (id bigserial PRIMARY KEY, v text); INSERT INTO t (v) VALUES ('everywhere')",
+    );
+    let (mut ahead, mut run_ahead) = join("pg-ahead", &a, &certs, &replica, &pki);
+    let (mut behind, run_behind) = join("pg-behind", &a, &certs, &replica, &pki);
+    wait_same_rows(&behind, &a, "pg-behind has the first row");
+
+    // pg-behind stops receiving; pg-ahead alone gets the next rows.
+    drop(run_behind);
+    behind.kill_postmaster();
+    a.psql(
+        "app",
+        "INSERT INTO t (v) SELECT 'only on pg-ahead' FROM generate_series(1, 500)",
+    );
+    wait_same_rows(&ahead, &a, "pg-ahead has the rows pg-behind missed");
+    // The primary is lost; pg-behind is promoted.
+    drop(run_a);
+    a.kill_postmaster();
+    let behind_peer = peer(&behind);
+    target(&mut behind, &behind_peer, &replica, &pki);
+    let mut run_behind = run(&behind);
+    behind.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
+    behind.psql("app", "INSERT INTO t (v) VALUES ('on the new timeline')");
+
+    // pg-ahead is pointed at the new primary: diverged, then rewound, then streaming.
+    target(&mut ahead, &behind_peer, &replica, &pki);
+    common::wait_for("pg-ahead rewound from pg-behind", LONG, || {
+        if manager_log(&ahead).contains("pg_rewind ran on the diverged standby") {
+            Ok(())
+        } else {
+            Err(manager_log(&ahead))
+        }
+    });
+    wait_streaming(&ahead, "pg-ahead streaming from pg-behind");
+    wait_same_rows(&ahead, &behind, "pg-ahead has exactly pg-behind's rows");
+    assert_eq!(timeline(&ahead), "2");
+    assert_eq!(
+        ahead.psql("app", "SELECT count(*) FROM t WHERE v = 'only on pg-ahead'"),
+        "0"
+    );
+    let log = manager_log(&ahead);
+    assert!(
+        log.contains("cannot follow it: stopping it to rewind it"),
+        "{log}"
+    );
+    assert!(run_ahead.terminate().success());
+    assert!(run_behind.terminate().success());
+}
