@@ -140,10 +140,10 @@ fn wait_streaming(standby: &Node, what: &str) {
     });
 }
 
-#[test]
-fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
-    let mut a = Node::new("pg-a", "pg");
-    let a_peer = peer(&a);
+/// A new instance `name` initialized as its cluster's primary with TLS: the node, its PKI, the
+/// replication client certificate, and the `certificates` section its standbys share.
+fn initialized_primary(name: &str) -> (Node, Pki, Pair, Value) {
+    let mut a = Node::new(name, "pg");
     let pki = Pki::new(&a.dir.path().join("pki"));
     let server = pki.issue("pg-rw", &["localhost", "127.0.0.1"]);
     let replica = pki.issue("streaming_replica", &[]);
@@ -153,11 +153,18 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
         ("statusPort", json!(free_port())),
         ("probePort", json!(free_port())),
         ("metricsPort", json!(free_port())),
-        ("targetPrimary", json!("pg-a")),
+        ("targetPrimary", json!(name)),
     ] {
         a.set(k, v);
     }
     a.manager_ok(&["instance", "init"]);
+    (a, pki, replica, certs)
+}
+
+#[test]
+fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
+    let (mut a, pki, replica, certs) = initialized_primary("pg-a");
+    let a_peer = peer(&a);
     let mut run_a = run(&a);
     a.wait_query("postgres", "SELECT 1", "1", LONG);
     a.psql(
@@ -167,27 +174,8 @@ fn switchover_and_failover_inside_a_cluster_follow_target_primary() {
     );
 
     // pg-b joins pg-a over TLS and runs as its standby.
-    let mut b = Node::new("pg-b", "pg");
+    let (mut b, mut run_b) = join("pg-b", &a, &certs, &replica, &pki);
     let b_peer = peer(&b);
-    for (k, v) in [
-        ("certificates", certs),
-        ("statusPort", json!(free_port())),
-        ("probePort", json!(free_port())),
-        ("metricsPort", json!(free_port())),
-        (
-            "externalClusters",
-            json!([merged(
-                json!({"name": "pg-a", "connectionParameters": {"host": "127.0.0.1", "port": a.port.to_string(), "user": "streaming_replica", "sslmode": "verify-full"}}),
-                &b.mount_tls_secret("streaming-replica", &replica, &pki.ca),
-            )]),
-        ),
-        ("bootstrap", json!({"pg_basebackup": {"source": "pg-a"}})),
-    ] {
-        b.set(k, v);
-    }
-    target(&mut b, &peer(&a), &replica, &pki);
-    let mut run_b = run(&b);
-    wait_streaming(&b, "pg-b streaming from pg-a");
     assert_pinned(&b);
 
     // Switchover pg-a → pg-b under a write load. pg-b learns first and must wait: its WAL
@@ -416,21 +404,7 @@ fn join(
 /// primary's rows.
 #[test]
 fn a_standby_that_replayed_past_the_new_timeline_fork_is_rewound() {
-    let mut a = Node::new("pg-p", "pg");
-    let pki = Pki::new(&a.dir.path().join("pki"));
-    let server = pki.issue("pg-rw", &["localhost", "127.0.0.1"]);
-    let replica = pki.issue("streaming_replica", &[]);
-    let certs = json!({"serverCert": server.cert, "serverKey": server.key, "clientCa": pki.ca});
-    for (k, v) in [
-        ("certificates", certs.clone()),
-        ("statusPort", json!(free_port())),
-        ("probePort", json!(free_port())),
-        ("metricsPort", json!(free_port())),
-        ("targetPrimary", json!("pg-p")),
-    ] {
-        a.set(k, v);
-    }
-    a.manager_ok(&["instance", "init"]);
+    let (a, pki, replica, certs) = initialized_primary("pg-p");
     let run_a = run(&a);
     a.wait_query("postgres", "SELECT 1", "1", LONG);
     a.psql(
