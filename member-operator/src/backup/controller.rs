@@ -247,6 +247,7 @@ async fn reconcile_backup(backup: &Backup, ctx: &Context) -> Result<Action, Back
         spec: &backup.spec,
         status: backup.status.as_ref(),
         cluster: observed.cluster.as_ref(),
+        missing_store: observed.missing_store.as_ref(),
         candidates: &candidates,
         pod_present: &present,
         probe: answer.as_ref(),
