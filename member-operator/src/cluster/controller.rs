@@ -21,6 +21,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -414,7 +415,9 @@ pub async fn run(
         )
     };
     let (store, resource) = (controller.store(), ar);
-    let object_stores = move |object_store: ObjectStore| {
+    // Through `DeserializeGuard`: one ObjectStore that does not match the schema must not stop
+    // the watch; its name still says which Clusters to wake (they then report the problem).
+    let object_stores = move |object_store: DeserializeGuard<ObjectStore>| {
         clusters_naming_store(
             &store.state(),
             &resource,
@@ -437,7 +440,7 @@ pub async fn run(
         // An ObjectStore changed (or appeared): the Clusters whose plugin entries name it get
         // the new configuration (or stop waiting for it).
         .watches(
-            Api::<ObjectStore>::all(client.clone()),
+            Api::<DeserializeGuard<ObjectStore>>::all(client.clone()),
             watcher::Config::default(),
             object_stores,
         )
