@@ -115,6 +115,32 @@ pub fn object_store_references(cluster_name: &str, spec: &ClusterSpec) -> Vec<St
     references
 }
 
+/// The field of the spec the user wrote that `field`, a field of the effective spec, comes from:
+/// inside a store a plugin entry stands for, the field of the ObjectStore and the entry that
+/// names it (`ObjectStore "archive" spec.configuration.s3Credentials (named by
+/// spec.plugins[0].parameters.barmanObjectName)`); any other field as it is. So an error found
+/// on the effective spec (a missing credentials Secret) points where the user can fix it. Pure.
+pub fn written_field(cluster_name: &str, spec: &ClusterSpec, field: &str) -> String {
+    for reference in object_store_references(cluster_name, spec) {
+        let store = match reference.place {
+            StorePlace::Backup => "spec.backup.barmanObjectStore".to_string(),
+            StorePlace::ExternalCluster(i) => {
+                format!("spec.externalClusters[{i}].barmanObjectStore")
+            }
+        };
+        let inside = field
+            .strip_prefix(&store)
+            .filter(|rest| rest.is_empty() || rest.starts_with('.'));
+        if let Some(rest) = inside {
+            return format!(
+                "ObjectStore {:?} spec.configuration{rest} (named by {})",
+                reference.name, reference.field
+            );
+        }
+    }
+    field.to_string()
+}
+
 /// A named ObjectStore that is needed and does not exist.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: ObjectStore {name:?} does not exist in the Cluster's namespace")]
@@ -345,6 +371,38 @@ mod tests {
         let got = resolve_plugin_stores("pg", &externals(Some("a")), &stores()).expect("unused");
         assert!(got.external_clusters[0].barman_object_store.is_some());
         assert_eq!(got.external_clusters[1].barman_object_store, None);
+    }
+
+    #[test]
+    fn fields_of_plugin_stores_are_named_where_the_user_wrote_them() {
+        let input = spec(json!({
+            "plugins": [plugin(json!({"barmanObjectName": "archive"}), json!({"isWALArchiver": true}))],
+            "externalClusters": [
+                {"name": "a", "barmanObjectStore": {"destinationPath": "s3://a/"}},
+                {"name": "b", "plugin": {"name": BARMAN_CLOUD, "parameters": {"barmanObjectName": "origin"}}}
+            ]
+        }));
+        let cases = [
+            (
+                "spec.backup.barmanObjectStore.s3Credentials.accessKeyId",
+                "ObjectStore \"archive\" spec.configuration.s3Credentials.accessKeyId (named by spec.plugins[0].parameters.barmanObjectName)",
+            ),
+            (
+                "spec.externalClusters[1].barmanObjectStore.endpointCA",
+                "ObjectStore \"origin\" spec.configuration.endpointCA (named by spec.externalClusters[1].plugin.parameters.barmanObjectName)",
+            ),
+            (
+                "spec.externalClusters[0].barmanObjectStore.endpointCA",
+                "spec.externalClusters[0].barmanObjectStore.endpointCA",
+            ),
+            (
+                "spec.managed.roles[0].passwordSecret",
+                "spec.managed.roles[0].passwordSecret",
+            ),
+        ];
+        for (field, want) in cases {
+            assert_eq!(written_field("pg", &input, field), want, "{field}");
+        }
     }
 
     #[test]

@@ -275,7 +275,9 @@ async fn reconcile_admitted(obj: &DynamicObject, ctx: &Context) -> Result<Action
     // in-tree ones. A missing ObjectStore blocks the Cluster like a missing Secret: the status
     // names the field, nothing is created or removed, and the reconcile looks again.
     let result = match super::plugin_stores::effective_cluster(&ctx.client, &cluster).await {
-        Ok(effective) => super::reconcile::reconcile(&ctx.client, &effective, &ctx.settings).await,
+        Ok(effective) => super::reconcile::reconcile(&ctx.client, &effective, &ctx.settings)
+            .await
+            .map_err(|e| as_written(&cluster, e)),
         Err(e) => Err(plugin_store_error(e)),
     };
     match result {
@@ -334,6 +336,35 @@ fn plugin_store_error(e: super::plugin_stores::PluginStoreError) -> ReconcileErr
             action: format!("reading ObjectStore {name}"),
             source,
         },
+    }
+}
+
+/// `e` with the field it names as the user wrote it: a reference found in a plugin-backed store
+/// of the effective spec is named in its ObjectStore (see `pgfed_api::plugins::written_field`).
+fn as_written(cluster: &Cluster, e: ReconcileError) -> ReconcileError {
+    let written = |field: String| {
+        pgfed_api::plugins::written_field(&cluster.name_any(), &cluster.spec, &field)
+    };
+    match e {
+        ReconcileError::MissingReference { kind, name, field } => {
+            ReconcileError::MissingReference {
+                kind,
+                name,
+                field: written(field),
+            }
+        }
+        ReconcileError::MissingKey {
+            kind,
+            name,
+            key,
+            field,
+        } => ReconcileError::MissingKey {
+            kind,
+            name,
+            key,
+            field: written(field),
+        },
+        other => other,
     }
 }
 
@@ -559,6 +590,31 @@ mod tests {
             .map(|r| r.name)
             .collect();
         assert_eq!(names, ["archives", "recovers"]);
+    }
+
+    #[test]
+    fn a_missing_secret_of_a_plugin_store_is_named_in_its_object_store() {
+        let cluster = Cluster::new(
+            "pg",
+            serde_json::from_value(serde_json::json!({"instances": 1, "plugins": [
+                {"name": pgfed_api::plugins::BARMAN_CLOUD,
+                 "parameters": {"barmanObjectName": "archive"}}]}))
+            .expect("spec"),
+        );
+        let e = as_written(
+            &cluster,
+            ReconcileError::MissingReference {
+                kind: "Secret",
+                name: "archive-creds".into(),
+                field: "spec.backup.barmanObjectStore.s3Credentials.accessKeyId".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "Secret archive-creds referenced by ObjectStore \"archive\" spec.configuration.s3Credentials.accessKeyId (named by spec.plugins[0].parameters.barmanObjectName) does not exist"
+        );
+        let other = as_written(&cluster, ReconcileError::Random("x".into()));
+        assert!(matches!(other, ReconcileError::Random(_)));
     }
 
     #[test]
