@@ -269,16 +269,9 @@ fn validate_kind(
             parse::<database_role::DatabaseRole>(k, doc)?;
             FieldErrors::default()
         }
-        ("ObjectStore", _) => {
-            let store = parse::<object_store::ObjectStore>(k, doc)?;
-            let mut errors = FieldErrors::default();
-            validation::validate_object_store(
-                &mut errors,
-                "spec.configuration",
-                &store.spec.configuration,
-            );
-            errors
-        }
+        ("ObjectStore", _) => validation::validate_object_store_resource(
+            &parse::<object_store::ObjectStore>(k, doc)?.spec,
+        ),
         _ => return Err(AdmissionError::UnknownKind(kind.to_string())),
     })
 }

@@ -92,8 +92,9 @@ pub enum BackupMethod {
     /// Kubernetes VolumeSnapshots of the instance's PVCs.
     #[serde(rename = "volumeSnapshot")]
     VolumeSnapshot,
-    /// A CloudNativePG-I plugin named in `pluginConfiguration` takes the backup. Accepted so
-    /// CloudNativePG manifests load; pgfed does not run plugins yet and refuses it at admission.
+    /// The plugin named in `pluginConfiguration` takes the backup. pgfed serves the Barman Cloud
+    /// plugin (`barman-cloud.cloudnative-pg.io`) in-process: a base backup into the ObjectStore
+    /// of the Cluster's plugin entry, as `barmanObjectStore` would; other plugins are refused.
     #[serde(rename = "plugin")]
     Plugin,
 }
@@ -108,7 +109,9 @@ pub struct BackupPluginConfiguration {
     pub parameters: std::collections::BTreeMap<String, String>,
 }
 
-/// A CloudNativePG-I plugin loaded for a cluster (or an external cluster) and its parameters.
+/// A CloudNativePG-I plugin entry of a cluster (or an external cluster) and its parameters. pgfed
+/// serves one plugin, `barman-cloud.cloudnative-pg.io`, inside its instance manager (no sidecar);
+/// admission refuses any other.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginConfiguration {
@@ -117,12 +120,15 @@ pub struct PluginConfiguration {
     /// Whether the plugin is used. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// This plugin archives the WAL. At most one plugin may, and not together with
-    /// `backup.barmanObjectStore`. Default false.
+    /// This plugin is the cluster's WAL archiver. At most one plugin may be. As in
+    /// CloudNativePG, an enabled Barman Cloud entry archives WAL to its store either way; pgfed
+    /// refuses it beside `backup.barmanObjectStore`, as it archives to one store. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "isWALArchiver")]
     pub is_wal_archiver: Option<bool>,
-    /// Plugin-specific settings (for barman-cloud: `barmanObjectName`, `serverName`).
+    /// Plugin-specific settings. Barman Cloud reads `barmanObjectName` (the ObjectStore, in the
+    /// cluster's namespace) and `serverName` (its folder in the store; default: the name of the
+    /// cluster this entry belongs to).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub parameters: std::collections::BTreeMap<String, String>,
 }

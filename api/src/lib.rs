@@ -20,6 +20,7 @@ pub mod instance;
 pub mod lsn;
 pub mod names;
 pub mod object_store;
+pub mod plugins;
 pub mod pooler;
 pub mod post_init_sql;
 pub mod postgres_params;

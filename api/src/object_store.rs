@@ -5,9 +5,10 @@
 //! ObjectStore and point clusters at it (`spec.plugins[].parameters.barmanObjectName`). Serving the
 //! same kind in pgfed's one API group, with the same `spec.configuration` as a Cluster's
 //! `backup.barmanObjectStore` (the same Rust type), lets such a manifest apply with only
-//! `apiVersion` changed and keeps one definition of an object store in pgfed. The plugin's
-//! sidecar settings are accepted for the same reason; pgfed archives in-process and has no
-//! sidecar, so admission refuses them.
+//! `apiVersion` changed and keeps one definition of an object store in pgfed. A Cluster's
+//! plugin entries are resolved into in-tree stores (`crate::plugins`). The plugin's sidecar
+//! settings are accepted for the same reason; pgfed archives in-process and has no sidecar, so
+//! admission refuses them.
 
 use crate::barman::BarmanObjectStoreConfiguration;
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
@@ -44,7 +45,8 @@ pub struct ObjectStoreSpec {
     /// Where and how backups and WAL are stored: the same fields as a Cluster's
     /// `backup.barmanObjectStore`.
     pub configuration: BarmanObjectStoreConfiguration,
-    /// How long backups are kept, e.g. `30d`, `4w`, `6m`.
+    /// How long backups are kept, e.g. `30d`, `4w`, `6m`: the retention policy of every Cluster
+    /// whose `spec.plugins` entry archives here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<String>,
     /// Settings of the Barman Cloud plugin's sidecar container (pgfed has no sidecar).

@@ -228,7 +228,7 @@ fn cases() -> Vec<Case> {
             spec: "instances: 1\nstorage: {size: 1Gi}\nexternalClusters:\n  - name: empty",
             want: &[(
                 "spec.externalClusters[0]",
-                "needs connectionParameters, barmanObjectStore",
+                "needs connectionParameters, an object store",
             )],
         },
         Case {

@@ -294,7 +294,10 @@ pub struct ClusterSpec {
     /// Timings of the Kubernetes Lease that gates who may be primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_lease: Option<PrimaryLeaseConfiguration>,
-    /// CloudNativePG-I plugins to load for this cluster, with their parameters.
+    /// CloudNativePG-I plugins of this cluster, with their parameters. pgfed serves
+    /// `barman-cloud.cloudnative-pg.io` in-process: its enabled entry archives WAL and takes
+    /// backups into the ObjectStore `parameters.barmanObjectName` names, with that store's
+    /// retention policy, as `backup.barmanObjectStore` would.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginConfiguration>,
     /// Named pod selectors usable as `${podselector:NAME}` in the address of a `pg_hba` rule:

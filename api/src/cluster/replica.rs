@@ -71,7 +71,31 @@ pub struct ExternalCluster {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub barman_object_store: Option<BarmanObjectStoreConfiguration>,
     /// A CloudNativePG-I plugin that reads this server's backups and WAL (instead of
-    /// `barmanObjectStore`).
+    /// `barmanObjectStore`): `barman-cloud.cloudnative-pg.io` with `parameters.barmanObjectName`
+    /// naming an ObjectStore, read under `parameters.serverName` (default: this cluster's name,
+    /// as the plugin does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin: Option<crate::common::PluginConfiguration>,
+}
+
+impl super::ClusterSpec {
+    /// The external clusters the instances reach: the sources of `bootstrap.pg_basebackup`,
+    /// `bootstrap.recovery` and `replica`, in that order. A reference an entry of
+    /// `externalClusters` holds (a Secret, an ObjectStore) must exist only for these; the other
+    /// entries are not read. Pure.
+    pub fn external_clusters_in_use(&self) -> Vec<&str> {
+        let bootstrap = self.bootstrap.as_ref();
+        [
+            bootstrap
+                .and_then(|b| b.pg_basebackup.as_ref())
+                .map(|p| p.source.as_str()),
+            bootstrap
+                .and_then(|b| b.recovery.as_ref())
+                .and_then(|r| r.source.as_deref()),
+            self.replica.as_ref().map(|r| r.source.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }

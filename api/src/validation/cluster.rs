@@ -62,6 +62,7 @@ pub fn validate_cluster(name: &str, spec: &ClusterSpec) -> FieldErrors {
     );
     check_tablespaces(&mut errors, spec);
     check_backup(&mut errors, spec);
+    super::plugins::check_cluster_plugins(&mut errors, spec);
     check_managed(&mut errors, name, spec);
     check_timings(&mut errors, spec);
     check_replication_slots(&mut errors, spec);
@@ -248,10 +249,13 @@ fn check_external_clusters(errors: &mut FieldErrors, externals: &[ExternalCluste
                 );
             }
         }
-        if external.connection_parameters.is_empty() && external.barman_object_store.is_none() {
+        if external.connection_parameters.is_empty()
+            && external.barman_object_store.is_none()
+            && external.plugin.is_none()
+        {
             errors.push(
                 path.clone(),
-                "needs connectionParameters, barmanObjectStore or both",
+                "needs connectionParameters, an object store (barmanObjectStore or plugin) or both",
             );
         }
         if let Some(store) = &external.barman_object_store {
@@ -470,10 +474,10 @@ fn check_recovery_sources(
                 format!("{source:?} is not listed in spec.externalClusters"),
             ),
             // Stricter than CloudNativePG, which also recovers through connectionParameters.
-            Some(e) if e.barman_object_store.is_none() => errors.push(
+            Some(e) if e.barman_object_store.is_none() && e.plugin.is_none() => errors.push(
                 format!("{PATH}.source"),
                 format!(
-                    "external cluster {source:?} has no barmanObjectStore: pgfed does not support recovering through connectionParameters yet"
+                    "external cluster {source:?} has no object store (barmanObjectStore or plugin): pgfed does not support recovering through connectionParameters yet"
                 ),
             ),
             Some(_) => {}

@@ -8,12 +8,13 @@ pub mod formats;
 pub mod not_implemented;
 mod object_store;
 mod others;
+mod plugins;
 pub mod unsupported;
 
 pub use cluster::{validate_cluster, validate_cluster_create};
 pub use cluster_update::validate_cluster_update;
 pub use federation::{validate_federation, validate_federation_update};
-pub use object_store::validate_object_store;
+pub use object_store::{validate_object_store, validate_object_store_resource};
 pub use others::{
     validate_backup, validate_backup_update, validate_cluster_image_catalog, validate_database,
     validate_database_update, validate_image_catalog, validate_pooler, validate_publication,

@@ -102,3 +102,106 @@ pub fn validate_object_store(
         );
     }
 }
+
+/// Validates an `ObjectStore` resource: its `configuration` as any object store block, plus what
+/// only an ObjectStore has. Its `serverName` must stay empty, as the Barman Cloud plugin requires:
+/// the server is named by each Cluster's plugin entry (`parameters.serverName`, else the cluster's
+/// name), since many clusters share one ObjectStore. pgfed archives and backs up in the instance
+/// manager, with no sidecar, so `instanceSidecarConfiguration` has nothing to configure.
+pub fn validate_object_store_resource(spec: &crate::object_store::ObjectStoreSpec) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    validate_object_store(&mut errors, "spec.configuration", &spec.configuration);
+    if spec.configuration.server_name.is_some() {
+        errors.push(
+            "spec.configuration.serverName",
+            "must be empty in an ObjectStore: name the server in the Cluster's plugin parameters (serverName), else the cluster's name is used",
+        );
+    }
+    if let Some(policy) = &spec.retention_policy {
+        errors.check(
+            "spec.retentionPolicy",
+            super::formats::check_retention_policy(policy),
+        );
+    }
+    if let Some(sidecar) = &spec.instance_sidecar_configuration {
+        const PATH: &str = "spec.instanceSidecarConfiguration";
+        const NO_SIDECAR: &str = "pgfed runs no sidecar: the instance manager archives and backs up in-process; remove it";
+        let set = [
+            ("env", !sidecar.env.is_empty()),
+            (
+                "resources",
+                sidecar
+                    .resources
+                    .as_ref()
+                    .is_some_and(|r| *r != Default::default()),
+            ),
+            ("logLevel", sidecar.log_level.is_some()),
+            (
+                "additionalContainerArgs",
+                !sidecar.additional_container_args.is_empty(),
+            ),
+        ];
+        for (field, _) in set.iter().filter(|(_, set)| *set) {
+            errors.push(format!("{PATH}.{field}"), NO_SIDECAR);
+        }
+        if sidecar.retention_policy_interval_seconds.is_some() {
+            errors.push(
+                format!("{PATH}.retentionPolicyIntervalSeconds"),
+                "pgfed's primary applies the retention policy every hour; remove it",
+            );
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(spec: serde_json::Value) -> Vec<String> {
+        let spec = serde_json::from_value(spec).expect("object store spec");
+        validate_object_store_resource(&spec)
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn object_store_resources() {
+        let configuration = json!({"destinationPath": "s3://backups/", "endpointURL": "http://minio:9000",
+            "s3Credentials": {"accessKeyId": {"name": "minio", "key": "ACCESS_KEY_ID"},
+                              "secretAccessKey": {"name": "minio", "key": "ACCESS_SECRET_KEY"}},
+            "wal": {"compression": "gzip"}});
+        let cases: Vec<(serde_json::Value, Vec<&str>)> = vec![
+            (
+                json!({"configuration": configuration, "retentionPolicy": "30d",
+                       "instanceSidecarConfiguration": {"resources": {}}}),
+                vec![],
+            ),
+            (
+                json!({"configuration": {"destinationPath": "s3://b/", "serverName": "pg"},
+                       "retentionPolicy": "thirty days"}),
+                vec![
+                    "spec.configuration.serverName: must be empty in an ObjectStore: name the server in the Cluster's plugin parameters (serverName), else the cluster's name is used",
+                    "spec.retentionPolicy: \"thirty days\" is not a retention policy: expected <number><d|w|m>, e.g. 30d",
+                ],
+            ),
+            (
+                json!({"configuration": configuration, "instanceSidecarConfiguration": {
+                    "retentionPolicyIntervalSeconds": 1800,
+                    "resources": {"requests": {"memory": "64Mi"}},
+                    "env": [{"name": "AWS_REGION", "value": "eu"}]}}),
+                vec![
+                    "spec.instanceSidecarConfiguration.env: pgfed runs no sidecar: the instance manager archives and backs up in-process; remove it",
+                    "spec.instanceSidecarConfiguration.resources: pgfed runs no sidecar: the instance manager archives and backs up in-process; remove it",
+                    "spec.instanceSidecarConfiguration.retentionPolicyIntervalSeconds: pgfed's primary applies the retention policy every hour; remove it",
+                ],
+            ),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(errors(spec.clone()), want, "{spec}");
+        }
+    }
+}

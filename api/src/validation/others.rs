@@ -43,15 +43,25 @@ fn check_cluster_ref(errors: &mut FieldErrors, cluster: &LocalObjectReference) {
 pub fn validate_backup(spec: &BackupSpec) -> FieldErrors {
     let mut errors = FieldErrors::default();
     check_cluster_ref(&mut errors, &spec.cluster);
-    if spec.online == Some(false)
-        && spec.method != Some(crate::common::BackupMethod::VolumeSnapshot)
-    {
+    let plugin = spec.plugin_configuration.as_ref();
+    check_method(&mut errors, spec.online, spec.method, plugin);
+    errors
+}
+
+/// The rules on how a Backup or ScheduledBackup takes its backups.
+fn check_method(
+    errors: &mut FieldErrors,
+    online: Option<bool>,
+    method: Option<crate::common::BackupMethod>,
+    plugin: Option<&crate::common::BackupPluginConfiguration>,
+) {
+    if online == Some(false) && method != Some(crate::common::BackupMethod::VolumeSnapshot) {
         errors.push(
             "spec.online",
             "offline backups are only possible with method volumeSnapshot",
         );
     }
-    errors
+    super::plugins::check_backup_plugin(errors, method, plugin);
 }
 
 /// A Backup's spec never changes: it records what was taken.
@@ -68,14 +78,8 @@ pub fn validate_scheduled_backup(spec: &ScheduledBackupSpec) -> FieldErrors {
     let mut errors = FieldErrors::default();
     check_cluster_ref(&mut errors, &spec.cluster);
     errors.check("spec.schedule", check_cron_schedule(&spec.schedule));
-    if spec.online == Some(false)
-        && spec.method != Some(crate::common::BackupMethod::VolumeSnapshot)
-    {
-        errors.push(
-            "spec.online",
-            "offline backups are only possible with method volumeSnapshot",
-        );
-    }
+    let plugin = spec.plugin_configuration.as_ref();
+    check_method(&mut errors, spec.online, spec.method, plugin);
     errors
 }
 

@@ -25,8 +25,6 @@ const fn any(path: &'static str) -> Unsupported {
 
 /// In a Cluster spec (and so in a Federation's `spec.template`).
 pub const CLUSTER_SPEC: &[Unsupported] = &[
-    any("plugins"),
-    any("externalClusters[].plugin"),
     any("serviceAccountName"),
     any("serviceAccountTemplate.metadata.name"),
     any("podSelectorRefs"),
@@ -60,15 +58,13 @@ const CLUSTER_OBJECT_STORES: &[&str] = &[
     "externalClusters[].barmanObjectStore",
 ];
 
+/// In a Federation's `spec.template`, besides [`CLUSTER_SPEC`]: the federation gives each member
+/// its object stores (`spec.members[].barmanObjectStore`), so plugin-backed stores in the
+/// template would compete with them.
+pub const FEDERATION_TEMPLATE: &[Unsupported] = &[any("plugins"), any("externalClusters[].plugin")];
+
 /// In a Backup or ScheduledBackup spec.
-pub const BACKUP_SPEC: &[Unsupported] = &[
-    Unsupported {
-        path: "method",
-        value: Some("plugin"),
-    },
-    any("pluginConfiguration"),
-    any("onlineConfiguration"),
-];
+pub const BACKUP_SPEC: &[Unsupported] = &[any("onlineConfiguration")];
 
 /// In a Pooler spec.
 pub const POOLER_SPEC: &[Unsupported] = &[
@@ -97,10 +93,6 @@ pub const DATABASE_SPEC: &[Unsupported] = &[
 pub const IMAGE_CATALOG_SPEC: &[Unsupported] =
     &[any("componentImages"), any("images[].extensions")];
 
-/// In an ObjectStore spec (besides its `configuration`, an object store block).
-pub const OBJECT_STORE_SPEC: &[Unsupported] =
-    &[any("retentionPolicy"), any("instanceSidecarConfiguration")];
-
 /// In a DatabaseRole spec.
 pub const DATABASE_ROLE_SPEC: &[Unsupported] = &[any("clientCertificate")];
 
@@ -124,6 +116,7 @@ pub fn unsupported_fields(kind: &str, doc: &Value) -> FieldErrors {
         "Cluster" => cluster("", &mut found),
         "Federation" => {
             cluster("template", &mut found);
+            report(doc, "spec.template", FEDERATION_TEMPLATE, &mut found);
             report(
                 doc,
                 "spec.members[].barmanObjectStore",
@@ -138,10 +131,7 @@ pub fn unsupported_fields(kind: &str, doc: &Value) -> FieldErrors {
         "ImageCatalog" | "ClusterImageCatalog" => {
             report(doc, "spec", IMAGE_CATALOG_SPEC, &mut found)
         }
-        "ObjectStore" => {
-            report(doc, "spec", OBJECT_STORE_SPEC, &mut found);
-            report(doc, "spec.configuration", OBJECT_STORE, &mut found);
-        }
+        "ObjectStore" => report(doc, "spec.configuration", OBJECT_STORE, &mut found),
         _ => {}
     }
     for path in found {
@@ -231,17 +221,16 @@ mod tests {
     fn each_unsupported_field_in_use_is_refused_with_its_path() {
         let cases: &[(&str, Value, &[&str])] = &[
             (
-                "Cluster",
-                json!({"plugins": [{"name": "barman-cloud.cloudnative-pg.io"}]}),
-                &["spec.plugins"],
-            ),
-            (
-                "Cluster",
-                json!({"externalClusters": [
+                "Federation",
+                json!({"template": {"plugins": [{"name": "barman-cloud.cloudnative-pg.io"}],
+                "externalClusters": [
                     {"name": "a"},
                     {"name": "b", "plugin": {"name": "barman-cloud.cloudnative-pg.io"}}
-                ]}),
-                &["spec.externalClusters[1].plugin"],
+                ]}}),
+                &[
+                    "spec.template.plugins",
+                    "spec.template.externalClusters[1].plugin",
+                ],
             ),
             (
                 "Cluster",
@@ -277,15 +266,10 @@ mod tests {
                 ],
             ),
             (
-                "Backup",
-                json!({"cluster": {"name": "c"}, "method": "plugin",
-                       "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}),
-                &["spec.method", "spec.pluginConfiguration"],
-            ),
-            (
                 "ScheduledBackup",
-                json!({"schedule": "0 0 0 * * *", "cluster": {"name": "c"}, "method": "plugin"}),
-                &["spec.method"],
+                json!({"schedule": "0 0 0 * * *", "cluster": {"name": "c"},
+                       "onlineConfiguration": {"immediateCheckpoint": true}}),
+                &["spec.onlineConfiguration"],
             ),
             (
                 "Pooler",
@@ -321,10 +305,7 @@ mod tests {
                 json!({"configuration": {"destinationPath": "s3://b",
                     "data": {"restoreAdditionalCommandArgs": ["x"]}},
                     "retentionPolicy": "30d"}),
-                &[
-                    "spec.retentionPolicy",
-                    "spec.configuration.data.restoreAdditionalCommandArgs",
-                ],
+                &["spec.configuration.data.restoreAdditionalCommandArgs"],
             ),
         ];
         for (kind, spec, want) in cases {
@@ -347,6 +328,19 @@ mod tests {
             (
                 "Backup",
                 json!({"cluster": {"name": "c"}, "method": "barmanObjectStore"}),
+            ),
+            (
+                "Backup",
+                json!({"cluster": {"name": "c"}, "method": "plugin",
+                       "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}),
+            ),
+            (
+                "Cluster",
+                json!({"plugins": [{"name": "barman-cloud.cloudnative-pg.io", "isWALArchiver": true,
+                                    "parameters": {"barmanObjectName": "s"}}],
+                       "externalClusters": [{"name": "o", "plugin": {
+                           "name": "barman-cloud.cloudnative-pg.io",
+                           "parameters": {"barmanObjectName": "s", "serverName": "o"}}}]}),
             ),
             (
                 "Pooler",

@@ -23,6 +23,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use pgfed_api::backup::{Backup, BackupStatus, backup_phase};
+use pgfed_api::common::BackupMethod;
 use pgfed_api::instance::{BackupPhase, BackupRequest};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -247,6 +248,7 @@ async fn reconcile_backup(backup: &Backup, ctx: &Context) -> Result<Action, Back
         spec: &backup.spec,
         status: backup.status.as_ref(),
         cluster: observed.cluster.as_ref(),
+        missing_store: observed.missing_store.as_ref(),
         candidates: &candidates,
         pod_present: &present,
         probe: answer.as_ref(),
@@ -270,7 +272,11 @@ async fn reconcile_backup(backup: &Backup, ctx: &Context) -> Result<Action, Back
             else {
                 return Ok(Action::requeue(CHOSEN_REQUEUE));
             };
-            let new = status::chosen(&old, cluster, &pod, container, now);
+            let method = backup
+                .spec
+                .method
+                .unwrap_or(BackupMethod::BarmanObjectStore);
+            let new = status::chosen(&old, cluster, method, &pod, container, now);
             transition(ctx, backup, &observed, new).await?;
             Ok(Action::requeue(CHOSEN_REQUEUE))
         }

@@ -9,6 +9,7 @@ use pgfed_api::cluster::Cluster;
 use pgfed_api::common::{BackupMethod, BackupTarget};
 use pgfed_api::instance::{BackupPhase, BackupProgress};
 use pgfed_api::lsn::{DEFAULT_WAL_SEGMENT_SIZE, Lsn, WalSegmentName};
+use pgfed_api::plugins::{BARMAN_CLOUD, MissingObjectStore, backup_plugin};
 
 /// What the manager of the instance taking the backup said.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,8 +57,10 @@ pub struct View<'a> {
     pub spec: &'a BackupSpec,
     /// Its status.
     pub status: Option<&'a BackupStatus>,
-    /// Its Cluster, None when it does not exist.
+    /// Its Cluster (effective: plugin-backed stores filled in), None when it does not exist.
     pub cluster: Option<&'a Cluster>,
+    /// An ObjectStore the Cluster names that does not exist.
+    pub missing_store: Option<&'a MissingObjectStore>,
     /// The Cluster's instances.
     pub candidates: &'a [Candidate<'a>],
     /// Whether the pod of this name exists and is not being deleted.
@@ -77,9 +80,22 @@ pub fn refused_method(spec: &BackupSpec) -> Option<String> {
         BackupMethod::VolumeSnapshot => Some(
             "method volumeSnapshot is not supported yet: use method barmanObjectStore".to_string(),
         ),
-        BackupMethod::Plugin => {
-            Some("method plugin is not supported: pgfed runs no backup plugins".to_string())
-        }
+        // The Barman Cloud plugin's backup is the in-tree one, into the store of the Cluster's
+        // plugin entry (the effective Cluster carries it as `backup.barmanObjectStore`).
+        BackupMethod::Plugin => match &spec.plugin_configuration {
+            Some(p) if p.name == BARMAN_CLOUD => (spec.online == Some(false)).then(|| {
+                "offline backups are only possible with method volumeSnapshot; remove spec.online \
+                 or set it to true"
+                    .to_string()
+            }),
+            Some(p) => Some(format!(
+                "plugin {:?} is not served by pgfed; pgfed serves {BARMAN_CLOUD}",
+                p.name
+            )),
+            None => Some(format!(
+                "method plugin needs pluginConfiguration naming {BARMAN_CLOUD}"
+            )),
+        },
     }
 }
 
@@ -121,6 +137,20 @@ pub fn decide(view: &View) -> Decision {
     let Some(cluster) = view.cluster else {
         return Decision::Fail(format!("Cluster {cluster_name} does not exist"));
     };
+    let instance = status.instance_id.as_ref();
+    let asked = instance.and_then(|i| i.pod_name.as_deref()).is_some();
+    if view.spec.method == Some(BackupMethod::Plugin) && backup_plugin(&cluster.spec).is_none() {
+        return Decision::Fail(format!(
+            "Cluster {cluster_name} has no enabled {BARMAN_CLOUD} entry in spec.plugins: method \
+             plugin backs up into that entry's ObjectStore"
+        ));
+    }
+    if let (false, Some(missing)) = (asked, view.missing_store) {
+        // The user may be creating the store right now; the Cluster itself waits for it too.
+        return Decision::Wait(format!(
+            "Cluster {cluster_name} cannot be backed up yet: {missing}"
+        ));
+    }
     let configured = cluster
         .spec
         .backup
@@ -132,7 +162,6 @@ pub fn decide(view: &View) -> Decision {
              the backup"
         ));
     }
-    let instance = status.instance_id.as_ref();
     if let Some(pod) = instance.and_then(|i| i.pod_name.as_deref()) {
         if !(view.pod_present)(pod) {
             return Decision::Fail(format!(
@@ -309,16 +338,60 @@ mod tests {
             Option<&'a Probe>,
             Decision,
         );
+        // The same, with the ObjectStore found missing.
+        type MissingCase<'a> = (
+            &'a str,
+            &'a BackupSpec,
+            Option<BackupStatus>,
+            &'a Cluster,
+            Decision,
+        );
         let volume = spec(Some(BackupMethod::VolumeSnapshot), None);
-        let plugin = spec(Some(BackupMethod::Plugin), None);
+        let plugin_named = |name: &str| BackupSpec {
+            plugin_configuration: Some(pgfed_api::common::BackupPluginConfiguration {
+                name: name.into(),
+                ..Default::default()
+            }),
+            ..spec(Some(BackupMethod::Plugin), None)
+        };
+        let plugin = plugin_named(BARMAN_CLOUD);
+        let other_plugin = plugin_named("cnpg-i-pgbackrest.example");
+        let unnamed_plugin = spec(Some(BackupMethod::Plugin), None);
+        // A Cluster whose Barman Cloud plugin entry was resolved into its store.
+        let mut plugin_cluster = cluster(true, None);
+        plugin_cluster.spec.plugins = vec![pgfed_api::common::PluginConfiguration {
+            name: BARMAN_CLOUD.into(),
+            is_wal_archiver: Some(true),
+            ..Default::default()
+        }];
+        let mut unresolved = plugin_cluster.clone();
+        unresolved.spec.backup = None;
+        let mut disabled = plugin_cluster.clone();
+        disabled.spec.plugins[0].enabled = Some(false);
+        disabled.spec.backup = None;
+        let missing = MissingObjectStore {
+            field: "spec.plugins[0].parameters.barmanObjectName".into(),
+            name: "minio-store".into(),
+        };
         let offline = spec(None, Some(false));
+        let no_plugin = Decision::Fail("Cluster pg has no enabled barman-cloud.cloudnative-pg.io entry in spec.plugins: method plugin backs up into that entry's ObjectStore".into());
         let cases: Vec<Case> = vec![
             ("completed: never again", &plain, Some(status("completed", Some("pg-2"), Some("s1"))), Some(&with_store), &both, None, Decision::Ended),
             ("failed: never again", &plain, Some(status("failed", None, None)), None, &none, None, Decision::Ended),
             ("volume snapshots are refused with the reason", &volume, None, Some(&with_store), &both, None,
                 Decision::Fail("method volumeSnapshot is not supported yet: use method barmanObjectStore".into())),
-            ("plugins are refused", &plugin, None, Some(&with_store), &both, None,
-                Decision::Fail("method plugin is not supported: pgfed runs no backup plugins".into())),
+            ("method plugin backs up into the plugin entry's store", &plugin, None, Some(&plugin_cluster), &both, None,
+                Decision::Choose("pg-2".into())),
+            ("method barmanObjectStore on a plugin cluster uses the same store", &plain, None, Some(&plugin_cluster), &both, None,
+                Decision::Choose("pg-2".into())),
+            ("method plugin on a cluster without the plugin", &plugin, None, Some(&with_store), &both, None,
+                no_plugin.clone()),
+            ("method plugin on a cluster whose plugin is disabled", &plugin, None, Some(&disabled), &both, None,
+                no_plugin.clone()),
+            ("another plugin (admission bypassed)", &other_plugin, None, Some(&plugin_cluster), &both, None,
+                Decision::Fail("plugin \"cnpg-i-pgbackrest.example\" is not served by pgfed; pgfed serves barman-cloud.cloudnative-pg.io".into())),
+            ("method plugin without a plugin (admission bypassed)", &unnamed_plugin, None, Some(&plugin_cluster), &both, None,
+                Decision::Fail("method plugin needs pluginConfiguration naming barman-cloud.cloudnative-pg.io".into())),
             ("offline object store backups are refused", &offline, None, Some(&with_store), &both, None,
                 Decision::Fail("offline backups are only possible with method volumeSnapshot; remove spec.online or set it to true".into())),
             ("a missing cluster fails it", &plain, None, None, &none, None,
@@ -346,16 +419,34 @@ mod tests {
             ("the manager does not answer: retry", &plain, Some(status("running", Some("pg-2"), Some("s1"))), Some(&with_store), &both, Some(&unreachable),
                 Decision::Retry("timeout".into())),
         ];
-        for (what, spec, status, cluster, candidates, probe, want) in cases {
-            let view = View {
-                spec,
-                status: status.as_ref(),
-                cluster,
-                candidates,
-                pod_present: &present,
-                probe,
+        let decide_on =
+            |spec, status: Option<BackupStatus>, cluster, missing_store, candidates, probe| {
+                decide(&View {
+                    spec,
+                    status: status.as_ref(),
+                    cluster,
+                    missing_store,
+                    candidates,
+                    pod_present: &present,
+                    probe,
+                })
             };
-            assert_eq!(decide(&view), want, "{what}");
+        for (what, spec, status, cluster, candidates, probe, want) in cases {
+            assert_eq!(
+                decide_on(spec, status, cluster, None, candidates, probe),
+                want,
+                "{what}"
+            );
+        }
+        let missing_cases: Vec<MissingCase> = vec![
+            ("a new backup waits for the store", &plugin, None, &unresolved,
+                Decision::Wait("Cluster pg cannot be backed up yet: spec.plugins[0].parameters.barmanObjectName: ObjectStore \"minio-store\" does not exist in the Cluster's namespace".into())),
+            ("a started backup no longer has a store", &plugin, Some(status("running", Some("pg-2"), Some("s1"))), &unresolved,
+                Decision::Fail("Cluster pg has no backup.barmanObjectStore: there is nowhere to put the backup".into())),
+        ];
+        for (what, spec, status, cluster, want) in missing_cases {
+            let got = decide_on(spec, status, Some(cluster), Some(&missing), &both, None);
+            assert_eq!(got, want, "{what}");
         }
     }
 }

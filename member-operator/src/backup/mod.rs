@@ -1,5 +1,6 @@
 //! The Backup controller: one base backup per Backup object, taken by one instance of its
-//! Cluster into the Cluster's object store (`method: barmanObjectStore`). [`target`] chooses the
+//! Cluster into the Cluster's object store (`method: barmanObjectStore`, or `method: plugin` with
+//! the Barman Cloud plugin, whose ObjectStore the effective Cluster carries as that store). [`target`] chooses the
 //! instance and [`decide`] the next step, both pure; [`observe`] reads, [`status`] builds and
 //! writes the Backup's status and the Cluster's backup fields; [`controller`] runs it. The
 //! instance's manager does the work (`POST /pg/backup` over mutual TLS) and keeps the record.
@@ -23,6 +24,8 @@ pub const API_ACCESS: &[ApiAccess] = &[
     // reach the managers.
     access("pgfed.io", "clusters", "get"),
     access("pgfed.io", "clusters/status", "patch"),
+    // The ObjectStores the Cluster's Barman Cloud plugin entries name, read by name.
+    access("pgfed.io", "objectstores", "get"),
     access("", "pods", "list"),
     access("", "secrets", "get"),
     // Events on transitions.

@@ -1,11 +1,12 @@
-//! What one reconcile of a Backup looks at, read at its start: the Cluster (absent when it does
-//! not exist), its instance pods, what their managers report, and — once an instance was asked —
+//! What one reconcile of a Backup looks at, read at its start: the effective Cluster (absent
+//! when it does not exist), its instance pods, what their managers report, and — once an instance was asked —
 //! that manager's record of this backup. Reads only.
 
 use super::decide::Probe;
 use super::target::Candidate;
 use crate::cluster::build::certs::secrets_to_read;
 use crate::cluster::managers;
+use crate::cluster::plugin_stores::{PluginStoreError, effective_cluster};
 use crate::instances::{ClientCertificates, InstanceClient};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Client;
@@ -14,6 +15,7 @@ use pgfed_api::backup::Backup;
 use pgfed_api::cluster::Cluster;
 use pgfed_api::instance::InstanceStatus;
 use pgfed_api::names::{LABEL_CLUSTER, instance_serial};
+use pgfed_api::plugins::MissingObjectStore;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -31,6 +33,9 @@ pub enum ObserveError {
     /// The managers cannot be reached (the Cluster's CA Secrets are not usable yet).
     #[error(transparent)]
     Managers(#[from] managers::ManagersError),
+    /// The ObjectStores the Cluster's plugin entries name could not be read.
+    #[error(transparent)]
+    ObjectStores(PluginStoreError),
 }
 
 fn kube(action: String) -> impl FnOnce(kube::Error) -> ObserveError {
@@ -40,8 +45,11 @@ fn kube(action: String) -> impl FnOnce(kube::Error) -> ObserveError {
 /// What exists around a Backup.
 #[derive(Default)]
 pub struct Observed {
-    /// The Cluster; None when it does not exist.
+    /// The effective Cluster (the stores its plugin entries name filled in, see
+    /// [`crate::cluster::plugin_stores`]); None when it does not exist.
     pub cluster: Option<Cluster>,
+    /// An ObjectStore the Cluster needs and that does not exist (the Cluster is then as stored).
+    pub missing_store: Option<MissingObjectStore>,
     /// Its instance pods (not being deleted), by name.
     pub pods: BTreeMap<String, Pod>,
     /// What each answering manager reported, by instance.
@@ -110,6 +118,11 @@ pub async fn observe(
     else {
         return Ok(Observed::default());
     };
+    let (cluster, missing_store) = match effective_cluster(client, &cluster).await {
+        Ok(effective) => (effective, None),
+        Err(PluginStoreError::Missing(missing)) => (cluster, Some(missing)),
+        Err(e) => return Err(ObserveError::ObjectStores(e)),
+    };
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let pods: BTreeMap<String, Pod> = pods
         .list(&ListParams::default().labels(&format!("{LABEL_CLUSTER}={name}")))
@@ -147,6 +160,7 @@ pub async fn observe(
         };
     Ok(Observed {
         cluster: Some(cluster),
+        missing_store,
         pods,
         reports,
         managers,

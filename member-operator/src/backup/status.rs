@@ -19,11 +19,13 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The status of a Backup just given to `pod` (phase `started`), before its manager is asked.
-/// Pure.
+/// The status of a Backup just given to `pod` (phase `started`), before its manager is asked,
+/// taken by `method` (`plugin` is recorded as such, as CloudNativePG does, though the manager
+/// takes the same base backup). Pure.
 pub fn chosen(
     old: &BackupStatus,
     cluster: &Cluster,
+    method: BackupMethod,
     pod: &str,
     container_id: Option<String>,
     now: DateTime<Utc>,
@@ -40,7 +42,7 @@ pub fn chosen(
             container_id,
             session_id: None,
         }),
-        method: Some(BackupMethod::BarmanObjectStore),
+        method: Some(method),
         online: Some(true),
         destination_path: store.map(|s| s.destination_path.clone()),
         endpoint_url: store.and_then(|s| s.endpoint_url.clone()),
@@ -248,6 +250,29 @@ mod tests {
 
     fn at(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_chosen_backup_records_its_method_and_the_effective_store() {
+        let mut cluster = Cluster::new("pg", Default::default());
+        cluster.spec.backup = serde_json::from_value(serde_json::json!({
+            "barmanObjectStore": {"destinationPath": "s3://plugin-store/", "endpointURL": "http://minio:9000"}
+        }))
+        .expect("backup configuration");
+        for method in [BackupMethod::BarmanObjectStore, BackupMethod::Plugin] {
+            let new = chosen(
+                &BackupStatus::default(),
+                &cluster,
+                method,
+                "pg-2",
+                None,
+                at(0),
+            );
+            assert_eq!(new.method, Some(method));
+            assert_eq!(new.destination_path.as_deref(), Some("s3://plugin-store/"));
+            assert_eq!(new.endpoint_url.as_deref(), Some("http://minio:9000"));
+            assert_eq!(new.phase.as_deref(), Some(backup_phase::STARTED));
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The Cluster controller: a kube-runtime `Controller` over every Cluster, triggered by changes
-//! of the Cluster and of what it owns (pods, claims, Services, Secrets, ConfigMaps,
-//! PodDisruptionBudgets; watched as metadata only, selected by the Cluster label).
+//! of the Cluster, of what it owns (pods, claims, Services, Secrets, ConfigMaps,
+//! PodDisruptionBudgets; watched as metadata only, selected by the Cluster label) and of what it
+//! names (image catalogs, the ObjectStores of its Barman Cloud plugin entries). A reconcile works
+//! on the effective Cluster (`plugin_stores`): plugin-backed stores filled in as in-tree ones.
 //!
 //! The Clusters are watched as untyped objects and turned into `Cluster` in the reconcile: one
 //! object that does not match the schema (written while the webhook was bypassed, or by an older
@@ -19,6 +21,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::DeserializeGuard;
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -30,6 +33,7 @@ use pgfed_api::cluster::phase as phases;
 use pgfed_api::defaults::default_cluster;
 use pgfed_api::image_catalog::{ClusterImageCatalog, ImageCatalog};
 use pgfed_api::names::LABEL_CLUSTER;
+use pgfed_api::object_store::ObjectStore;
 use pgfed_api::validation::validate_cluster;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -267,7 +271,16 @@ async fn reconcile_admitted(obj: &DynamicObject, ctx: &Context) -> Result<Action
             return Ok(Action::await_change());
         }
     };
-    match super::reconcile::reconcile(&ctx.client, &cluster, &ctx.settings).await {
+    // Everything downstream works on the effective spec: plugin-backed stores filled in as
+    // in-tree ones. A missing ObjectStore blocks the Cluster like a missing Secret: the status
+    // names the field, nothing is created or removed, and the reconcile looks again.
+    let result = match super::plugin_stores::effective_cluster(&ctx.client, &cluster).await {
+        Ok(effective) => super::reconcile::reconcile(&ctx.client, &effective, &ctx.settings)
+            .await
+            .map_err(|e| as_written(&cluster, e)),
+        Err(e) => Err(plugin_store_error(e)),
+    };
+    match result {
         Ok(outcome) => {
             if outcome.previous_phase.as_deref() != Some(outcome.phase) {
                 publish(
@@ -306,6 +319,52 @@ async fn reconcile_admitted(obj: &DynamicObject, ctx: &Context) -> Result<Action
             Ok(Action::requeue(BLOCKED_REQUEUE))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A failure to make the effective Cluster, as a reconcile error: a missing ObjectStore is a
+/// missing reference the user must fix; a failed read is retried.
+fn plugin_store_error(e: super::plugin_stores::PluginStoreError) -> ReconcileError {
+    use super::plugin_stores::PluginStoreError;
+    match e {
+        PluginStoreError::Missing(missing) => ReconcileError::MissingReference {
+            kind: "ObjectStore",
+            name: missing.name,
+            field: missing.field,
+        },
+        PluginStoreError::Read { name, source, .. } => ReconcileError::Kube {
+            action: format!("reading ObjectStore {name}"),
+            source,
+        },
+    }
+}
+
+/// `e` with the field it names as the user wrote it: a reference found in a plugin-backed store
+/// of the effective spec is named in its ObjectStore (see `pgfed_api::plugins::written_field`).
+fn as_written(cluster: &Cluster, e: ReconcileError) -> ReconcileError {
+    let written = |field: String| {
+        pgfed_api::plugins::written_field(&cluster.name_any(), &cluster.spec, &field)
+    };
+    match e {
+        ReconcileError::MissingReference { kind, name, field } => {
+            ReconcileError::MissingReference {
+                kind,
+                name,
+                field: written(field),
+            }
+        }
+        ReconcileError::MissingKey {
+            kind,
+            name,
+            key,
+            field,
+        } => ReconcileError::MissingKey {
+            kind,
+            name,
+            key,
+            field: written(field),
+        },
+        other => other,
     }
 }
 
@@ -376,7 +435,7 @@ pub async fn run(
             &catalog.name_any(),
         )
     };
-    let (store, resource) = (controller.store(), ar);
+    let (store, resource) = (controller.store(), ar.clone());
     let cluster_catalogs = move |catalog: ClusterImageCatalog| {
         clusters_using(
             &store.state(),
@@ -384,6 +443,17 @@ pub async fn run(
             "ClusterImageCatalog",
             None,
             &catalog.name_any(),
+        )
+    };
+    let (store, resource) = (controller.store(), ar);
+    // Through `DeserializeGuard`: one ObjectStore that does not match the schema must not stop
+    // the watch; its name still says which Clusters to wake (they then report the problem).
+    let object_stores = move |object_store: DeserializeGuard<ObjectStore>| {
+        clusters_naming_store(
+            &store.state(),
+            &resource,
+            object_store.namespace().as_deref(),
+            &object_store.name_any(),
         )
     };
     controller
@@ -397,6 +467,13 @@ pub async fn run(
             Api::<ClusterImageCatalog>::all(client.clone()),
             watcher::Config::default(),
             cluster_catalogs,
+        )
+        // An ObjectStore changed (or appeared): the Clusters whose plugin entries name it get
+        // the new configuration (or stop waiting for it).
+        .watches(
+            Api::<DeserializeGuard<ObjectStore>>::all(client.clone()),
+            watcher::Config::default(),
+            object_stores,
         )
         .owns(Api::<Pod>::all(client.clone()), children())
         .owns(
@@ -433,9 +510,129 @@ fn clusters_using(
         .collect()
 }
 
+/// The Clusters of `namespace` whose Barman Cloud plugin entries (`spec.plugins[]`,
+/// `spec.externalClusters[].plugin`) name the ObjectStore `name` in `parameters.barmanObjectName`.
+/// Read from the stored objects as they are, so a Cluster that does not parse is still woken (it
+/// then reports why). Pure.
+fn clusters_naming_store(
+    clusters: &[Arc<DynamicObject>],
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let names = |plugin: &serde_json::Value| {
+        plugin["parameters"][pgfed_api::plugins::BARMAN_OBJECT_NAME].as_str() == Some(name)
+    };
+    let entries = |spec: &serde_json::Value, field: &str| -> Vec<serde_json::Value> {
+        spec[field].as_array().cloned().unwrap_or_default()
+    };
+    clusters
+        .iter()
+        .filter(|c| c.namespace().as_deref() == namespace)
+        .filter(|c| {
+            let spec = &c.data["spec"];
+            entries(spec, "plugins").iter().any(names)
+                || entries(spec, "externalClusters")
+                    .iter()
+                    .any(|e| names(&e["plugin"]))
+        })
+        .map(|c| ObjectRef::from_obj_with(c.as_ref(), resource.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_object_store_wakes_the_clusters_that_name_it() {
+        let cluster = |ns: &str, name: &str, spec: serde_json::Value| {
+            Arc::new(dynamic(serde_json::json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Cluster",
+                "metadata": {"name": name, "namespace": ns}, "spec": spec
+            })))
+        };
+        let plugin = |store: &str| {
+            serde_json::json!({"name": pgfed_api::plugins::BARMAN_CLOUD,
+                               "parameters": {"barmanObjectName": store}})
+        };
+        let all = vec![
+            cluster(
+                "a",
+                "archives",
+                serde_json::json!({"plugins": [plugin("s3")]}),
+            ),
+            cluster(
+                "a",
+                "recovers",
+                serde_json::json!({"externalClusters": [
+                {"name": "o", "connectionParameters": {"host": "h"}},
+                {"name": "p", "plugin": plugin("s3")}]}),
+            ),
+            cluster(
+                "b",
+                "elsewhere",
+                serde_json::json!({"plugins": [plugin("s3")]}),
+            ),
+            cluster(
+                "a",
+                "other-store",
+                serde_json::json!({"plugins": [plugin("gcs")]}),
+            ),
+            cluster(
+                "a",
+                "in-tree",
+                serde_json::json!({"backup": {"barmanObjectStore": {"destinationPath": "s3://x/"}}}),
+            ),
+        ];
+        let names: Vec<String> = clusters_naming_store(&all, &cluster_resource(), Some("a"), "s3")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["archives", "recovers"]);
+    }
+
+    #[test]
+    fn a_missing_secret_of_a_plugin_store_is_named_in_its_object_store() {
+        let cluster = Cluster::new(
+            "pg",
+            serde_json::from_value(serde_json::json!({"instances": 1, "plugins": [
+                {"name": pgfed_api::plugins::BARMAN_CLOUD,
+                 "parameters": {"barmanObjectName": "archive"}}]}))
+            .expect("spec"),
+        );
+        let e = as_written(
+            &cluster,
+            ReconcileError::MissingReference {
+                kind: "Secret",
+                name: "archive-creds".into(),
+                field: "spec.backup.barmanObjectStore.s3Credentials.accessKeyId".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "Secret archive-creds referenced by ObjectStore \"archive\" spec.configuration.s3Credentials.accessKeyId (named by spec.plugins[0].parameters.barmanObjectName) does not exist"
+        );
+        let other = as_written(&cluster, ReconcileError::Random("x".into()));
+        assert!(matches!(other, ReconcileError::Random(_)));
+    }
+
+    #[test]
+    fn a_missing_object_store_blocks_the_cluster_naming_the_field() {
+        let missing = pgfed_api::plugins::MissingObjectStore {
+            field: "spec.plugins[0].parameters.barmanObjectName".into(),
+            name: "minio-store".into(),
+        };
+        let e = plugin_store_error(super::super::plugin_stores::PluginStoreError::Missing(
+            missing,
+        ));
+        assert!(e.needs_user_action());
+        assert_eq!(reason_for(&e), "MissingReference");
+        assert_eq!(
+            e.to_string(),
+            "ObjectStore minio-store referenced by spec.plugins[0].parameters.barmanObjectName does not exist"
+        );
+    }
 
     #[test]
     fn a_changed_catalog_wakes_the_clusters_that_use_it() {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod lease_watch;
 pub mod managers;
 pub mod observe;
+pub mod plugin_stores;
 pub mod post_init_refs;
 pub mod reconcile;
 pub mod recovery_backup;
@@ -35,6 +36,11 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("pgfed.io", "clusterimagecatalogs", "get"),
     access("pgfed.io", "clusterimagecatalogs", "list"),
     access("pgfed.io", "clusterimagecatalogs", "watch"),
+    // ObjectStores named by the Barman Cloud plugin entries: read for the effective spec,
+    // watched so a changed store reaches the Clusters that name it.
+    access("pgfed.io", "objectstores", "get"),
+    access("pgfed.io", "objectstores", "list"),
+    access("pgfed.io", "objectstores", "watch"),
     // Children: watched (metadata) and listed by the Cluster label; written by server-side
     // apply (patch, and create for an object that does not exist yet), deleted only when this
     // Cluster controls them.

@@ -152,25 +152,6 @@ pub fn role_password_secrets(
     Ok(names.into_iter().collect())
 }
 
-/// The external clusters the instances connect to: the sources of `bootstrap.pg_basebackup`,
-/// `bootstrap.recovery` and `replica`. Pure.
-fn external_clusters_in_use(cluster: &pgfed_api::cluster::Cluster) -> Vec<&str> {
-    let spec = &cluster.spec;
-    let bootstrap = spec.bootstrap.as_ref();
-    [
-        bootstrap
-            .and_then(|b| b.pg_basebackup.as_ref())
-            .map(|p| p.source.as_str()),
-        bootstrap
-            .and_then(|b| b.recovery.as_ref())
-            .and_then(|r| r.source.as_deref()),
-        spec.replica.as_ref().map(|r| r.source.as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
 /// The Secrets `spec.externalClusters` take their TLS files from (`sslCert`, `sslKey`,
 /// `sslRootCert`), each named once, to mount where the manager reads them
 /// (`<credentials>/<secret>/<key>`). A missing one is an error, naming its field, only for an
@@ -179,7 +160,7 @@ pub fn external_cluster_secrets(
     cluster: &pgfed_api::cluster::Cluster,
     exists: impl Fn(&str) -> bool,
 ) -> Result<Vec<String>, MissingRoleSecret> {
-    let used = external_clusters_in_use(cluster);
+    let used = cluster.spec.external_clusters_in_use();
     let mut names = std::collections::BTreeSet::new();
     for (index, external) in cluster.spec.external_clusters.iter().enumerate() {
         let selectors = [
@@ -211,7 +192,7 @@ pub fn object_store_secrets(
     cluster: &pgfed_api::cluster::Cluster,
     exists: impl Fn(&str) -> bool,
 ) -> Result<Vec<String>, MissingRoleSecret> {
-    let used = external_clusters_in_use(cluster);
+    let used = cluster.spec.external_clusters_in_use();
     let backup = cluster
         .spec
         .backup
