@@ -394,8 +394,9 @@ fn check_bootstrap(
 
 /// A cluster never archives into the archive it recovers or replicates from: its WAL would
 /// overwrite its source's (CloudNativePG catches it only when archiving starts, by finding the
-/// archive not empty).
-fn check_own_archive(errors: &mut FieldErrors, name: &str, spec: &ClusterSpec) {
+/// archive not empty). Public for the operator, which checks it again once ObjectStores named
+/// by plugin entries are filled in (admission cannot see them).
+pub fn check_own_archive(errors: &mut FieldErrors, name: &str, spec: &ClusterSpec) {
     let Some(own) = spec
         .backup
         .as_ref()

@@ -11,7 +11,7 @@ mod others;
 mod plugins;
 pub mod unsupported;
 
-pub use cluster::{validate_cluster, validate_cluster_create};
+pub use cluster::{check_own_archive, validate_cluster, validate_cluster_create};
 pub use cluster_update::validate_cluster_update;
 pub use federation::{validate_federation, validate_federation_update};
 pub use object_store::{validate_object_store, validate_object_store_resource};

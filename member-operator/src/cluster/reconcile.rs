@@ -358,6 +358,17 @@ pub async fn reconcile(
     // object store it names.
     let resolved = recovery_source(client, cluster).await?;
     let cluster = resolved.as_ref().unwrap_or(cluster);
+    // Admission checked this on the spec as written; stores named by plugin entries are only
+    // known now.
+    let mut archive_errors = pgfed_api::validation::FieldErrors::default();
+    pgfed_api::validation::check_own_archive(
+        &mut archive_errors,
+        &cluster.name_any(),
+        &cluster.spec,
+    );
+    archive_errors
+        .into_result()
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
     let owner = Owner::of(cluster)?;
     let name = owner.name.clone();
     let spec = &cluster.spec;

@@ -6,7 +6,9 @@
 //! it has the row written before and not the one after, runs on a new timeline, and archives to
 //! its own server name in the same bucket, leaving the origin's archive untouched (no history
 //! file of the new timeline there). A Cluster that would archive into the archive it recovers
-//! from is refused at admission, naming the field.
+//! from is refused at admission, naming the field. The same through a CloudNativePG 1.26+
+//! manifest with only `apiVersion` changed: an ObjectStore named by the Barman Cloud plugin
+//! entries archives, takes a `method: plugin` Backup and restores a new Cluster.
 
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use pgfed_e2e::backups::{ObjectStore, backups, condition, wait_backup, with_store};
@@ -232,6 +234,77 @@ async fn a_cluster_recovers_from_a_backup_to_a_point_in_time_and_archives_on_its
         )
         .await;
         assert_eq!(status["phase"], cluster::HEALTHY, "{status}");
+        store.delete_prefix(&prefix);
+    })
+    .await;
+}
+
+/// A CloudNativePG 1.26+ manifest with the Barman Cloud plugin's way of configuring storage, only
+/// `apiVersion` changed: an ObjectStore, `spec.plugins` on the Cluster, a Backup with `method:
+/// plugin`, and a second Cluster recovering through `externalClusters[].plugin` and archiving to
+/// the same ObjectStore under its own name.
+#[tokio::test]
+async fn a_plugin_manifest_archives_backs_up_and_restores_through_an_object_store() {
+    let region = regions().remove(0);
+    with_temp_namespace(&region, |client, ns| async move {
+        let store = ObjectStore::load();
+        let prefix = format!("{ns}/");
+        // Creates the credentials Secret; the store configuration goes into the ObjectStore.
+        let in_tree = with_store(&client, &ns, &store, &prefix, "unused", 1).await;
+        let object_store: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "pgfed.io/v1", "kind": "ObjectStore",
+            "metadata": {"name": "minio-store"},
+            "spec": {"configuration": in_tree["spec"]["backup"]["barmanObjectStore"]}
+        }))
+        .expect("object store");
+        Api::<DynamicObject>::namespaced_with(client.clone(), &ns, &pgfed_resource("ObjectStore"))
+            .create(&PostParams::default(), &object_store)
+            .await
+            .expect("create ObjectStore");
+        let plugin = |extra: serde_json::Value| {
+            let mut p = json!({"name": "barman-cloud.cloudnative-pg.io",
+                               "parameters": {"barmanObjectName": "minio-store"}});
+            if let (Some(p), Some(extra)) = (p.as_object_mut(), extra.as_object()) {
+                p.extend(extra.clone());
+            }
+            p
+        };
+        let mut origin = cluster::minimal("origin", 1);
+        origin["spec"]["plugins"] = json!([plugin(json!({"isWALArchiver": true}))]);
+        cluster::create_healthy(&client, &ns, origin).await;
+        cluster::query(&client, &ns, "rows", "origin", "origin-rw",
+            "CREATE TABLE marks (label text); INSERT INTO marks VALUES ('kept')").await;
+        let backup: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Backup",
+            "metadata": {"name": "through-the-plugin"},
+            "spec": {"cluster": {"name": "origin"}, "method": "plugin",
+                     "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}}
+        }))
+        .expect("backup");
+        backups(&client, &ns).create(&PostParams::default(), &backup).await.expect("create Backup");
+        let status = wait_backup(&client, &ns, "through-the-plugin", "completed").await;
+        assert_eq!(status["method"], "plugin", "{status}");
+        let backup_id = status["backupId"].as_str().expect("backupId").to_string();
+        let info = store.get(&format!("{prefix}origin/base/{backup_id}/backup.info"));
+        assert!(info.contains("status=DONE"), "{info}");
+
+        let mut restored = cluster::minimal("restored", 1);
+        restored["spec"]["externalClusters"] = json!([{"name": "origin", "plugin":
+            plugin(json!({"parameters": {"barmanObjectName": "minio-store", "serverName": "origin"}}))}]);
+        restored["spec"]["bootstrap"] = json!({"recovery": {"source": "origin"}});
+        restored["spec"]["plugins"] = json!([plugin(json!({"isWALArchiver": true}))]);
+        cluster::create_healthy(&client, &ns, restored).await;
+        let rows = query_with_origin_login(&client, &ns, "restored-rows", "restored",
+            "SELECT string_agg(label, ',') FROM marks").await;
+        assert_eq!(rows, "kept");
+        let status = cluster::wait_status(&client, &ns, "restored", "ContinuousArchiving True",
+            Duration::from_secs(180), |s| {
+                condition(s, "ContinuousArchiving").is_some_and(|c| c["status"] == "True")
+            })
+            .await;
+        assert_eq!(status["phase"], cluster::HEALTHY, "{status}");
+        let own = store.list(&format!("{prefix}restored/wals/"));
+        assert!(!own.is_empty(), "the restored cluster archives under its own name");
         store.delete_prefix(&prefix);
     })
     .await;
