@@ -425,28 +425,20 @@ impl Supervisor {
         };
         let failure = match prepare_to_follow(&self.cfg, &self.config_file, role, divergence).await
         {
-            Ok(rewind) if self.rewind_standby => {
-                tracing::info!(?rewind, "pg_rewind ran on the diverged standby");
-                if rewind == Rewind::Rewound {
-                    self.publish_rejoin(
-                        RejoinKind::Rewound,
-                        "pg_rewind brought a standby that had replayed past the primary's \
-                         timeline fork onto the primary's timeline",
-                    )
-                    .await;
-                }
-                self.rewind_standby = false;
-                self.diverged.rewound(rewind, Instant::now());
-                self.rejoin.rejoined();
-                return Ok(());
-            }
             Ok(rewind) => {
+                let diverged_standby = std::mem::take(&mut self.rewind_standby);
+                if diverged_standby {
+                    tracing::info!(?rewind, "pg_rewind ran on the diverged standby");
+                    self.diverged.rewound(rewind, Instant::now());
+                }
                 if rewind == Rewind::Rewound {
-                    self.publish_rejoin(
-                        RejoinKind::Rewound,
-                        "pg_rewind brought the former primary onto the new primary's timeline",
-                    )
-                    .await;
+                    let how = if diverged_standby {
+                        "pg_rewind brought a standby that had replayed past the primary's \
+                         timeline fork onto the primary's timeline"
+                    } else {
+                        "pg_rewind brought the former primary onto the new primary's timeline"
+                    };
+                    self.publish_rejoin(RejoinKind::Rewound, how).await;
                 }
                 self.rejoin.rejoined();
                 return Ok(());

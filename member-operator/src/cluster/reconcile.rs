@@ -314,41 +314,6 @@ async fn operand_image(client: &Client, cluster: &Cluster) -> Result<String, Rec
 }
 
 /// Reconciles `cluster` (its spec already defaulted and validated). Returns what it did.
-/// `cluster` with `bootstrap.recovery.backup` resolved (see [`super::recovery_backup`]); `None`
-/// when it names no Backup, or no longer needs it.
-async fn recovery_source(
-    client: &Client,
-    cluster: &Cluster,
-) -> Result<Option<Cluster>, ReconcileError> {
-    let Some(name) = cluster
-        .spec
-        .bootstrap
-        .as_ref()
-        .and_then(|b| b.recovery.as_ref())
-        .and_then(|r| r.backup.as_ref())
-        .map(|b| b.name.clone())
-    else {
-        return Ok(None);
-    };
-    let namespace = cluster.metadata.namespace.clone().unwrap_or_default();
-    let backups: kube::Api<pgfed_api::backup::Backup> =
-        kube::Api::namespaced(client.clone(), &namespace);
-    let backup = backups
-        .get_opt(&name)
-        .await
-        .map_err(ReconcileError::kube(format!("reading Backup {name}")))?;
-    let bootstrapped = cluster
-        .status
-        .as_ref()
-        .and_then(|s| s.latest_generated_node)
-        .is_some_and(|n| n > 0);
-    Ok(super::recovery_backup::resolve(
-        cluster,
-        backup.as_ref(),
-        bootstrapped,
-    )?)
-}
-
 pub async fn reconcile(
     client: &Client,
     cluster: &Cluster,
@@ -356,19 +321,8 @@ pub async fn reconcile(
 ) -> Result<Outcome, ReconcileError> {
     // Everything below works on the spec with `bootstrap.recovery.backup` turned into the
     // object store it names.
-    let resolved = recovery_source(client, cluster).await?;
+    let resolved = super::recovery_backup::effective(client, cluster).await?;
     let cluster = resolved.as_ref().unwrap_or(cluster);
-    // Admission checked this on the spec as written; stores named by plugin entries are only
-    // known now.
-    let mut archive_errors = pgfed_api::validation::FieldErrors::default();
-    pgfed_api::validation::check_own_archive(
-        &mut archive_errors,
-        &cluster.name_any(),
-        &cluster.spec,
-    );
-    archive_errors
-        .into_result()
-        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
     let owner = Owner::of(cluster)?;
     let name = owner.name.clone();
     let spec = &cluster.spec;

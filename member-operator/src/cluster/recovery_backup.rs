@@ -10,9 +10,11 @@
 //! The Backup is needed only until the first instance exists: once the cluster has been
 //! bootstrapped, a deleted Backup changes nothing.
 
+use super::error::ReconcileError;
+use kube::{Client, ResourceExt};
 use pgfed_api::backup::{Backup, backup_phase};
 use pgfed_api::barman::BarmanObjectStoreConfiguration;
-use pgfed_api::cluster::{Cluster, ExternalCluster};
+use pgfed_api::cluster::{BackupSource, Cluster, ExternalCluster};
 use pgfed_api::common::BackupMethod;
 
 /// The external cluster a Backup named `backup` becomes.
@@ -80,6 +82,51 @@ pub enum RecoveryBackupError {
     SameArchive(String),
 }
 
+/// The Backup `bootstrap.recovery.backup` names, if any.
+fn named_backup(cluster: &Cluster) -> Option<&BackupSource> {
+    cluster
+        .spec
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.recovery.as_ref())
+        .and_then(|r| r.backup.as_ref())
+}
+
+/// `cluster` as the reconcile works on it: `bootstrap.recovery.backup` resolved from the Backup
+/// it names ([`resolve`]; `None`: nothing to change), and checked not to archive into the archive
+/// it recovers or replicates from (admission checked the spec as written; stores named by plugin
+/// entries, or by a Backup, are only known now).
+pub async fn effective(
+    client: &Client,
+    cluster: &Cluster,
+) -> Result<Option<Cluster>, ReconcileError> {
+    let resolved = match named_backup(cluster) {
+        None => None,
+        Some(named) => {
+            let name = named.name.clone();
+            let backups: kube::Api<Backup> =
+                kube::Api::namespaced(client.clone(), &cluster.namespace().unwrap_or_default());
+            let backup = backups
+                .get_opt(&name)
+                .await
+                .map_err(ReconcileError::kube(format!("reading Backup {name}")))?;
+            let bootstrapped = cluster
+                .status
+                .as_ref()
+                .and_then(|s| s.latest_generated_node)
+                .is_some_and(|n| n > 0);
+            resolve(cluster, backup.as_ref(), bootstrapped)?
+        }
+    };
+    let checked = resolved.as_ref().unwrap_or(cluster);
+    let mut errors = pgfed_api::validation::FieldErrors::default();
+    pgfed_api::validation::check_own_archive(&mut errors, &checked.name_any(), &checked.spec);
+    errors
+        .into_result()
+        .map_err(|e| ReconcileError::Invalid(e.to_string()))?;
+    Ok(resolved)
+}
+
 /// The cluster with `bootstrap.recovery.backup` replaced by an external cluster built from
 /// `backup` (the Backup it names, `None` when it does not exist); `bootstrapped`: the first
 /// instance has been created. `Ok(None)`: nothing to change. Pure.
@@ -88,13 +135,7 @@ pub fn resolve(
     backup: Option<&Backup>,
     bootstrapped: bool,
 ) -> Result<Option<Cluster>, RecoveryBackupError> {
-    let Some(named) = cluster
-        .spec
-        .bootstrap
-        .as_ref()
-        .and_then(|b| b.recovery.as_ref())
-        .and_then(|r| r.backup.as_ref())
-    else {
+    let Some(named) = named_backup(cluster) else {
         return Ok(None);
     };
     let name = named.name.clone();

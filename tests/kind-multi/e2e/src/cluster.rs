@@ -109,11 +109,26 @@ pub async fn query(
     host: &str,
     sql: &str,
 ) -> String {
+    query_with_login(client, ns, pod_name, cluster, cluster, host, sql).await
+}
+
+/// [`query`] with the application owner's credentials of Cluster `login` and the CA of Cluster
+/// `cluster` (a cluster restored from another has the other's users and passwords).
+pub async fn query_with_login(
+    client: &Client,
+    ns: &str,
+    pod_name: &str,
+    login: &str,
+    cluster: &str,
+    host: &str,
+    sql: &str,
+) -> String {
     let script = format!(
         "{}psql -h {host} -qtAc \"{sql}\"",
         crate::wait_for_postgres(&[host])
     );
-    let pod = crate::psql_client_pod(pod_name, cluster, &script);
+    let mut pod = crate::psql_client_pod(pod_name, login, &script);
+    pod["spec"]["volumes"][0]["secret"]["secretName"] = serde_json::json!(format!("{cluster}-ca"));
     let (ok, log) = crate::run_pod(client, ns, pod, Duration::from_secs(120)).await;
     assert!(ok, "query {sql:?} on {host} failed:\n{log}");
     log.trim().to_string()

@@ -12,31 +12,9 @@
 
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use pgfed_e2e::backups::{ObjectStore, backups, condition, wait_backup, with_store};
-use pgfed_e2e::{cluster, pgfed_resource, regions, run_pod, wait_until, with_temp_namespace};
+use pgfed_e2e::{cluster, pgfed_resource, regions, wait_until, with_temp_namespace};
 use serde_json::json;
 use std::time::Duration;
-
-/// Runs `sql` on Cluster `host_cluster`'s primary with `origin`'s application credentials (the
-/// restored cluster has the same users and passwords, restored with the data) and
-/// `host_cluster`'s CA.
-async fn query_with_origin_login(
-    client: &kube::Client,
-    ns: &str,
-    pod_name: &str,
-    host_cluster: &str,
-    sql: &str,
-) -> String {
-    let host = format!("{host_cluster}-rw");
-    let script = format!(
-        "{}psql -h {host} -qtAc \"{sql}\"",
-        pgfed_e2e::wait_for_postgres(&[&host])
-    );
-    let mut pod = pgfed_e2e::psql_client_pod(pod_name, "origin", &script);
-    pod["spec"]["volumes"][0]["secret"]["secretName"] = json!(format!("{host_cluster}-ca"));
-    let (ok, log) = run_pod(client, ns, pod, Duration::from_secs(120)).await;
-    assert!(ok, "query {sql:?} on {host} failed:\n{log}");
-    log.trim().to_string()
-}
 
 #[tokio::test]
 async fn a_cluster_recovers_from_a_backup_to_a_point_in_time_and_archives_on_its_own() {
@@ -175,11 +153,13 @@ async fn a_cluster_recovers_from_a_backup_to_a_point_in_time_and_archives_on_its
         }});
         restored["spec"]["backup"] = json!({"barmanObjectStore": barman});
         let healthy = cluster::create_healthy(&client, &ns, restored).await;
-        let rows = query_with_origin_login(
+        let rows = cluster::query_with_login(
             &client,
             &ns,
             "restored-rows",
+            "origin",
             "restored",
+            "restored-rw",
             "SELECT string_agg(label, ',' ORDER BY label) FROM marks",
         )
         .await;
@@ -294,7 +274,7 @@ async fn a_plugin_manifest_archives_backs_up_and_restores_through_an_object_stor
         restored["spec"]["bootstrap"] = json!({"recovery": {"source": "origin"}});
         restored["spec"]["plugins"] = json!([plugin(json!({"isWALArchiver": true}))]);
         cluster::create_healthy(&client, &ns, restored).await;
-        let rows = query_with_origin_login(&client, &ns, "restored-rows", "restored",
+        let rows = cluster::query_with_login(&client, &ns, "restored-rows", "origin", "restored", "restored-rw",
             "SELECT string_agg(label, ',') FROM marks").await;
         assert_eq!(rows, "kept");
         let status = cluster::wait_status(&client, &ns, "restored", "ContinuousArchiving True",
