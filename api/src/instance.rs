@@ -130,6 +130,10 @@ pub struct InstanceStatus {
     /// The token of this instance's last demotion, for the operator to publish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demotion_token: Option<String>,
+    /// A demotion is under way: postgres stops cleanly, archives its WAL and publishes the token,
+    /// then starts as a standby. The operator does not take the stopped server for a failed
+    /// primary meanwhile.
+    pub demotion_under_way: bool,
     /// Primary only: the outcome of the last reconciliation of `spec.managed.roles`, which the
     /// operator copies into the Cluster's `status.managedRolesStatus`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -345,6 +349,19 @@ pub struct DynamicConfig {
     /// instances that can be synchronous; absent: no synchronous replication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronous_standby_names: Option<String>,
+    /// The Cluster's `spec.replica` (whether this is a replica cluster, its source, the promotion
+    /// token), so a demotion or promotion starts within a second; absent: the file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<PushedReplica>,
+}
+
+/// `spec.replica` as pushed: present even when the Cluster has none, so removing it is pushed too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushedReplica {
+    /// `spec.replica`; absent: the Cluster has no replica section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<crate::cluster::ReplicaClusterConfiguration>,
 }
 
 impl DynamicConfig {
@@ -355,6 +372,7 @@ impl DynamicConfig {
             && self.postgresql == other.postgresql
             && self.instances == other.instances
             && self.synchronous_standby_names == other.synchronous_standby_names
+            && self.replica == other.replica
     }
 }
 

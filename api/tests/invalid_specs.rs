@@ -202,7 +202,6 @@ fn cases() -> Vec<Case> {
                     "cannot be combined with minApplyDelay",
                 ),
                 ("spec.replica.promotionToken", "not a JSON demotion token"),
-                ("spec.replica.minApplyDelay", "pgfed does not support"),
             ],
         },
         Case {
@@ -215,7 +214,6 @@ fn cases() -> Vec<Case> {
             spec: "instances: 1\nstorage: {size: 1Gi}\nreplica: {enabled: true, source: a, minApplyDelay: 'one hour'}\nexternalClusters:\n  - name: a\n    connectionParameters: {host: a}",
             want: &[
                 ("spec.replica.minApplyDelay", "not a duration"),
-                ("spec.replica.minApplyDelay", "pgfed does not support"),
             ],
         },
         Case {
@@ -385,14 +383,6 @@ fn cases() -> Vec<Case> {
             want: &[(
                 "spec.postgresql.syncReplicaElectionConstraint",
                 "cannot be combined with synchronous podFailureDomainKeys",
-            )],
-        },
-        Case {
-            kind: "Cluster",
-            spec: "instances: 1\nstorage: {size: 1Gi}\nreplica: {enabled: true, source: a, minApplyDelay: 1h}\nexternalClusters:\n  - {name: a, connectionParameters: {host: a}}\nbootstrap:\n  pg_basebackup: {source: a}",
-            want: &[(
-                "spec.replica.minApplyDelay",
-                "pgfed does not support spec.replica.minApplyDelay yet",
             )],
         },
         Case {

@@ -32,6 +32,10 @@ enum Command {
     WalArchive {
         #[command(flatten)]
         config: ConfigArg,
+        /// Acknowledge without uploading: another instance (the target primary) archives this
+        /// WAL. Set by the manager on the standbys of a cluster with `archive_mode = always`.
+        #[arg(long)]
+        skip: bool,
         /// `%p`.
         path: PathBuf,
     },
@@ -221,7 +225,19 @@ fn load(c: &ConfigArg) -> Result<ManagerConfig, ConfigError> {
 
 async fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::WalArchive { config, path } => {
+        Command::WalArchive {
+            config: _,
+            path,
+            skip: true,
+        } => {
+            tracing::debug!(wal = %path.display(), "left to the target primary to archive");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::WalArchive {
+            config,
+            path,
+            skip: false,
+        } => {
             let cfg = load(&config)?;
             let outcome = crate::wal::archive::wal_archive(&cfg, &path).await?;
             tracing::info!(wal = %path.display(), ?outcome, "archived");

@@ -79,8 +79,7 @@ pub struct ManagerConfig {
     #[serde(default)]
     pub backup: Option<BackupConfiguration>,
     /// Replica-cluster settings (`spec.replica`): which external cluster to replay from, whether
-    /// this cluster is the primary one, the promotion token. `minApplyDelay` is refused (not
-    /// implemented yet).
+    /// this cluster is the primary one, the promotion token, the replay delay.
     #[serde(default)]
     pub replica: Option<ReplicaClusterConfiguration>,
     /// Other clusters this one can restore or stream from (`spec.externalClusters`). The
@@ -419,6 +418,26 @@ impl ManagerConfig {
             Ok(c) => Ok(c),
             Err(json) => serde_norway::from_str(text).map_err(|yaml| ParseError { json, yaml }),
         }
+    }
+
+    /// `archive_mode`: off without an object store; `always` when the cluster takes part in a
+    /// replica topology (it has `spec.replica`, whether it is the primary cluster or a replica),
+    /// so a designated primary archives the WAL it replays, and a promotion or demotion never
+    /// waits on a restart for this postmaster-level setting; `on` otherwise.
+    pub fn archive_mode(&self) -> &'static str {
+        match (self.backup_store().is_ok(), self.replica.is_some()) {
+            (false, _) => "off",
+            (true, true) => "always",
+            (true, false) => "on",
+        }
+    }
+
+    /// Whether this instance acknowledges WAL to archive without uploading it: with
+    /// `archive_mode = always` every standby is asked to archive what it receives, but only the
+    /// target primary (a replica cluster's designated primary) uploads; the others' WAL is the
+    /// same WAL, already archived by it.
+    pub fn leaves_archiving_to_the_primary(&self) -> bool {
+        self.archive_mode() == "always" && self.other_target_primary().is_some()
     }
 
     /// The object store this cluster archives to.

@@ -41,13 +41,6 @@ fn not_implemented_fields(spec: &ClusterSpec) -> Vec<(String, &'static str)> {
     if let Some(pg) = &spec.postgresql {
         refuse(pg.ldap.is_some(), "spec.postgresql.ldap".into(), "");
     }
-    if let Some(replica) = &spec.replica {
-        refuse(
-            replica.min_apply_delay.is_some(),
-            "spec.replica.minApplyDelay".into(),
-            "",
-        );
-    }
     for (i, external) in spec.external_clusters.iter().enumerate() {
         refuse(
             external.password.is_some(),
@@ -94,9 +87,10 @@ mod tests {
                 "postgresql: {ldap: {server: ldap.example.com}}",
                 &["spec.postgresql.ldap"],
             ),
+            // Implemented: a delayed replica cluster.
             (
                 "replica: {enabled: true, source: a, minApplyDelay: 1h}",
-                &["spec.replica.minApplyDelay"],
+                &[],
             ),
             (
                 "externalClusters:\n  - {name: a, connectionParameters: {host: a}}\n  - {name: b, connectionParameters: {host: b}, password: {name: s, key: p}}",

@@ -24,9 +24,15 @@ pub fn holds_segment(listed: &[String], segment: &str) -> bool {
 }
 
 /// Whether a backup that started on a server in this state must wait for its end segment itself:
-/// on a standby unless its own `archive_mode` is `always` (then pg_backup_stop waited). Pure.
-pub fn must_wait_for_end_segment(in_recovery: bool, archive_mode: &str) -> bool {
-    in_recovery && archive_mode != "always"
+/// on a standby unless its own `archive_mode` is `always` and its archive command uploads (then
+/// pg_backup_stop waited for the upload; a command that only acknowledges proves nothing). Pure.
+pub fn must_wait_for_end_segment(
+    in_recovery: bool,
+    archive_mode: &str,
+    archive_command: &str,
+) -> bool {
+    in_recovery
+        && (archive_mode != "always" || crate::pg::conf::archive_command_skips(archive_command))
 }
 
 /// Waits until `segment` is in the object store, at most `limit`. A listing that fails is retried
@@ -83,18 +89,21 @@ mod tests {
 
     #[test]
     fn only_a_standby_that_does_not_archive_itself_waits() {
+        let uploads = "/controller/manager wal-archive --config /c.json %p";
+        let skips = "/controller/manager wal-archive --skip --config /c.json %p";
         let cases = [
-            (false, "on", false),
-            (false, "always", false),
-            (true, "on", true),
-            (true, "always", false),
-            (true, "off", true),
+            (false, "on", uploads, false),
+            (false, "always", uploads, false),
+            (true, "on", uploads, true),
+            (true, "always", uploads, false),
+            (true, "always", skips, true),
+            (true, "off", uploads, true),
         ];
-        for (in_recovery, mode, want) in cases {
+        for (in_recovery, mode, command, want) in cases {
             assert_eq!(
-                must_wait_for_end_segment(in_recovery, mode),
+                must_wait_for_end_segment(in_recovery, mode, command),
                 want,
-                "{in_recovery} {mode}"
+                "{in_recovery} {mode} {command}"
             );
         }
     }

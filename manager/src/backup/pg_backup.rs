@@ -22,6 +22,8 @@ pub(super) struct ServerFacts {
     pub(super) in_recovery: bool,
     /// `archive_mode`: on a standby, pg_backup_stop waits for archiving only when `always`.
     pub(super) archive_mode: String,
+    /// `archive_command`: one that only acknowledges (another instance archives) proves nothing.
+    pub(super) archive_command: String,
 }
 
 impl ServerFacts {
@@ -80,7 +82,8 @@ pub(super) async fn server_facts(client: &Client) -> Result<ServerFacts, BackupE
         .collect();
     let role = client
         .query_one(
-            "SELECT pg_is_in_recovery(), current_setting('archive_mode')",
+            "SELECT pg_is_in_recovery(), current_setting('archive_mode'), \
+             current_setting('archive_command')",
             &[],
         )
         .await
@@ -92,6 +95,7 @@ pub(super) async fn server_facts(client: &Client) -> Result<ServerFacts, BackupE
         tablespaces,
         in_recovery: role.get(0),
         archive_mode: role.get(1),
+        archive_command: role.get(2),
     })
 }
 

@@ -156,7 +156,11 @@ pub async fn take_backup(
             report,
         )
         .await?;
-        if must_wait_for_end_segment(facts.in_recovery, &facts.archive_mode) {
+        if must_wait_for_end_segment(
+            facts.in_recovery,
+            &facts.archive_mode,
+            &facts.archive_command,
+        ) {
             let label = parse_backup_label(&stopped.label)?;
             let end_wal = backup_end_wal(label.timeline, stopped.end_lsn, facts.segment_size);
             report(Milestone::AwaitingEndWal {

@@ -84,8 +84,7 @@ fn write(cfg: &ManagerConfig, name: &str, text: &str) -> Result<(), PgError> {
 /// up to that one's shutdown. A replica cluster's designated primary, or an instance with neither,
 /// follows `replica.source` (its object store and, when it has connection parameters, streaming).
 /// WAL missing from the stream is restored from the archive either way. Refuses what following
-/// `replica.source` would need but the manager does not implement (`replica.minApplyDelay`, a
-/// `password` on the source).
+/// `replica.source` would need but the manager does not implement (a `password` on the source).
 pub fn standby_role(cfg: &ManagerConfig, previous: Option<&str>) -> Result<Role, ConfigError> {
     let designated_primary = cfg.is_replica_cluster() && cfg.other_target_primary().is_none();
     if !designated_primary
@@ -97,13 +96,6 @@ pub fn standby_role(cfg: &ManagerConfig, previous: Option<&str>) -> Result<Role,
             restore_from: None,
             primary_conninfo: Some(conninfo),
         });
-    }
-    if let Some(replica) = &cfg.replica {
-        crate::config::refuse_unsupported(
-            "replica",
-            &[("minApplyDelay", replica.min_apply_delay.is_some())],
-            "replay is not delayed yet; remove it",
-        )?;
     }
     let source = cfg.replica.as_ref().map(|r| r.source.clone());
     let conninfo = source
@@ -226,20 +218,14 @@ mod tests {
     #[test]
     fn following_the_source_refuses_what_the_manager_does_not_implement() {
         let base = "clusterName: pg\npgdata: /nonexistent\n";
-        for (extra, field) in [
-            (
-                "replica: {enabled: true, source: far, minApplyDelay: 1h}\n",
-                "replica.minApplyDelay",
-            ),
-            (
-                "replica: {enabled: true, source: far}\n\
-                 externalClusters: [{name: far, connectionParameters: {host: far.example},\
-                 password: {name: far-pw, key: password}}]\n",
-                "externalClusters[far].password",
-            ),
-        ] {
-            let err = startup_role(&cfg(&format!("{base}{extra}")), None).expect_err(field);
-            assert!(err.to_string().contains(field), "{err}");
-        }
+        let extra = "replica: {enabled: true, source: far}\n\
+             externalClusters: [{name: far, connectionParameters: {host: far.example},\
+             password: {name: far-pw, key: password}}]\n";
+        let field = "externalClusters[far].password";
+        let err = startup_role(&cfg(&format!("{base}{extra}")), None).expect_err(field);
+        assert!(err.to_string().contains(field), "{err}");
+        // a delayed replica cluster follows its source (the delay is a parameter)
+        let delayed = "replica: {enabled: true, source: far, minApplyDelay: 1h}\n";
+        assert!(startup_role(&cfg(&format!("{base}{delayed}")), None).is_ok());
     }
 }

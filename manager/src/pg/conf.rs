@@ -51,6 +51,15 @@ pub enum ConfError {
         /// The field's name under `postgresql`.
         field: &'static str,
     },
+    /// A Cluster field outside `postgresql` that the manager turns into a parameter is invalid
+    /// (admission refuses it too; a file written by hand may not have gone through it).
+    #[error("{field}: {reason}; fix it in the Cluster spec")]
+    Invalid {
+        /// The field's path in the Cluster spec.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Quotes a value for postgresql.conf.
@@ -97,6 +106,39 @@ pub fn wal_commands(
         format!("{exe} wal-restore --config {cfg}{from} %f %p"),
     )
 }
+
+/// `recovery_min_apply_delay` in milliseconds: `replica.minApplyDelay` (a Go duration, `1h30m`)
+/// while this is a replica cluster, else 0.
+fn min_apply_delay(cfg: &ManagerConfig) -> Result<String, ConfError> {
+    let delay = cfg
+        .replica
+        .as_ref()
+        .filter(|_| cfg.is_replica_cluster())
+        .and_then(|r| r.min_apply_delay.as_deref());
+    let Some(delay) = delay else {
+        return Ok("0".to_string());
+    };
+    let parsed =
+        pgfed_api::validation::formats::parse_duration(delay).map_err(|e| ConfError::Invalid {
+            field: "spec.replica.minApplyDelay",
+            reason: e.to_string(),
+        })?;
+    Ok(format!("{}ms", parsed.as_millis()))
+}
+
+/// The archive command `archive` (from [`wal_commands`]) made to acknowledge without uploading:
+/// see [`ManagerConfig::leaves_archiving_to_the_primary`]. Pure.
+pub fn skipping(archive: &str) -> String {
+    archive.replacen(" wal-archive ", &format!(" wal-archive {SKIP_FLAG} "), 1)
+}
+
+/// Whether the archive command `archive` acknowledges without uploading. Pure.
+pub fn archive_command_skips(archive: &str) -> bool {
+    archive.contains(&format!(" wal-archive {SKIP_FLAG} "))
+}
+
+/// The flag of `wal-archive` that acknowledges without uploading.
+const SKIP_FLAG: &str = "--skip";
 
 fn shell_word(s: &str) -> String {
     if s.chars()
@@ -152,6 +194,11 @@ pub fn render_parameters(
         out.insert("shared_preload_libraries".into(), libraries.join(","));
     }
     let (archive, restore) = wal_commands(manager, config_file, None);
+    let archive = if cfg.leaves_archiving_to_the_primary() {
+        skipping(&archive)
+    } else {
+        archive
+    };
     // With no object store to replay from, a standby streams only: a restore_command would fail
     // for every file recovery asks for, filling the log with errors.
     let restore = if cfg.restore_store(None).is_ok() {
@@ -172,15 +219,10 @@ pub fn render_parameters(
         ("full_page_writes", "on".to_string()),
         ("hot_standby", "on".to_string()),
         // Backups store archived WAL; with no object store, archiving would only fill pg_wal.
-        (
-            "archive_mode",
-            if cfg.backup_store().is_ok() {
-                "on"
-            } else {
-                "off"
-            }
-            .to_string(),
-        ),
+        ("archive_mode", cfg.archive_mode().to_string()),
+        // `replica.minApplyDelay` on every instance of a replica cluster (a cascading standby
+        // receives WAL as soon as its designated primary does); none elsewhere.
+        ("recovery_min_apply_delay", min_apply_delay(cfg)?),
         ("archive_command", archive),
         ("restore_command", restore),
         ("recovery_target_timeline", "latest".to_string()),
@@ -367,6 +409,78 @@ mod tests {
         for bad in ["'a'b'", "'a\\b'", "no quotes"] {
             assert_eq!(unquote(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_replica_topology_archives_always_and_only_the_target_primary_uploads() {
+        let m = Path::new("/controller/manager");
+        let f = Path::new("/c.json");
+        let store = "backup: {barmanObjectStore: {destinationPath: 's3://b/'}}\n";
+        let topology = "replica: {primary: a, source: b}\n";
+        let replica = "replica: {enabled: true, source: b, minApplyDelay: 1h30m}\n";
+        let uploads = "/controller/manager wal-archive --config /c.json %p";
+        let skips = "/controller/manager wal-archive --skip --config /c.json %p";
+        // (file, instance, target primary) → archive_mode, archive_command, delay
+        let cases = [
+            ("", "a-1", "a-1", "off", uploads, "0"),
+            (store, "a-1", "a-1", "on", uploads, "0"),
+            (store, "a-2", "a-1", "on", uploads, "0"),
+            // the primary cluster of a topology: always, so promotion and demotion need no
+            // restart; its standbys acknowledge without uploading
+            (
+                &format!("{store}{topology}"),
+                "a-1",
+                "a-1",
+                "always",
+                uploads,
+                "0",
+            ),
+            (
+                &format!("{store}{topology}"),
+                "a-2",
+                "a-1",
+                "always",
+                skips,
+                "0",
+            ),
+            // a delayed replica cluster: its designated primary uploads, every instance delays
+            (
+                &format!("{store}{replica}"),
+                "a-1",
+                "a-1",
+                "always",
+                uploads,
+                "5400000ms",
+            ),
+            (
+                &format!("{store}{replica}"),
+                "a-2",
+                "a-1",
+                "always",
+                skips,
+                "5400000ms",
+            ),
+        ];
+        for (file, me, target, mode, command, delay) in cases {
+            let c = ManagerConfig::parse(&format!(
+                "clusterName: a\ninstanceName: {me}\npgdata: /d\ntargetPrimary: {target}\n{file}"
+            ))
+            .expect("config");
+            let p = render_parameters(&c, m, f).expect("parameters");
+            assert_eq!(p["archive_mode"], mode, "{file} {me}");
+            assert_eq!(p["archive_command"], command, "{file} {me}");
+            assert_eq!(archive_command_skips(command), command == skips);
+            assert_eq!(p["recovery_min_apply_delay"], delay, "{file} {me}");
+        }
+        let c = ManagerConfig::parse(
+            "clusterName: a\npgdata: /d\nreplica: {enabled: true, source: b, minApplyDelay: soon}\n",
+        )
+        .expect("config");
+        let err = render_parameters(&c, m, f).expect_err("bad delay");
+        assert!(
+            err.to_string().contains("spec.replica.minApplyDelay"),
+            "{err}"
+        );
     }
 
     fn cfg(params: &[(&str, &str)]) -> ManagerConfig {

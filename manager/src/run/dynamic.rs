@@ -59,6 +59,8 @@ fn from_file(file: &ManagerConfig, version: u64) -> DynamicConfig {
         postgresql: None,
         instances: file.instances.clone(),
         synchronous_standby_names: file.synchronous_standby_names.clone(),
+        // The file's own `replica` is already the base, as for `postgresql`.
+        replica: None,
     }
 }
 
@@ -80,7 +82,7 @@ pub fn shown(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> DynamicCon
 }
 
 /// The configuration the supervisor runs with: the file's, with the settings in effect in place
-/// of its `targetPrimary`, `fenced` and (when pushed) `postgresql`. Pure.
+/// of its `targetPrimary`, `fenced` and (when pushed) `postgresql` and `replica`. Pure.
 pub fn effective(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> ManagerConfig {
     let mut cfg = file.clone();
     if let Some(d) = in_effect(file, pushed) {
@@ -90,6 +92,9 @@ pub fn effective(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> Manage
         cfg.synchronous_standby_names = d.synchronous_standby_names;
         if let Some(postgresql) = d.postgresql {
             cfg.postgresql = postgresql;
+        }
+        if let Some(replica) = d.replica {
+            cfg.replica = replica.spec;
         }
     }
     cfg
@@ -280,6 +285,30 @@ mod tests {
             effective(&file(""), Some(&with_parameters)).postgresql,
             postgresql
         );
+        // pushed replica settings replace the file's, and a pushed absence removes them
+        let topology = pgfed_api::cluster::ReplicaClusterConfiguration {
+            primary: Some("region-b".into()),
+            source: "region-b".into(),
+            ..Default::default()
+        };
+        let with_replica = DynamicConfig {
+            replica: Some(pgfed_api::instance::PushedReplica {
+                spec: Some(topology.clone()),
+            }),
+            ..settings(5, Some("pg-1"), false)
+        };
+        let c = effective(&file(""), Some(&with_replica));
+        assert_eq!(c.replica, Some(topology));
+        assert!(c.is_replica_cluster());
+        let removed = DynamicConfig {
+            replica: Some(pgfed_api::instance::PushedReplica { spec: None }),
+            ..settings(6, Some("pg-1"), false)
+        };
+        let replica_file = "replica:\n  source: region-b\n  enabled: true\n";
+        assert!(effective(&file(replica_file), None).is_replica_cluster());
+        assert!(!effective(&file(replica_file), Some(&removed)).is_replica_cluster());
+        // nothing about replica pushed: the file's stays
+        assert!(effective(&file(replica_file), Some(&pushed)).is_replica_cluster());
         assert_eq!(shown(&file(""), None), settings(0, Some("pg-1"), false));
         assert_eq!(shown(&file(""), Some(&pushed)), pushed);
     }

@@ -69,6 +69,11 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     st.manager_version = env!("CARGO_PKG_VERSION").to_string();
     st.manager_hash = s.digest.get().cloned().unwrap_or_default();
     st.demotion_token = s.demotion_token.read().await.clone();
+    // A record that cannot be read counts as under way: the operator must not fail over from a
+    // primary whose demotion state is unknown.
+    st.demotion_under_way = crate::instance::demote::read_record(&cfg.pgdata)
+        .map(|d| d.is_some_and(|d| d.published_token().is_none()))
+        .unwrap_or(true);
     st.rejoin = s.rejoin.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();

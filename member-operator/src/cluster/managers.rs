@@ -9,8 +9,10 @@ use super::build::certs::{CA_CERT, CA_KEY, CertRole};
 use crate::instances::{ClientCertificates, InstanceClient, InstanceClientError};
 use chrono::Utc;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use pgfed_api::cluster::{CertificatesConfiguration, PostgresConfiguration};
-use pgfed_api::instance::{DynamicConfig, InstanceStatus};
+use pgfed_api::cluster::{
+    CertificatesConfiguration, PostgresConfiguration, ReplicaClusterConfiguration,
+};
+use pgfed_api::instance::{DynamicConfig, InstanceStatus, PushedReplica};
 use pgfed_api::names::service_rw;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -109,6 +111,9 @@ pub fn desired(name: &str, cluster: &ClusterSettings<'_>) -> DynamicConfig {
         postgresql: Some(cluster.postgresql.clone()),
         instances: cluster.instances.to_vec(),
         synchronous_standby_names: cluster.synchronous_standby_names.map(str::to_string),
+        replica: Some(PushedReplica {
+            spec: cluster.replica.cloned(),
+        }),
     }
 }
 
@@ -124,6 +129,9 @@ pub struct ClusterSettings<'a> {
     pub instances: &'a [String],
     /// The `synchronous_standby_names` the primary enforces.
     pub synchronous_standby_names: Option<&'a str>,
+    /// `spec.replica`: a demotion or promotion starts at once, not when kubelet syncs the
+    /// ConfigMap.
+    pub replica: Option<&'a ReplicaClusterConfiguration>,
     /// Version of these settings.
     pub version: u64,
 }
@@ -218,6 +226,7 @@ mod tests {
             postgresql: &pg,
             instances: &instances,
             synchronous_standby_names: Some("ANY 1 (\"pg-2\")"),
+            replica: None,
             version,
         };
         let two = desired("pg-2", &settings(9));
@@ -226,6 +235,8 @@ mod tests {
         assert_eq!(two.target_primary.as_deref(), Some("pg-1"));
         assert_eq!(two.postgresql.as_ref(), Some(&pg));
         assert_eq!(one.instances, instances);
+        // no replica section is pushed as such, so removing one reaches the managers
+        assert_eq!(one.replica, Some(PushedReplica { spec: None }));
         assert_eq!(
             one.synchronous_standby_names.as_deref(),
             Some("ANY 1 (\"pg-2\")")

@@ -432,7 +432,7 @@ pub async fn reconcile(
         &owner.namespace,
         &cert_config,
     );
-    let reported = match &managers {
+    let mut reported = match &managers {
         Ok(client) if !observed.pods.is_empty() => {
             super::managers::statuses(client, &observed.pods).await
         }
@@ -444,6 +444,20 @@ pub async fn reconcile(
         }
         Err(_) => BTreeMap::new(),
     };
+
+    // A replica cluster's designated primary, or one waiting to promote, runs in recovery but
+    // holds the cluster's primary role: every decision below sees it as the primary. Its raw
+    // report is kept for the topology's status (demotion under way, token).
+    let standing = super::decide::replica::standing(&name, spec.replica.as_ref(), &reported);
+    let designated_raw = old_status
+        .target_primary
+        .as_ref()
+        .map(|t| (t.clone(), reported.get(t).cloned()));
+    super::decide::replica::designated_primary_acts(
+        &mut reported,
+        standing,
+        old_status.target_primary.as_deref(),
+    );
 
     // Instances: which step, and who is the primary.
     let instances = scale_view(&name, &observed);
@@ -778,6 +792,7 @@ pub async fn reconcile(
             postgresql: &postgresql,
             instances: &instance_names,
             synchronous_standby_names: synchronous_standby_names.as_deref(),
+            replica: spec.replica.as_ref(),
             version,
         };
         // Only the managers that answered this turn: one that did not (its node stopped, cut
@@ -1033,6 +1048,15 @@ pub async fn reconcile(
         }
         reason = problems.values().cloned().collect::<Vec<_>>().join("; ");
     }
+    let topology = super::decide::replica::replica_status(
+        standing,
+        spec.replica.as_ref(),
+        designated_raw
+            .as_ref()
+            .map(|(n, r)| (n.as_str(), r.as_ref())),
+        old_status.demotion_token.as_deref(),
+        old_status.last_promotion_token.as_deref(),
+    );
     if let (false, Some((ha_phase, why))) = (handed_over, primary_plan.phase.clone()) {
         phase_now = ha_phase;
         reason = why;
@@ -1042,6 +1066,9 @@ pub async fn reconcile(
     } else if restarting_primary {
         phase_now = phases::PRIMARY_RESTARTING;
         reason = "a changed parameter needs a restart of the primary".into();
+    } else if let Some((promoting, why)) = topology.phase.clone() {
+        phase_now = promoting;
+        reason = why;
     } else if let Some(why) = manager_upgrade
         && phase_now == phases::HEALTHY
     {
@@ -1069,6 +1096,40 @@ pub async fn reconcile(
         now,
     });
     new_status.rejoins_reported = rejoins.published;
+    // The replica topology: tokens and the switch conditions; an Event when a token appears.
+    if topology.demotion_token.is_some() && topology.demotion_token != old_status.demotion_token {
+        actions.push((
+            "DemotionTokenPublished",
+            "demoted to a replica cluster; the demotion token is in status.demotionToken".into(),
+        ));
+    }
+    if topology.last_promotion_token.is_some()
+        && topology.last_promotion_token != old_status.last_promotion_token
+    {
+        actions.push((
+            "PromotedToPrimaryCluster",
+            "promoted at the promotion token: this is the primary cluster now".into(),
+        ));
+    }
+    new_status.demotion_token = topology.demotion_token.clone();
+    new_status.last_promotion_token = topology.last_promotion_token.clone();
+    new_status.conditions.retain(|c| {
+        !super::decide::replica::CONDITIONS.contains(&c.type_.as_str())
+            || topology.conditions.iter().any(|t| t.0 == c.type_)
+    });
+    for (type_, ok, why, message) in &topology.conditions {
+        status::set_condition(
+            &mut new_status.conditions,
+            status::condition(
+                type_,
+                *ok,
+                why,
+                message.clone(),
+                cluster.metadata.generation,
+                now,
+            ),
+        );
+    }
     if let Some((warning, reason, note)) =
         super::decide::archiving::archiving_event(&old_status.conditions, &new_status.conditions)
     {

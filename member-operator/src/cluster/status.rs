@@ -1,7 +1,8 @@
 //! `status` of a Cluster: built purely from what the reconcile observed and decided, and written
 //! only when it differs from the stored one (an idle cluster costs no write). Fields other
 //! controllers own (the last backups and `LastBackupSucceeded`, written by the Backup
-//! controller; demotion tokens) are carried over untouched; `ContinuousArchiving` and
+//! controller) are carried over untouched; the replica topology's tokens and conditions are set
+//! by the reconcile from `decide::replica`; `ContinuousArchiving` and
 //! `firstRecoverabilityPoint` are this controller's. Condition transition
 //! times change only when a condition's status does.
 

@@ -33,6 +33,9 @@ pub struct Instance {
     pub is_primary: bool,
     /// Fenced.
     pub fenced: bool,
+    /// Its manager demotes it (a primary cluster switched to replica): postgres stops cleanly
+    /// and starts again as a standby of the other side, on purpose.
+    pub demoting: bool,
     /// Its WAL receiver streams from a primary.
     pub streaming: bool,
     /// WAL received (a standby) or written (a primary).
@@ -93,6 +96,10 @@ pub fn primary_health(primary: &Instance, lease: &LeaseView, now: DateTime<Utc>)
         return Health::Failed(format!("the pod of {name} is gone or being deleted"));
     }
     if primary.reachable && primary.postgres_running && primary.is_primary {
+        return Health::Alive;
+    }
+    // Stopped for its demotion, which its manager carries out and reports: not a failure.
+    if primary.reachable && primary.demoting {
         return Health::Alive;
     }
     if lease.ever_held {
@@ -324,7 +331,30 @@ mod tests {
             pod_created: Some(at(0)),
             ..unreachable.clone()
         };
-        let cases: [(&str, &Instance, LeaseView, i64, bool); 14] = [
+        let demoting = Instance {
+            demoting: true,
+            ..not_running.clone()
+        };
+        let demoting_unreachable = Instance {
+            reachable: false,
+            ..demoting.clone()
+        };
+        let cases: [(&str, &Instance, LeaseView, i64, bool); 16] = [
+            // A demotion stops postgres on purpose and releases the Lease.
+            (
+                "demoting, lease lapsed",
+                &demoting,
+                lease("pg-1", -100),
+                0,
+                true,
+            ),
+            (
+                "said to demote, then unreachable, lease lapsed",
+                &demoting_unreachable,
+                lease("pg-1", -100),
+                0,
+                false,
+            ),
             (
                 "answers as a running primary",
                 &primary(),

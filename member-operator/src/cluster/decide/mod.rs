@@ -10,6 +10,7 @@ pub mod pod_problems;
 pub mod primary;
 pub mod quorum;
 pub mod rejoin;
+pub mod replica;
 pub mod role_labels;
 pub mod rollout;
 pub mod scale;
