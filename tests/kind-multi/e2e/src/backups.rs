@@ -20,10 +20,12 @@ pub struct ObjectStore {
     pub password: String,
     /// The bucket of region a.
     pub bucket: String,
+    /// The bucket of region b.
+    pub bucket_b: String,
 }
 
 impl ObjectStore {
-    /// Reads `s3.env` (`PGFED_KIND_STATE`, else /var/lib/pgfed-kind); the bucket of region a.
+    /// Reads `s3.env` (`PGFED_KIND_STATE`, else /var/lib/pgfed-kind).
     pub fn load() -> Self {
         let state =
             std::env::var("PGFED_KIND_STATE").unwrap_or_else(|_| "/var/lib/pgfed-kind".into());
@@ -46,6 +48,7 @@ impl ObjectStore {
             user: get("AWS_ACCESS_KEY_ID"),
             password: get("AWS_SECRET_ACCESS_KEY"),
             bucket: get("S3_BUCKET_A"),
+            bucket_b: get("S3_BUCKET_B"),
         }
     }
 
