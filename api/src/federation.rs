@@ -292,12 +292,16 @@ pub struct SwitchoverProgress {
     pub from: String,
     /// The member being promoted.
     pub to: String,
-    /// Current step: `Demoting`, `WaitingForToken`, `VerifyingToken`, `Promoting`,
-    /// `WaitingForPromotion`, `FollowingNewPrimary`, `Completed`, `Failed`.
+    /// Current step: `Demoting` (the former primary shuts down cleanly, archives its WAL and
+    /// publishes its demotion token), `Promoting` (the target replays exactly to the token and
+    /// promotes), `FollowingNewPrimary` (every other member follows the new primary).
     pub step: String,
     /// The demotion token of `from`, once published.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demotion_token: Option<String>,
+    /// The Federation's `metadata.generation` whose `spec.primary` asked for this switchover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
     /// When the switchover started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,

@@ -212,9 +212,7 @@ fn cases() -> Vec<Case> {
         Case {
             kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nreplica: {enabled: true, source: a, minApplyDelay: 'one hour'}\nexternalClusters:\n  - name: a\n    connectionParameters: {host: a}",
-            want: &[
-                ("spec.replica.minApplyDelay", "not a duration"),
-            ],
+            want: &[("spec.replica.minApplyDelay", "not a duration")],
         },
         Case {
             kind: "Cluster",

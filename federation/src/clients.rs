@@ -1,0 +1,107 @@
+//! Kubernetes clients of the members: the hub's own client for a member without
+//! `kubeconfigSecretRef`, else one built from the kubeconfig in that Secret (in the Federation's
+//! namespace). Built clients are kept while the Secret's content is unchanged, so a steady
+//! federation makes no extra requests to build them.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use pgfed_api::federation::FederationMember;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a call to a member's API server may take: an unreachable region must cost the turn
+/// seconds, not the client's default minutes.
+pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a member's client could not be built. Never carries the kubeconfig's content.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The Secret or its key is missing.
+    #[error("kubeconfig Secret {secret}: {reason}")]
+    Secret {
+        /// `namespace/name` of the Secret.
+        secret: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The kubeconfig cannot be used.
+    #[error("kubeconfig in Secret {secret} key {key} is unusable: {reason}")]
+    Kubeconfig {
+        /// `namespace/name` of the Secret.
+        secret: String,
+        /// The key.
+        key: String,
+        /// Why (parse or configuration error, without the content).
+        reason: String,
+    },
+}
+
+/// Built clients by member, with the Secret content they were built from.
+#[derive(Default)]
+pub struct MemberClients {
+    built: Mutex<BTreeMap<String, (Vec<u8>, Client)>>,
+}
+
+impl MemberClients {
+    /// The client of `member` of a Federation in `namespace`; `hub` for a member without a
+    /// kubeconfig.
+    pub async fn client(
+        &self,
+        hub: &Client,
+        namespace: &str,
+        member: &FederationMember,
+    ) -> Result<Client, ClientError> {
+        let Some(selector) = &member.kubeconfig_secret_ref else {
+            return Ok(hub.clone());
+        };
+        let secret_name = format!("{namespace}/{}", selector.name);
+        let secret = Api::<Secret>::namespaced(hub.clone(), namespace)
+            .get_opt(&selector.name)
+            .await
+            .map_err(|e| ClientError::Secret {
+                secret: secret_name.clone(),
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| ClientError::Secret {
+                secret: secret_name.clone(),
+                reason: "not found".into(),
+            })?;
+        let bytes = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(&selector.key))
+            .map(|b| b.0.clone())
+            .ok_or_else(|| ClientError::Secret {
+                secret: secret_name.clone(),
+                reason: format!("has no key {}", selector.key),
+            })?;
+        let cache_key = format!("{secret_name}/{}", selector.key);
+        if let Ok(built) = self.built.lock()
+            && let Some((content, client)) = built.get(&cache_key)
+            && *content == bytes
+        {
+            return Ok(client.clone());
+        }
+        let unusable = |reason: String| ClientError::Kubeconfig {
+            secret: secret_name.clone(),
+            key: selector.key.clone(),
+            reason,
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| unusable("not UTF-8".into()))?;
+        // The parse error names a position, never the content.
+        let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| unusable(e.to_string()))?;
+        let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| unusable(e.to_string()))?;
+        config.connect_timeout = Some(MEMBER_TIMEOUT);
+        config.read_timeout = Some(MEMBER_TIMEOUT);
+        config.write_timeout = Some(MEMBER_TIMEOUT);
+        let client = Client::try_from(config).map_err(|e| unusable(e.to_string()))?;
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(cache_key, (bytes, client.clone()));
+        }
+        Ok(client)
+    }
+}

@@ -1,0 +1,414 @@
+//! The Federation controller: watches Federations in the hub, polls every member's Cluster, and
+//! turns the pure decisions (`switchover`, `member`, `status`) into writes: member Clusters
+//! (server-side apply, only when what it would write changed), the seed Backup a new member
+//! bootstraps from, Events and the Federation's status (only when it changed).
+//!
+//! Members live behind other API servers and are not watched: a Federation is requeued every few
+//! seconds while a switchover or a member's creation is under way, and every
+//! [`IDLE_REQUEUE`] otherwise.
+
+use crate::clients::MemberClients;
+use crate::member::{self, Placement, Roles};
+use crate::status::{self, Observed};
+use crate::switchover::{self, MemberView, Standing};
+use chrono::Utc;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use pgfed_api::backup::Backup;
+use pgfed_api::cluster::{Cluster, ClusterSpec, condition as cluster_condition};
+use pgfed_api::federation::Federation;
+use pgfed_operator::webhook::secret::{ApiAccess, access};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Requeue while something is under way.
+pub const BUSY_REQUEUE: Duration = Duration::from_secs(3);
+/// Requeue of a steady federation (members are polled, not watched).
+pub const IDLE_REQUEUE: Duration = Duration::from_secs(30);
+/// Field manager of the member Clusters' fields the controller sets.
+pub const FIELD_MANAGER: &str = "pgfed-federation";
+/// Annotation on a member Cluster: the hash of the spec the controller last applied.
+pub const ANNOTATION_SPEC_HASH: &str = "pgfed.io/federation-spec-hash";
+/// Default `failover.switchoverStepTimeout`.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Every call the controller makes to the hub's API server, for the manifests test (the RBAC
+/// grants exactly these). The member calls ([`MEMBER_API_ACCESS`]) are made to the hub too when
+/// a member runs there.
+pub const HUB_API_ACCESS: &[ApiAccess] = &[
+    access("pgfed.io", "federations", "list"),
+    access("pgfed.io", "federations", "watch"),
+    access("pgfed.io", "federations/status", "patch"),
+    // The kubeconfigs of the members in other Kubernetes clusters.
+    access("", "secrets", "get"),
+    access("events.k8s.io", "events", "create"),
+    access("events.k8s.io", "events", "patch"),
+];
+
+/// Every call the controller makes to a member's API server: its Cluster read and applied
+/// (server-side apply creates it), the seed Backup read and created.
+pub const MEMBER_API_ACCESS: &[ApiAccess] = &[
+    access("pgfed.io", "clusters", "get"),
+    access("pgfed.io", "clusters", "create"),
+    access("pgfed.io", "clusters", "patch"),
+    access("pgfed.io", "backups", "get"),
+    access("pgfed.io", "backups", "create"),
+];
+
+/// Why a reconcile failed (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The hub's API server refused or failed a call.
+    #[error("hub API: {0}")]
+    Hub(#[source] kube::Error),
+    /// The Federation has no namespace.
+    #[error("the Federation has no namespace")]
+    NoNamespace,
+}
+
+/// What the reconciles share.
+pub struct Context {
+    /// The hub's client.
+    pub client: Client,
+    /// Members' clients.
+    pub members: MemberClients,
+    /// Events on Federations.
+    pub recorder: Recorder,
+}
+
+impl Context {
+    /// A context on the hub `client`.
+    pub fn new(client: Client) -> Self {
+        let reporter = Reporter {
+            controller: "pgfed-federation".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            members: MemberClients::default(),
+            client,
+        }
+    }
+}
+
+/// A member's Cluster as read this turn.
+struct Read {
+    client: Option<Client>,
+    place: Placement,
+    cluster: Option<Cluster>,
+    observed: Observed,
+}
+
+async fn read_member(
+    ctx: &Context,
+    fed: &Federation,
+    ns: &str,
+    m: &pgfed_api::federation::FederationMember,
+) -> Read {
+    let place = member::placement(fed, m);
+    let mut observed = Observed {
+        view: MemberView {
+            name: m.name.clone(),
+            ..MemberView::default()
+        },
+        region: m.region.clone(),
+        ..Observed::default()
+    };
+    let client = match ctx.members.client(&ctx.client, ns, m).await {
+        Ok(c) => c,
+        Err(e) => {
+            observed.error = Some(e.to_string());
+            return Read {
+                client: None,
+                place,
+                cluster: None,
+                observed,
+            };
+        }
+    };
+    let api: Api<Cluster> = Api::namespaced(client.clone(), &place.namespace);
+    match api.get_opt(&place.name).await {
+        Ok(cluster) => {
+            observed.view.reachable = true;
+            if let Some(c) = &cluster {
+                let st = c.status.clone().unwrap_or_default();
+                let switch = st
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == cluster_condition::REPLICA_CLUSTER_SWITCH)
+                    .map(|c| c.reason.as_str());
+                observed.view.standing = Standing::from_reason(switch);
+                observed.view.demotion_token = st.demotion_token.clone();
+                observed.view.last_promotion_token = st.last_promotion_token.clone();
+                observed.view.system_id = st.system_id.clone();
+                observed.view.timeline = st.timeline_id;
+                observed.cluster = Some(st);
+            } else {
+                observed.error = Some(format!(
+                    "Cluster {}/{} does not exist yet",
+                    place.namespace, place.name
+                ));
+            }
+            Read {
+                client: Some(client),
+                place,
+                cluster,
+                observed,
+            }
+        }
+        Err(e) => {
+            observed.error = Some(format!(
+                "reading Cluster {}/{}: {e}",
+                place.namespace, place.name
+            ));
+            Read {
+                client: None,
+                place,
+                cluster: None,
+                observed,
+            }
+        }
+    }
+}
+
+fn spec_hash(spec: &ClusterSpec) -> String {
+    use std::hash::{Hash, Hasher};
+    let text = serde_json::to_string(spec).unwrap_or_default();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The seed Backup a member bootstraps from: the holder's newest completed base backup, asked
+/// for when the holder has none. `Ok(true)` once one exists.
+async fn seed_backup(
+    client: &Client,
+    place: &Placement,
+    holder: Option<&Cluster>,
+) -> Result<bool, kube::Error> {
+    let Some(holder) = holder else {
+        return Ok(false);
+    };
+    let st = holder.status.clone().unwrap_or_default();
+    if st.last_successful_backup.is_some() || st.first_recoverability_point.is_some() {
+        return Ok(true);
+    }
+    if st.phase.as_deref() != Some(pgfed_api::cluster::phase::HEALTHY) {
+        return Ok(false);
+    }
+    let name = format!("{}-federation-seed", place.name);
+    let backups: Api<Backup> = Api::namespaced(client.clone(), &place.namespace);
+    if backups.get_opt(&name).await?.is_none() {
+        let backup: Backup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Backup",
+            "metadata": {"name": name, "namespace": place.namespace},
+            "spec": {"cluster": {"name": place.name}}
+        }))
+        .map_err(kube::Error::SerdeError)?;
+        backups.create(&PostParams::default(), &backup).await?;
+        tracing::info!(cluster = %place.name, namespace = %place.namespace, "asked for the base backup new members bootstrap from");
+    }
+    Ok(false)
+}
+
+async fn event(
+    ctx: &Context,
+    reference: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_string(),
+        action: reason.to_string(),
+        note: Some(note),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, reference).await {
+        tracing::warn!(error = %e, reason, "publishing an Event failed");
+    }
+}
+
+/// One turn over a Federation.
+pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let ns = fed.namespace().ok_or(ReconcileError::NoNamespace)?;
+    let name = fed.name_any();
+    let mut reads = Vec::new();
+    for m in &fed.spec.members {
+        reads.push(read_member(&ctx, &fed, &ns, m).await);
+    }
+    let old = fed.status.clone().unwrap_or_default();
+    let step_timeout = fed
+        .spec
+        .failover
+        .as_ref()
+        .and_then(|f| f.switchover_step_timeout.as_deref())
+        .and_then(|t| pgfed_api::validation::formats::parse_duration(t).ok())
+        .unwrap_or(DEFAULT_STEP_TIMEOUT);
+    let views: Vec<MemberView> = reads.iter().map(|r| r.observed.view.clone()).collect();
+    let now = Utc::now();
+    let plan = switchover::plan(&switchover::Input {
+        wanted: &fed.spec.primary,
+        generation: fed.metadata.generation,
+        holder: old.current_primary.as_deref(),
+        progress: old.switchover.as_ref(),
+        members: &views,
+        step_timeout: chrono::Duration::from_std(step_timeout)
+            .unwrap_or(chrono::Duration::minutes(10)),
+        now,
+    });
+
+    // Member Clusters: created (a replica once the holder has a base backup) or brought to what
+    // the plan tells them.
+    let holder_cluster = reads
+        .iter()
+        .find(|r| r.observed.view.name == plan.holder)
+        .and_then(|r| r.cluster.clone());
+    let holder_read = reads.iter().find(|r| r.observed.view.name == plan.holder);
+    let mut busy = plan.progress.is_some();
+    for r in &reads {
+        let Some(client) = &r.client else { continue };
+        let member_name = &r.observed.view.name;
+        let roles = plan.roles.get(member_name).cloned().unwrap_or(Roles {
+            primary: plan.holder.clone(),
+            promotion_token: None,
+        });
+        if r.cluster.is_none() && *member_name != plan.holder {
+            busy = true;
+            let seeded = match holder_read.and_then(|h| h.client.as_ref().map(|c| (c, &h.place))) {
+                Some((hc, hp)) => seed_backup(hc, hp, holder_cluster.as_ref()).await.unwrap_or_else(|e| {
+                    tracing::warn!(federation = %name, error = %e, "cannot ask for the seed backup");
+                    false
+                }),
+                None => false,
+            };
+            if !seeded {
+                continue;
+            }
+        }
+        let existing = r.cluster.as_ref().map(|c| &c.spec);
+        let Some(spec) =
+            member::member_spec(&fed, member_name, &roles, existing, Some(&plan.holder))
+        else {
+            continue;
+        };
+        let hash = spec_hash(&spec);
+        let applied = r
+            .cluster
+            .as_ref()
+            .and_then(|c| c.annotations().get(ANNOTATION_SPEC_HASH).cloned());
+        if applied.as_deref() == Some(hash.as_str()) {
+            continue;
+        }
+        let mut desired = member::member_cluster(&fed, member_name, &r.place, spec);
+        desired
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(ANNOTATION_SPEC_HASH.to_string(), hash);
+        let api: Api<Cluster> = Api::namespaced(client.clone(), &r.place.namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match api
+            .patch(&r.place.name, &params, &Patch::Apply(&desired))
+            .await
+        {
+            Ok(_) => {
+                let verb = if r.cluster.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                };
+                tracing::info!(federation = %name, member = %member_name, primary = %roles.primary, verb, "member Cluster applied");
+                if r.cluster.is_none() {
+                    event(
+                        &ctx,
+                        &fed.object_ref(&()),
+                        false,
+                        "MemberCreated",
+                        format!(
+                            "created Cluster {}/{} of member {member_name}",
+                            r.place.namespace, r.place.name
+                        ),
+                    )
+                    .await;
+                }
+            }
+            Err(e) => {
+                busy = true;
+                tracing::warn!(federation = %name, member = %member_name, error = %e, "applying the member Cluster failed");
+                event(
+                    &ctx,
+                    &fed.object_ref(&()),
+                    true,
+                    "MemberApplyFailed",
+                    format!("member {member_name}: {e}"),
+                )
+                .await;
+            }
+        }
+    }
+
+    for (warning, reason, note) in &plan.events {
+        event(&ctx, &fed.object_ref(&()), *warning, reason, note.clone()).await;
+    }
+    let observed: Vec<Observed> = reads.into_iter().map(|r| r.observed).collect();
+    let new_status = status::build(&fed, &observed, &plan, now);
+    if observed
+        .iter()
+        .any(|o| o.view.standing == Standing::Unknown)
+    {
+        busy = true;
+    }
+    if Some(&new_status) != fed.status.as_ref() {
+        // Server-side apply: a field the new status no longer has (a finished switchover) is
+        // removed, which a merge patch of the serialized status would leave in place.
+        let api: Api<Federation> = Api::namespaced(ctx.client.clone(), &ns);
+        let body = serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Federation",
+            "status": new_status,
+        });
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(ReconcileError::Hub)?;
+    }
+    Ok(Action::requeue(if busy {
+        BUSY_REQUEUE
+    } else {
+        IDLE_REQUEUE
+    }))
+}
+
+fn error_policy(fed: Arc<Federation>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(federation = %fed.name_any(), error = %error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Runs the controller until `stop` is cancelled.
+pub async fn run(client: Client, stop: CancellationToken) {
+    let ctx = Arc::new(Context::new(client.clone()));
+    let federations: Api<Federation> = Api::all(client);
+    Controller::new(federations, watcher::Config::default())
+        .graceful_shutdown_on(async move { stop.cancelled().await })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "federation reconcile");
+            }
+        })
+        .await;
+}
