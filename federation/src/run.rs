@@ -40,6 +40,8 @@ pub enum RunError {
 
 /// Runs until SIGTERM.
 pub async fn run(args: &RunArgs) -> Result<(), RunError> {
+    // Dependencies enable both of rustls' crypto backends; pick one (Err: already set).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube::Client::try_default()
         .await
         .map_err(RunError::Client)?;

@@ -5,6 +5,7 @@
 
 pub mod backups;
 pub mod cluster;
+pub mod federation;
 pub mod nodes;
 
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
