@@ -148,6 +148,12 @@ async fn read_member(
                 observed.view.last_promotion_token = st.last_promotion_token.clone();
                 observed.view.system_id = st.system_id.clone();
                 observed.view.timeline = st.timeline_id;
+                observed.view.told = c.spec.replica.as_ref().and_then(|r| {
+                    Some(Roles {
+                        primary: r.primary.clone()?,
+                        promotion_token: r.promotion_token.clone(),
+                    })
+                });
                 observed.cluster = Some(st);
             } else {
                 observed.error = Some(format!(
@@ -269,6 +275,36 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         now,
     });
 
+    // The decision is persisted before any member is told: a turn that cannot record where the
+    // switchover is changes nothing, and a restarted controller resumes from the record.
+    let mut busy = plan.progress.is_some();
+    let observed: Vec<Observed> = reads.iter().map(|r| r.observed.clone()).collect();
+    let new_status = status::build(&fed, &observed, &plan, now);
+    if observed
+        .iter()
+        .any(|o| o.view.standing == Standing::Unknown)
+    {
+        busy = true;
+    }
+    if Some(&new_status) != fed.status.as_ref() {
+        // Server-side apply: a field the new status no longer has (a finished switchover) is
+        // removed, which a merge patch of the serialized status would leave in place.
+        let api: Api<Federation> = Api::namespaced(ctx.client.clone(), &ns);
+        let body = serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Federation",
+            "status": new_status,
+        });
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(ReconcileError::Hub)?;
+    }
+    for (warning, reason, note) in &plan.events {
+        event(&ctx, &fed.object_ref(&()), *warning, reason, note.clone()).await;
+    }
     // Member Clusters: created (a replica once the holder has a base backup) or brought to what
     // the plan tells them.
     let holder_cluster = reads
@@ -276,7 +312,6 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         .find(|r| r.observed.view.name == plan.holder)
         .and_then(|r| r.cluster.clone());
     let holder_read = reads.iter().find(|r| r.observed.view.name == plan.holder);
-    let mut busy = plan.progress.is_some();
     for r in &reads {
         let Some(client) = &r.client else { continue };
         let member_name = &r.observed.view.name;
@@ -359,33 +394,6 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         }
     }
 
-    for (warning, reason, note) in &plan.events {
-        event(&ctx, &fed.object_ref(&()), *warning, reason, note.clone()).await;
-    }
-    let observed: Vec<Observed> = reads.into_iter().map(|r| r.observed).collect();
-    let new_status = status::build(&fed, &observed, &plan, now);
-    if observed
-        .iter()
-        .any(|o| o.view.standing == Standing::Unknown)
-    {
-        busy = true;
-    }
-    if Some(&new_status) != fed.status.as_ref() {
-        // Server-side apply: a field the new status no longer has (a finished switchover) is
-        // removed, which a merge patch of the serialized status would leave in place.
-        let api: Api<Federation> = Api::namespaced(ctx.client.clone(), &ns);
-        let body = serde_json::json!({
-            "apiVersion": "pgfed.io/v1", "kind": "Federation",
-            "status": new_status,
-        });
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(ReconcileError::Hub)?;
-    }
     Ok(Action::requeue(if busy {
         BUSY_REQUEUE
     } else {

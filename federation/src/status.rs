@@ -235,9 +235,13 @@ pub fn build(
         m.cluster.as_ref().and_then(|c| c.phase.as_deref())
             == Some(pgfed_api::cluster::phase::HEALTHY)
     });
-    let creating = members
-        .iter()
-        .any(|m| m.view.reachable && m.view.standing == Standing::Unknown);
+    // A member whose Cluster does not exist yet or sets up its first instance is being created.
+    let creating = members.iter().any(|m| {
+        m.view.reachable
+            && (m.view.standing == Standing::Unknown
+                || m.cluster.as_ref().and_then(|c| c.phase.as_deref())
+                    == Some(pgfed_api::cluster::phase::SETTING_UP_PRIMARY))
+    });
     let phase = if plan.progress.is_some() {
         federation_phase::SWITCHOVER
     } else if !unreachable.is_empty() || !consistent || (!healthy_members && !creating) {
@@ -387,6 +391,19 @@ mod tests {
             now,
         );
         assert_eq!(creating.phase.as_deref(), Some(federation_phase::CREATING));
+        let bootstrapping = build(
+            &fed(),
+            &[
+                observed("a", Standing::Primary, true, healthy),
+                observed("b", Standing::Replica, true, "Setting up primary"),
+            ],
+            &plan,
+            now,
+        );
+        assert_eq!(
+            bootstrapping.phase.as_deref(),
+            Some(federation_phase::CREATING)
+        );
 
         let refused = Plan {
             refused: Some("b is unreachable".into()),

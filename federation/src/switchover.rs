@@ -79,6 +79,9 @@ pub struct MemberView {
     pub system_id: Option<String>,
     /// `status.timelineID`.
     pub timeline: Option<i32>,
+    /// What its Cluster's spec says now (`replica.primary`, `replica.promotionToken`); `None`
+    /// while it has no Cluster.
+    pub told: Option<Roles>,
 }
 
 /// What the controller observed and remembers.
@@ -208,6 +211,34 @@ pub fn plan(input: &Input<'_>) -> Plan {
             holder: holder.clone(),
             ..Plan::default()
         };
+        // Members told another primary while no switchover is recorded (edited by hand, or a
+        // record lost): re-pointing them blindly could make two primaries, so nothing changes
+        // until a person looks.
+        let astray: Vec<String> = input
+            .members
+            .iter()
+            .filter_map(|m| {
+                let told = m.told.as_ref()?;
+                (told.primary != holder).then(|| format!("{} is told {}", m.name, told.primary))
+            })
+            .collect();
+        if !astray.is_empty() {
+            return Plan {
+                roles: tell(input.members, |name| {
+                    member(name)
+                        .and_then(|m| m.told.clone())
+                        .unwrap_or_else(|| Roles {
+                            primary: holder.clone(),
+                            promotion_token: None,
+                        })
+                }),
+                refused: Some(format!(
+                    "{holder} holds the primary, but {} and no switchover is recorded: no member is changed; set each member Cluster's spec.replica.primary to {holder}, or spec.primary to the member that runs as the primary",
+                    astray.join(", ")
+                )),
+                ..steady
+            };
+        }
         if input.wanted == holder {
             return steady;
         }
@@ -449,6 +480,62 @@ mod tests {
         );
         // first turn of a new federation: spec.primary holds it
         assert_eq!(plan(&input("b", None, None, &members)).holder, "b");
+    }
+
+    #[test]
+    fn members_told_another_primary_without_a_recorded_switchover_are_left_alone() {
+        let said = |p: &str, tok: Option<&str>| {
+            Some(Roles {
+                primary: p.into(),
+                promotion_token: tok.map(str::to_string),
+            })
+        };
+        let members = [
+            MemberView {
+                told: said("b", None),
+                ..view("a", Standing::Replica)
+            },
+            MemberView {
+                told: said("b", Some("tok")),
+                ..view("b", Standing::Promoting)
+            },
+            MemberView {
+                told: None,
+                ..view("c", Standing::Unknown)
+            },
+        ];
+        let p = plan(&input("a", Some("a"), None, &members));
+        assert!(
+            p.refused
+                .as_deref()
+                .is_some_and(|r| r.contains("a is told b")),
+            "{:?}",
+            p.refused
+        );
+        assert_eq!(
+            told(&p),
+            [
+                t("a", "b", None),
+                t("b", "b", Some("tok")),
+                t("c", "a", None)
+            ]
+        );
+        // a leftover promotion token on the holder itself is not astray: it is dropped
+        let members = [
+            MemberView {
+                told: said("b", None),
+                ..view("a", Standing::Replica)
+            },
+            MemberView {
+                told: said("b", Some("tok")),
+                ..view("b", Standing::Primary)
+            },
+        ];
+        let p = plan(&input("b", Some("b"), None, &members));
+        assert_eq!(
+            (p.refused.clone(), told(&p)),
+            (None, vec![t("a", "b", None), t("b", "b", None)])
+        );
     }
 
     #[test]

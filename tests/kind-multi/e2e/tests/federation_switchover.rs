@@ -88,6 +88,16 @@ impl Side {
                 attempt += 1;
                 let pod = format!("read-{label}-{attempt}");
                 async move {
+                    // The table itself may not have been replayed yet.
+                    let table = self
+                        .sql(
+                            &format!("{pod}-t"),
+                            "SELECT to_regclass('marks') IS NOT NULL",
+                        )
+                        .await;
+                    if table != "t" {
+                        return Err("no table marks yet".to_string());
+                    }
                     let n = self
                         .sql(
                             &pod,
