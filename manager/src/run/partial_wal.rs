@@ -131,10 +131,10 @@ struct OpenStore {
     archive: Archive,
 }
 
-/// The uploader's memory across rounds, for one term as primary.
+/// The uploader's memory across rounds, for one term as primary. No connection to postgres is
+/// kept between rounds: a smart shutdown waits for every client to leave.
 #[derive(Default)]
 struct Uploader {
-    client: Option<tokio_postgres::Client>,
     store: Option<OpenStore>,
     last: Option<Uploaded>,
     cleaned_for: Option<String>,
@@ -190,11 +190,8 @@ impl Uploader {
 
     /// Where the primary's WAL stands; `None` while it is in recovery.
     async fn observe(&mut self, cfg: &ManagerConfig) -> Result<Option<Observed>, UploadError> {
-        let client = match self.client.take() {
-            Some(c) if !c.is_closed() => c,
-            _ => bounded("connecting", QUERY_TIMEOUT, sql::connect(cfg, "postgres")).await?,
-        };
         let row = bounded("where WAL stands", QUERY_TIMEOUT, async {
+            let client = sql::connect(cfg, "postgres").await?;
             client
                 .query_opt(OBSERVE, &[])
                 .await
@@ -204,7 +201,6 @@ impl Uploader {
                 })
         })
         .await?;
-        self.client = Some(client);
         let Some(row) = row else {
             return Ok(None);
         };
@@ -251,10 +247,9 @@ impl Uploader {
         Ok(archive)
     }
 
-    /// Forgets the connection and the opened store after a failure: the next round starts them
-    /// afresh (postgres restarted, credentials rotated). What was uploaded is kept.
-    fn reset_connections(&mut self) {
-        self.client = None;
+    /// Forgets the opened store after a failure: the next round opens it afresh (credentials
+    /// rotated). What was uploaded is kept.
+    fn forget_store(&mut self) {
         self.store = None;
     }
 }
@@ -324,7 +319,7 @@ pub async fn run(shared: Arc<Shared>) {
                 }
             }
             Err(e) => {
-                uploader.reset_connections();
+                uploader.forget_store();
                 if !std::mem::replace(&mut failing, true) {
                     tracing::warn!(
                         error = %e,
