@@ -128,7 +128,15 @@ async fn restore_in_progress(
         tracing::info!(wal = %name, "a newer timeline exists: its in-progress copy is not served");
         return Ok(RestoreOutcome::NotFound);
     }
-    let data = fetch(archive, partial::PARTIAL_DIR, &object, c).await?;
+    let data = match fetch(archive, partial::PARTIAL_DIR, &object, c).await {
+        // Deleted since the listing: its segment was archived meanwhile, and the next request
+        // finds it there.
+        Err(WalError::Corrupt {
+            reason: CorruptReason::Vanished,
+            ..
+        }) => return Ok(RestoreOutcome::NotFound),
+        other => other?,
+    };
     let padded = partial::zero_padded(name, data).map_err(|reason| WalError::Corrupt {
         object: format!("{}/{object}", partial::PARTIAL_DIR),
         url: archive.url().to_string(),
