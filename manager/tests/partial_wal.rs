@@ -5,7 +5,7 @@
 //! copy, then the archived one; copies of archived segments are deleted; uploads resume after an
 //! object store outage. wal-restore prefers the archive, never answers a history file from the
 //! in-progress copies, and stops serving a timeline once a newer one exists; barman-cloud never
-//! sees them.
+//! sees them. After a switchover the former primary follows the new one's segment in progress.
 
 mod common;
 
@@ -355,4 +355,110 @@ fn the_archive_wins_history_files_never_come_from_copies_and_a_newer_timeline_st
     // Once a newer timeline's history is archived, timeline 1's copies are no longer served.
     minio.put_file(BUCKET, "region-a/wals/00000002.history", &history);
     assert_eq!(restore_on_b(&b, current), None);
+}
+
+/// Region `name` of a two-region pair, archiving to its own bucket with in-progress uploads
+/// every second, `replica` as given, under `instance run` on ports of its own.
+fn region(minio: &Minio, name: &str, bucket: &str, replica: Value) -> (Node, u16) {
+    let external = |n: &str, b: &str| json!({"name": n, "barmanObjectStore": s3_store(minio, b, json!({"wal": {"compression": "gzip"}}))});
+    let mut n = Node::new(name, name);
+    n.cfg["postgresql"]["parameters"]["archive_timeout"] = json!("1h");
+    let own = s3_store(minio, bucket, json!({"wal": {"compression": "gzip"}}));
+    n.set("backup", json!({"barmanObjectStore": own}));
+    n.set(
+        "externalClusters",
+        json!([
+            external("region-a", "bucket-a"),
+            external("region-b", "bucket-b")
+        ]),
+    );
+    n.set("replica", replica);
+    n.set("targetPrimary", json!(name));
+    n.set("partialWalUploadSeconds", json!(1));
+    let probe = common::free_port();
+    n.set("probePort", json!(probe));
+    n.set("statusPort", json!(common::free_port()));
+    n.set("metricsPort", json!(common::free_port()));
+    (n, probe)
+}
+
+#[test]
+fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progress() {
+    let minio = Minio::start();
+    minio.create_bucket("bucket-a");
+    minio.create_bucket("bucket-b");
+    let (mut a, probe_a) = region(
+        &minio,
+        "region-a",
+        "bucket-a",
+        json!({"primary": "region-a", "source": "region-b"}),
+    );
+    let (mut b, probe_b) = region(
+        &minio,
+        "region-b",
+        "bucket-b",
+        json!({"primary": "region-a", "source": "region-a"}),
+    );
+    b.set("bootstrap", json!({"recovery": {"source": "region-a"}}));
+    a.init_and_start();
+    a.psql("app", "CREATE TABLE feed(phase int, n int)");
+    a.manager_ok(&["backup"]);
+    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    b.manager_ok(&["instance", "restore"]);
+    let mut run_a = a.run_manager();
+    let mut run_b = b.run_manager();
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
+    b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+
+    // Region B follows region A's segment in progress.
+    let segment = insert_phase(&a, 1, 100);
+    wait_replayed(&b, 1, 100, WAIT);
+    assert_eq!(
+        current_segment(&a),
+        segment,
+        "the segment switched meanwhile"
+    );
+
+    // Switchover: region A demotes and publishes its token, region B promotes exactly there.
+    a.set(
+        "replica",
+        json!({"primary": "region-b", "source": "region-b"}),
+    );
+    let token = common::wait_for("region A's demotion token", LONG, || {
+        common::published_token(probe_a)
+    });
+    b.set(
+        "replica",
+        json!({"primary": "region-b", "source": "region-a", "promotionToken": token}),
+    );
+    common::wait_primary("region B to promote", probe_b, LONG);
+    assert_eq!(b.psql("app", "SELECT count(*) FROM feed"), "100");
+
+    // Region A, now a replica cluster of bucket B, follows region B's segment in progress on
+    // the new timeline, with no switch on region B.
+    let segment = insert_phase(&b, 2, 100);
+    assert!(
+        segment.starts_with("00000002"),
+        "not on timeline 2: {segment}"
+    );
+    let took = wait_replayed(&a, 2, 100, WAIT);
+    eprintln!("after the switchover: region A replayed region B's rows {took:?} after the commit");
+    assert_eq!(
+        current_segment(&b),
+        segment,
+        "the segment switched meanwhile"
+    );
+    assert!(
+        last_archived(&b).as_str() < segment.as_str(),
+        "the segment was archived meanwhile"
+    );
+    assert_eq!(a.psql("app", "SELECT count(*) FROM feed"), "200");
+    assert!(
+        run_a.terminate().success(),
+        "region A's manager did not exit cleanly"
+    );
+    assert!(
+        run_b.terminate().success(),
+        "region B's manager did not exit cleanly"
+    );
 }
