@@ -119,6 +119,7 @@ impl UploadError {
 }
 
 /// What the primary reported: where WAL stands and the last file archived.
+#[derive(Debug)]
 struct Observed {
     flushed: Flushed,
     last_archived: Option<String>,
@@ -144,7 +145,7 @@ impl Uploader {
     /// One round: upload when WAL was flushed since the last upload, then clean up when
     /// archiving moved on. Returns the upload made, if any.
     async fn round(&mut self, cfg: &ManagerConfig) -> Result<Option<Upload>, UploadError> {
-        let Some(observed) = self.observe(cfg).await? else {
+        let Some(observed) = observe(cfg).await? else {
             // In recovery: a standby ships nothing.
             return Ok(None);
         };
@@ -188,47 +189,6 @@ impl Uploader {
         Ok(due)
     }
 
-    /// Where the primary's WAL stands; `None` while it is in recovery.
-    async fn observe(&mut self, cfg: &ManagerConfig) -> Result<Option<Observed>, UploadError> {
-        let row = bounded("where WAL stands", QUERY_TIMEOUT, async {
-            let client = sql::connect(cfg, "postgres").await?;
-            client
-                .query_opt(OBSERVE, &[])
-                .await
-                .map_err(|source| PgError::Sql {
-                    context: "where WAL stands".to_string(),
-                    source,
-                })
-        })
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let text = |i: usize| row.try_get::<_, Option<String>>(i).ok().flatten();
-        let unexpected = |what, value: Option<String>| UploadError::Unexpected {
-            what,
-            value: value.unwrap_or_default(),
-        };
-        let lsn: Lsn = text(0)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| unexpected("flush LSN", text(0)))?;
-        let timeline = text(1)
-            .and_then(|f| f.get(..8).and_then(|t| u32::from_str_radix(t, 16).ok()))
-            .ok_or_else(|| unexpected("WAL file name", text(1)))?;
-        let segment_size = text(2)
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| crate::wal::plan::valid_segment_size(*s))
-            .ok_or_else(|| unexpected("wal_segment_size", text(2)))?;
-        Ok(Some(Observed {
-            flushed: Flushed {
-                lsn,
-                timeline,
-                segment_size,
-            },
-            last_archived: text(3),
-        }))
-    }
-
     /// The archive of this cluster's store, opened again when the configuration changed.
     fn archive(&mut self, cfg: &ManagerConfig) -> Result<Archive, UploadError> {
         let store_cfg = cfg.backup_store()?;
@@ -252,6 +212,58 @@ impl Uploader {
     fn forget_store(&mut self) {
         self.store = None;
     }
+}
+
+/// Where the primary's WAL stands; `None` while it is in recovery.
+async fn observe(cfg: &ManagerConfig) -> Result<Option<Observed>, UploadError> {
+    let row = bounded("where WAL stands", QUERY_TIMEOUT, async {
+        let client = sql::connect(cfg, "postgres").await?;
+        client
+            .query_opt(OBSERVE, &[])
+            .await
+            .map_err(|source| PgError::Sql {
+                context: "where WAL stands".to_string(),
+                source,
+            })
+    })
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let text = |i: usize| row.try_get::<_, Option<String>>(i).ok().flatten();
+    parse_observed([text(0), text(1), text(2), text(3)]).map(Some)
+}
+
+/// Reads what [`OBSERVE`] returned (flush LSN, WAL file name, `wal_segment_size` in bytes, last
+/// archived file), refusing what PostgreSQL never reports. Pure.
+fn parse_observed(values: [Option<String>; 4]) -> Result<Observed, UploadError> {
+    let [flush, file, size, last_archived] = values;
+    let unexpected = |what, value: &Option<String>| UploadError::Unexpected {
+        what,
+        value: value.clone().unwrap_or_default(),
+    };
+    let lsn: Lsn = flush
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| unexpected("flush LSN", &flush))?;
+    let timeline = file
+        .as_deref()
+        .filter(|f| pgfed_api::lsn::is_wal_segment_file(f))
+        .and_then(|f| u32::from_str_radix(&f[..8], 16).ok())
+        .ok_or_else(|| unexpected("WAL file name", &file))?;
+    let segment_size = size
+        .as_deref()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| crate::wal::plan::valid_segment_size(*s))
+        .ok_or_else(|| unexpected("wal_segment_size", &size))?;
+    Ok(Observed {
+        flushed: Flushed {
+            lsn,
+            timeline,
+            segment_size,
+        },
+        last_archived,
+    })
 }
 
 /// Reads the first `upload.len` bytes of the segment from pg_wal, checks they are that segment's
@@ -411,6 +423,71 @@ mod tests {
         ];
         for (what, c, running, fenced, want) in cases {
             assert_eq!(period(&c, running, fenced), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn what_the_primary_reports_is_read_or_refused() {
+        let some = |v: &[&str]| -> [Option<String>; 4] {
+            let mut out: [Option<String>; 4] = Default::default();
+            for (o, v) in out.iter_mut().zip(v) {
+                *o = (!v.is_empty()).then(|| v.to_string());
+            }
+            out
+        };
+        let ok = parse_observed(some(&[
+            "0/3000100",
+            "000000020000000000000003",
+            "16777216",
+            "000000020000000000000002",
+        ]))
+        .expect("valid");
+        assert_eq!(
+            ok.flushed,
+            Flushed {
+                lsn: Lsn(0x300_0100),
+                timeline: 2,
+                segment_size: 16 << 20
+            }
+        );
+        assert_eq!(
+            ok.last_archived.as_deref(),
+            Some("000000020000000000000002")
+        );
+        // Nothing archived yet is normal.
+        let fresh = parse_observed(some(&[
+            "0/3000100",
+            "000000010000000000000003",
+            "16777216",
+            "",
+        ]))
+        .expect("valid");
+        assert_eq!(fresh.last_archived, None);
+        let cases = [
+            (
+                "no flush LSN",
+                some(&["", "000000010000000000000003", "16777216", ""]),
+            ),
+            (
+                "bad flush LSN",
+                some(&["3000100", "000000010000000000000003", "16777216", ""]),
+            ),
+            (
+                "bad file name",
+                some(&["0/3000100", "00000001.history", "16777216", ""]),
+            ),
+            (
+                "8 kB units",
+                some(&["0/3000100", "000000010000000000000003", "2048", ""]),
+            ),
+            (
+                "no segment size",
+                some(&["0/3000100", "000000010000000000000003", "", ""]),
+            ),
+        ];
+        for (what, values) in cases {
+            let err = parse_observed(values).expect_err(what);
+            assert_eq!(err.label(), "unexpected_answer", "{what}");
         }
     }
 
