@@ -38,10 +38,17 @@ LOG=${LOG:-/tmp/pgfed-lag-last.log}  # tool output, for diagnosing a failed run
 
 require "$MANAGER" "$MINIO" "$PG_BINDIR/initdb" "$PG_BINDIR/pgbench"
 work=$(work_dir pgfed-lag)
-minio_pid= run_pid=
+minio_pid= run_pid= mgr_pid=
 minio_data=$([ -d /dev/shm ] && echo "/dev/shm/pgfed-lag-minio.$$" || echo "$work/minio-data")
+# SIGTERM to the manager itself (as_pg runs it under a subshell, whose PID $! is), then waits
+# until it has stopped postgres and exited.
+stop_manager() {
+  local pid=${mgr_pid:-$([ -n "$run_pid" ] && pgrep -P "$run_pid" -x manager || true)}
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.3; done
+}
 cleanup() {
-  [ -n "$run_pid" ] && kill -TERM "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null || true
+  stop_manager
   for d in primary replica; do
     as_pg "$PG_BINDIR/pg_ctl" -D "$work/$d/pgdata" stop -m immediate >/dev/null 2>&1 || true
   done
