@@ -22,17 +22,10 @@ RESULTS=${RESULTS:-$here/results.md}
 LOG=${LOG:-/tmp/pgfed-bench-last.log}  # tool output, for diagnosing a failed run
 : >"$LOG"
 
-for bin in "$MANAGER" "$MINIO" "$PG_BINDIR/initdb" "$(command -v barman-cloud-wal-archive || true)" "$(command -v pgbackrest || true)"; do
-  [ -n "$bin" ] && [ -x "$bin" ] || { echo "missing $bin: build the manager in release mode and run tests/install-deps" >&2; exit 1; }
-done
-
-work=$(mktemp -d /tmp/pgfed-bench.XXXXXX)
-if [ "$(id -u)" = 0 ]; then
-  chown postgres: "$work"
-  as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/tmp "$@"; }
-else
-  as_pg() { "$@"; }
-fi
+# require, work_dir, as_pg, free_port, machine_state
+source "$here/lib.sh"
+require "$MANAGER" "$MINIO" "$PG_BINDIR/initdb" "$(command -v barman-cloud-wal-archive || true)" "$(command -v pgbackrest || true)"
+work=$(work_dir pgfed-bench)
 minio_pid=
 cleanup() {
   as_pg "$PG_BINDIR/pg_ctl" -D "$work/pgdata" stop -m immediate >/dev/null 2>&1 || true
@@ -40,40 +33,10 @@ cleanup() {
   rm -rf "$work" "$minio_data" "$minio_data-local" 2>/dev/null || true
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 rate() { python3 -c "import sys; print(f'{float(sys.argv[1])/(float(sys.argv[3])-float(sys.argv[2])):.2f}')" "$@"; }
 result=
 secs() { python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.2f}')" "$@"; }
-# What else the machine was doing, measured rather than assumed: the load average, and every
-# command (its processes summed) that used at least 10 % of a core during a 5 s sample.
-machine_state() {
-  python3 - <<'PY'
-import os, time
-def sample():
-    ticks = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = open(f"/proc/{pid}/stat").read()
-        except OSError:
-            continue
-        end = stat.rfind(")")
-        fields = stat[end + 2:].split()
-        ticks[pid] = (stat[stat.find("(") + 1:end], int(fields[11]) + int(fields[12]))
-    return ticks
-seconds = 5
-before = sample(); time.sleep(seconds); after = sample()
-hz = os.sysconf("SC_CLK_TCK")
-busy = {}
-for pid, (name, t) in after.items():
-    if pid in before and before[pid][0] == name:
-        busy[name] = busy.get(name, 0) + (t - before[pid][1]) * 100 / hz / seconds
-top = sorted(((p, n) for n, p in busy.items() if p >= 10), reverse=True)[:8]
-load = " ".join(open("/proc/loadavg").read().split()[:3])
-others = ", ".join(f"{n} {p:.0f} %" for p, n in top) or "none above 10 % of a core"
-print(f"load average {load} (1/5/15 min); busy over {seconds} s: {others}")
-PY
-}
 state_start=$(machine_state)
 echo "machine at start: $state_start"
 

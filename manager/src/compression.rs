@@ -131,9 +131,8 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// Compresses a whole buffer. Only tests need a buffer: the archiver streams files through
-/// [`compress_file`] and backups write through [`Encoder`].
-#[cfg(test)]
+/// Compresses a whole buffer: the in-progress WAL segment, read up to the flush LSN (the
+/// archiver streams whole files through [`compress_file`], backups write through [`Encoder`]).
 pub fn compress(c: Option<CompressionType>, data: &[u8]) -> Result<Vec<u8>, CompressionError> {
     let algorithm = c.unwrap_or(CompressionType::Gzip);
     let write_err = |source| CompressionError::Write { algorithm, source };

@@ -51,6 +51,14 @@ pub struct ManagerConfig {
     /// Directory where wal-restore keeps prefetched segments.
     #[serde(default)]
     pub wal_restore_spool: Option<PathBuf>,
+    /// Every this many seconds, while this instance is the primary and archives to
+    /// `backup.barmanObjectStore`, the WAL segment it is writing is uploaded, up to what is
+    /// flushed, to `<serverName>/pgfed-partial/` in that store (outside the Barman `wals/` tree),
+    /// so replica clusters replaying this store lag by seconds instead of `archive_timeout`.
+    /// Each upload carries the whole segment so far, so the store receives up to a segment per
+    /// interval under a steady write load. Unset or 0: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_wal_upload_seconds: Option<u64>,
     /// How the first instance comes to life (`spec.bootstrap`): `initdb` (`instance init`),
     /// `recovery` from an external cluster's object store (`instance restore`) or
     /// `pg_basebackup` (`instance join`). Each command refuses the options it does not implement

@@ -10,6 +10,7 @@ mod common;
 use common::faults::{Fault, FaultyBindir};
 use common::minio::Minio;
 use common::node::{Node, s3_store};
+use common::published_token;
 use common::writer::{Writer, missing};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -433,20 +434,6 @@ fn manager_log(n: &Node) -> String {
     std::fs::read_to_string(n.dir.path().join("manager.log")).unwrap_or_default()
 }
 
-fn status(probe: u16) -> Result<Value, String> {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "--max-time",
-            "10",
-            &format!("http://127.0.0.1:{probe}/pg/status"),
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
-
 /// Both regions under `instance run`, each its own `targetPrimary`: region A the primary, region B
 /// replaying bucket A. Returns each manager and its probe port.
 fn under_run(a: &mut Node, b: &mut Node) -> (common::ChildGuard, u16, common::ChildGuard, u16) {
@@ -464,14 +451,7 @@ fn under_run(a: &mut Node, b: &mut Node) -> (common::ChildGuard, u16, common::Ch
 /// Makes region B the primary cluster with `token` and waits until its manager promoted it.
 fn promote_at(b: &mut Node, probe_b: u16, token: &str) {
     set_primary(b, "region-b", "region-a", Some(token));
-    common::wait_for("region B to promote", LONG, || {
-        let st = status(probe_b)?;
-        if st["isPrimary"] == true {
-            Ok(())
-        } else {
-            Err(st.to_string())
-        }
-    });
+    common::wait_primary("region B to promote", probe_b, LONG);
 }
 
 /// SIGTERMs each manager and asserts a clean exit.
@@ -536,15 +516,6 @@ fn wait_demotion_step(n: &Node, step: &str) {
             other => Err(format!("{other:?}\n{}", manager_log(n))),
         },
     );
-}
-
-/// The token in the status document; `Err` while there is none.
-fn published_token(probe: u16) -> Result<String, String> {
-    let st = status(probe)?;
-    st["demotionToken"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| st.to_string())
 }
 
 /// Kills the manager and the postmaster together, as when the container dies.

@@ -9,7 +9,8 @@
 //! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again;
 //! `diverged` recognises a standby that replayed past its primary's timeline fork;
 //! `backups` keeps the base backups the operator started through the status API;
-//! `retention` applies `backup.retentionPolicy` to the object store while this instance is primary.
+//! `retention` applies `backup.retentionPolicy` to the object store while this instance is primary;
+//! `partial_wal` uploads the WAL segment in progress every few seconds while it is primary.
 
 pub mod backups;
 pub mod converge;
@@ -21,6 +22,7 @@ pub mod jsonlog;
 pub mod lease;
 pub mod managed;
 pub mod metrics;
+pub mod partial_wal;
 pub mod postmaster;
 pub mod rejoin;
 pub mod retention;

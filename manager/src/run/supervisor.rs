@@ -716,6 +716,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     tokio::spawn(super::managed::run(shared.clone()));
     tokio::spawn(super::slots::keep(shared.clone()));
     tokio::spawn(super::retention::run(shared.clone()));
+    tokio::spawn(super::partial_wal::run(shared.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     // After an in-place upgrade, forwarding goes on where the previous image stopped.
     let handed_over = upgrade::handed_over_log_offsets();

@@ -3,6 +3,7 @@
 
 pub mod ahead;
 pub mod archive;
+pub mod partial;
 pub mod plan;
 pub mod ready;
 pub mod restore;
@@ -85,6 +86,9 @@ pub enum CorruptReason {
     /// A segment whose size PostgreSQL never uses.
     #[error("{0} bytes is not a WAL segment size")]
     NotASegmentSize(usize),
+    /// An in-progress copy that is not the start of the segment it is named after.
+    #[error(transparent)]
+    NotThisSegment(partial::NotThisSegment),
     /// A prefetched segment of another size than the one just restored.
     #[error("{len} bytes, expected {expected}")]
     SizeMismatch {

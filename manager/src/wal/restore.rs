@@ -1,9 +1,10 @@
 //! restore_command: fetch a WAL file from the object store (any Barman compression suffix; the
-//! `.partial` a demoted primary uploaded when the full segment does not exist) and, with
-//! maxParallel > 1, prefetch the following segments into a spool so the next calls are local.
-//! Nothing in the bucket is ever modified or deleted here.
+//! `.partial` a demoted primary uploaded when the full segment does not exist; for a replica
+//! cluster's standby, the primary's in-progress copy of a segment not archived yet, see
+//! [`super::partial`]) and, with maxParallel > 1, prefetch the following complete segments into a
+//! spool so the next calls are local. Nothing in the bucket is ever modified or deleted here.
 
-use super::{CorruptReason, WalError, io, plan};
+use super::{CorruptReason, WalError, io, partial, plan};
 use crate::compression;
 use crate::config::ManagerConfig;
 use crate::objstore::Archive;
@@ -23,6 +24,9 @@ pub enum RestoreOutcome {
         from_spool: bool,
         /// Served from a `.partial` object.
         from_partial: bool,
+        /// Served from the primary's in-progress copy (`pgfed-partial/`), zero-padded: PostgreSQL
+        /// replays what it holds and asks for the segment again.
+        in_progress: bool,
     },
     /// Not in the archive (normal at the end of WAL, or for future timelines' history files).
     NotFound,
@@ -43,6 +47,7 @@ pub async fn wal_restore(
         return Ok(RestoreOutcome::Restored {
             from_spool: true,
             from_partial: false,
+            in_progress: false,
         });
     }
     let (store_cfg, server) = cfg.restore_store(from)?;
@@ -61,6 +66,16 @@ pub async fn wal_restore(
     let mut listings = BTreeMap::new();
     listings.insert(dir.clone(), archive.list_dir(&dir).await?);
     let Some((object, c, from_partial)) = find(&listings[&dir], name) else {
+        // Only when the archive has no copy: a complete segment always wins over a partial one.
+        let replica_source = cfg
+            .replica
+            .as_ref()
+            .filter(|_| cfg.is_replica_cluster())
+            .map(|r| r.source.as_str());
+        let standby = cfg.pgdata.join("standby.signal").exists();
+        if partial::serves_in_progress(name, replica_source, &server, standby) {
+            return restore_in_progress(&archive, name, dest).await;
+        }
         return Ok(RestoreOutcome::NotFound);
     };
     let data = fetch(&archive, &dir, &object, c).await?;
@@ -92,6 +107,46 @@ pub async fn wal_restore(
     Ok(RestoreOutcome::Restored {
         from_spool: false,
         from_partial,
+        in_progress: false,
+    })
+}
+
+/// Serves segment `name` from the primary's in-progress copy, zero-padded to the segment size,
+/// unless there is none or a newer timeline superseded it. Never prefetches and never writes to
+/// the spool: a spooled file is served as a complete segment.
+async fn restore_in_progress(
+    archive: &Archive,
+    name: &str,
+    dest: &Path,
+) -> Result<RestoreOutcome, WalError> {
+    let listed = archive.list_all(partial::PARTIAL_DIR).await?;
+    let Some((object, c)) = partial::find_in_progress(&listed, name) else {
+        return Ok(RestoreOutcome::NotFound);
+    };
+    let timeline = u32::from_str_radix(&name[..8], 16).unwrap_or(u32::MAX);
+    if partial::superseded(timeline, &archive.list_dir("wals").await?) {
+        tracing::info!(wal = %name, "a newer timeline exists: its in-progress copy is not served");
+        return Ok(RestoreOutcome::NotFound);
+    }
+    let data = match fetch(archive, partial::PARTIAL_DIR, &object, c).await {
+        // Deleted since the listing: its segment was archived meanwhile, and the next request
+        // finds it there.
+        Err(WalError::Corrupt {
+            reason: CorruptReason::Vanished,
+            ..
+        }) => return Ok(RestoreOutcome::NotFound),
+        other => other?,
+    };
+    let padded = partial::zero_padded(name, data).map_err(|reason| WalError::Corrupt {
+        object: format!("{}/{object}", partial::PARTIAL_DIR),
+        url: archive.url().to_string(),
+        reason: CorruptReason::NotThisSegment(reason),
+    })?;
+    write_file(dest, &padded)?;
+    Ok(RestoreOutcome::Restored {
+        from_spool: false,
+        from_partial: false,
+        in_progress: true,
     })
 }
 

@@ -195,3 +195,33 @@ impl Drop for ChildGuard {
         }
     }
 }
+
+/// `/pg/status` of the manager whose probe port is `probe`, as JSON.
+pub fn pg_status(probe: u16) -> Result<serde_json::Value, String> {
+    let (code, body) = curl_status([format!("http://127.0.0.1:{probe}/pg/status")])?;
+    if code != 200 {
+        return Err(format!("{code}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))
+}
+
+/// The demotion token in the status document of the manager at `probe`; `Err` while there is none.
+pub fn published_token(probe: u16) -> Result<String, String> {
+    let st = pg_status(probe)?;
+    st["demotionToken"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| st.to_string())
+}
+
+/// Waits until the manager at `probe` reports its instance primary (`what` names it).
+pub fn wait_primary(what: &str, probe: u16, deadline: Duration) {
+    wait_for(what, deadline, || {
+        let st = pg_status(probe)?;
+        if st["isPrimary"] == true {
+            Ok(())
+        } else {
+            Err(st.to_string())
+        }
+    });
+}
