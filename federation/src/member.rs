@@ -15,6 +15,9 @@ use pgfed_api::cluster::{
 };
 use pgfed_api::federation::{Federation, FederationMember};
 
+/// `replication.partialWalUploadInterval` when the Federation does not say.
+pub const DEFAULT_PARTIAL_WAL_UPLOAD_INTERVAL: &str = "5s";
+
 /// Label on every member Cluster: the Federation that manages it.
 pub const LABEL_FEDERATION: &str = "pgfed.io/federation";
 /// Label on every member Cluster: its member name in the Federation.
@@ -69,7 +72,17 @@ pub fn member_spec(
     let mut out = spec.template.clone();
     apply_overrides(&mut out, me);
 
-    let own_store = store_of(fed, me)?;
+    let mut own_store = store_of(fed, me)?;
+    // The primary uploads its WAL segment in progress so the replica regions lag by seconds.
+    let wal = own_store.wal.get_or_insert_with(Default::default);
+    if wal.partial_upload_interval.is_none() {
+        wal.partial_upload_interval = Some(
+            spec.replication
+                .as_ref()
+                .and_then(|r| r.partial_wal_upload_interval.clone())
+                .unwrap_or_else(|| DEFAULT_PARTIAL_WAL_UPLOAD_INTERVAL.to_string()),
+        );
+    }
     let backup = out.backup.get_or_insert_with(BackupConfiguration::default);
     backup.barman_object_store = Some(own_store);
 
@@ -243,6 +256,12 @@ mod tests {
         assert_eq!(
             (own.destination_path.as_str(), own.server_name.as_deref()),
             ("s3://a/", Some("shop"))
+        );
+        assert_eq!(
+            own.wal
+                .as_ref()
+                .and_then(|w| w.partial_upload_interval.as_deref()),
+            Some("5s")
         );
         let names: Vec<&str> = s
             .external_clusters

@@ -198,6 +198,12 @@ pub struct WalBackupConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 256))]
     pub max_parallel: Option<i32>,
+    /// pgfed: how often the primary uploads the WAL segment it is writing (up to what is
+    /// flushed) next to the archive, e.g. `5s`, so replica clusters replaying this store lag by
+    /// seconds rather than `archive_timeout`. Each upload carries the segment so far. Unset: off
+    /// (a Federation sets it on its members, default `5s`). At least `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_upload_interval: Option<String>,
     /// Extra command-line arguments for `barman-cloud-wal-archive`. pgfed archives in-process
     /// without that command, so it refuses this field at admission.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -92,6 +92,20 @@ pub fn validate_object_store(
             format!("{n} must be at least 1"),
         );
     }
+    if let Some(interval) = store
+        .wal
+        .as_ref()
+        .and_then(|w| w.partial_upload_interval.as_deref())
+    {
+        match super::formats::parse_duration(interval) {
+            Ok(d) if d < std::time::Duration::from_secs(1) => errors.push(
+                format!("{path}.wal.partialUploadInterval"),
+                format!("{interval} is below the 1s minimum"),
+            ),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{path}.wal.partialUploadInterval"), e.to_string()),
+        }
+    }
     if let Some(data) = &store.data
         && let Some(jobs) = data.jobs
         && jobs < 1

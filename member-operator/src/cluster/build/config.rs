@@ -115,6 +115,10 @@ pub struct ManagerConfigFile {
     /// `spec.replica`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaClusterConfiguration>,
+    /// `backup.barmanObjectStore.wal.partialUploadInterval` in seconds: how often the primary
+    /// uploads the WAL segment in progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_wal_upload_seconds: Option<u64>,
     /// `spec.externalClusters`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub external_clusters: Vec<ExternalCluster>,
@@ -276,6 +280,14 @@ pub fn manager_config(
         postgresql: spec.postgresql.clone().unwrap_or_default(),
         backup: spec.backup.clone(),
         replica: spec.replica.clone(),
+        partial_wal_upload_seconds: spec
+            .backup
+            .as_ref()
+            .and_then(|b| b.barman_object_store.as_ref())
+            .and_then(|s| s.wal.as_ref())
+            .and_then(|w| w.partial_upload_interval.as_deref())
+            .and_then(|i| pgfed_api::validation::formats::parse_duration(i).ok())
+            .map(|d| d.as_secs().max(1)),
         external_clusters: spec.external_clusters.clone(),
         managed: spec
             .managed
@@ -352,6 +364,17 @@ mod tests {
     fn render(cluster: &Cluster, dynamic: &DynamicSettings) -> serde_json::Value {
         let owner = Owner::of(cluster).expect("owner");
         serde_json::to_value(manager_config(cluster, &owner, dynamic, None)).expect("json")
+    }
+
+    #[test]
+    fn the_file_carries_the_in_progress_wal_upload_interval() {
+        let mut cluster = stored_cluster(1);
+        let file = |c: &Cluster| render(c, &DynamicSettings::default());
+        assert!(file(&cluster).get("partialWalUploadSeconds").is_none());
+        cluster.spec.backup = Some(serde_json::from_value(serde_json::json!({
+            "barmanObjectStore": {"destinationPath": "s3://b/", "wal": {"partialUploadInterval": "5s"}}
+        })).expect("backup"));
+        assert_eq!(file(&cluster)["partialWalUploadSeconds"], 5);
     }
 
     #[test]
