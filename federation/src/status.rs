@@ -3,9 +3,10 @@
 
 use crate::switchover::{MemberView, Plan, Standing};
 use chrono::{DateTime, SecondsFormat, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use pgfed_api::cluster::ClusterStatus;
 use pgfed_api::federation::{Federation, FederationStatus, MemberStatus, federation_phase};
+use pgfed_operator::cluster::status as cluster_status;
 
 /// Condition types of a Federation.
 pub mod condition {
@@ -57,27 +58,8 @@ fn set(
     generation: Option<i64>,
     now: DateTime<Utc>,
 ) {
-    let new = Condition {
-        type_: type_.to_string(),
-        status: if ok { "True" } else { "False" }.to_string(),
-        reason: reason.to_string(),
-        message,
-        observed_generation: generation,
-        last_transition_time: Time(
-            k8s_openapi::jiff::Timestamp::from_second(now.timestamp()).unwrap_or_default(),
-        ),
-    };
-    match conditions.iter_mut().find(|c| c.type_ == type_) {
-        Some(old) if old.status == new.status => {
-            let since = old.last_transition_time.clone();
-            *old = Condition {
-                last_transition_time: since,
-                ..new
-            };
-        }
-        Some(old) => *old = new,
-        None => conditions.push(new),
-    }
+    let new = cluster_status::condition(type_, ok, reason, message, generation, now);
+    cluster_status::set_condition(conditions, new);
 }
 
 /// How stale `lastSeen` of a reachable member may get: refreshing it on every poll would write

@@ -293,17 +293,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         }
         result
     });
-    let signal_shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
-        }
-        tracing::info!("shutting down");
-        signal_shutdown.cancel();
-    });
+    crate::telemetry::cancel_on_signal(shutdown.clone());
     axum::serve(listener, router(metrics))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;

@@ -171,16 +171,9 @@ pub fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> Option<&'a s
         .find(|c| c["type"] == type_)
 }
 
-/// A Cluster manifest `name` of `instances` archiving to `store` under `prefix` (target
-/// prefer-standby), with the credentials Secret `s3` created in `ns`.
-pub async fn with_store(
-    client: &Client,
-    ns: &str,
-    store: &ObjectStore,
-    prefix: &str,
-    name: &str,
-    instances: u32,
-) -> serde_json::Value {
+/// Creates the credentials Secret `s3` of `store` in `ns` (keys `ACCESS_KEY_ID`,
+/// `ACCESS_SECRET_KEY`).
+pub async fn s3_secret(client: &Client, ns: &str, store: &ObjectStore) {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "s3"},
@@ -191,6 +184,33 @@ pub async fn with_store(
         .create(&PostParams::default(), &secret)
         .await
         .expect("create s3 secret");
+}
+
+/// A `barmanObjectStore` in `bucket` of `store` under `prefix`, with the Secret `s3`'s
+/// credentials and two WAL uploads at a time.
+pub fn store_in(store: &ObjectStore, bucket: &str, prefix: &str) -> serde_json::Value {
+    serde_json::json!({
+        "destinationPath": format!("s3://{bucket}/{prefix}/"),
+        "endpointURL": store.endpoint,
+        "s3Credentials": {
+            "accessKeyId": {"name": "s3", "key": "ACCESS_KEY_ID"},
+            "secretAccessKey": {"name": "s3", "key": "ACCESS_SECRET_KEY"}
+        },
+        "wal": {"maxParallel": 2}
+    })
+}
+
+/// A Cluster manifest `name` of `instances` archiving to `store` under `prefix` (target
+/// prefer-standby), with the credentials Secret `s3` created in `ns`.
+pub async fn with_store(
+    client: &Client,
+    ns: &str,
+    store: &ObjectStore,
+    prefix: &str,
+    name: &str,
+    instances: u32,
+) -> serde_json::Value {
+    s3_secret(client, ns, store).await;
     let mut manifest = cluster::minimal(name, instances);
     manifest["spec"]["backup"] = serde_json::json!({
         "target": "prefer-standby",

@@ -98,6 +98,25 @@ pub async fn pod_uids(client: &Client, ns: &str, cluster: &str) -> BTreeMap<Stri
         .collect()
 }
 
+/// The UIDs of `cluster`'s instance pods and of its PVCs (`pvc/<name>`): equal before and after
+/// an operation, nothing was replaced or re-created.
+pub async fn identities(client: &Client, ns: &str, cluster: &str) -> BTreeMap<String, String> {
+    let mut out = pod_uids(client, ns, cluster).await;
+    let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(client.clone(), ns);
+    for p in pvcs
+        .list(&ListParams::default().labels(&format!("pgfed.io/cluster={cluster}")))
+        .await
+        .expect("list PVCs")
+    {
+        out.insert(
+            format!("pvc/{}", p.metadata.name.unwrap_or_default()),
+            p.metadata.uid.unwrap_or_default(),
+        );
+    }
+    out
+}
+
 /// Runs `sql` through `host` (a Service of `cluster`) with the application owner's credentials
 /// over TLS (verify-full) from a one-shot pod named `pod_name`; returns psql's unaligned output.
 /// Panics with the pod's log when psql fails.

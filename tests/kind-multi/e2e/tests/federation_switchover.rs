@@ -6,38 +6,14 @@
 //! accepts writes, has every row written before, the former primary replays the new one's rows,
 //! and no member was re-cloned (its pods and volumes keep their UIDs).
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, DynamicObject, ListParams, PostParams};
-use pgfed_e2e::backups::ObjectStore;
+use kube::api::{Api, DynamicObject, PostParams};
+use pgfed_e2e::backups::{ObjectStore, s3_secret, store_in};
 use pgfed_e2e::{cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-async fn s3_secret(client: &Client, ns: &str, store: &ObjectStore) {
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "s3"},
-        "stringData": {"ACCESS_KEY_ID": store.user, "ACCESS_SECRET_KEY": store.password}
-    }))
-    .expect("secret");
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create s3 secret");
-}
-
-fn store_in(store: &ObjectStore, bucket: &str, prefix: &str) -> Value {
-    json!({
-        "destinationPath": format!("s3://{bucket}/{prefix}/"),
-        "endpointURL": store.endpoint,
-        "s3Credentials": {
-            "accessKeyId": {"name": "s3", "key": "ACCESS_KEY_ID"},
-            "secretAccessKey": {"name": "s3", "key": "ACCESS_SECRET_KEY"}
-        },
-        "wal": {"maxParallel": 2}
-    })
-}
 
 /// A member's side: its client, namespace and the login whose `<login>-app` Secret it holds.
 #[derive(Clone)]
@@ -61,19 +37,7 @@ impl Side {
     }
 
     async fn identities(&self) -> BTreeMap<String, String> {
-        let mut out = cluster::pod_uids(&self.client, &self.ns, "shop").await;
-        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &self.ns);
-        for p in pvcs
-            .list(&ListParams::default().labels("pgfed.io/cluster=shop"))
-            .await
-            .expect("list PVCs")
-        {
-            out.insert(
-                format!("pvc/{}", p.metadata.name.unwrap_or_default()),
-                p.metadata.uid.unwrap_or_default(),
-            );
-        }
-        out
+        cluster::identities(&self.client, &self.ns, "shop").await
     }
 
     /// Waits until this member shows row `label` (through its -rw Service: the primary, or a

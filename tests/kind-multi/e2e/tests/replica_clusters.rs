@@ -11,40 +11,13 @@
 //! in beta reach alpha. Alpha is never re-cloned: its pods and PVCs keep their UIDs and no
 //! instance of it ran pg_basebackup or a restore.
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Client;
-use kube::api::{Api, ListParams, LogParams, PostParams};
-use pgfed_e2e::backups::{ObjectStore, backups, condition, wait_backup};
+use kube::api::{Api, LogParams, PostParams};
+use pgfed_e2e::backups::{ObjectStore, backups, condition, s3_secret, store_in, wait_backup};
 use pgfed_e2e::{cluster, regions, wait_until, with_temp_namespace};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// The credentials Secret `s3` in `ns`.
-async fn s3_secret(client: &Client, ns: &str, store: &ObjectStore) {
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "s3"},
-        "stringData": {"ACCESS_KEY_ID": store.user, "ACCESS_SECRET_KEY": store.password}
-    }))
-    .expect("secret");
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create s3 secret");
-}
-
-/// A `barmanObjectStore` in `bucket` under `prefix`.
-fn store_in(store: &ObjectStore, bucket: &str, prefix: &str) -> Value {
-    json!({
-        "destinationPath": format!("s3://{bucket}/{prefix}/"),
-        "endpointURL": store.endpoint,
-        "s3Credentials": {
-            "accessKeyId": {"name": "s3", "key": "ACCESS_KEY_ID"},
-            "secretAccessKey": {"name": "s3", "key": "ACCESS_SECRET_KEY"}
-        },
-        "wal": {"maxParallel": 2}
-    })
-}
 
 /// A member of the topology: its own archive, both members as external clusters (object store
 /// only), `replica.primary = alpha`, replaying `source`.
@@ -111,23 +84,6 @@ async fn wait_row(
         },
     )
     .await;
-}
-
-/// UIDs of the instance pods and PVCs of `cluster_name`.
-async fn identities(client: &Client, ns: &str, cluster_name: &str) -> BTreeMap<String, String> {
-    let mut out = cluster::pod_uids(client, ns, cluster_name).await;
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-    for p in pvcs
-        .list(&ListParams::default().labels(&format!("pgfed.io/cluster={cluster_name}")))
-        .await
-        .expect("list PVCs")
-    {
-        out.insert(
-            format!("pvc/{}", p.metadata.name.unwrap_or_default()),
-            p.metadata.uid.unwrap_or_default(),
-        );
-    }
-    out
 }
 
 #[tokio::test]
@@ -246,7 +202,7 @@ async fn a_replica_cluster_follows_through_object_storage_then_switches_with_tok
             assert_eq!(in_recovery, "t", "beta's designated primary replays");
 
             // Demote alpha through its spec: it publishes a demotion token.
-            let alpha_before = identities(&client_a, &ns_a, "alpha").await;
+            let alpha_before = cluster::identities(&client_a, &ns_a, "alpha").await;
             cluster::query(
                 &client_a,
                 &ns_a,
@@ -358,7 +314,7 @@ async fn a_replica_cluster_follows_through_object_storage_then_switches_with_tok
             // No re-clone: the same pods and volumes, nothing of alpha copied again since the
             // demotion (its standby was cloned once, when it was created), no re-clone Event.
             assert_eq!(
-                identities(&client_a, &ns_a, "alpha").await,
+                cluster::identities(&client_a, &ns_a, "alpha").await,
                 alpha_before,
                 "alpha's pods or PVCs were replaced"
             );
