@@ -453,6 +453,33 @@ fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progres
         "the segment was archived meanwhile"
     );
     assert_eq!(a.psql("app", "SELECT count(*) FROM feed"), "200");
+
+    // Region A archives what it replays (`archive_mode = always`), but never the zero-padded
+    // in-progress copy it replayed: once region B archives the segment complete, region A
+    // archives that complete segment into its own bucket, and its archiver never hits a conflict.
+    b.psql("postgres", "SELECT pg_switch_wal()");
+    insert_phase(&b, 3, 10);
+    common::wait_for(
+        "region A to archive the segment it replayed in progress",
+        LONG,
+        || {
+            let archived = last_archived(&a);
+            if archived.as_str() >= segment.as_str() {
+                Ok(())
+            } else {
+                Err(format!("last archived {archived:?}\n{}", replica_logs(&a)))
+            }
+        },
+    );
+    let logs = replica_logs(&a);
+    assert!(
+        !logs.contains("refusing to archive"),
+        "region A archived something it later had to refuse:\n{logs}"
+    );
+    assert!(
+        logs.contains("archiving the source's complete segment"),
+        "region A did not replace its in-progress copy:\n{logs}"
+    );
     assert!(
         run_a.terminate().success(),
         "region A's manager did not exit cleanly"

@@ -4,7 +4,7 @@
 //! on one name cannot overwrite each other — and failures leave everything in pg_wal for
 //! PostgreSQL to retry.
 
-use super::{WalError, ahead, io, plan, ready};
+use super::{WalError, ahead, io, partial, plan, ready};
 use crate::compression;
 use crate::config::ManagerConfig;
 use crate::objstore::{Archive, CreateOutcome, server_identity};
@@ -68,7 +68,33 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
     let wal_dir = wal_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     // Without a readable status directory the requested file goes up alone.
     let ready = ready::ready_wal_files(&wal_dir.join("archive_status")).unwrap_or_default();
-    let batch = plan::archive_batch(&name, &ready, max_parallel);
+    // A segment a replica replayed from the primary's in-progress copy (`archive_mode =
+    // always` archives what recovery restored) is never archived as it is: the source's complete
+    // segment goes up instead, once the source has it. Extra files of the batch that are such
+    // copies wait for their own request.
+    // Only `archive_mode = always` (a replica topology) archives restored files.
+    let always = cfg.archive_mode() == "always";
+    let padded = |n: &str| {
+        always
+            && layout::is_xlog_file(n)
+            && std::fs::read(wal_dir.join(n))
+                .is_ok_and(|d| partial::is_served_copy(&cfg.pgdata, n, &d))
+    };
+    let mut batch = plan::archive_batch(&name, &ready, max_parallel);
+    batch.retain(|n| *n == name || !padded(n));
+    let mut complete_copy = None;
+    if padded(&name) {
+        let Some(data) = super::restore::fetch_complete(cfg, &name).await? else {
+            return Err(WalError::AwaitingCompleteSegment(name));
+        };
+        let spool = cfg.spool_dir();
+        std::fs::create_dir_all(&spool).map_err(io(format!("creating {}", spool.display())))?;
+        // Not `<spool>/<name>`: restore serves that name as a prefetched segment.
+        let path = spool.join(format!("complete-{name}"));
+        std::fs::write(&path, &data).map_err(io(format!("writing {}", path.display())))?;
+        tracing::info!(wal = %name, "replayed from an in-progress copy: archiving the source's complete segment");
+        complete_copy = Some(path);
+    }
 
     let tags = |n: &str| {
         let source = if layout::is_history_file(n) && !store_cfg.history_tags.is_empty() {
@@ -94,7 +120,10 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
     let results: Vec<(String, Result<Stored, WalError>)> =
         futures::stream::iter(batch.iter().cloned())
             .map(|n| {
-                let path = wal_dir.join(&n);
+                let path = match &complete_copy {
+                    Some(copy) if n == name => copy.clone(),
+                    _ => wal_dir.join(&n),
+                };
                 let listing = listings
                     .get(&layout::wal_dir_key(&n))
                     .cloned()
@@ -112,6 +141,10 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
             .collect()
             .await;
 
+    if let Some(copy) = &complete_copy {
+        let _ = std::fs::remove_file(copy);
+        partial::forget_served(&cfg.pgdata, &name);
+    }
     let mut outcome = None;
     let mut extra = 0;
     for (n, r) in results {

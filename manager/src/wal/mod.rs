@@ -72,6 +72,13 @@ pub enum WalError {
     /// The path handed to wal-archive is not a file name we can archive.
     #[error("{0:?} is not a WAL, history, partial or backup label file")]
     NotWal(String),
+    /// The segment reached this replica as the primary's in-progress copy (zero-padded): it is
+    /// never archived as it is, but as the source's complete segment, which the source has not
+    /// archived yet. PostgreSQL retries.
+    #[error(
+        "{0} was replayed from the primary's in-progress copy; it is archived once the source has archived it complete"
+    )]
+    AwaitingCompleteSegment(String),
 }
 
 /// What is wrong with a stored WAL object.
@@ -111,6 +118,7 @@ impl WalError {
             WalError::Corrupt { .. } => "corrupt",
             WalError::Raced { .. } => "raced",
             WalError::NotWal(_) => "not_wal",
+            WalError::AwaitingCompleteSegment(_) => "awaiting_complete_segment",
         }
     }
 }

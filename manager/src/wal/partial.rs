@@ -278,6 +278,33 @@ pub fn check_prefix(name: &str, data: &[u8]) -> Result<u64, NotThisSegment> {
     Ok(segment_size)
 }
 
+/// Where restore records the in-progress copies it served (inside PGDATA, excluded from base
+/// backups with the archive markers): one file per segment, holding the SHA-256 of the copy.
+pub fn served_dir(pgdata: &std::path::Path) -> std::path::PathBuf {
+    super::ahead::marker_dir(pgdata).join("in-progress")
+}
+
+/// Records that `name` was served as the in-progress copy `data`.
+pub fn record_served(pgdata: &std::path::Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let dir = served_dir(pgdata);
+    std::fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!("{name}.tmp"));
+    std::fs::write(&tmp, crate::run::upgrade::digest(data))?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Forgets `name`: a complete copy replaced it.
+pub fn forget_served(pgdata: &std::path::Path, name: &str) {
+    let _ = std::fs::remove_file(served_dir(pgdata).join(name));
+}
+
+/// Whether the file `data` of segment `name` is the in-progress copy restore served for it (and
+/// not a complete copy restored since, which has other content).
+pub fn is_served_copy(pgdata: &std::path::Path, name: &str, data: &[u8]) -> bool {
+    std::fs::read_to_string(served_dir(pgdata).join(name))
+        .is_ok_and(|recorded| recorded.trim() == crate::run::upgrade::digest(data))
+}
+
 /// Turns the in-progress copy of segment `name` into the file PostgreSQL expects: checked to be
 /// the start of that segment ([`check_prefix`]), then zero-padded to the segment size, which
 /// restore_command must deliver (a shorter file is taken for one still being copied). Pure.
@@ -324,6 +351,26 @@ pub(crate) mod tests {
 
     fn seg(name: &str) -> WalSegmentName {
         WalSegmentName::parse(name, SEG).expect("segment name")
+    }
+
+    #[test]
+    fn a_served_copy_is_recognised_until_a_complete_one_replaces_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = "000000030000000000000008";
+        let padded =
+            zero_padded(name, segment_bytes(seg(name), 3 * PAGE as usize + 100)).expect("a prefix");
+        let complete = segment_bytes(seg(name), SEG as usize);
+        assert!(!is_served_copy(dir.path(), name, &padded));
+        record_served(dir.path(), name, &padded).expect("record");
+        assert!(is_served_copy(dir.path(), name, &padded));
+        assert!(!is_served_copy(dir.path(), name, &complete));
+        assert!(!is_served_copy(
+            dir.path(),
+            "000000030000000000000009",
+            &padded
+        ));
+        forget_served(dir.path(), name);
+        assert!(!is_served_copy(dir.path(), name, &padded));
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn wal_restore(
     let spooled = spool.join(name);
     if spooled.is_file() {
         move_file(&spooled, dest)?;
+        partial::forget_served(&cfg.pgdata, name);
         return Ok(RestoreOutcome::Restored {
             from_spool: true,
             from_partial: false,
@@ -74,7 +75,7 @@ pub async fn wal_restore(
             .map(|r| r.source.as_str());
         let standby = cfg.pgdata.join("standby.signal").exists();
         if partial::serves_in_progress(name, replica_source, &server, standby) {
-            return restore_in_progress(&archive, name, dest).await;
+            return restore_in_progress(&archive, &cfg.pgdata, name, dest).await;
         }
         return Ok(RestoreOutcome::NotFound);
     };
@@ -88,6 +89,7 @@ pub async fn wal_restore(
         });
     }
     write_file(dest, &data)?;
+    partial::forget_served(&cfg.pgdata, name);
 
     if is_segment && !from_partial && max_parallel > 1 {
         // Prefetch is an optimisation: its failures are logged, never returned.
@@ -111,11 +113,33 @@ pub async fn wal_restore(
     })
 }
 
+/// The complete segment `name` from the replica source's archive (never a partial or an
+/// in-progress copy); `None` while the source has not archived it.
+pub async fn fetch_complete(cfg: &ManagerConfig, name: &str) -> Result<Option<Vec<u8>>, WalError> {
+    let (store_cfg, server) = cfg.restore_store(None)?;
+    let archive = Archive::open(store_cfg, &server, &cfg.secrets_dir)?;
+    let dir = layout::wal_dir_key(name);
+    let listed = archive.list_dir(&dir).await?;
+    let Some((object, c, false)) = find(&listed, name) else {
+        return Ok(None);
+    };
+    let data = fetch(&archive, &dir, &object, c).await?;
+    if !plan::valid_segment_size(data.len() as u64) {
+        return Err(WalError::Corrupt {
+            object: format!("{dir}/{object}"),
+            url: archive.url().to_string(),
+            reason: CorruptReason::NotASegmentSize(data.len()),
+        });
+    }
+    Ok(Some(data))
+}
+
 /// Serves segment `name` from the primary's in-progress copy, zero-padded to the segment size,
 /// unless there is none or a newer timeline superseded it. Never prefetches and never writes to
 /// the spool: a spooled file is served as a complete segment.
 async fn restore_in_progress(
     archive: &Archive,
+    pgdata: &Path,
     name: &str,
     dest: &Path,
 ) -> Result<RestoreOutcome, WalError> {
@@ -143,6 +167,11 @@ async fn restore_in_progress(
         reason: CorruptReason::NotThisSegment(reason),
     })?;
     write_file(dest, &padded)?;
+    // With `archive_mode = always` PostgreSQL archives what it restored: wal-archive must know
+    // this file is a copy, never to be archived as the complete segment.
+    partial::record_served(pgdata, name, &padded).map_err(super::io(format!(
+        "recording the in-progress copy of {name}"
+    )))?;
     Ok(RestoreOutcome::Restored {
         from_spool: false,
         from_partial: false,
