@@ -77,6 +77,9 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
     let padded = |n: &str| {
         always
             && layout::is_xlog_file(n)
+            // The segment is read only when restore recorded a copy under its name: the
+            // archive path of every other segment stays one read.
+            && partial::served_dir(&cfg.pgdata).join(n).exists()
             && std::fs::read(wal_dir.join(n))
                 .is_ok_and(|d| partial::is_served_copy(&cfg.pgdata, n, &d))
     };
