@@ -166,6 +166,7 @@ pub fn default_federation(spec: &mut FederationSpec) {
         "5s".to_string(),
     );
     set(&mut replication.streaming, false);
+    set(&mut replication.max_acceptable_lag, "60s".to_string());
 }
 
 #[cfg(test)]

@@ -193,6 +193,10 @@ pub struct FederationReplication {
     /// Also stream WAL over TLS between regions when a network path exists. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streaming: Option<bool>,
+    /// How far a replica region may fall behind the primary, as a duration (e.g. `60s`), before
+    /// its member reports the condition `Lagging` and `ReplicasInSync` turns false. Default `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_acceptable_lag: Option<String>,
 }
 
 /// Federation phases.
@@ -270,12 +274,35 @@ pub struct MemberStatus {
     /// PostgreSQL system identifier of the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_identifier: Option<String>,
-    /// Replication lag behind the primary, bytes.
+    /// The primary member: its write LSN. A replica member: the LSN its designated primary has
+    /// replayed. As its member operator last recorded it (`Cluster.status.walPosition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lsn: Option<String>,
+    /// A replica member: commit time of the last transaction it replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_replay_time: Option<String>,
+    /// Replication lag behind the primary, bytes: the primary's write LSN minus the LSN this
+    /// member replayed, as both member operators last recorded them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_bytes: Option<i64>,
-    /// Replication lag behind the primary, seconds.
+    /// Replication lag behind the primary, seconds: 0 when it replayed all the primary wrote;
+    /// otherwise the age of its last replayed commit when it was recorded (after an idle period
+    /// the first new commit shows the idle time until it is replayed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_seconds: Option<f64>,
+    /// Where the member's Cluster lives (namespace), so a member removed from `spec.members`
+    /// can still be found and detached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name of the member's Cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// The member's kubeconfig Secret in the Federation's namespace (absent: the hub).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_secret_ref: Option<SecretKeySelector>,
+    /// `Lagging`: true while the member is further behind than `replication.maxAcceptableLag`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
     /// When the member last answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,

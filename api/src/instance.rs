@@ -110,6 +110,10 @@ pub struct InstanceStatus {
     pub received_lsn: Option<String>,
     /// Standby: last replayed LSN.
     pub replay_lsn: Option<String>,
+    /// Standby: commit time of the last transaction replayed (`pg_last_xact_replay_timestamp`,
+    /// RFC 3339), which dates how far behind its source a replica cluster is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_replay_time: Option<String>,
     /// A WAL receiver is streaming.
     pub is_wal_receiver_active: bool,
     /// pg_stat_wal_receiver.status.

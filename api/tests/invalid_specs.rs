@@ -671,6 +671,11 @@ fn cases() -> Vec<Case> {
                 "below the 1s minimum",
             )],
         },
+        Case {
+            kind: "Federation",
+            spec: "primary: a\nmembers:\n  - {name: a, region: eu, barmanObjectStore: {destinationPath: 's3://a/'}}\ntemplate: {instances: 1, storage: {size: 1Gi}}\nreplication: {maxAcceptableLag: soon}",
+            want: &[("spec.replication.maxAcceptableLag", "soon")],
+        },
     ]
 }
 

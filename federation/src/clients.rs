@@ -3,10 +3,13 @@
 //! namespace). Built clients are kept while the Secret's content is unchanged, so a steady
 //! federation makes no extra requests to build them.
 
+use crate::counted::ApiServer;
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use pgfed_api::federation::FederationMember;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -42,9 +45,18 @@ pub enum ClientError {
 #[derive(Default)]
 pub struct MemberClients {
     built: Mutex<BTreeMap<String, (Vec<u8>, Client)>>,
+    requests: Family<ApiServer, Counter>,
 }
 
 impl MemberClients {
+    /// Clients whose requests are counted into `requests`, by member.
+    pub fn counting(requests: Family<ApiServer, Counter>) -> Self {
+        Self {
+            requests,
+            ..Self::default()
+        }
+    }
+
     /// The client of `member` of a Federation in `namespace`; `hub` for a member without a
     /// kubeconfig.
     pub async fn client(
@@ -98,7 +110,8 @@ impl MemberClients {
         config.connect_timeout = Some(MEMBER_TIMEOUT);
         config.read_timeout = Some(MEMBER_TIMEOUT);
         config.write_timeout = Some(MEMBER_TIMEOUT);
-        let client = Client::try_from(config).map_err(|e| unusable(e.to_string()))?;
+        let client = crate::counted::client(config, &self.requests, &member.name)
+            .map_err(|e| unusable(e.to_string()))?;
         if let Ok(mut built) = self.built.lock() {
             built.insert(cache_key, (bytes, client.clone()));
         }

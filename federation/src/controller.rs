@@ -8,7 +8,9 @@
 //! [`IDLE_REQUEUE`] otherwise.
 
 use crate::clients::MemberClients;
+use crate::detach;
 use crate::member::{self, Placement, Roles};
+use crate::metrics::{FederationLabels, Metrics};
 use crate::status::{self, Observed};
 use crate::switchover::{self, MemberView, Standing};
 use chrono::Utc;
@@ -31,6 +33,8 @@ use tokio_util::sync::CancellationToken;
 pub const BUSY_REQUEUE: Duration = Duration::from_secs(3);
 /// Requeue of a steady federation (members are polled, not watched).
 pub const IDLE_REQUEUE: Duration = Duration::from_secs(30);
+/// Requeue while a replica member is behind (writes are flowing): its lag is reported this often.
+pub const LAGGING_REQUEUE: Duration = Duration::from_secs(10);
 /// Field manager of the member Clusters' fields the controller sets.
 pub const FIELD_MANAGER: &str = "pgfed-federation";
 /// Annotation on a member Cluster: the hash of the spec the controller last applied.
@@ -80,19 +84,22 @@ pub struct Context {
     pub members: MemberClients,
     /// Events on Federations.
     pub recorder: Recorder,
+    /// The controller's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
     /// A context on the hub `client`.
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter {
             controller: "pgfed-federation".into(),
             instance: std::env::var("POD_NAME").ok(),
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
-            members: MemberClients::default(),
+            members: MemberClients::counting(metrics.api_requests.clone()),
             client,
+            metrics,
         }
     }
 }
@@ -100,7 +107,6 @@ impl Context {
 /// A member's Cluster as read this turn.
 struct Read {
     client: Option<Client>,
-    place: Placement,
     cluster: Option<Cluster>,
     observed: Observed,
 }
@@ -118,6 +124,8 @@ async fn read_member(
             ..MemberView::default()
         },
         region: m.region.clone(),
+        place: place.clone(),
+        kubeconfig: m.kubeconfig_secret_ref.clone(),
         ..Observed::default()
     };
     let client = match ctx.members.client(&ctx.client, ns, m).await {
@@ -126,7 +134,6 @@ async fn read_member(
             observed.error = Some(e.to_string());
             return Read {
                 client: None,
-                place,
                 cluster: None,
                 observed,
             };
@@ -163,7 +170,6 @@ async fn read_member(
             }
             Read {
                 client: Some(client),
-                place,
                 cluster,
                 observed,
             }
@@ -175,7 +181,6 @@ async fn read_member(
             ));
             Read {
                 client: None,
-                place,
                 cluster: None,
                 observed,
             }
@@ -255,6 +260,35 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         reads.push(read_member(&ctx, &fed, &ns, m).await);
     }
     let old = fed.status.clone().unwrap_or_default();
+    // Members removed from spec.members: detached, or listed until they can be.
+    let mut not_detached = Vec::new();
+    for gone in detach::removed(&fed) {
+        if old.current_primary.as_deref() == Some(gone.name.as_str()) {
+            not_detached.push(detach::still_listed(
+                &gone,
+                "it holds the primary; set spec.primary to another member first",
+            ));
+            continue;
+        }
+        match detach_member(&ctx, &ns, &gone).await {
+            Ok(()) => {
+                event(
+                    &ctx,
+                    &fed.object_ref(&()),
+                    false,
+                    "MemberDetached",
+                    format!(
+                        "member {} left spec.members: its Cluster {}/{} keeps running, no longer managed by the federation",
+                        gone.name,
+                        gone.namespace.as_deref().unwrap_or_default(),
+                        gone.cluster_name.as_deref().unwrap_or_default()
+                    ),
+                )
+                .await;
+            }
+            Err(why) => not_detached.push(detach::still_listed(&gone, &why.to_string())),
+        }
+    }
     let step_timeout = fed
         .spec
         .failover
@@ -262,7 +296,32 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         .and_then(|f| f.switchover_step_timeout.as_deref())
         .and_then(|t| pgfed_api::validation::formats::parse_duration(t).ok())
         .unwrap_or(DEFAULT_STEP_TIMEOUT);
-    let views: Vec<MemberView> = reads.iter().map(|r| r.observed.view.clone()).collect();
+    let acceptable = status::max_acceptable_lag(&fed);
+    let written = reads
+        .iter()
+        .find(|r| Some(r.observed.view.name.as_str()) == old.current_primary.as_deref())
+        .and_then(|r| r.observed.cluster.as_ref())
+        .and_then(|c| c.wal_position.as_ref());
+    let views: Vec<MemberView> = reads
+        .iter()
+        .map(|r| {
+            let mut view = r.observed.view.clone();
+            let position = r
+                .observed
+                .cluster
+                .as_ref()
+                .and_then(|c| c.wal_position.as_ref());
+            let lag = crate::lag::lag(written, position);
+            if view.standing == Standing::Replica && crate::lag::too_far_behind(&lag, acceptable) {
+                view.too_far_behind = Some(format!(
+                    "{:.0} s behind the primary, past replication.maxAcceptableLag ({} s)",
+                    lag.seconds.unwrap_or_default(),
+                    acceptable.as_secs()
+                ));
+            }
+            view
+        })
+        .collect();
     let now = Utc::now();
     let plan = switchover::plan(&switchover::Input {
         wanted: &fed.spec.primary,
@@ -279,7 +338,8 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
     // switchover is changes nothing, and a restarted controller resumes from the record.
     let mut busy = plan.progress.is_some();
     let observed: Vec<Observed> = reads.iter().map(|r| r.observed.clone()).collect();
-    let new_status = status::build(&fed, &observed, &plan, now);
+    let mut new_status = status::build(&fed, &observed, &plan, now);
+    new_status.members.extend(not_detached);
     if observed
         .iter()
         .any(|o| o.view.standing == Standing::Unknown)
@@ -302,7 +362,23 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         .await
         .map_err(ReconcileError::Hub)?;
     }
+    let labels = FederationLabels {
+        namespace: ns.clone(),
+        federation: name.clone(),
+    };
+    ctx.metrics.observe(&labels, &old, &new_status);
     for (warning, reason, note) in &plan.events {
+        if *reason == "SwitchoverCompleted"
+            && let Some(started) = old
+                .switchover
+                .as_ref()
+                .and_then(|p| p.started_at.as_deref())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        {
+            let took = now - started.with_timezone(&Utc);
+            ctx.metrics
+                .switchover_completed(&labels, took.num_milliseconds() as f64 / 1000.0);
+        }
         event(&ctx, &fed.object_ref(&()), *warning, reason, note.clone()).await;
     }
     // Member Clusters: created (a replica once the holder has a base backup) or brought to what
@@ -321,7 +397,7 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         });
         if r.cluster.is_none() && *member_name != plan.holder {
             busy = true;
-            let seeded = match holder_read.and_then(|h| h.client.as_ref().map(|c| (c, &h.place))) {
+            let seeded = match holder_read.and_then(|h| h.client.as_ref().map(|c| (c, &h.observed.place))) {
                 Some((hc, hp)) => seed_backup(hc, hp, holder_cluster.as_ref()).await.unwrap_or_else(|e| {
                     tracing::warn!(federation = %name, error = %e, "cannot ask for the seed backup");
                     false
@@ -346,16 +422,16 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         if applied.as_deref() == Some(hash.as_str()) {
             continue;
         }
-        let mut desired = member::member_cluster(&fed, member_name, &r.place, spec);
+        let mut desired = member::member_cluster(&fed, member_name, &r.observed.place, spec);
         desired
             .metadata
             .annotations
             .get_or_insert_with(Default::default)
             .insert(ANNOTATION_SPEC_HASH.to_string(), hash);
-        let api: Api<Cluster> = Api::namespaced(client.clone(), &r.place.namespace);
+        let api: Api<Cluster> = Api::namespaced(client.clone(), &r.observed.place.namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         match api
-            .patch(&r.place.name, &params, &Patch::Apply(&desired))
+            .patch(&r.observed.place.name, &params, &Patch::Apply(&desired))
             .await
         {
             Ok(_) => {
@@ -373,7 +449,7 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
                         "MemberCreated",
                         format!(
                             "created Cluster {}/{} of member {member_name}",
-                            r.place.namespace, r.place.name
+                            r.observed.place.namespace, r.observed.place.name
                         ),
                     )
                     .await;
@@ -396,19 +472,73 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
 
     Ok(Action::requeue(if busy {
         BUSY_REQUEUE
+    } else if new_status.max_lag_bytes.unwrap_or_default() > 0 {
+        LAGGING_REQUEUE
     } else {
         IDLE_REQUEUE
     }))
 }
 
-fn error_policy(fed: Arc<Federation>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+/// Why a removed member's Cluster could not be detached this turn (retried next turn).
+#[derive(Debug, thiserror::Error)]
+enum DetachError {
+    /// Its API server cannot be reached.
+    #[error(transparent)]
+    Client(#[from] crate::clients::ClientError),
+    /// Its API server refused the patch.
+    #[error("Cluster {namespace}/{name}: {source}")]
+    Patch {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Detaches the Cluster of a member removed from `spec.members`; a Cluster that is gone already
+/// needs nothing.
+async fn detach_member(
+    ctx: &Context,
+    ns: &str,
+    gone: &pgfed_api::federation::MemberStatus,
+) -> Result<(), DetachError> {
+    let member = detach::as_member(gone);
+    let client = ctx.members.client(&ctx.client, ns, &member).await?;
+    let place = Placement {
+        namespace: member.namespace.clone().unwrap_or_default(),
+        name: member.cluster_name.clone().unwrap_or_default(),
+    };
+    let api: Api<Cluster> = Api::namespaced(client, &place.namespace);
+    match api
+        .patch(
+            &place.name,
+            &PatchParams::default(),
+            &Patch::Merge(detach::detach_patch(ANNOTATION_SPEC_HASH)),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(DetachError::Patch {
+            namespace: place.namespace,
+            name: place.name,
+            source,
+        }),
+    }
+}
+
+fn error_policy(fed: Arc<Federation>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_failed(&FederationLabels {
+        namespace: fed.namespace().unwrap_or_default(),
+        federation: fed.name_any(),
+    });
     tracing::warn!(federation = %fed.name_any(), error = %error, "reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
 
 /// Runs the controller until `stop` is cancelled.
-pub async fn run(client: Client, stop: CancellationToken) {
-    let ctx = Arc::new(Context::new(client.clone()));
+pub async fn run(client: Client, stop: CancellationToken, metrics: Arc<Metrics>) {
+    let ctx = Arc::new(Context::new(client.clone(), metrics));
     let federations: Api<Federation> = Api::all(client);
     Controller::new(federations, watcher::Config::default())
         .graceful_shutdown_on(async move { stop.cancelled().await })

@@ -8,7 +8,11 @@
 pub mod cli;
 pub mod clients;
 pub mod controller;
+pub mod counted;
+pub mod detach;
+pub mod lag;
 pub mod member;
+pub mod metrics;
 pub mod run;
 pub mod status;
 pub mod switchover;

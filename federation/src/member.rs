@@ -24,7 +24,7 @@ pub const LABEL_FEDERATION: &str = "pgfed.io/federation";
 pub const LABEL_MEMBER: &str = "pgfed.io/federation-member";
 
 /// Where a member's Cluster lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Placement {
     /// Namespace in the member's Kubernetes cluster.
     pub namespace: String,

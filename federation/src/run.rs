@@ -1,11 +1,11 @@
 //! `pgfed-federation run`: leader election among the controller's replicas, the Federation
 //! controller run by the leader, a metrics endpoint, and shutdown on SIGTERM.
 
+use crate::metrics::Metrics;
 use axum::Router;
 use axum::routing::get;
 use pgfed_operator::leader::{LeaderElector, Timings, default_identity};
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,9 @@ pub struct RunArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// No Kubernetes configuration.
+    #[error("kubernetes configuration: {0}")]
+    Config(#[source] kube::config::InferConfigError),
+    /// The Kubernetes client cannot be built.
     #[error("kubernetes client: {0}")]
     Client(#[source] kube::Error),
     /// The metrics port cannot be bound.
@@ -42,16 +45,12 @@ pub enum RunError {
 pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     // Dependencies enable both of rustls' crypto backends; pick one (Err: already set).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube::Client::try_default()
-        .await
-        .map_err(RunError::Client)?;
     let mut registry = Registry::default();
-    let leader = Gauge::<i64>::default();
-    registry.register(
-        "pgfed_federation_leader",
-        "1 while this replica runs the federation controller",
-        leader.clone(),
-    );
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let config = kube::Config::infer().await.map_err(RunError::Config)?;
+    let client =
+        crate::counted::client(config, &metrics.api_requests, "hub").map_err(RunError::Client)?;
+    let leader = metrics.leader.clone();
     let registry = Arc::new(registry);
     let shutdown = CancellationToken::new();
     let elector = LeaderElector::new(
@@ -71,7 +70,7 @@ pub async fn run(args: &RunArgs) -> Result<(), RunError> {
     let controller = tokio::spawn(async move {
         let result = elector
             .run(election_shutdown.clone(), move |work| async move {
-                crate::controller::run(client, work).await;
+                crate::controller::run(client, work, metrics).await;
             })
             .await;
         if result.is_err() {

@@ -1,8 +1,11 @@
 //! The Federation's status, built from what every member reported and what the switchover plan
 //! decided. Pure; written by the controller only when it differs from the stored one.
 
+use crate::lag::{self, Lag};
+use crate::member::Placement;
 use crate::switchover::{MemberView, Plan, Standing};
 use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::api::core::v1::SecretKeySelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use pgfed_api::cluster::ClusterStatus;
 use pgfed_api::federation::{Federation, FederationStatus, MemberStatus, federation_phase};
@@ -33,7 +36,28 @@ pub struct Observed {
     pub cluster: Option<ClusterStatus>,
     /// Why it could not be read (unreachable API server, no Cluster yet).
     pub error: Option<String>,
+    /// Where its Cluster lives.
+    pub place: Placement,
+    /// Its kubeconfig Secret (absent: the hub).
+    pub kubeconfig: Option<SecretKeySelector>,
 }
+
+/// `replication.maxAcceptableLag` when the Federation does not say (or says something the
+/// admission webhook would have refused).
+pub const DEFAULT_MAX_ACCEPTABLE_LAG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `replication.maxAcceptableLag`, or its default.
+pub fn max_acceptable_lag(fed: &Federation) -> std::time::Duration {
+    fed.spec
+        .replication
+        .as_ref()
+        .and_then(|r| r.max_acceptable_lag.as_deref())
+        .and_then(|l| pgfed_api::validation::formats::parse_duration(l).ok())
+        .unwrap_or(DEFAULT_MAX_ACCEPTABLE_LAG)
+}
+
+/// The member condition set while a replica member is further behind than accepted.
+pub const LAGGING: &str = "Lagging";
 
 fn at(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -96,10 +120,51 @@ pub fn build(
     let old = fed.status.clone().unwrap_or_default();
     let generation = fed.metadata.generation;
     let previous = |name: &str| old.members.iter().find(|m| m.name == name);
+    let acceptable = max_acceptable_lag(fed);
+    // Lag is measured against a running primary only: mid-switchover nobody writes.
+    let written = members
+        .iter()
+        .find(|m| m.view.name == plan.holder && m.view.standing == Standing::Primary)
+        .and_then(|m| m.cluster.as_ref())
+        .and_then(|c| c.wal_position.as_ref());
+    let mut too_far: Vec<String> = Vec::new();
     let member_status: Vec<MemberStatus> = members
         .iter()
         .map(|o| {
             let c = o.cluster.as_ref();
+            let position = c.and_then(|c| c.wal_position.as_ref());
+            let lag = if o.view.standing == Standing::Replica {
+                lag::lag(written, position)
+            } else {
+                Lag::default()
+            };
+            let before = previous(&o.view.name);
+            let mut conditions = before.map(|m| m.conditions.clone()).unwrap_or_default();
+            if o.view.standing == Standing::Replica && lag.seconds.is_some() {
+                let behind = lag::too_far_behind(&lag, acceptable);
+                if behind {
+                    too_far.push(o.view.name.clone());
+                }
+                set(
+                    &mut conditions,
+                    LAGGING,
+                    behind,
+                    if behind {
+                        "BehindPrimary"
+                    } else {
+                        "WithinLimit"
+                    },
+                    format!(
+                        "{:.0} s behind the primary (limit {} s)",
+                        lag.seconds.unwrap_or_default(),
+                        acceptable.as_secs()
+                    ),
+                    generation,
+                    now,
+                );
+            } else if o.view.standing != Standing::Replica {
+                conditions.retain(|c| c.type_ != LAGGING);
+            }
             MemberStatus {
                 name: o.view.name.clone(),
                 region: Some(o.region.clone()),
@@ -108,13 +173,26 @@ pub fn build(
                 phase: c.and_then(|c| c.phase.clone()),
                 timeline: o.view.timeline,
                 system_identifier: o.view.system_id.clone(),
-                lag_bytes: None,
-                lag_seconds: None,
-                last_seen: last_seen(previous(&o.view.name), o.view.reachable, now),
+                lsn: position.map(|p| p.lsn.clone()),
+                last_replay_time: position.and_then(|p| p.last_replay_time.clone()),
+                lag_bytes: lag.bytes,
+                lag_seconds: lag.seconds,
+                last_seen: last_seen(before, o.view.reachable, now),
                 message: o.error.clone(),
+                namespace: Some(o.place.namespace.clone()),
+                cluster_name: Some(o.place.name.clone()),
+                kubeconfig_secret_ref: o.kubeconfig.clone(),
+                conditions,
             }
         })
         .collect();
+    let max_lag_seconds = member_status
+        .iter()
+        .filter_map(|m| m.lag_seconds)
+        .fold(None, |worst: Option<f64>, s| {
+            Some(worst.map_or(s, |w| w.max(s)))
+        });
+    let max_lag_bytes = member_status.iter().filter_map(|m| m.lag_bytes).max();
     let mut status = FederationStatus {
         current_primary: Some(plan.holder.clone()),
         current_primary_region: members
@@ -123,6 +201,8 @@ pub fn build(
             .map(|m| m.region.clone()),
         switchover: plan.progress.clone(),
         last_failover: old.last_failover.clone(),
+        max_lag_seconds,
+        max_lag_bytes,
         observed_generation: generation,
         conditions: old.conditions.clone(),
         ..FederationStatus::default()
@@ -181,20 +261,35 @@ pub fn build(
         .filter(|m| m.view.name != plan.holder && m.view.standing != Standing::Replica)
         .map(|m| m.view.name.as_str())
         .collect();
+    let (in_sync, reason, message) = if !lagging.is_empty() {
+        (
+            false,
+            "NotReplaying",
+            format!("not running as a replica: {}", lagging.join(", ")),
+        )
+    } else if !too_far.is_empty() {
+        (
+            false,
+            "Lagging",
+            format!(
+                "further behind the primary than {} s: {}",
+                acceptable.as_secs(),
+                too_far.join(", ")
+            ),
+        )
+    } else {
+        (
+            true,
+            "Replaying",
+            "every other member replays the primary".to_string(),
+        )
+    };
     set(
         &mut status.conditions,
         condition::REPLICAS_IN_SYNC,
-        lagging.is_empty(),
-        if lagging.is_empty() {
-            "Replaying"
-        } else {
-            "NotReplaying"
-        },
-        if lagging.is_empty() {
-            "every other member replays the primary".to_string()
-        } else {
-            format!("not running as a replica: {}", lagging.join(", "))
-        },
+        in_sync,
+        reason,
+        message,
         generation,
         now,
     );
@@ -233,7 +328,7 @@ pub fn build(
     } else {
         federation_phase::HEALTHY
     };
-    let ready = phase == federation_phase::HEALTHY && lagging.is_empty();
+    let ready = phase == federation_phase::HEALTHY && in_sync;
     set(
         &mut status.conditions,
         condition::READY,
@@ -293,7 +388,90 @@ mod tests {
                 ..ClusterStatus::default()
             }),
             error: (!reachable).then(|| "connection refused".to_string()),
+            ..Observed::default()
         }
+    }
+
+    fn at_position(mut o: Observed, lsn: &str, replayed: Option<&str>) -> Observed {
+        if let Some(c) = o.cluster.as_mut() {
+            c.wal_position = Some(pgfed_api::cluster::WalPosition {
+                lsn: lsn.into(),
+                timeline: Some(1),
+                observed_at: "2027-01-01T00:01:00Z".into(),
+                last_replay_time: replayed.map(str::to_string),
+            });
+        }
+        o
+    }
+
+    #[test]
+    fn lag_per_member_the_worst_and_the_lagging_condition() {
+        let healthy = pgfed_api::cluster::phase::HEALTHY;
+        let plan = Plan {
+            holder: "a".into(),
+            ..Plan::default()
+        };
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let members = [
+            at_position(
+                observed("a", Standing::Primary, true, healthy),
+                "0/6000000",
+                None,
+            ),
+            at_position(
+                observed("b", Standing::Replica, true, healthy),
+                "0/5FFF000",
+                Some("2027-01-01T00:00:57Z"),
+            ),
+            at_position(
+                observed("c", Standing::Replica, true, healthy),
+                "0/5000000",
+                Some("2027-01-01T00:00:00Z"),
+            ),
+        ];
+        let s = build(&fed(), &members, &plan, now);
+        let lags: Vec<_> = s
+            .members
+            .iter()
+            .map(|m| (m.lag_bytes, m.lag_seconds))
+            .collect();
+        assert_eq!(
+            lags,
+            [
+                (None, None),
+                (Some(4096), Some(3.0)),
+                (Some(16_777_216), Some(60.0))
+            ]
+        );
+        assert_eq!(
+            (s.max_lag_bytes, s.max_lag_seconds),
+            (Some(16_777_216), Some(60.0))
+        );
+        // 60 s is the default limit: c is at it, not past it.
+        assert_eq!(cond(&s, condition::REPLICAS_IN_SYNC), ("True", "Replaying"));
+
+        let mut strict = fed();
+        strict.spec.replication = Some(pgfed_api::federation::FederationReplication {
+            max_acceptable_lag: Some("30s".into()),
+            ..Default::default()
+        });
+        let s = build(&strict, &members, &plan, now);
+        assert_eq!(cond(&s, condition::REPLICAS_IN_SYNC), ("False", "Lagging"));
+        assert_eq!(cond(&s, condition::READY).0, "False");
+        let c = &s.members[2];
+        assert!(
+            c.conditions
+                .iter()
+                .any(|x| x.type_ == LAGGING && x.status == "True"),
+            "{c:?}"
+        );
+        let b = &s.members[1];
+        assert!(
+            b.conditions
+                .iter()
+                .any(|x| x.type_ == LAGGING && x.status == "False"),
+            "{b:?}"
+        );
     }
 
     fn cond<'a>(s: &'a FederationStatus, t: &str) -> (&'a str, &'a str) {

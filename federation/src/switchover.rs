@@ -82,6 +82,9 @@ pub struct MemberView {
     /// What its Cluster's spec says now (`replica.primary`, `replica.promotionToken`); `None`
     /// while it has no Cluster.
     pub told: Option<Roles>,
+    /// How far it is behind the primary, when that is past `replication.maxAcceptableLag`: a
+    /// switchover to it would keep the federation without a primary while it catches up.
+    pub too_far_behind: Option<String>,
 }
 
 /// What the controller observed and remembers.
@@ -152,6 +155,12 @@ pub fn refusal(from: &MemberView, to: Option<&MemberView>) -> Option<String> {
         return Some(format!(
             "{} does not run as a replica of {} yet; {} keeps the primary",
             to.name, from.name, from.name
+        ));
+    }
+    if let Some(behind) = &to.too_far_behind {
+        return Some(format!(
+            "{} is {behind}; {} keeps the primary until it catches up",
+            to.name, from.name
         ));
     }
     if !from.reachable {
@@ -544,9 +553,15 @@ mod tests {
         unreachable.reachable = false;
         let mut foreign = view("b", Standing::Replica);
         foreign.system_id = Some("9999".into());
+        let mut behind = view("b", Standing::Replica);
+        behind.too_far_behind = Some("340 s behind the primary".into());
         let cases = [
             (unreachable, "unreachable"),
             (foreign, "another database system"),
+            (
+                behind,
+                "340 s behind the primary; a keeps the primary until it catches up",
+            ),
             (view("b", Standing::Unknown), "does not run as a replica"),
         ];
         for (b, why) in cases {

@@ -91,6 +91,23 @@ pub mod condition {
     pub const REPLICA_CLUSTER_SWITCH: &str = "ReplicaClusterSwitch";
 }
 
+/// The WAL position of a cluster's primary (or designated primary) when the operator read it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WalPosition {
+    /// A primary cluster: the primary's current write LSN. A replica cluster: the LSN its
+    /// designated primary has replayed.
+    pub lsn: String,
+    /// Timeline of that instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<u32>,
+    /// When the operator read it (RFC 3339).
+    pub observed_at: String,
+    /// A replica cluster: commit time of the last transaction its designated primary replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_replay_time: Option<String>,
+}
+
 /// Observed state of a cluster.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -129,6 +146,12 @@ pub struct ClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "timelineID")]
     pub timeline_id: Option<i32>,
+    /// Where the cluster's WAL stands, so a federation (or a person) can tell how far a replica
+    /// cluster lags its source without a network path between them. Kept only on clusters with
+    /// `spec.replica`, and refreshed at most every 10 seconds while it moves, so a busy cluster
+    /// does not rewrite its status on every commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_position: Option<WalPosition>,
     /// Phase, one of CloudNativePG's phase strings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,

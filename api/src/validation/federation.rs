@@ -32,6 +32,12 @@ pub fn validate_federation(name: &str, spec: &FederationSpec) -> FieldErrors {
             Err(e) => errors.push("spec.replication.partialWalUploadInterval", e.to_string()),
         }
     }
+    if let Some(replication) = &spec.replication
+        && let Some(lag) = &replication.max_acceptable_lag
+        && let Err(e) = parse_duration(lag)
+    {
+        errors.push("spec.replication.maxAcceptableLag", e.to_string());
+    }
     errors
 }
 

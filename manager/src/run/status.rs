@@ -51,7 +51,8 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
                  WHERE f.name = s.name ORDER BY f.seqno DESC LIMIT 1) f ON true \
                WHERE s.pending_restart AND s.name IN ('max_connections', 'max_prepared_transactions', \
                  'max_wal_senders', 'max_worker_processes', 'max_locks_per_transaction') \
-               AND CASE WHEN f.setting ~ '^[0-9]+$' THEN f.setting::bigint < s.setting::bigint ELSE false END)",
+               AND CASE WHEN f.setting ~ '^[0-9]+$' THEN f.setting::bigint < s.setting::bigint ELSE false END), \
+             to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
             &[],
         )
         .await
@@ -68,6 +69,7 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
     st.replay_lsn = row.get(5);
     st.pending_restart = row.get(6);
     st.pending_restart_lowers_standby_minimum = row.get(8);
+    st.last_replay_time = row.get(9);
     if let Some(r) = c
         .query_opt("SELECT status FROM pg_stat_wal_receiver", &[])
         .await

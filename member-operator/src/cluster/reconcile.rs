@@ -1096,6 +1096,12 @@ pub async fn reconcile(
         now,
     });
     new_status.rejoins_reported = rejoins.published;
+    new_status.wal_position = super::decide::wal_position::wal_position(
+        standing,
+        designated_raw.as_ref().and_then(|(_, r)| r.as_ref()),
+        old_status.wal_position.as_ref(),
+        now,
+    );
     // The replica topology: tokens and the switch conditions; an Event when a token appears.
     if topology.demotion_token.is_some() && topology.demotion_token != old_status.demotion_token {
         actions.push((

@@ -16,3 +16,4 @@ pub mod rollout;
 pub mod scale;
 pub mod sync;
 pub mod upgrade;
+pub mod wal_position;

@@ -1,15 +1,20 @@
 //! A Federation across the two regions, driven only through its spec: the federation controller
 //! in the hub (region a) creates member `a` in the hub and member `b` in region b (reached with a
 //! kubeconfig that holds only the member rights), `b` bootstraps from `a`'s base backup in object
-//! storage and replays its archive. Then `spec.primary: b` moves the primary (demote → token →
-//! promote → follow), and `spec.primary: a` moves it back. After each move the new primary
-//! accepts writes, has every row written before, the former primary replays the new one's rows,
-//! and no member was re-cloned (its pods and volumes keep their UIDs).
+//! storage and replays its archive, and its lag is reported. A switchover to `b` while `b`'s API
+//! server cannot be reached is refused and changes nothing. Then `spec.primary: b` moves the
+//! primary (demote → token → promote → follow) under a continuous write load with the federation
+//! controller killed at every step, and `spec.primary: a` moves it back with region b's member
+//! operator killed while `b` demotes. After each move the new primary accepts writes, has every
+//! row written before (every acknowledged one of the load), the former primary replays the new
+//! one's rows, and no member was re-cloned (its pods and volumes keep their UIDs). Last, a third
+//! member joins the running federation, replays, and is removed again: its Cluster is detached
+//! and keeps running.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, DynamicObject, PostParams};
-use pgfed_e2e::backups::{ObjectStore, s3_secret, store_in};
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use pgfed_e2e::backups::store_in;
 use pgfed_e2e::{cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -80,23 +85,6 @@ impl Side {
     }
 }
 
-/// Moves the primary to `to` through `spec.primary` and waits for the federation to settle;
-/// returns the seconds it took.
-async fn switch(hub: &Client, ns: &str, to: &str) -> f64 {
-    let started = Instant::now();
-    federation::patch(hub, ns, "shop", json!({"spec": {"primary": to}})).await;
-    federation::wait_status(
-        hub,
-        ns,
-        "shop",
-        &format!("the primary moved to {to}"),
-        Duration::from_secs(420),
-        |s| s["currentPrimary"] == to && s["switchover"].is_null() && s["phase"] == "Healthy",
-    )
-    .await;
-    started.elapsed().as_secs_f64()
-}
-
 #[tokio::test]
 async fn a_federation_is_created_from_scratch_and_its_primary_moves_a_to_b_and_back_without_reclone()
  {
@@ -105,23 +93,15 @@ async fn a_federation_is_created_from_scratch_and_its_primary_moves_a_to_b_and_b
     let (hub_region, member_region) = (region_a.clone(), region_b.clone());
     with_temp_namespace(&hub_region, |hub, ns_a| async move {
         with_temp_namespace(&member_region, |client_b, ns_b| async move {
-            let store = ObjectStore::load();
-            s3_secret(&hub, &ns_a, &store).await;
-            s3_secret(&client_b, &ns_b, &store).await;
-            let kubeconfig = federation::member_kubeconfig(&region_b, &client_b).await;
-            federation::kubeconfig_secret(&hub, &ns_a, "region-b-kubeconfig", &kubeconfig).await;
+            let (store, kubeconfig) =
+                federation::prepare_two_regions((&hub, &ns_a), (&client_b, &ns_b, &region_b)).await;
 
             let fed: DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "pgfed.io/v1", "kind": "Federation",
                 "metadata": {"name": "shop"},
                 "spec": {
                     "primary": "a",
-                    "members": [
-                        {"name": "a", "region": region_a, "barmanObjectStore": store_in(&store, &store.bucket, &ns_a)},
-                        {"name": "b", "region": region_b, "namespace": ns_b,
-                         "kubeconfigSecretRef": {"name": "region-b-kubeconfig", "key": "kubeconfig"},
-                         "barmanObjectStore": store_in(&store, &store.bucket_b, &ns_b)}
-                    ],
+                    "members": federation::two_members(&store, (&region_a, &ns_a), (&region_b, &ns_b)),
                     "template": {
                         "instances": 2,
                         "storage": {"size": "1Gi"},
@@ -166,26 +146,113 @@ async fn a_federation_is_created_from_scratch_and_its_primary_moves_a_to_b_and_b
             let a_before = a.identities().await;
             let b_before = b.identities().await;
 
-            let took = switch(&hub, &ns_a, "b").await;
-            println!("switchover a → b: {took:.1} s");
+            // Lag is reported for the replica member (bytes and seconds, from both Clusters'
+            // recorded WAL positions).
+            let status = federation::wait_status(&hub, &ns_a, "shop", "b's lag reported", Duration::from_secs(120), |s| {
+                s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "b" && m["lagBytes"].is_i64() && m["lagSeconds"].is_number()))
+            }).await;
+            println!("lag at rest: {} s, {} bytes", status["maxLagSeconds"], status["maxLagBytes"]);
+
+            // Refused: the target's API server cannot be reached (its kubeconfig is gone); the
+            // primary stays where it is and nothing is changed.
+            let secrets: Api<Secret> = Api::namespaced(hub.clone(), &ns_a);
+            secrets.delete("region-b-kubeconfig", &DeleteParams::default()).await.expect("delete kubeconfig");
+            federation::wait_status(&hub, &ns_a, "shop", "b unreachable", Duration::from_secs(120), |s| {
+                s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "b" && m["reachable"] == false))
+            }).await;
+            federation::patch(&hub, &ns_a, "shop", json!({"spec": {"primary": "b"}})).await;
+            let refused = federation::wait_status(&hub, &ns_a, "shop", "the switchover refused", Duration::from_secs(120), |s| {
+                s["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "SwitchoverAllowed" && c["status"] == "False"))
+            }).await;
+            let why = refused["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "SwitchoverAllowed").map(|c| c["message"].to_string()).unwrap_or_default();
+            assert!(why.contains("unreachable"), "{why}");
+            assert_eq!((refused["currentPrimary"].as_str(), refused["switchover"].is_null()), (Some("a"), true), "{refused}");
+            assert_eq!(a.sql("a-still-writable", "SELECT pg_is_in_recovery()").await, "f", "a kept the primary");
+            federation::patch(&hub, &ns_a, "shop", json!({"spec": {"primary": "a"}})).await;
+            federation::kubeconfig_secret(&hub, &ns_a, "region-b-kubeconfig", &kubeconfig).await;
+            federation::wait_status(&hub, &ns_a, "shop", "b reachable again, nothing moved", Duration::from_secs(120), |s| {
+                s["phase"] == "Healthy" && s["currentPrimary"] == "a"
+                    && s["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "SwitchoverAllowed" && c["status"] == "True"))
+            }).await;
+
+            // a → b under a continuous write load, the federation controller killed at every
+            // step: every acknowledged write is on b afterwards.
+            a.sql("acks-table", "CREATE TABLE acks (i bigint PRIMARY KEY)").await;
+            federation::start_writer(&hub, &ns_a, "writer", ("shop", "shop"), 0, 300, true).await;
+            let (took, steps) = federation::switch(&hub, &ns_a, "shop", "b", |step| {
+                let region_a = region_a.clone();
+                async move {
+                    println!("killing the federation controller at step {step}");
+                    federation::kill(&pgfed_e2e::client(&region_a).await, "pgfed-federation").await;
+                }
+            })
+            .await;
+            println!("switchover a → b under load with the controller killed at {steps:?}: {took:.1} s");
+            assert!(!steps.is_empty(), "no switchover step was seen");
+            let acked = federation::acknowledged(&hub, &ns_a, "writer").await;
+            assert!(!acked.is_empty(), "the writer got nothing acknowledged");
+            let list = acked.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(",");
+            let present = b.sql("acks-on-b", &format!("SELECT count(*) FROM acks WHERE i IN ({list})")).await;
+            assert_eq!(present, acked.len().to_string(), "acknowledged writes missing on b (acked {})", acked.len());
+            println!("{} acknowledged writes during the switchover, all on b", acked.len());
             assert_eq!(b.sql("b-writable", "SELECT pg_is_in_recovery()").await, "f", "b is the primary");
             assert_eq!(a.sql("a-replica", "SELECT pg_is_in_recovery()").await, "t", "a replays b");
             b.sql("second", "INSERT INTO marks VALUES ('in-b')").await;
             a.wait_row("in-b").await;
             assert_eq!(b.sql("b-has-a", "SELECT count(*) FROM marks WHERE label = 'in-a'").await, "1");
 
-            let took = switch(&hub, &ns_a, "a").await;
-            println!("switchover b → a: {took:.1} s");
+            // b → a with region b's member operator killed while b demotes.
+            let (took, steps) = federation::switch(&hub, &ns_a, "shop", "a", |step| {
+                let region_b = region_b.clone();
+                async move {
+                    if step == "Demoting" {
+                        println!("killing region b's member operator at step {step}");
+                        federation::kill(&pgfed_e2e::client(&region_b).await, "pgfed-operator").await;
+                    }
+                }
+            })
+            .await;
+            println!("switchover b → a with b's operator killed: {took:.1} s ({steps:?})");
             assert_eq!(a.sql("a-writable", "SELECT pg_is_in_recovery()").await, "f", "a is the primary again");
             a.sql("third", "INSERT INTO marks VALUES ('in-a-again')").await;
             b.wait_row("in-a-again").await;
             assert_eq!(a.sql("a-has-all", "SELECT count(*) FROM marks").await, "3");
 
+            // A third member joins the running federation (in the hub, beside a), bootstraps
+            // from a's base backup and replays; removed again, its Cluster is detached and keeps
+            // running with its data.
+            let members = |with_c: bool| {
+                let two = federation::two_members(&store, (&region_a, &ns_a), (&region_b, &ns_b));
+                let mut m = two.as_array().cloned().unwrap_or_default();
+                if with_c {
+                    m.push(json!({"name": "c", "region": region_a, "clusterName": "shop-c",
+                                  "barmanObjectStore": store_in(&store, &store.bucket, &format!("{ns_a}-c")),
+                                  "overrides": {"instances": 1}}));
+                }
+                json!({"spec": {"members": m}})
+            };
+            let joined = Instant::now();
+            federation::patch(&hub, &ns_a, "shop", members(true)).await;
+            federation::wait_status(&hub, &ns_a, "shop", "c a healthy replica", Duration::from_secs(600), |s| {
+                s["phase"] == "Healthy"
+                    && s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "c" && m["role"] == "replica"))
+            }).await;
+            println!("third member replaying in {:.0} s", joined.elapsed().as_secs_f64());
+            let c_rows = cluster::query_with_login(&hub, &ns_a, "c-rows", "origin", "shop-c", "shop-c-rw", "SELECT count(*) FROM marks").await;
+            assert_eq!(c_rows, "3", "c has every row");
+            federation::patch(&hub, &ns_a, "shop", members(false)).await;
+            federation::wait_status(&hub, &ns_a, "shop", "c no longer a member", Duration::from_secs(120), |s| {
+                s["phase"] == "Healthy" && s["members"].as_array().is_some_and(|m| m.len() == 2)
+            }).await;
+            let c = cluster::api(&hub, &ns_a).get("shop-c").await.expect("c's Cluster is kept");
+            assert!(!c.metadata.labels.unwrap_or_default().contains_key("pgfed.io/federation"), "c is still labelled");
+            cluster::wait_phase(&hub, &ns_a, "shop-c", "Cluster in healthy state", Duration::from_secs(120)).await;
+
             // Nobody re-cloned: the same pods and volumes on both sides.
             assert_eq!(a.identities().await, a_before, "a's pods or PVCs were replaced");
             assert_eq!(b.identities().await, b_before, "b's pods or PVCs were replaced");
             let events = cluster::event_reasons(&hub, &ns_a).await;
-            for reason in ["SwitchoverStarted", "Demoted", "Promoted", "SwitchoverCompleted"] {
+            for reason in ["SwitchoverStarted", "Demoted", "Promoted", "SwitchoverCompleted", "MemberDetached"] {
                 assert!(events.iter().any(|(r, _)| r == reason), "no {reason} Event: {events:?}");
             }
         })
