@@ -3,6 +3,9 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
+use kubectl_pgfed::federation::Follow;
+use kubectl_pgfed::output::Format;
+use pgfed_api::validation::formats::parse_duration;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,6 +51,51 @@ enum Command {
         /// Namespace of the Cluster (default: the kubeconfig's).
         #[arg(short = 'n', long = "namespace")]
         namespace: Option<String>,
+    },
+    /// Show a cluster: phase, primary, instances, conditions, backups, certificates.
+    Status {
+        /// The Cluster.
+        cluster: String,
+        /// Namespace of the Cluster (default: the kubeconfig's).
+        #[arg(short = 'n', long = "namespace")]
+        namespace: Option<String>,
+        /// text, or the Cluster's status as json or yaml.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
+    /// Federations: several clusters in several regions with one primary region.
+    #[command(subcommand)]
+    Federation(FederationCommand),
+}
+
+#[derive(Subcommand)]
+enum FederationCommand {
+    /// Show a federation: primary region, members and their lag, switchover, failover.
+    Status {
+        /// The Federation.
+        name: String,
+        /// Namespace of the Federation (default: the kubeconfig's).
+        #[arg(short = 'n', long = "namespace")]
+        namespace: Option<String>,
+        /// text, or the Federation's status as json or yaml.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
+    /// Move the primary to another member (sets spec.primary) and follow the switchover.
+    Switchover {
+        /// The Federation.
+        name: String,
+        /// The member to hold the primary.
+        member: String,
+        /// Namespace of the Federation (default: the kubeconfig's).
+        #[arg(short = 'n', long = "namespace")]
+        namespace: Option<String>,
+        /// Return once spec.primary is set, without following the switchover.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to follow it (e.g. 90s, 10m); the switchover goes on after that.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
     },
 }
 
@@ -126,6 +174,45 @@ fn main() -> ExitCode {
                     "backup {namespace}/{name} requested; follow it with `kubectl get backup {name} -n {namespace} -w`"
                 ))
                 .map_err(|e| e.to_string())
+        }),
+        Command::Status {
+            cluster,
+            namespace,
+            output,
+        } => with_client(namespace, |client, namespace| async move {
+            kubectl_pgfed::cluster_status::status(client, &namespace, &cluster, output)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Federation(FederationCommand::Status {
+            name,
+            namespace,
+            output,
+        }) => with_client(namespace, |client, namespace| async move {
+            kubectl_pgfed::federation::status(client, &namespace, &name, output)
+                .await
+                .map_err(|e| e.to_string())
+        }),
+        Command::Federation(FederationCommand::Switchover {
+            name,
+            member,
+            namespace,
+            no_wait,
+            timeout,
+        }) => with_client(namespace, |client, namespace| async move {
+            let follow = Follow {
+                wait: (!no_wait).then_some(timeout),
+            };
+            kubectl_pgfed::federation::switchover(
+                client,
+                &namespace,
+                &name,
+                &member,
+                follow,
+                |line| println!("{line}"),
+            )
+            .await
+            .map_err(|e| e.to_string())
         }),
         Command::Validate { files } => {
             let mut problems = 0;
