@@ -220,8 +220,10 @@ mod tests {
         let t0 = Instant::now();
         let at = |n: u64| t0 + secs(n);
         let first = lease("east", 1, 5, 30);
-        // (case, later reads (instant, lease), now, timeout, expired, unchanged for)
-        let cases: Vec<(&str, Vec<(u64, Lease)>, u64, u64, bool, u64)> = vec![
+        // Reads after the first one, at the instant given.
+        type Reads = Vec<(u64, Lease)>;
+        // (case, later reads, now, timeout, expired, unchanged for)
+        let cases: Vec<(&str, Reads, u64, u64, bool, u64)> = vec![
             ("fresh", vec![], 59, 60, false, 59),
             ("unchanged for the timeout", vec![], 60, 60, true, 60),
             (

@@ -237,8 +237,8 @@ mod tests {
     #[test]
     fn round_trip_and_field_names() {
         let lease = Lease::first("ns/fed/uid", "east", thirty(), at(0)).renewed(at(3));
-        let bytes = lease.encode().unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let bytes = lease.encode().expect("encode");
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
         assert_eq!(json["formatVersion"], 1);
         assert_eq!(json["federation"], "ns/fed/uid");
         assert_eq!(json["holder"], "east");
@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(json["renewals"], 1);
         assert_eq!(json["durationSeconds"], 30);
         assert_eq!(json["renewedAt"], "2024-10-04T00:00:03Z");
-        assert_eq!(Lease::decode(&bytes).unwrap(), lease);
+        assert_eq!(Lease::decode(&bytes).expect("a lease"), lease);
     }
 
     #[test]

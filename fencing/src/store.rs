@@ -13,6 +13,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,12 +114,25 @@ impl LeaseError {
 }
 
 /// The fencing lease of one federation, at one key of one store.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FencingLease {
     store: Arc<dyn ObjectStore>,
     key: Path,
     federation: String,
     duration: Duration,
+}
+
+/// Names the store by its `Display` (provider and bucket) only: a client's `Debug` can carry its
+/// credentials (an Azure SAS token, for one).
+impl fmt::Debug for FencingLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FencingLease")
+            .field("store", &format_args!("{}", self.store))
+            .field("key", &self.key)
+            .field("federation", &self.federation)
+            .field("duration", &self.duration)
+            .finish()
+    }
 }
 
 /// What a conditional write came back with.

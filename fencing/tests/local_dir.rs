@@ -10,8 +10,8 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_store_without_conditional_updates_never_replaces_the_lease() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).expect("local store"));
     let lease = FencingLease::new(
         store,
         Path::from("fencing/lease.json"),
@@ -19,7 +19,7 @@ async fn a_store_without_conditional_updates_never_replaces_the_lease() {
         Duration::from_secs(30),
     );
 
-    let created = lease.create("east").await.unwrap();
+    let created = lease.create("east").await.expect("create");
     assert!(matches!(
         lease.create("west").await,
         Err(LeaseError::AlreadyHeld { .. })
@@ -35,6 +35,10 @@ async fn a_store_without_conditional_updates_never_replaces_the_lease() {
             other => panic!("expected Unconditional, got {other:?}"),
         }
     }
-    let stored = lease.read().await.unwrap().unwrap();
+    let stored = lease
+        .read()
+        .await
+        .expect("read")
+        .expect("a lease is stored");
     assert_eq!(stored.lease, created.lease);
 }

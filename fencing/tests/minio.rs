@@ -22,7 +22,11 @@ fn lease_in(store: Arc<dyn ObjectStore>) -> FencingLease {
 }
 
 async fn stored_now(lease: &FencingLease) -> Stored {
-    lease.read().await.unwrap().expect("a lease is stored")
+    lease
+        .read()
+        .await
+        .expect("read")
+        .expect("a lease is stored")
 }
 
 #[test]
@@ -38,9 +42,9 @@ fn conditional_writes_are_on_by_default_in_object_store() {
 async fn create_writes_epoch_one_and_read_returns_it() {
     let minio = Minio::start();
     let lease = lease_in(minio.store());
-    assert_eq!(lease.read().await.unwrap(), None);
+    assert_eq!(lease.read().await.expect("read"), None);
 
-    let created = lease.create("east").await.unwrap();
+    let created = lease.create("east").await.expect("create");
     assert_eq!(created.lease.federation, FEDERATION);
     assert_eq!(created.lease.holder, "east");
     assert_eq!((created.lease.epoch, created.lease.renewals), (1, 0));
@@ -55,7 +59,10 @@ async fn create_writes_epoch_one_and_read_returns_it() {
 #[tokio::test]
 async fn a_second_create_finds_the_lease_already_held() {
     let minio = Minio::start();
-    let first = lease_in(minio.store()).create("east").await.unwrap();
+    let first = lease_in(minio.store())
+        .create("east")
+        .await
+        .expect("create");
 
     let second = lease_in(minio.store()).create("west").await;
     match second {
@@ -69,10 +76,10 @@ async fn a_second_create_finds_the_lease_already_held() {
 async fn renewals_count_up_and_each_needs_the_latest_version() {
     let minio = Minio::start();
     let lease = lease_in(minio.store());
-    let created = lease.create("east").await.unwrap();
+    let created = lease.create("east").await.expect("create");
 
-    let once = lease.renew(&created, "east").await.unwrap();
-    let twice = lease.renew(&once, "east").await.unwrap();
+    let once = lease.renew(&created, "east").await.expect("renew");
+    let twice = lease.renew(&once, "east").await.expect("renew");
     assert_eq!((once.lease.epoch, once.lease.renewals), (1, 1));
     assert_eq!((twice.lease.epoch, twice.lease.renewals), (1, 2));
     assert_ne!(once.version, created.version);
@@ -81,7 +88,7 @@ async fn renewals_count_up_and_each_needs_the_latest_version() {
 
     // A renewal from an older version of our own lease (an answer that was lost) is refused
     // by MinIO, read again, found still ours, and retried once on the current version.
-    let retried = lease.renew(&created, "east").await.unwrap();
+    let retried = lease.renew(&created, "east").await.expect("renew");
     assert_eq!((retried.lease.epoch, retried.lease.renewals), (1, 3));
     assert_eq!(stored_now(&lease).await, retried);
 }
@@ -91,11 +98,14 @@ async fn a_holder_renewing_after_a_takeover_has_lost() {
     let minio = Minio::start();
     let holder = lease_in(minio.store());
     let controller = lease_in(minio.store());
-    let held = holder.create("east").await.unwrap();
-    let held = holder.renew(&held, "east").await.unwrap();
+    let held = holder.create("east").await.expect("create");
+    let held = holder.renew(&held, "east").await.expect("renew");
 
     let seen = stored_now(&controller).await;
-    let taken = controller.take_over(&seen, "west").await.unwrap();
+    let taken = controller
+        .take_over(&seen, "west")
+        .await
+        .expect("take_over");
     assert_eq!(taken.lease.holder, "west");
     assert_eq!((taken.lease.epoch, taken.lease.renewals), (2, 0));
 
@@ -112,7 +122,7 @@ async fn a_holder_renewing_after_a_takeover_has_lost() {
     );
 
     // The new holder renews at its epoch; renewing someone else's lease is refused unwritten.
-    let renewed = controller.renew(&taken, "west").await.unwrap();
+    let renewed = controller.renew(&taken, "west").await.expect("renew");
     assert_eq!((renewed.lease.epoch, renewed.lease.renewals), (2, 1));
     assert!(matches!(
         holder.renew(&renewed, "east").await,
@@ -124,7 +134,10 @@ async fn a_holder_renewing_after_a_takeover_has_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_takeovers_from_one_version_exactly_one_wins() {
     let minio = Minio::start();
-    lease_in(minio.store()).create("east").await.unwrap();
+    lease_in(minio.store())
+        .create("east")
+        .await
+        .expect("create");
     let a = lease_in(minio.store());
     let b = lease_in(minio.store());
 
@@ -145,8 +158,8 @@ async fn of_two_takeovers_from_one_version_exactly_one_wins() {
 async fn a_take_over_of_a_missing_lease_is_refused() {
     let minio = Minio::start();
     let lease = lease_in(minio.store());
-    let created = lease.create("east").await.unwrap();
-    minio.store().delete(&key()).await.unwrap();
+    let created = lease.create("east").await.expect("create");
+    minio.store().delete(&key()).await.expect("delete");
 
     assert!(matches!(
         lease.take_over(&created, "west").await,
@@ -156,7 +169,11 @@ async fn a_take_over_of_a_missing_lease_is_refused() {
         lease.renew(&created, "east").await,
         Err(LeaseError::Missing { .. })
     ));
-    assert_eq!(lease.read().await.unwrap(), None, "nothing was written");
+    assert_eq!(
+        lease.read().await.expect("read"),
+        None,
+        "nothing was written"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +186,7 @@ async fn an_object_that_is_not_a_lease_is_a_typed_error_naming_the_key() {
             PutPayload::from_static(br#"{"spec": {"primary": "east"}}"#),
         )
         .await
-        .unwrap();
+        .expect("put");
     let lease = lease_in(store);
 
     for (call, result) in [
@@ -193,9 +210,12 @@ async fn with_conditional_writes_disabled_nothing_is_written() {
         unconditional.create("east").await,
         Err(LeaseError::Unconditional { .. })
     ));
-    assert_eq!(unconditional.read().await.unwrap(), None);
+    assert_eq!(unconditional.read().await.expect("read"), None);
 
-    let created = lease_in(minio.store()).create("east").await.unwrap();
+    let created = lease_in(minio.store())
+        .create("east")
+        .await
+        .expect("create");
     for result in [
         unconditional.renew(&created, "east").await,
         unconditional.take_over(&created, "west").await,
@@ -205,5 +225,26 @@ async fn with_conditional_writes_disabled_nothing_is_written() {
             "{result:?}"
         );
     }
-    assert_eq!(unconditional.read().await.unwrap(), Some(created));
+    assert_eq!(unconditional.read().await.expect("read"), Some(created));
+}
+
+#[tokio::test]
+async fn no_output_shows_the_secret_key() {
+    let minio = Minio::start();
+    let lease = lease_in(minio.store());
+    assert!(
+        !format!("{lease:?}").contains(common::PASSWORD),
+        "{lease:?}"
+    );
+
+    let wrong = "not-the-secret-key-3f9a";
+    let denied = lease_in(minio.store_with_secret(wrong));
+    assert!(!format!("{denied:?}").contains(wrong), "{denied:?}");
+    let Err(e) = denied.create("east").await else {
+        panic!("a wrong secret key must be refused");
+    };
+    assert!(matches!(e, LeaseError::Store { .. }), "{e:?}");
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains(wrong), "{shown}");
+    }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const USER: &str = "fencingtest";
-const PASSWORD: &str = "fencingtest-password";
+/// The server's secret key, which no output may show.
+pub const PASSWORD: &str = "fencingtest-password";
 /// The bucket every test writes in.
 pub const BUCKET: &str = "leases";
 const HINT: &str = "run `tests/install-deps` from the repository root (it builds MinIO into \
@@ -108,6 +109,12 @@ impl Minio {
     /// A client of [`BUCKET`] with conditional writes set to `conditional`.
     pub fn store_with(&self, conditional: S3ConditionalPut) -> Arc<dyn ObjectStore> {
         let builder = self.builder().with_conditional_put(conditional);
+        Arc::new(builder.build().expect("S3 client"))
+    }
+
+    /// A client of [`BUCKET`] signing with `secret` instead of the server's secret key.
+    pub fn store_with_secret(&self, secret: &str) -> Arc<dyn ObjectStore> {
+        let builder = self.builder().with_secret_access_key(secret);
         Arc::new(builder.build().expect("S3 client"))
     }
 
