@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod clients;
 pub mod controller;
+pub mod failover;
 pub mod member;
 pub mod run;
 pub mod status;
