@@ -1,7 +1,9 @@
 //! The pgfed federation controller: one PostgreSQL primary across regions. It runs in a hub
 //! Kubernetes cluster, creates and updates every member's Cluster from the Federation
 //! (`member`), moves the primary by demote → token → promote when `spec.primary` changes
-//! (`switchover`), and reports every member in the Federation's status (`status`).
+//! (`switchover`), reports every member and its lag in the Federation's status (`status`, `lag`),
+//! detaches removed members (`detach`), and decides a regional failover (`failover`, its glue is
+//! coming).
 //! `main.rs` only parses arguments and calls into here.
 #![forbid(unsafe_code)]
 
@@ -10,6 +12,7 @@ pub mod clients;
 pub mod controller;
 pub mod counted;
 pub mod detach;
+pub mod failover;
 pub mod lag;
 pub mod member;
 pub mod metrics;
