@@ -152,6 +152,16 @@ async fn a_federation_is_created_from_scratch_and_its_primary_moves_a_to_b_and_b
                 s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "b" && m["lagBytes"].is_i64() && m["lagSeconds"].is_number()))
             }).await;
             println!("lag at rest: {} s, {} bytes", status["maxLagSeconds"], status["maxLagBytes"]);
+            let text = kubectl_pgfed::federation::status(hub.clone(), &ns_a, "shop", kubectl_pgfed::output::Format::Text)
+                .await
+                .expect("kubectl pgfed federation status");
+            println!("{text}");
+            assert!(text.contains(&region_b) && text.contains("replica"), "{text}");
+            let text = kubectl_pgfed::cluster_status::status(client_b.clone(), &ns_b, "shop", kubectl_pgfed::output::Format::Text)
+                .await
+                .expect("kubectl pgfed status");
+            println!("{text}");
+            assert!(text.contains("shop-1"), "{text}");
 
             // Refused: the target's API server cannot be reached (its kubeconfig is gone); the
             // primary stays where it is and nothing is changed.
@@ -160,12 +170,19 @@ async fn a_federation_is_created_from_scratch_and_its_primary_moves_a_to_b_and_b
             federation::wait_status(&hub, &ns_a, "shop", "b unreachable", Duration::from_secs(120), |s| {
                 s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "b" && m["reachable"] == false))
             }).await;
-            federation::patch(&hub, &ns_a, "shop", json!({"spec": {"primary": "b"}})).await;
-            let refused = federation::wait_status(&hub, &ns_a, "shop", "the switchover refused", Duration::from_secs(120), |s| {
+            // Asked through `kubectl pgfed federation switchover`, which follows the status and
+            // reports the refusal.
+            let refusal = kubectl_pgfed::federation::switchover(
+                hub.clone(), &ns_a, "shop", "b",
+                kubectl_pgfed::federation::Follow { wait: Some(Duration::from_secs(120)) },
+                |line| println!("kubectl pgfed federation switchover: {line}"),
+            )
+            .await
+            .expect_err("a switchover to an unreachable member is refused");
+            assert!(refusal.to_string().contains("unreachable"), "{refusal}");
+            let refused = federation::wait_status(&hub, &ns_a, "shop", "the refusal recorded", Duration::from_secs(30), |s| {
                 s["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "SwitchoverAllowed" && c["status"] == "False"))
             }).await;
-            let why = refused["conditions"].as_array().into_iter().flatten().find(|c| c["type"] == "SwitchoverAllowed").map(|c| c["message"].to_string()).unwrap_or_default();
-            assert!(why.contains("unreachable"), "{why}");
             assert_eq!((refused["currentPrimary"].as_str(), refused["switchover"].is_null()), (Some("a"), true), "{refused}");
             assert_eq!(a.sql("a-still-writable", "SELECT pg_is_in_recovery()").await, "f", "a kept the primary");
             federation::patch(&hub, &ns_a, "shop", json!({"spec": {"primary": "a"}})).await;
