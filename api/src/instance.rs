@@ -96,6 +96,12 @@ pub struct InstanceStatus {
     pub postgres_running: bool,
     /// Fenced by configuration.
     pub fenced: bool,
+    /// Why this instance fenced itself over the federation's fencing lease
+    /// (`spec.replica.fencingLease`): it could not renew the lease within its duration, or the
+    /// lease names another holder or a newer epoch. Postgres stays stopped meanwhile; absent
+    /// when not fenced that way (`fenced` keeps meaning the configuration's fencing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fenced_by_lease: Option<String>,
     /// Primary (not in recovery).
     pub is_primary: bool,
     /// Current timeline.
@@ -360,7 +366,7 @@ pub struct DynamicConfig {
 }
 
 /// `spec.replica` as pushed: present even when the Cluster has none, so removing it is pushed too.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PushedReplica {
     /// `spec.replica`; absent: the Cluster has no replica section.

@@ -176,6 +176,31 @@ fn cases() -> Vec<Case> {
         },
         Case {
             kind: "Cluster",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nreplica:\n  source: a\n  fencingLease: {objectStore: {destinationPath: 'ftp://x/'}, federation: ' ', key: 'a/', holder: '', leaseDuration: 4s}\nexternalClusters:\n  - name: a\n    connectionParameters: {host: a}",
+            want: &[
+                (
+                    "spec.replica.fencingLease.objectStore.destinationPath",
+                    "must start with one of",
+                ),
+                ("spec.replica.fencingLease.federation", "required"),
+                (
+                    "spec.replica.fencingLease.key",
+                    "must be an object name under objectStore.destinationPath",
+                ),
+                ("spec.replica.fencingLease.holder", "must not be empty"),
+                (
+                    "spec.replica.fencingLease.leaseDuration",
+                    "4s is below the 5s minimum",
+                ),
+            ],
+        },
+        Case {
+            kind: "Cluster",
+            spec: "instances: 1\nstorage: {size: 1Gi}\nreplica:\n  source: a\n  fencingLease: {objectStore: {destinationPath: 's3://b/'}, federation: f, leaseDuration: soon}\nexternalClusters:\n  - name: a\n    connectionParameters: {host: a}",
+            want: &[("spec.replica.fencingLease.leaseDuration", "soon")],
+        },
+        Case {
+            kind: "Cluster",
             spec: "instances: 1\nstorage: {size: 1Gi}\nreplica: {enabled: true, primary: a, source: a}\nexternalClusters:\n  - name: a\n    connectionParameters: {host: a}",
             want: &[(
                 "spec.replica.enabled",

@@ -7,7 +7,8 @@ use super::formats::{
 use super::not_implemented::refuse_not_implemented;
 use super::{FieldErrors, check_unique, validate_object_store};
 use crate::cluster::{
-    BootstrapConfiguration, BootstrapRecovery, ClusterSpec, ExternalCluster, RecoveryTarget,
+    BootstrapConfiguration, BootstrapRecovery, ClusterSpec, DEFAULT_FENCING_LEASE_DURATION,
+    ExternalCluster, FencingLeaseConfiguration, MIN_FENCING_LEASE_DURATION, RecoveryTarget,
     StorageConfiguration,
 };
 use crate::lsn::Lsn;
@@ -599,6 +600,44 @@ fn check_replica(errors: &mut FieldErrors, name: &str, spec: &ClusterSpec) {
             format!("{PATH}.minApplyDelay"),
             parse_duration(delay).map(|_| ()),
         );
+    }
+    if let Some(lease) = &replica.fencing_lease {
+        check_fencing_lease(errors, lease);
+    }
+}
+
+/// `spec.replica.fencingLease`: a store the lease can be written to, a key, a federation and a
+/// holder name that are not empty, and a duration of at least the minimum.
+fn check_fencing_lease(errors: &mut FieldErrors, lease: &FencingLeaseConfiguration) {
+    const PATH: &str = "spec.replica.fencingLease";
+    super::validate_object_store(errors, &format!("{PATH}.objectStore"), &lease.object_store);
+    if lease.federation.trim().is_empty() {
+        errors.push(format!("{PATH}.federation"), "required");
+    }
+    let key = lease.key();
+    if key.trim().is_empty() || key.starts_with('/') || key.ends_with('/') {
+        errors.push(
+            format!("{PATH}.key"),
+            format!("{key:?} must be an object name under objectStore.destinationPath"),
+        );
+    }
+    if lease.holder.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        errors.push(format!("{PATH}.holder"), "must not be empty");
+    }
+    match lease.lease_duration() {
+        Ok(d) if d < MIN_FENCING_LEASE_DURATION => errors.push(
+            format!("{PATH}.leaseDuration"),
+            format!(
+                "{} is below the {}s minimum",
+                lease
+                    .lease_duration
+                    .as_deref()
+                    .unwrap_or(DEFAULT_FENCING_LEASE_DURATION),
+                MIN_FENCING_LEASE_DURATION.as_secs()
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => errors.push(format!("{PATH}.leaseDuration"), e.to_string()),
     }
 }
 

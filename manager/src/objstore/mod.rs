@@ -85,6 +85,16 @@ pub struct Archive {
     url: String,
 }
 
+/// Opens the store `cfg` names and returns it with the prefix `destinationPath` gives inside
+/// it (empty at the root of a bucket), for objects that live beside the Barman servers rather
+/// than under one (the federation's fencing lease).
+pub fn open_root(
+    cfg: &BarmanObjectStoreConfiguration,
+    secrets: &Path,
+) -> Result<(Arc<dyn ObjectStore>, String), StoreError> {
+    providers::build(cfg, parse_destination(&cfg.destination_path)?, secrets)
+}
+
 impl Archive {
     /// Opens the store for `cfg`; `default_server` is used when `serverName` is unset.
     pub fn open(
@@ -92,8 +102,7 @@ impl Archive {
         default_server: &str,
         secrets: &Path,
     ) -> Result<Self, StoreError> {
-        let destination = parse_destination(&cfg.destination_path)?;
-        let (store, prefix) = providers::build(cfg, destination, secrets)?;
+        let (store, prefix) = open_root(cfg, secrets)?;
         let root = [prefix.as_str(), server_name(cfg, default_server)]
             .iter()
             .filter(|s| !s.is_empty())

@@ -75,6 +75,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
         .map(|d| d.is_some_and(|d| d.published_token().is_none()))
         .unwrap_or(true);
     st.rejoin = s.rejoin.read().await.clone();
+    st.fenced_by_lease = s.fenced_by_lease.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
         st.retention = s.retention.read().await.clone();

@@ -10,13 +10,16 @@
 //! `diverged` recognises a standby that replayed past its primary's timeline fork;
 //! `backups` keeps the base backups the operator started through the status API;
 //! `retention` applies `backup.retentionPolicy` to the object store while this instance is primary;
-//! `partial_wal` uploads the WAL segment in progress every few seconds while it is primary.
+//! `partial_wal` uploads the WAL segment in progress every few seconds while it is primary;
+//! `fencing_lease` renews the federation's fencing lease while it is primary, and fences it when
+//! it cannot.
 
 pub mod backups;
 pub mod converge;
 pub mod decide;
 pub mod diverged;
 pub mod dynamic;
+pub mod fencing_lease;
 pub mod http;
 pub mod jsonlog;
 pub mod lease;

@@ -17,6 +17,9 @@ pub struct Shared {
     pub config: RwLock<ManagerConfig>,
     /// Fenced by configuration.
     pub fenced: AtomicBool,
+    /// Why this instance fenced itself over the federation's fencing lease (`run::fencing_lease`);
+    /// `None` when it did not. Postgres is kept stopped while set, as with `fenced`.
+    pub fenced_by_lease: RwLock<Option<String>>,
     /// The postmaster child is alive.
     pub postgres_running: AtomicBool,
     /// Token of this instance's demotion, once every byte of WAL up to it is archived (read back

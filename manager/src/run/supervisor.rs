@@ -160,17 +160,21 @@ impl Supervisor {
                     &self.pins,
                 )
                 .await);
+        // Fenced by the configuration, or by this instance itself when it could not renew the
+        // federation's fencing lease: either way postgres stays stopped.
+        let by_lease = self.shared.fenced_by_lease.read().await.is_some();
+        let fenced = self.cfg.fenced || by_lease;
         // Only a server running as a primary holds the Lease: a standby named the target takes it
         // when it promotes (standby.signal is gone from then on).
         self.want_lease.store(
             self.postmaster.running()
-                && !self.cfg.fenced
+                && !fenced
                 && Target::of(&self.cfg) == Target::Me
                 && !self.cfg.pgdata.join("standby.signal").exists(),
             Ordering::SeqCst,
         );
         self.stop_if_not_entitled().await;
-        if self.postmaster.running() && !self.cfg.fenced {
+        if self.postmaster.running() && !fenced {
             converge_role(
                 &self.cfg,
                 &self.config_file,
@@ -191,9 +195,20 @@ impl Supervisor {
             tracing::info!("restart requested, but no changed parameter needs one: ignored");
             self.shared.restart_requested.store(false, Ordering::SeqCst);
         }
-        match decide(self.cfg.fenced, running, changed, restart) {
+        match decide(fenced, running, changed, restart) {
             Action::Nothing => {}
             Action::Start => self.start(start_as).await,
+            Action::Stop if by_lease && !self.cfg.fenced => {
+                // Writes must stop before the lease can be taken over: no smart shutdown.
+                tracing::error!("fenced by the fencing lease: stopping postgres");
+                let plan = ctl::escalation(ctl::StopMode::Fast, 0, ISOLATED_STOP_TIMEOUT_SECS);
+                if let Err(e) = self.postmaster.stop(&self.cfg, plan).await {
+                    tracing::error!(error = %e, label = e.label(), "postgres did not stop");
+                }
+                if let Some(lease) = &self.lease {
+                    lease.release().await;
+                }
+            }
             Action::Stop => {
                 tracing::info!("fenced: stopping postgres");
                 self.stop(ctl::StopMode::Fast).await;
@@ -684,6 +699,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     });
     let shared = Arc::new(Shared {
         fenced: AtomicBool::new(cfg.fenced),
+        fenced_by_lease: RwLock::new(None),
         postgres_running: AtomicBool::new(false),
         config: RwLock::new(cfg.clone()),
         demotion_token: RwLock::new(published),
@@ -717,6 +733,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
     tokio::spawn(super::slots::keep(shared.clone()));
     tokio::spawn(super::retention::run(shared.clone()));
     tokio::spawn(super::partial_wal::run(shared.clone()));
+    tokio::spawn(super::fencing_lease::run(shared.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     // After an in-place upgrade, forwarding goes on where the previous image stopped.
     let handed_over = upgrade::handed_over_log_offsets();

@@ -97,6 +97,7 @@ fn referenced_secrets(cluster: &Cluster, name: &str) -> BTreeSet<String> {
         .backup
         .iter()
         .filter_map(|b| b.barman_object_store.as_ref())
+        .chain(spec.fencing_lease_store())
         .chain(
             spec.external_clusters
                 .iter()

@@ -377,6 +377,34 @@ mod tests {
         assert_eq!(file(&cluster)["partialWalUploadSeconds"], 5);
     }
 
+    /// The fencing lease rides in `replica` as the Cluster spells it; its store's credentials
+    /// are mounted like the backup store's (`credentials::object_store_secrets`).
+    #[test]
+    fn the_file_carries_the_fencing_lease() {
+        let mut cluster = stored_cluster(1);
+        cluster.spec.replica = Some(
+            serde_json::from_value(serde_json::json!({
+                "self": "east", "primary": "east", "source": "west",
+                "fencingLease": {
+                    "federation": "ns/fed/uid",
+                    "leaseDuration": "10s",
+                    "objectStore": {"destinationPath": "s3://lease/",
+                        "s3Credentials": {"accessKeyId": {"name": "lease-s3", "key": "id"}}}
+                }
+            }))
+            .expect("replica"),
+        );
+        let json = render(&cluster, &DynamicSettings::default());
+        let lease = &json["replica"]["fencingLease"];
+        assert_eq!(lease["federation"], "ns/fed/uid");
+        assert_eq!(lease["leaseDuration"], "10s");
+        assert_eq!(lease["objectStore"]["destinationPath"], "s3://lease/");
+        assert_eq!(
+            lease["objectStore"]["s3Credentials"]["accessKeyId"]["name"],
+            "lease-s3"
+        );
+    }
+
     #[test]
     fn the_file_carries_the_replication_slots_settings() {
         let mut cluster = stored_cluster(3);

@@ -184,9 +184,10 @@ pub fn external_cluster_secrets(
 }
 
 /// The Secrets the object stores read their credentials and CA from — `spec.backup`'s (WAL
-/// archiving and base backups) and every `spec.externalClusters[].barmanObjectStore` — each named
+/// archiving and base backups), `spec.replica.fencingLease`'s (the federation's fencing lease,
+/// which the primary renews) and every `spec.externalClusters[].barmanObjectStore` — each named
 /// once, to mount where the manager reads them (`<credentials>/<secret>/<key>`). A missing one
-/// is an error naming its field: always for the backup store, only for an external cluster in use
+/// is an error naming its field: always for the backup and lease stores, only for an external cluster in use
 /// for the others. Pure.
 pub fn object_store_secrets(
     cluster: &pgfed_api::cluster::Cluster,
@@ -199,6 +200,13 @@ pub fn object_store_secrets(
         .as_ref()
         .and_then(|b| b.barman_object_store.as_ref())
         .map(|store| ("spec.backup.barmanObjectStore".to_string(), store, true));
+    let lease = cluster.spec.fencing_lease_store().map(|store| {
+        (
+            "spec.replica.fencingLease.objectStore".to_string(),
+            store,
+            true,
+        )
+    });
     let external = cluster
         .spec
         .external_clusters
@@ -214,7 +222,7 @@ pub fn object_store_secrets(
             })
         });
     let mut names = std::collections::BTreeSet::new();
-    for (path, store, required) in backup.into_iter().chain(external) {
+    for (path, store, required) in backup.into_iter().chain(lease).chain(external) {
         for (field, selector) in store.secret_selectors() {
             if exists(&selector.name) {
                 names.insert(selector.name.clone());
@@ -425,5 +433,33 @@ mod tests {
             "spec.backup.barmanObjectStore.s3Credentials.accessKeyId"
         );
         assert_eq!(err.name, "s3");
+    }
+
+    #[test]
+    fn the_fencing_lease_store_credentials_are_mounted_and_required() {
+        let mut cluster = stored_cluster(1);
+        cluster.spec = serde_json::from_value(serde_json::json!({
+            "instances": 1,
+            "replica": {"source": "b", "fencingLease": {
+                "federation": "f",
+                "objectStore": {
+                    "destinationPath": "s3://lease/",
+                    "s3Credentials": {
+                        "accessKeyId": {"name": "lease-s3", "key": "ACCESS_KEY_ID"},
+                        "secretAccessKey": {"name": "lease-s3", "key": "ACCESS_SECRET_KEY"}
+                    }
+                }
+            }}
+        }))
+        .expect("spec");
+        assert_eq!(
+            object_store_secrets(&cluster, |_| true),
+            Ok(vec!["lease-s3".to_string()])
+        );
+        let err = object_store_secrets(&cluster, |_| false).expect_err("missing");
+        assert_eq!(
+            err.field,
+            "spec.replica.fencingLease.objectStore.s3Credentials.accessKeyId"
+        );
     }
 }
