@@ -4,7 +4,7 @@
 //! storage and replays its archive, and its lag is reported. A switchover to `b` while `b`'s API
 //! server cannot be reached is refused and changes nothing. Then `spec.primary: b` moves the
 //! primary (demote → token → promote → follow) under a continuous write load with the federation
-//! controller killed at every step, and `spec.primary: a` moves it back with region b's member
+//! controller killed at every step it is seen in, and `spec.primary: a` moves it back with region b's member
 //! operator killed while `b` demotes. After each move the new primary accepts writes, has every
 //! row written before (every acknowledged one of the load), the former primary replays the new
 //! one's rows, and no member was re-cloned (its pods and volumes keep their UIDs). Last, a third
@@ -196,6 +196,8 @@ async fn a_federation_is_created_from_scratch_and_its_primary_moves_a_to_b_and_b
             // step: every acknowledged write is on b afterwards.
             a.sql("acks-table", "CREATE TABLE acks (i bigint PRIMARY KEY)").await;
             federation::start_writer(&hub, &ns_a, "writer", ("shop", "shop"), 0, 300, true).await;
+            // Some seconds of load before the switch, so the demotion meets a busy primary.
+            tokio::time::sleep(Duration::from_secs(10)).await;
             let (took, steps) = federation::switch(&hub, &ns_a, "shop", "b", |step| {
                 let region_a = region_a.clone();
                 async move {
