@@ -136,7 +136,7 @@ pub struct MemberOverrides {
 }
 
 /// Failover policy across regions.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FederationFailover {
     /// `Manual` (default): only a change of `spec.primary` moves the primary. `Automatic`: when the
@@ -158,6 +158,16 @@ pub struct FederationFailover {
     /// The most data an automatic failover may lose; no replica further behind is promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum_data_loss: Option<MaximumDataLoss>,
+    /// Where the fencing lease lives (`<destinationPath>/pgfed-fencing-lease.json`), in the same
+    /// shape as a member's `barmanObjectStore`. Required with `mode: Automatic`. Put it in a store
+    /// that stays reachable when any one region is lost (a multi-region bucket): the primary
+    /// region renews the lease there and the controller takes it over there before it promotes
+    /// another region; while neither can reach it, no region is promoted. Its credential Secrets
+    /// must exist in the Federation's namespace (the controller reads them) and in every member
+    /// Cluster's namespace (the instances read them). The store must support conditional writes
+    /// (S3 and S3-compatible stores, Azure Blob, Google Cloud Storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_object_store: Option<BarmanObjectStoreConfiguration>,
 }
 
 /// Bounds on data lost by an automatic failover.
@@ -234,6 +244,10 @@ pub struct FederationStatus {
     /// The planned switchover in progress, persisted so a restarted controller resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub switchover: Option<SwitchoverProgress>,
+    /// The automatic failover in progress, persisted before the fencing lease is taken over so
+    /// a restarted controller resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverProgress>,
     /// The last automatic failover and the data-loss bound recorded for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<FailoverRecord>,
@@ -340,6 +354,44 @@ pub struct SwitchoverProgress {
     pub message: Option<String>,
 }
 
+/// Steps of an automatic failover.
+pub mod failover_step {
+    /// The decision is recorded; the fencing lease is being taken over for the promoted member.
+    pub const TAKING_LEASE: &str = "TakingLease";
+    /// The lease is the promoted member's; it is told to promote, every reachable member to
+    /// follow it.
+    pub const PROMOTING: &str = "Promoting";
+}
+
+/// Progress of an automatic failover.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FailoverProgress {
+    /// The lost primary member.
+    pub from: String,
+    /// The member being promoted.
+    pub to: String,
+    /// `TakingLease` (the fencing lease passes to `to` at `epoch`, only if the lost primary has
+    /// not renewed it since) or `Promoting` (`to` promotes; the others follow it).
+    pub step: String,
+    /// The fencing epoch `to` holds the lease at.
+    pub epoch: i64,
+    /// When the failover was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Upper bound of WAL bytes lost: the lost primary's last known WAL position minus what `to`
+    /// had replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_bound_bytes: Option<i64>,
+    /// Upper bound of seconds of commits lost: the time the lost primary was last seen minus the
+    /// commit time of the last transaction `to` replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_bound_seconds: Option<i64>,
+    /// What the current step waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// An automatic failover that happened.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -353,6 +405,9 @@ pub struct FailoverRecord {
     /// Upper bound of WAL bytes lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss_bound_bytes: Option<i64>,
+    /// Upper bound of seconds of commits lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_bound_seconds: Option<i64>,
     /// Fencing epoch after the failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<i64>,

@@ -677,11 +677,22 @@ fn cases() -> Vec<Case> {
         },
         Case {
             kind: "Federation",
-            spec: "primary: a\nmembers:\n  - {name: a, region: eu, barmanObjectStore: {destinationPath: 's3://a/'}}\ntemplate: {instances: 1, storage: {size: 1Gi}}\nfailover: {mode: Automatic, primaryUnreachableTimeout: 30s, leaseDuration: 45s}",
+            spec: "primary: a\nmembers:\n  - {name: a, region: eu, barmanObjectStore: {destinationPath: 's3://a/'}}\ntemplate: {instances: 1, storage: {size: 1Gi}}\nfailover: {mode: Automatic, primaryUnreachableTimeout: 30s, leaseDuration: 45s, leaseObjectStore: {destinationPath: 's3://lease/'}}",
             want: &[(
                 "spec.failover.leaseDuration",
                 "shorter than primaryUnreachableTimeout",
             )],
+        },
+        Case {
+            kind: "Federation",
+            spec: "primary: a\nmembers:\n  - {name: a, region: eu, barmanObjectStore: {destinationPath: 's3://a/'}}\ntemplate: {instances: 1, storage: {size: 1Gi}}\nfailover: {mode: Automatic, leaseDuration: 2s}",
+            want: &[
+                (
+                    "spec.failover.leaseObjectStore",
+                    "required when mode is Automatic",
+                ),
+                ("spec.failover.leaseDuration", "below the 5s minimum"),
+            ],
         },
         Case {
             kind: "Federation",

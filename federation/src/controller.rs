@@ -9,8 +9,11 @@
 
 use crate::clients::MemberClients;
 use crate::detach;
+use crate::failover;
+use crate::lease_store::{LeaseRead, Leases};
 use crate::member::{self, Placement, Roles};
 use crate::metrics::{FederationLabels, Metrics};
+use crate::regional;
 use crate::status::{self, Observed};
 use crate::switchover::{self, MemberView, Standing};
 use chrono::Utc;
@@ -23,7 +26,7 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use pgfed_api::backup::Backup;
 use pgfed_api::cluster::{Cluster, ClusterSpec, condition as cluster_condition};
-use pgfed_api::federation::Federation;
+use pgfed_api::federation::{FailoverMode, Federation, failover_step, federation_phase};
 use pgfed_operator::webhook::secret::{ApiAccess, access};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +38,11 @@ pub const BUSY_REQUEUE: Duration = Duration::from_secs(3);
 pub const IDLE_REQUEUE: Duration = Duration::from_secs(30);
 /// Requeue while a replica member is behind (writes are flowing): its lag is reported this often.
 pub const LAGGING_REQUEUE: Duration = Duration::from_secs(10);
+/// Requeue with automatic failover: the fencing lease is read this often, which bounds how late
+/// a lost primary region is noticed past `primaryUnreachableTimeout`.
+pub const LEASE_REQUEUE: Duration = Duration::from_secs(5);
+/// Requeue while an automatic failover runs.
+pub const FAILOVER_REQUEUE: Duration = Duration::from_secs(1);
 /// Field manager of the member Clusters' fields the controller sets.
 pub const FIELD_MANAGER: &str = "pgfed-federation";
 /// Annotation on a member Cluster: the hash of the spec the controller last applied.
@@ -86,6 +94,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// The controller's metrics.
     pub metrics: Arc<Metrics>,
+    /// Fencing lease handles and observations, by Federation.
+    pub leases: Leases,
 }
 
 impl Context {
@@ -100,6 +110,7 @@ impl Context {
             members: MemberClients::counting(metrics.api_requests.clone()),
             client,
             metrics,
+            leases: Leases::default(),
         }
     }
 }
@@ -255,10 +266,14 @@ async fn event(
 pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let ns = fed.namespace().ok_or(ReconcileError::NoNamespace)?;
     let name = fed.name_any();
-    let mut reads = Vec::new();
-    for m in &fed.spec.members {
-        reads.push(read_member(&ctx, &fed, &ns, m).await);
-    }
+    // In parallel: an unreachable member's API server costs its timeout once, not per member.
+    let reads: Vec<Read> = futures::future::join_all(
+        fed.spec
+            .members
+            .iter()
+            .map(|m| read_member(&ctx, &fed, &ns, m)),
+    )
+    .await;
     let old = fed.status.clone().unwrap_or_default();
     // Members removed from spec.members: detached, or listed until they can be.
     let mut not_detached = Vec::new();
@@ -323,23 +338,173 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         })
         .collect();
     let now = Utc::now();
-    let plan = switchover::plan(&switchover::Input {
-        wanted: &fed.spec.primary,
-        generation: fed.metadata.generation,
-        holder: old.current_primary.as_deref(),
-        progress: old.switchover.as_ref(),
-        members: &views,
-        step_timeout: chrono::Duration::from_std(step_timeout)
-            .unwrap_or(chrono::Duration::minutes(10)),
-        now,
-    });
-
-    // The decision is persisted before any member is told: a turn that cannot record where the
-    // switchover is changes nothing, and a restarted controller resumes from the record.
-    let mut busy = plan.progress.is_some();
     let observed: Vec<Observed> = reads.iter().map(|r| r.observed.clone()).collect();
+    let holder_now = old
+        .current_primary
+        .clone()
+        .unwrap_or_else(|| fed.spec.primary.clone());
+
+    // Automatic failover: the fencing lease as read now, and whether the primary region is lost.
+    let lease_cfg = member::fencing_lease(&fed);
+    let uid = fed.uid().unwrap_or_default();
+    let lease_read = match &lease_cfg {
+        Some(cfg) => Some(
+            ctx.leases
+                .read(&ctx.client, &fed, cfg, regional::unreachable_timeout(&fed))
+                .await,
+        ),
+        None => {
+            ctx.leases.forget(&uid);
+            None
+        }
+    };
+    let lease_view = lease_read.as_ref().and_then(LeaseRead::view);
+    let mut decision = None;
+    let failover_turn = match (&old.failover, &lease_cfg) {
+        (Some(progress), None) if progress.step == failover_step::TAKING_LEASE => {
+            Some(regional::Turn {
+                plan: switchover::Plan {
+                    roles: Default::default(),
+                    holder: progress.from.clone(),
+                    events: vec![(
+                        true,
+                        "FailoverAbandoned",
+                        format!(
+                            "automatic failover from {} to {} abandoned: failover.mode is no longer Automatic; nothing was changed",
+                            progress.from, progress.to
+                        ),
+                    )],
+                    ..switchover::Plan::default()
+                },
+                progress: None,
+                record: None,
+                lease: regional::LeaseAction::Keep,
+                set_spec_primary: None,
+            })
+        }
+        (Some(progress), _) => Some(regional::advance(progress, lease_view, &views, now)),
+        (None, Some(_)) if old.switchover.is_none() => {
+            let members = regional::candidates(&observed);
+            let d = failover::decide(&failover::Input {
+                mode: FailoverMode::Automatic,
+                lease: lease_view,
+                primary: &holder_now,
+                primary_system_id: regional::primary_system_id(&old, &observed, &holder_now),
+                primary_position: regional::primary_position(&old, &holder_now),
+                members: &members,
+                limit: regional::data_loss_limit(&fed),
+                switchover_in_progress: false,
+            });
+            let turn = match &d {
+                failover::Decision::Promote {
+                    member,
+                    epoch,
+                    data_loss_bound_bytes,
+                    data_loss_bound_seconds,
+                } => {
+                    let progress = regional::start(
+                        &holder_now,
+                        member,
+                        *epoch,
+                        *data_loss_bound_bytes,
+                        *data_loss_bound_seconds,
+                        now,
+                    );
+                    let mut turn = regional::advance(&progress, lease_view, &views, now);
+                    turn.plan.events.insert(
+                        0,
+                        (
+                            true,
+                            "FailoverStarted",
+                            format!(
+                                "{holder_now} is lost (its fencing lease has not changed for {}s): promoting {member}",
+                                lease_view.map(|l| l.unchanged_for.as_secs()).unwrap_or_default()
+                            ),
+                        ),
+                    );
+                    Some(turn)
+                }
+                _ => None,
+            };
+            decision = Some(d);
+            turn
+        }
+        _ => None,
+    };
+    let deposed = old
+        .last_failover
+        .as_ref()
+        .filter(|f| Some(f.to.as_str()) == old.current_primary.as_deref())
+        .map(|f| f.from.as_str());
+    let plan = match &failover_turn {
+        Some(turn) => turn.plan.clone(),
+        None => switchover::plan(&switchover::Input {
+            wanted: &fed.spec.primary,
+            generation: fed.metadata.generation,
+            holder: old.current_primary.as_deref(),
+            progress: old.switchover.as_ref(),
+            members: &views,
+            deposed,
+            step_timeout: chrono::Duration::from_std(step_timeout)
+                .unwrap_or(chrono::Duration::minutes(10)),
+            now,
+        }),
+    };
+
+    // The decision is persisted before any member is told and before the lease is taken over: a
+    // turn that cannot record where the switchover or failover is changes nothing, and a
+    // restarted controller resumes from the record.
+    let mut busy = plan.progress.is_some();
     let mut new_status = status::build(&fed, &observed, &plan, now);
     new_status.members.extend(not_detached);
+    if let Some(turn) = &failover_turn {
+        new_status.failover = turn.progress.clone();
+        if let Some(record) = &turn.record {
+            new_status.last_failover = Some(record.clone());
+        }
+        if turn.progress.is_some() {
+            busy = true;
+            new_status.phase = Some(federation_phase::FAILING_OVER.to_string());
+        }
+    }
+    if let Some(read) = &lease_read {
+        let lease_state = match read {
+            LeaseRead::Unreadable(why) => Err(why.as_str()),
+            LeaseRead::Absent => Ok(None),
+            LeaseRead::Seen { view, .. } => Ok(Some(view)),
+        };
+        let (ok, reason, message) =
+            regional::condition(lease_state, decision.as_ref(), new_status.failover.as_ref());
+        let c = pgfed_operator::cluster::status::condition(
+            status::condition::AUTOMATIC_FAILOVER,
+            ok,
+            reason,
+            message,
+            fed.metadata.generation,
+            now,
+        );
+        pgfed_operator::cluster::status::set_condition(&mut new_status.conditions, c);
+    } else {
+        new_status
+            .conditions
+            .retain(|c| c.type_ != status::condition::AUTOMATIC_FAILOVER);
+    }
+    // A completed failover names the promoted member in spec.primary before the status drops
+    // the progress, so no switchover back to the lost region starts on its own.
+    if let Some(to) = failover_turn
+        .as_ref()
+        .and_then(|t| t.set_spec_primary.as_ref())
+        && fed.spec.primary != *to
+    {
+        let api: Api<Federation> = Api::namespaced(ctx.client.clone(), &ns);
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"primary": to}})),
+        )
+        .await
+        .map_err(ReconcileError::Hub)?;
+    }
     if observed
         .iter()
         .any(|o| o.view.standing == Standing::Unknown)
@@ -381,6 +546,52 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         }
         event(&ctx, &fed.object_ref(&()), *warning, reason, note.clone()).await;
     }
+    // The fencing lease: taken over for a failover's target, or handed from a demoted primary to
+    // the member that holds or takes the primary. A member about to promote is not told to
+    // while the lease still names another member (its manager would fence it at once).
+    let taking = match progress_step(&plan) {
+        Some(step) if step != switchover::step::DEMOTING => plan
+            .progress
+            .as_ref()
+            .map_or(plan.holder.clone(), |p| p.to.clone()),
+        _ => plan.holder.clone(),
+    };
+    let mut held_back: Option<String> = None;
+    if let (Some(cfg), Some(LeaseRead::Seen { stored, view })) = (&lease_cfg, &lease_read) {
+        let to = match failover_turn.as_ref().map(|t| &t.lease) {
+            Some(regional::LeaseAction::TakeOver { to }) => Some(to.clone()),
+            Some(regional::LeaseAction::Keep) => None,
+            None => regional::handover(view, &taking, &views).then(|| taking.clone()),
+        };
+        if let Some(to) = to {
+            busy = true;
+            match ctx
+                .leases
+                .take_over(&ctx.client, &fed, cfg, stored, &to)
+                .await
+            {
+                Ok(taken) => {
+                    tracing::info!(federation = %name, from = %view.holder, to = %to, epoch = taken.lease.epoch, "fencing lease taken over");
+                    event(
+                        &ctx,
+                        &fed.object_ref(&()),
+                        false,
+                        "FencingLeaseTakenOver",
+                        format!(
+                            "the fencing lease passed from {} (epoch {}) to {to} (epoch {})",
+                            view.holder, view.epoch, taken.lease.epoch
+                        ),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    tracing::warn!(federation = %name, to = %to, error = %e, "taking the fencing lease over failed; retrying");
+                    held_back = Some(to);
+                }
+            }
+        }
+    }
+
     // Member Clusters: created (a replica once the holder has a base backup) or brought to what
     // the plan tells them.
     let holder_cluster = reads
@@ -408,12 +619,28 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
                 continue;
             }
         }
+        if held_back.as_deref() == Some(member_name.as_str()) {
+            continue;
+        }
         let existing = r.cluster.as_ref().map(|c| &c.spec);
-        let Some(spec) =
+        let Some(mut spec) =
             member::member_spec(&fed, member_name, &roles, existing, Some(&plan.holder))
         else {
             continue;
         };
+        if *member_name == taking
+            && let Some(read) = &lease_read
+        {
+            let carries = existing
+                .and_then(|s| s.replica.as_ref())
+                .is_some_and(|r| r.fencing_lease.is_some());
+            let absent = matches!(read, LeaseRead::Absent);
+            if !regional::armed(read.view(), absent, member_name, carries)
+                && let Some(replica) = spec.replica.as_mut()
+            {
+                replica.fencing_lease = None;
+            }
+        }
         let hash = spec_hash(&spec);
         let applied = r
             .cluster
@@ -470,13 +697,25 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         }
     }
 
-    Ok(Action::requeue(if busy {
+    let requeue = if new_status.failover.is_some() {
+        FAILOVER_REQUEUE
+    } else if busy {
         BUSY_REQUEUE
     } else if new_status.max_lag_bytes.unwrap_or_default() > 0 {
         LAGGING_REQUEUE
     } else {
         IDLE_REQUEUE
+    };
+    Ok(Action::requeue(if lease_cfg.is_some() {
+        requeue.min(LEASE_REQUEUE)
+    } else {
+        requeue
     }))
+}
+
+/// The step of the switchover in `plan`, if one runs.
+fn progress_step(plan: &switchover::Plan) -> Option<&str> {
+    plan.progress.as_ref().map(|p| p.step.as_str())
 }
 
 /// Why a removed member's Cluster could not be detached this turn (retried next turn).

@@ -11,9 +11,9 @@
 use kube::ResourceExt;
 use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, BootstrapRecovery, Cluster, ClusterSpec,
-    ExternalCluster, PostgresConfiguration, ReplicaClusterConfiguration,
+    ExternalCluster, FencingLeaseConfiguration, PostgresConfiguration, ReplicaClusterConfiguration,
 };
-use pgfed_api::federation::{Federation, FederationMember};
+use pgfed_api::federation::{FailoverMode, Federation, FederationMember};
 
 /// `replication.partialWalUploadInterval` when the Federation does not say.
 pub const DEFAULT_PARTIAL_WAL_UPLOAD_INTERVAL: &str = "5s";
@@ -122,6 +122,7 @@ pub fn member_spec(
         primary: Some(roles.primary.clone()),
         source,
         promotion_token: roles.promotion_token.clone(),
+        fencing_lease: fencing_lease(fed),
         ..ReplicaClusterConfiguration::default()
     });
 
@@ -137,6 +138,34 @@ pub fn member_spec(
         (None, _) => spec.template.bootstrap.clone(),
     };
     Some(out)
+}
+
+/// The fencing lease every member is given with `failover.mode: Automatic` (the primary
+/// member's primary renews it; the others only carry it, ready for their promotion); `None`
+/// otherwise, or without `failover.leaseObjectStore` (admission refuses that).
+pub fn fencing_lease(fed: &Federation) -> Option<FencingLeaseConfiguration> {
+    let failover = fed.spec.failover.as_ref()?;
+    if failover.mode != Some(FailoverMode::Automatic) {
+        return None;
+    }
+    Some(FencingLeaseConfiguration {
+        object_store: failover.lease_object_store.clone()?,
+        federation: lease_identity(fed),
+        key: None,
+        holder: None,
+        lease_duration: failover.lease_duration.clone(),
+    })
+}
+
+/// The Federation as named in its fencing lease: `<namespace>/<name>/<uid>`, so a lease left at
+/// the same key by a deleted Federation of the same name is never taken for this one's.
+pub fn lease_identity(fed: &Federation) -> String {
+    format!(
+        "{}/{}/{}",
+        fed.namespace().unwrap_or_default(),
+        fed.name_any(),
+        fed.uid().unwrap_or_default()
+    )
 }
 
 /// The member's object store, with its server name defaulted to its Cluster's name (where the
@@ -243,6 +272,38 @@ mod tests {
             primary: primary.into(),
             promotion_token: None,
         }
+    }
+
+    #[test]
+    fn every_member_carries_the_fencing_lease_only_with_automatic_failover() {
+        let mut f = fed();
+        let lease_of = |f: &Federation, m: &str| {
+            member_spec(f, m, &roles("a"), None, None)
+                .and_then(|s| s.replica)
+                .and_then(|r| r.fencing_lease)
+        };
+        assert_eq!(lease_of(&f, "a"), None);
+        f.spec.failover = Some(pgfed_api::federation::FederationFailover {
+            mode: Some(FailoverMode::Automatic),
+            lease_duration: Some("20s".into()),
+            lease_object_store: Some(pgfed_api::barman::BarmanObjectStoreConfiguration {
+                destination_path: "s3://leases/shop".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        for m in ["a", "b", "c"] {
+            let lease = lease_of(&f, m).expect("lease");
+            assert_eq!(lease.federation, "demo/shop/u");
+            assert_eq!(lease.object_store.destination_path, "s3://leases/shop");
+            assert_eq!(lease.lease_duration.as_deref(), Some("20s"));
+            // The holder defaults to replica.self: the member's name.
+            assert_eq!(lease.holder, None);
+        }
+        if let Some(failover) = f.spec.failover.as_mut() {
+            failover.mode = Some(FailoverMode::Manual);
+        }
+        assert_eq!(lease_of(&f, "b"), None);
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub mod condition {
     pub const REPLICAS_IN_SYNC: &str = "ReplicasInSync";
     /// The switchover `spec.primary` asks for can run (false: refused, with why).
     pub const SWITCHOVER_ALLOWED: &str = "SwitchoverAllowed";
+    /// With `failover.mode: Automatic`: true while the primary renews the fencing lease and a
+    /// lost primary region would be failed over; false with why not (lease unreadable, no
+    /// member could be promoted, a failover running).
+    pub const AUTOMATIC_FAILOVER: &str = "AutomaticFailover";
 }
 
 /// One member as observed this turn.
@@ -165,16 +169,31 @@ pub fn build(
             } else if o.view.standing != Standing::Replica {
                 conditions.retain(|c| c.type_ != LAGGING);
             }
+            // An unreachable member keeps what was last known of its data (a regional failover
+            // measures its data-loss bound against the lost primary's last position).
+            let known = |now: Option<String>, then: fn(&MemberStatus) -> Option<String>| {
+                if o.view.reachable {
+                    now
+                } else {
+                    now.or_else(|| before.and_then(then))
+                }
+            };
             MemberStatus {
                 name: o.view.name.clone(),
                 region: Some(o.region.clone()),
                 reachable: o.view.reachable,
                 role: role(o.view.standing),
                 phase: c.and_then(|c| c.phase.clone()),
-                timeline: o.view.timeline,
-                system_identifier: o.view.system_id.clone(),
-                lsn: position.map(|p| p.lsn.clone()),
-                last_replay_time: position.and_then(|p| p.last_replay_time.clone()),
+                timeline: o.view.timeline.or_else(|| {
+                    before
+                        .filter(|_| !o.view.reachable)
+                        .and_then(|m| m.timeline)
+                }),
+                system_identifier: known(o.view.system_id.clone(), |m| m.system_identifier.clone()),
+                lsn: known(position.map(|p| p.lsn.clone()), |m| m.lsn.clone()),
+                last_replay_time: known(position.and_then(|p| p.last_replay_time.clone()), |m| {
+                    m.last_replay_time.clone()
+                }),
                 lag_bytes: lag.bytes,
                 lag_seconds: lag.seconds,
                 last_seen: last_seen(before, o.view.reachable, now),

@@ -100,6 +100,10 @@ pub struct Input<'a> {
     pub progress: Option<&'a SwitchoverProgress>,
     /// Every member, in `spec.members` order.
     pub members: &'a [MemberView],
+    /// The primary an automatic failover moved away from (`status.lastFailover.from`, while the
+    /// holder is the member it promoted): a member still told it is the primary is that lost
+    /// region come back, re-pointed at the holder like the others rather than left alone.
+    pub deposed: Option<&'a str>,
     /// How long a step may take before it is reported as stuck.
     pub step_timeout: Duration,
     /// Now.
@@ -228,7 +232,8 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .iter()
             .filter_map(|m| {
                 let told = m.told.as_ref()?;
-                (told.primary != holder).then(|| format!("{} is told {}", m.name, told.primary))
+                (told.primary != holder && Some(told.primary.as_str()) != input.deposed)
+                    .then(|| format!("{} is told {}", m.name, told.primary))
             })
             .collect();
         if !astray.is_empty() {
@@ -455,6 +460,7 @@ mod tests {
             holder,
             progress,
             members,
+            deposed: None,
             step_timeout: Duration::minutes(10),
             now: now(),
         }
@@ -545,6 +551,37 @@ mod tests {
             (p.refused.clone(), told(&p)),
             (None, vec![t("a", "b", None), t("b", "b", None)])
         );
+    }
+
+    #[test]
+    fn the_region_an_automatic_failover_left_is_re_pointed_when_it_returns() {
+        let said = |p: &str| {
+            Some(Roles {
+                primary: p.into(),
+                promotion_token: None,
+            })
+        };
+        // a was lost, b was promoted; a's Cluster still names itself the primary.
+        let members = [
+            MemberView {
+                told: said("a"),
+                ..view("a", Standing::Primary)
+            },
+            MemberView {
+                told: said("b"),
+                ..view("b", Standing::Primary)
+            },
+        ];
+        let mut i = input("b", Some("b"), None, &members);
+        i.deposed = Some("a");
+        let p = plan(&i);
+        assert_eq!(
+            (p.refused.clone(), told(&p)),
+            (None, vec![t("a", "b", None), t("b", "b", None)])
+        );
+        // Without the record, the same state is left alone for a person to look at.
+        i.deposed = None;
+        assert!(plan(&i).refused.is_some());
     }
 
     #[test]

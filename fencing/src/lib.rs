@@ -17,4 +17,4 @@ pub mod store;
 
 pub use decide::{HolderClock, Observation};
 pub use lease::{FORMAT_VERSION, Lease, Stored, Version};
-pub use store::{FencingLease, LeaseError};
+pub use store::{FencingLease, LeaseError, lease_path};

@@ -113,6 +113,17 @@ impl LeaseError {
     }
 }
 
+/// The object path of a lease at `key` below `prefix` (the path part of the store's
+/// `destinationPath` inside its bucket; empty at the root of a bucket). Pure.
+pub fn lease_path(prefix: &str, key: &str) -> Path {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        Path::from(key)
+    } else {
+        Path::from(format!("{prefix}/{key}"))
+    }
+}
+
 /// The fencing lease of one federation, at one key of one store.
 #[derive(Clone)]
 pub struct FencingLease {

@@ -4,7 +4,7 @@ use super::formats::{check_dns_1035_label, check_dns_label, parse_duration, pars
 use super::{
     FieldErrors, check_unique, validate_cluster, validate_cluster_update, validate_object_store,
 };
-use crate::federation::{FederationMember, FederationSpec};
+use crate::federation::{FailoverMode, FederationMember, FederationSpec};
 use crate::postgres_params::check_user_parameter;
 use std::time::Duration;
 
@@ -276,6 +276,28 @@ fn check_failover(errors: &mut FieldErrors, spec: &FederationSpec) {
                 unreachable.as_secs_f64()
             ),
         );
+    }
+    if let Some(lease) = lease
+        && lease < crate::cluster::MIN_FENCING_LEASE_DURATION
+    {
+        errors.push(
+            "spec.failover.leaseDuration",
+            format!(
+                "{}s is below the {}s minimum: the primary renews every third of it, and a shorter lease would stop it over an object store's ordinary hiccups",
+                lease.as_secs_f64(),
+                crate::cluster::MIN_FENCING_LEASE_DURATION.as_secs()
+            ),
+        );
+    }
+    match (&failover.mode, &failover.lease_object_store) {
+        (Some(FailoverMode::Automatic), None) => errors.push(
+            "spec.failover.leaseObjectStore",
+            "required when mode is Automatic: the fencing lease that stops the old primary region before another is promoted lives there",
+        ),
+        (_, Some(store)) => {
+            validate_object_store(errors, "spec.failover.leaseObjectStore", store)
+        }
+        _ => {}
     }
     if let Some(loss) = &failover.maximum_data_loss {
         if let Some(bytes) = &loss.bytes {

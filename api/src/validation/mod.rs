@@ -3,7 +3,7 @@
 
 mod cluster;
 mod cluster_update;
-mod federation;
+pub mod federation;
 pub mod formats;
 pub mod not_implemented;
 mod object_store;

@@ -117,12 +117,7 @@ impl Settings {
     /// The object path of the lease: `<destinationPath>/<key>`, `prefix` being the path part
     /// of `destinationPath` inside its bucket. Pure.
     pub fn object_path(&self, prefix: &str) -> ObjPath {
-        let prefix = prefix.trim_matches('/');
-        if prefix.is_empty() {
-            ObjPath::from(self.lease.key())
-        } else {
-            ObjPath::from(format!("{prefix}/{}", self.lease.key()))
-        }
+        pgfed_fencing::lease_path(prefix, self.lease.key())
     }
 
     fn open(&self) -> Result<FencingLease, FencingLeaseError> {

@@ -1,0 +1,226 @@
+//! Automatic regional failover with the primary region cut off (`tests/kind-multi/fault
+//! cut-region`). The Federation lives in region b (the hub, whose federation controller must
+//! survive the loss of region a), its primary member `a` in region a, its replica member `b` in
+//! the hub, and the fencing lease in the object store. Region a is cut off from region b and from
+//! the object store under a continuous write load in region a:
+//! - a's primary cannot renew the lease and stops accepting writes within `leaseDuration`;
+//! - once the lease has not changed for `primaryUnreachableTimeout`, the controller takes it over
+//!   for `b` at the next epoch, `b` promotes, and the failover is recorded in
+//!   `status.lastFailover` with its data-loss bound, `spec.primary` set to `b`;
+//! - no write was acknowledged in region a after `b` became writable, and `b` accepts writes.
+//!
+//! Then region a is healed: its primary stays fenced (the lease is `b`'s), it is told to follow `b`
+//! and never accepts a write again; the federation reports exactly one primary.
+//!
+//! It cuts a whole region, so it runs alone (`destructive_*`).
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::{Api, DynamicObject, PostParams};
+use pgfed_e2e::backups::store_in;
+use pgfed_e2e::{cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Heals the cut region however the test ends.
+struct Cut(String);
+
+impl Cut {
+    fn region(region: &str) -> Cut {
+        pgfed_e2e::fault(&["cut-region", region]);
+        Cut(region.to_string())
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        if let Err(e) = pgfed_e2e::try_fault(&["heal-region", &self.0]) {
+            eprintln!("healing {}: {e}", self.0);
+        }
+    }
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+fn member<'a>(status: &'a Value, name: &str) -> Option<&'a Value> {
+    status["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+async fn sql(client: &Client, ns: &str, pod: &str, query: &str) -> String {
+    cluster::query_with_login(client, ns, pod, "origin", "shop", "shop-rw", query).await
+}
+
+/// One INSERT through `shop-rw` of `ns`, giving up on the connection after 5 s: whether it ran,
+/// and what psql printed.
+async fn try_write(client: &Client, ns: &str, pod: &str) -> (bool, String) {
+    let script = "PGCONNECT_TIMEOUT=5 psql -h shop-rw -qtAc \"INSERT INTO marks VALUES ('in-a-after') RETURNING 'written'\" 2>&1";
+    let mut manifest = pgfed_e2e::psql_client_pod(pod, "origin", script);
+    manifest["spec"]["volumes"][0]["secret"]["secretName"] = json!("shop-ca");
+    pgfed_e2e::run_pod(client, ns, manifest, Duration::from_secs(90)).await
+}
+
+#[tokio::test]
+async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_its_loss_bound() {
+    let all = regions();
+    let (region_a, region_b) = (all[0].clone(), all[1].clone());
+    with_temp_namespace(&region_b, |hub, ns_b| async move {
+        with_temp_namespace(&region_a, |client_a, ns_a| async move {
+            let store = pgfed_e2e::backups::ObjectStore::load();
+            pgfed_e2e::backups::s3_secret(&hub, &ns_b, &store).await;
+            pgfed_e2e::backups::s3_secret(&client_a, &ns_a, &store).await;
+            let kubeconfig = federation::member_kubeconfig(&region_a, &client_a).await;
+            federation::kubeconfig_secret(&hub, &ns_b, "region-a-kubeconfig", &kubeconfig).await;
+
+            let lease_duration = 10;
+            let unreachable_timeout = 30;
+            let fed: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "pgfed.io/v1", "kind": "Federation",
+                "metadata": {"name": "shop"},
+                "spec": {
+                    "primary": "a",
+                    "members": [
+                        {"name": "a", "region": region_a, "namespace": ns_a,
+                         "kubeconfigSecretRef": {"name": "region-a-kubeconfig", "key": "kubeconfig"},
+                         "barmanObjectStore": store_in(&store, &store.bucket, &ns_a)},
+                        {"name": "b", "region": region_b,
+                         "barmanObjectStore": store_in(&store, &store.bucket_b, &ns_b)}
+                    ],
+                    "template": {
+                        "instances": 1,
+                        "storage": {"size": "1Gi"},
+                        "postgresql": {"parameters": {"archive_timeout": "10s"}}
+                    },
+                    "failover": {
+                        "mode": "Automatic",
+                        "leaseDuration": format!("{lease_duration}s"),
+                        "primaryUnreachableTimeout": format!("{unreachable_timeout}s"),
+                        "leaseObjectStore": store_in(&store, &store.bucket_b, &format!("fencing-{ns_b}"))
+                    }
+                }
+            }))
+            .expect("federation");
+            let created = Instant::now();
+            Api::<DynamicObject>::namespaced_with(hub.clone(), &ns_b, &pgfed_resource("Federation"))
+                .create(&PostParams::default(), &fed)
+                .await
+                .expect("create Federation");
+            let status = federation::wait_status(&hub, &ns_b, "shop", "a primary, b replaying, automatic failover armed",
+                Duration::from_secs(600), |s| {
+                    s["phase"] == "Healthy"
+                        && member(s, "a").is_some_and(|m| m["role"] == "primary")
+                        && member(s, "b").is_some_and(|m| m["role"] == "replica")
+                        && condition(s, "AutomaticFailover").is_some_and(|c| c["status"] == "True")
+                }).await;
+            println!("federation healthy and armed in {:.0} s: {}", created.elapsed().as_secs_f64(),
+                condition(&status, "AutomaticFailover").map(|c| c["message"].to_string()).unwrap_or_default());
+
+            // The same application credentials on both sides (b is a copy of a's system).
+            let app: Secret = Api::<Secret>::namespaced(client_a.clone(), &ns_a).get("shop-app").await.expect("shop-app");
+            for (client, ns) in [(&client_a, &ns_a), (&hub, &ns_b)] {
+                let copy: Secret = serde_json::from_value(json!({"metadata": {"name": "origin-app"}, "data": app.data}))
+                    .expect("secret");
+                Api::<Secret>::namespaced((*client).clone(), ns)
+                    .create(&PostParams::default(), &copy)
+                    .await
+                    .expect("copy the app credentials");
+            }
+            sql(&client_a, &ns_a, "tables", "CREATE TABLE marks (label text); INSERT INTO marks VALUES ('before'); CREATE TABLE acks (i bigint PRIMARY KEY)").await;
+            let mut attempt = 0u32;
+            wait_until("b to replay a's first row", Duration::from_secs(300), Duration::from_secs(5), || {
+                attempt += 1;
+                let (hub, ns_b) = (hub.clone(), ns_b.clone());
+                async move {
+                    let n = sql(&hub, &ns_b, &format!("marks-{attempt}"), "SELECT count(*) FROM marks WHERE label = 'before'").await;
+                    if n == "1" { Ok(()) } else { Err(format!("{n} rows")) }
+                }
+            }).await;
+
+            // A continuous write load in region a, then region a cut off.
+            federation::start_writer(&client_a, &ns_a, "writer", ("origin", "shop"), 0, 600, true).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let cut_at = now_unix();
+            let cut = Cut::region(&region_a);
+            println!("cut {region_a} off at {cut_at:.1}");
+
+            let failed_over = federation::wait_status(&hub, &ns_b, "shop", "b promoted by the automatic failover",
+                Duration::from_secs(300), |s| {
+                    s["currentPrimary"] == "b"
+                        && s["failover"].is_null()
+                        && s["lastFailover"]["to"] == "b"
+                        && member(s, "b").is_some_and(|m| m["role"] == "primary")
+                }).await;
+            let promoted_seen = now_unix();
+            let record = &failed_over["lastFailover"];
+            println!("failover recorded {:.1} s after the cut (seen): {record}", promoted_seen - cut_at);
+            assert_eq!(record["from"], "a", "{record}");
+            assert!(record["epoch"].as_i64().is_some_and(|e| e >= 2), "the lease passed to a new epoch: {record}");
+            assert!(record["dataLossBoundBytes"].is_i64(), "the data-loss bound is recorded: {record}");
+            let fed_now = federation::api(&hub, &ns_b).get("shop").await.expect("federation");
+            assert_eq!(fed_now.data["spec"]["primary"], "b", "spec.primary follows the failover");
+
+            // b accepts writes.
+            sql(&hub, &ns_b, "after-failover", "INSERT INTO marks VALUES ('in-b')").await;
+            assert_eq!(sql(&hub, &ns_b, "b-writable", "SELECT pg_is_in_recovery()").await, "f");
+
+            // Region a's writer got nothing acknowledged after b became writable: a fenced itself
+            // within the lease duration, long before the controller took its lease over.
+            let acked = federation::acknowledged(&client_a, &ns_a, "writer").await;
+            let last_ack = acked.iter().map(|(_, t)| *t).fold(0.0_f64, f64::max);
+            println!("{} writes acknowledged in {region_a}, the last {:.1} s after the cut", acked.len(), last_ack - cut_at);
+            let promoted_at = chrono::DateTime::parse_from_rfc3339(record["at"].as_str().unwrap_or_default())
+                .map(|t| t.timestamp() as f64)
+                .expect("lastFailover.at");
+            assert!(last_ack < promoted_at, "a write was acknowledged in {region_a} at {last_ack:.1}, after b was promoted at {promoted_at:.0}");
+            assert!(!acked.is_empty(), "the writer got nothing acknowledged before the cut");
+            // What b has of them: everything up to the data-loss bound.
+            let list = acked.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(",");
+            let present: usize = sql(&hub, &ns_b, "acks-on-b", &format!("SELECT count(*) FROM acks WHERE i IN ({list})"))
+                .await
+                .parse()
+                .unwrap_or_default();
+            println!("{present} of {} acknowledged writes on b; recorded bound {} bytes, {} s",
+                acked.len(), record["dataLossBoundBytes"], record["dataLossBoundSeconds"]);
+            let first_lost = acked.iter().skip(present).map(|(_, t)| *t).fold(f64::MAX, f64::min);
+            if first_lost < f64::MAX {
+                println!("writes lost from {:.1} s before the cut", cut_at - first_lost);
+            }
+
+            // Region a returns: its primary stays fenced (the lease is b's) and it is told to
+            // follow b; nothing in region a accepts writes, the federation has one primary.
+            drop(cut);
+            let healed = now_unix();
+            let returned = federation::wait_status(&hub, &ns_b, "shop", "a reachable again, b the only primary",
+                Duration::from_secs(300), |s| {
+                    member(s, "a").is_some_and(|m| m["reachable"] == true && m["role"] != "primary")
+                        && condition(s, "PrimaryConsistent").is_some_and(|c| c["status"] == "True")
+                        && s["currentPrimary"] == "b"
+                }).await;
+            println!("{region_a} back {:.0} s after healing: {}", now_unix() - healed, member(&returned, "a").cloned().unwrap_or_default());
+            let cluster_a = Api::<DynamicObject>::namespaced_with(client_a.clone(), &ns_a, &pgfed_resource("Cluster"))
+                .get("shop")
+                .await
+                .expect("a's Cluster");
+            assert_eq!(cluster_a.data["spec"]["replica"]["primary"], "b", "a is told to follow b");
+            let (_, answer) = try_write(&client_a, &ns_a, "a-refuses").await;
+            println!("a write attempted in {region_a}: {}", answer.trim());
+            assert!(!answer.contains("written"), "region a accepted a write after the failover: {answer}");
+        })
+        .await;
+    })
+    .await;
+}
