@@ -174,10 +174,14 @@ pub struct FederationFailover {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct MaximumDataLoss {
-    /// Maximum WAL bytes behind the last known primary position, as a quantity (e.g. `64Mi`).
+    /// Maximum WAL bytes a promoted member may be behind the lost primary's last recorded WAL
+    /// position, as a quantity (e.g. `64Mi`). What the primary wrote after that record is not
+    /// known; `seconds` bounds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<String>,
-    /// Maximum seconds behind the last known primary commit time.
+    /// Maximum seconds of commits lost: the lost primary's last fencing lease renewal plus the
+    /// lease duration (when it stopped accepting writes at the latest) minus the commit time of
+    /// the last transaction the promoted member replayed, both on the primary's clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<i64>,
 }
@@ -379,12 +383,14 @@ pub struct FailoverProgress {
     /// When the failover was decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
-    /// Upper bound of WAL bytes lost: the lost primary's last known WAL position minus what `to`
-    /// had replayed.
+    /// WAL bytes of the lost primary's last recorded position that `to` had not replayed. A
+    /// lower bound: the primary may have written more before it fenced itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss_bound_bytes: Option<i64>,
-    /// Upper bound of seconds of commits lost: the time the lost primary was last seen minus the
-    /// commit time of the last transaction `to` replayed.
+    /// Upper bound of the commit-time window lost, seconds: the lost primary's last fencing
+    /// lease renewal plus the lease duration (it stopped accepting writes by then) minus the
+    /// commit time of the last transaction `to` replayed; both times are on the lost primary's
+    /// clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss_bound_seconds: Option<i64>,
     /// What the current step waits for.
@@ -402,10 +408,11 @@ pub struct FailoverRecord {
     pub to: String,
     /// When it happened.
     pub at: String,
-    /// Upper bound of WAL bytes lost.
+    /// WAL bytes of the lost primary's last recorded position the promoted member had not
+    /// replayed (a lower bound of the WAL lost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss_bound_bytes: Option<i64>,
-    /// Upper bound of seconds of commits lost.
+    /// Upper bound of the commit-time window lost, seconds (see `failover.dataLossBoundSeconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss_bound_seconds: Option<i64>,
     /// Fencing epoch after the failover.

@@ -56,6 +56,8 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(600);
 pub const HUB_API_ACCESS: &[ApiAccess] = &[
     access("pgfed.io", "federations", "list"),
     access("pgfed.io", "federations", "watch"),
+    // spec.primary, set to the member an automatic failover promoted.
+    access("pgfed.io", "federations", "patch"),
     access("pgfed.io", "federations/status", "patch"),
     // The kubeconfigs of the members in other Kubernetes clusters.
     access("", "secrets", "get"),

@@ -38,6 +38,10 @@ pub struct LeaseView {
     pub expired: bool,
     /// How long it has been unchanged, on the controller's clock.
     pub unchanged_for: Duration,
+    /// The latest time its holder can have accepted a write, on the holder's own clock: its last
+    /// renewal plus the lease duration (it fences itself by then). Commit times in WAL are on the
+    /// same clock, so the seconds lost are bounded without comparing clocks across regions.
+    pub writes_until: Option<DateTime<Utc>>,
 }
 
 /// One member as the controller observed it.
@@ -333,8 +337,13 @@ fn qualify<'a>(input: &Input<'_>, member: &'a MemberState) -> Result<Candidate<'
     let bytes = input
         .primary_position
         .map(|p| p.lsn.0.saturating_sub(replay.0));
-    let seconds = match (input.primary_position, member.last_replay_at) {
-        (Some(p), Some(replayed)) => Some(seconds_behind(p.observed_at, replayed)),
+    // The primary wrote until it fenced itself, not only until it was last seen.
+    let primary_until = input
+        .lease
+        .and_then(|l| l.writes_until)
+        .or(input.primary_position.map(|p| p.observed_at));
+    let seconds = match (primary_until, member.last_replay_at) {
+        (Some(until), Some(replayed)) => Some(seconds_behind(until, replayed)),
         _ => None,
     };
     match (input.limit.bytes, bytes) {
@@ -421,6 +430,7 @@ mod tests {
             epoch: 4,
             expired: true,
             unchanged_for: Duration::from_secs(75),
+            writes_until: None,
         }
     }
 
@@ -615,6 +625,17 @@ mod tests {
                     ..case(vec![replica("west", 900, Some(95))])
                 },
                 promote("west", None, None),
+            ),
+            (
+                "the seconds run to the lease's end, not to when the primary was last seen",
+                Case {
+                    lease: Some(LeaseView {
+                        writes_until: Some(at(110)),
+                        ..expired("east")
+                    }),
+                    ..case(vec![replica("west", 900, Some(95))])
+                },
+                promote("west", Some(100), Some(15)),
             ),
             (
                 "a replica seen ahead of a stale primary position: bounds are zero",

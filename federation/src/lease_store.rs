@@ -137,6 +137,9 @@ impl Leases {
                     epoch: stored.lease.epoch,
                     expired: observation.expired(now, timeout),
                     unchanged_for: observation.unchanged_for(now),
+                    writes_until: chrono::Duration::from_std(stored.lease.duration())
+                        .ok()
+                        .and_then(|d| stored.lease.renewed_at.checked_add_signed(d)),
                 };
                 LeaseRead::Seen {
                     stored: Box::new(stored),

@@ -423,6 +423,7 @@ mod tests {
             epoch,
             expired,
             unchanged_for: Duration::from_secs(if expired { 90 } else { 5 }),
+            writes_until: None,
         }
     }
 

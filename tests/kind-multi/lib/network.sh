@@ -112,12 +112,19 @@ heal_node() { fault_rules_del "pgfed cut-node $(node_name "$1" "$2")"; }
 
 # cut_region R: the region is isolated from every other region and from the object store. Inside it,
 # nodes still reach each other, their API server and their DNS (host addresses in 172.31.R.0/24); the
-# host can still administer it, because kubectl on the host is the test harness, not a region.
+# other regions no longer reach those (its API server included, as if its control plane were in the
+# lost region); the host can still administer it, because kubectl on the host is the test harness,
+# not a region.
 cut_region() {
-  local r=$1 l tag; l=$(region_letter "$r"); tag="pgfed cut-region $(region_name "$r")"
+  local r=$1 l tag o; l=$(region_letter "$r"); tag="pgfed cut-region $(region_name "$r")"
   fault_rules_del "$tag"
   iptables -A PGFED-FAULT-FWD -i "pgf-$l+" ! -o "pgf-$l+" -m comment --comment "$tag" -j DROP
   iptables -A PGFED-FAULT-FWD ! -i "pgf-$l+" -o "pgf-$l+" -m comment --comment "$tag" -j DROP
   iptables -A PGFED-FAULT-IN -i "pgf-$l+" ! -d "172.31.$r.0/24" -m comment --comment "$tag" -j DROP
+  for ((o = 0; o < KM_REGIONS; o++)); do
+    ((o == r)) && continue
+    iptables -A PGFED-FAULT-IN -i "pgf-$(region_letter "$o")+" -d "172.31.$r.0/24" \
+      -m comment --comment "$tag" -j DROP
+  done
 }
 heal_region() { fault_rules_del "pgfed cut-region $(region_name "$1")"; }
