@@ -301,3 +301,89 @@ pub async fn prepare_two_regions(
     kubeconfig_secret(hub, ns_a, "region-b-kubeconfig", &kubeconfig).await;
     (store, kubeconfig)
 }
+
+/// Prepares a two-region Federation whose hub is region b, so that it survives the loss of region
+/// a: the object store's credentials in both namespaces, and in the hub's the kubeconfig Secret
+/// `region-a-kubeconfig` reaching `ns_a` of `region_a` with the member rights only. Returns the
+/// object store.
+pub async fn prepare_hub_in_b(
+    (client_a, ns_a, region_a): (&Client, &str, &str),
+    (hub, ns_b): (&Client, &str),
+) -> crate::backups::ObjectStore {
+    let store = crate::backups::ObjectStore::load();
+    crate::backups::s3_secret(hub, ns_b, &store).await;
+    crate::backups::s3_secret(client_a, ns_a, &store).await;
+    let kubeconfig = member_kubeconfig(region_a, client_a).await;
+    kubeconfig_secret(hub, ns_b, "region-a-kubeconfig", &kubeconfig).await;
+    store
+}
+
+/// `spec.members` for [`prepare_hub_in_b`]: `a` in `ns_a` of `region_a` through
+/// `region-a-kubeconfig`, `b` in the hub, each archiving into its region's bucket.
+pub fn members_hub_in_b(
+    store: &crate::backups::ObjectStore,
+    (region_a, ns_a): (&str, &str),
+    (region_b, ns_b): (&str, &str),
+) -> Value {
+    use crate::backups::store_in;
+    json!([
+        {"name": "a", "region": region_a, "namespace": ns_a,
+         "kubeconfigSecretRef": {"name": "region-a-kubeconfig", "key": "kubeconfig"},
+         "barmanObjectStore": store_in(store, &store.bucket, ns_a)},
+        {"name": "b", "region": region_b,
+         "barmanObjectStore": store_in(store, &store.bucket_b, ns_b)}
+    ])
+}
+
+/// `spec.failover` with `mode: Automatic`, the fencing lease under `fencing-<ns>` of region b's
+/// bucket, and the given lease duration and unreachable timeout in seconds.
+pub fn automatic_failover(
+    store: &crate::backups::ObjectStore,
+    ns: &str,
+    lease_seconds: u32,
+    unreachable_seconds: u32,
+) -> Value {
+    json!({
+        "mode": "Automatic",
+        "leaseDuration": format!("{lease_seconds}s"),
+        "primaryUnreachableTimeout": format!("{unreachable_seconds}s"),
+        "leaseObjectStore": crate::backups::store_in(store, &store.bucket_b, &format!("fencing-{ns}"))
+    })
+}
+
+/// Copies the `shop-app` Secret of `(from, ns)` as `origin-app` into each of `to`: the same
+/// application credentials on every member (a replica member is a copy of the primary's system).
+pub async fn copy_app_secret((from, ns): (&Client, &str), to: &[(&Client, &str)]) {
+    let app: Secret = Api::<Secret>::namespaced(from.clone(), ns)
+        .get("shop-app")
+        .await
+        .expect("shop-app");
+    for (client, ns) in to {
+        let copy: Secret =
+            serde_json::from_value(json!({"metadata": {"name": "origin-app"}, "data": app.data}))
+                .expect("secret");
+        Api::<Secret>::namespaced((*client).clone(), ns)
+            .create(&PostParams::default(), &copy)
+            .await
+            .expect("copy the app credentials");
+    }
+}
+
+/// Cuts `region` off (`tests/kind-multi/fault cut-region`) until dropped (then heals it).
+pub struct CutRegion(String);
+
+impl CutRegion {
+    /// Cuts `region` off from the other regions and the object store.
+    pub fn cut(region: &str) -> CutRegion {
+        crate::fault(&["cut-region", region]);
+        CutRegion(region.to_string())
+    }
+}
+
+impl Drop for CutRegion {
+    fn drop(&mut self) {
+        if let Err(e) = crate::try_fault(&["heal-region", &self.0]) {
+            eprintln!("healing {}: {e}", self.0);
+        }
+    }
+}

@@ -14,31 +14,11 @@
 //!
 //! It cuts a whole region, so it runs alone (`destructive_*`).
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
-use pgfed_e2e::backups::store_in;
 use pgfed_e2e::{cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Heals the cut region however the test ends.
-struct Cut(String);
-
-impl Cut {
-    fn region(region: &str) -> Cut {
-        pgfed_e2e::fault(&["cut-region", region]);
-        Cut(region.to_string())
-    }
-}
-
-impl Drop for Cut {
-    fn drop(&mut self) {
-        if let Err(e) = pgfed_e2e::try_fault(&["heal-region", &self.0]) {
-            eprintln!("healing {}: {e}", self.0);
-        }
-    }
-}
 
 fn now_unix() -> f64 {
     SystemTime::now()
@@ -81,11 +61,7 @@ async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_i
     let (hub_region, lost_region) = (region_b.clone(), region_a.clone());
     with_temp_namespace(&hub_region, |hub, ns_b| async move {
         with_temp_namespace(&lost_region, |client_a, ns_a| async move {
-            let store = pgfed_e2e::backups::ObjectStore::load();
-            pgfed_e2e::backups::s3_secret(&hub, &ns_b, &store).await;
-            pgfed_e2e::backups::s3_secret(&client_a, &ns_a, &store).await;
-            let kubeconfig = federation::member_kubeconfig(&region_a, &client_a).await;
-            federation::kubeconfig_secret(&hub, &ns_b, "region-a-kubeconfig", &kubeconfig).await;
+            let store = federation::prepare_hub_in_b((&client_a, &ns_a, &region_a), (&hub, &ns_b)).await;
 
             let lease_duration = 10;
             let unreachable_timeout = 30;
@@ -94,24 +70,13 @@ async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_i
                 "metadata": {"name": "shop"},
                 "spec": {
                     "primary": "a",
-                    "members": [
-                        {"name": "a", "region": region_a, "namespace": ns_a,
-                         "kubeconfigSecretRef": {"name": "region-a-kubeconfig", "key": "kubeconfig"},
-                         "barmanObjectStore": store_in(&store, &store.bucket, &ns_a)},
-                        {"name": "b", "region": region_b,
-                         "barmanObjectStore": store_in(&store, &store.bucket_b, &ns_b)}
-                    ],
+                    "members": federation::members_hub_in_b(&store, (&region_a, &ns_a), (&region_b, &ns_b)),
                     "template": {
                         "instances": 1,
                         "storage": {"size": "1Gi"},
                         "postgresql": {"parameters": {"archive_timeout": "10s"}}
                     },
-                    "failover": {
-                        "mode": "Automatic",
-                        "leaseDuration": format!("{lease_duration}s"),
-                        "primaryUnreachableTimeout": format!("{unreachable_timeout}s"),
-                        "leaseObjectStore": store_in(&store, &store.bucket_b, &format!("fencing-{ns_b}"))
-                    }
+                    "failover": federation::automatic_failover(&store, &ns_b, lease_duration, unreachable_timeout)
                 }
             }))
             .expect("federation");
@@ -131,15 +96,7 @@ async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_i
                 condition(&status, "AutomaticFailover").map(|c| c["message"].to_string()).unwrap_or_default());
 
             // The same application credentials on both sides (b is a copy of a's system).
-            let app: Secret = Api::<Secret>::namespaced(client_a.clone(), &ns_a).get("shop-app").await.expect("shop-app");
-            for (client, ns) in [(&client_a, &ns_a), (&hub, &ns_b)] {
-                let copy: Secret = serde_json::from_value(json!({"metadata": {"name": "origin-app"}, "data": app.data}))
-                    .expect("secret");
-                Api::<Secret>::namespaced((*client).clone(), ns)
-                    .create(&PostParams::default(), &copy)
-                    .await
-                    .expect("copy the app credentials");
-            }
+            federation::copy_app_secret((&client_a, &ns_a), &[(&client_a, &ns_a), (&hub, &ns_b)]).await;
             sql(&client_a, &ns_a, "tables", "CREATE TABLE marks (label text); INSERT INTO marks VALUES ('before'); CREATE TABLE acks (i bigint PRIMARY KEY)").await;
             let mut attempt = 0u32;
             wait_until("b to replay a's first row", Duration::from_secs(300), Duration::from_secs(5), || {
@@ -159,7 +116,7 @@ async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_i
             federation::start_writer(&client_a, &ns_a, "writer", ("origin", "shop"), 0, 600, true).await;
             tokio::time::sleep(Duration::from_secs(10)).await;
             let cut_at = now_unix();
-            let cut = Cut::region(&region_a);
+            let cut = federation::CutRegion::cut(&region_a);
             println!("cut {region_a} off at {cut_at:.1}");
 
             let failed_over = federation::wait_status(&hub, &ns_b, "shop", "b promoted by the automatic failover",

@@ -13,9 +13,14 @@
 //!   acknowledged transactions missing afterwards, and whether any pod or volume was replaced
 //!   (a re-clone).
 //! - Requests per minute the federation controller sends to each API server while the
-//!   federation is idle (its own counter, `pgfed_federation_api_requests_total`).
+//!   federation is idle (its own counter, `pgfed_federation_api_requests_total`), with automatic
+//!   failover armed (the fencing lease read every 5 s).
+//! - A regional failover: region a cut off (`fault cut-region`) under a write load in each region;
+//!   the time to the failover recorded, the last write acknowledged in the cut region and the first
+//!   in the promoted one, and the acknowledged writes lost against the recorded bound. The
+//!   Federation's hub is region b for that reason.
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use pgfed_e2e::{cluster, federation, pgfed_resource, regions, with_temp_namespace};
@@ -24,10 +29,9 @@ use std::time::{Duration, Instant};
 
 /// Samples of the replica member's lag while a load runs; and the WAL bytes per second.
 async fn lag_under_load(
-    hub: &Client,
-    ns: &str,
+    (hub, hub_ns): (&Client, &str),
     load_pod: Value,
-    client: &Client,
+    (client, ns): (&Client, &str),
     seconds: u64,
 ) -> (Vec<f64>, f64) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -38,7 +42,7 @@ async fn lag_under_load(
         .expect("create the load");
     // Let the load and the lag settle first.
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let api = federation::api(hub, ns);
+    let api = federation::api(hub, hub_ns);
     let position = |s: &Value| -> Option<u64> {
         let lsn = s["members"].as_array()?.iter().find(|m| m["name"] == "a")?["lsn"]
             .as_str()?
@@ -144,28 +148,30 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let all = regions();
     let (region_a, region_b) = (all[0].clone(), all[1].clone());
-    let (hub_region, member_region) = (region_a.clone(), region_b.clone());
-    with_temp_namespace(&hub_region, |hub, ns_a| async move {
-        with_temp_namespace(&member_region, |client_b, ns_b| async move {
+    // The hub is region b, so the federation survives the loss of region a at the end.
+    let (hub_region, member_region) = (region_b.clone(), region_a.clone());
+    with_temp_namespace(&hub_region, |hub, ns_b| async move {
+        with_temp_namespace(&member_region, |client_a, ns_a| async move {
             let mut rows: Vec<(String, String)> = Vec::new();
-            let (store, _) =
-                federation::prepare_two_regions((&hub, &ns_a), (&client_b, &ns_b, &region_b)).await;
+            let store = federation::prepare_hub_in_b((&client_a, &ns_a, &region_a), (&hub, &ns_b)).await;
+            let (lease_seconds, unreachable_seconds) = (10, 30);
             let fed: DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "pgfed.io/v1", "kind": "Federation",
                 "metadata": {"name": "shop"},
                 "spec": {
                     "primary": "a",
-                    "members": federation::two_members(&store, (&region_a, &ns_a), (&region_b, &ns_b)),
-                    "template": {"instances": 2, "storage": {"size": "1Gi"}}
+                    "members": federation::members_hub_in_b(&store, (&region_a, &ns_a), (&region_b, &ns_b)),
+                    "template": {"instances": 2, "storage": {"size": "1Gi"}},
+                    "failover": federation::automatic_failover(&store, &ns_b, lease_seconds, unreachable_seconds)
                 }
             }))
             .expect("federation");
             let created = Instant::now();
-            Api::<DynamicObject>::namespaced_with(hub.clone(), &ns_a, &pgfed_resource("Federation"))
+            Api::<DynamicObject>::namespaced_with(hub.clone(), &ns_b, &pgfed_resource("Federation"))
                 .create(&PostParams::default(), &fed)
                 .await
                 .expect("create the Federation");
-            federation::wait_status(&hub, &ns_a, "shop", "Healthy, b replaying", Duration::from_secs(900), |s| {
+            federation::wait_status(&hub, &ns_b, "shop", "Healthy, b replaying", Duration::from_secs(900), |s| {
                 s["phase"] == "Healthy"
                     && s["members"].as_array().is_some_and(|m| m.iter().any(|m| m["name"] == "b" && m["role"] == "replica"))
             })
@@ -175,22 +181,18 @@ async fn main() {
             rows.push(("creation to Healthy (replica region bootstrapped from the base backup)".into(), format!("{took:.0} s")));
 
             // Both sides log in as the application owner of the system (b is a copy of a).
-            let app: Secret = Api::<Secret>::namespaced(hub.clone(), &ns_a).get("shop-app").await.expect("shop-app");
-            let copy: Secret = serde_json::from_value(json!({"metadata": {"name": "origin-app"}, "data": app.data})).expect("secret");
-            for (client, ns) in [(&hub, &ns_a), (&client_b, &ns_b)] {
-                Api::<Secret>::namespaced((*client).clone(), ns).create(&PostParams::default(), &copy).await.expect("copy the app credentials");
-            }
-            cluster::query_with_login(&hub, &ns_a, "tables", "origin", "shop", "shop-rw",
+            federation::copy_app_secret((&client_a, &ns_a), &[(&client_a, &ns_a), (&hub, &ns_b)]).await;
+            cluster::query_with_login(&client_a, &ns_a, "tables", "origin", "shop", "shop-rw",
                 "CREATE TABLE acks (i bigint PRIMARY KEY); CREATE TABLE filler (i int, pad text)").await;
 
             for (label, pod, rows_per, pause) in [("light load (one 100-row insert a second)", "load-light", 100, "1"), ("heavy load (10 000-row inserts back to back)", "load-heavy", 10_000, "0")] {
-                let (lags, rate) = lag_under_load(&hub, &ns_a, load(pod, rows_per, pause), &hub, 60).await;
+                let (lags, rate) = lag_under_load((&hub, &ns_b), load(pod, rows_per, pause), (&client_a, &ns_a), 60).await;
                 println!("{label}: lag p50 {:.1} s, p95 {:.1} s, max {:.1} s over {} samples; WAL {:.2} MB/s", percentile(&lags, 0.5), percentile(&lags, 0.95), percentile(&lags, 1.0), lags.len(), rate / 1e6);
                 rows.push((format!("replica-region lag, {label}: p50 / p95 / max (WAL rate)"),
                     format!("{:.1} / {:.1} / {:.1} s ({:.2} MB/s)", percentile(&lags, 0.5), percentile(&lags, 0.95), percentile(&lags, 1.0), rate / 1e6)));
             }
 
-            // Idle: no load, no switchover.
+            // Idle: no load, no switchover (the fencing lease is read every 5 s).
             tokio::time::sleep(Duration::from_secs(30)).await;
             let before = api_requests(&hub).await;
             let idle = Duration::from_secs(120);
@@ -200,18 +202,18 @@ async fn main() {
                 let n0 = before.iter().find(|(s, _)| s == server).map(|(_, v)| *v).unwrap_or(0.0);
                 let per_minute = (n - n0) * 60.0 / idle.as_secs_f64();
                 println!("idle requests per minute to {server}: {per_minute:.1}");
-                rows.push((format!("idle: requests per minute from the controller to API server {server}"), format!("{per_minute:.1}")));
+                rows.push((format!("idle, automatic failover armed: requests per minute from the controller to API server {server}"), format!("{per_minute:.1}")));
             }
 
-            let sides = [(hub.clone(), ns_a.clone(), "a"), (client_b.clone(), ns_b.clone(), "b")];
-            let identities_before = [cluster::identities(&hub, &ns_a, "shop").await, cluster::identities(&client_b, &ns_b, "shop").await];
+            let sides = [(client_a.clone(), ns_a.clone(), "a"), (hub.clone(), ns_b.clone(), "b")];
+            let identities_before = [cluster::identities(&client_a, &ns_a, "shop").await, cluster::identities(&hub, &ns_b, "shop").await];
             let mut first_key = 0u64;
             for (from, to) in [(0usize, 1usize), (1, 0)] {
                 let (old_client, old_ns, from_name) = &sides[from];
                 let (new_client, new_ns, to_name) = &sides[to];
                 federation::start_writer(old_client, old_ns, "writer-old", ("origin", "shop"), first_key, 300, true).await;
                 federation::start_writer(new_client, new_ns, "writer-new", ("origin", "shop"), first_key + 1_000_000, 150, false).await;
-                let (took, _) = federation::switch(&hub, &ns_a, "shop", to_name, |_| async {}).await;
+                let (took, _) = federation::switch(&hub, &ns_b, "shop", to_name, |_| async {}).await;
                 let old_acks = federation::acknowledged(old_client, old_ns, "writer-old").await;
                 let new_acks = federation::acknowledged(new_client, new_ns, "writer-new").await;
                 let last_old = old_acks.iter().map(|(_, t)| *t).fold(f64::NAN, f64::max);
@@ -226,9 +228,42 @@ async fn main() {
                 rows.push((format!("switchover {from_name} → {to_name}: acknowledged writes lost"), format!("{lost} of {}", old_acks.len())));
                 first_key += 10_000_000;
             }
-            let identities_after = [cluster::identities(&hub, &ns_a, "shop").await, cluster::identities(&client_b, &ns_b, "shop").await];
+            let identities_after = [cluster::identities(&client_a, &ns_a, "shop").await, cluster::identities(&hub, &ns_b, "shop").await];
             let recloned = identities_before != identities_after;
             rows.push(("pods or volumes replaced (a re-clone) over both switchovers".into(), if recloned { "yes".into() } else { "none (0 bytes re-cloned)".into() }));
+
+            // Regional failover: region a (the primary again) cut off under a write load in each
+            // region; region b is promoted once the fencing lease stopped changing.
+            federation::start_writer(&client_a, &ns_a, "writer-old", ("origin", "shop"), first_key, 300, true).await;
+            federation::start_writer(&hub, &ns_b, "writer-new", ("origin", "shop"), first_key + 1_000_000, 240, false).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let cut_at = now_unix();
+            let cut = federation::CutRegion::cut(&region_a);
+            let status = federation::wait_status(&hub, &ns_b, "shop", "b promoted by the automatic failover", Duration::from_secs(600), |s| {
+                s["currentPrimary"] == "b" && s["failover"].is_null() && s["lastFailover"]["to"] == "b"
+            })
+            .await;
+            let seen = now_unix() - cut_at;
+            let old_acks = federation::acknowledged(&client_a, &ns_a, "writer-old").await;
+            let new_acks = federation::acknowledged(&hub, &ns_b, "writer-new").await;
+            drop(cut);
+            let last_old = old_acks.iter().map(|(_, t)| *t).fold(f64::NAN, f64::max);
+            let first_new = new_acks.iter().map(|(_, t)| *t).fold(f64::NAN, f64::min);
+            let list = old_acks.iter().map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(",");
+            let present: usize = cluster::query_with_login(&hub, &ns_b, "acks-after-failover", "origin", "shop", "shop-rw",
+                &format!("SELECT count(*) FROM acks WHERE i IN ({list})")).await.parse().unwrap_or(0);
+            let lost: Vec<f64> = old_acks.iter().skip(present).map(|(_, t)| *t).collect();
+            let lost_span = match (lost.first(), lost.last()) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            };
+            let record = &status["lastFailover"];
+            println!("regional failover: recorded {seen:.1} s after the cut; writes acknowledged in a until {:.1} s after the cut, in b from {:.1} s; {} of {} lost over {lost_span:.1} s (bound {} s)",
+                last_old - cut_at, first_new - cut_at, lost.len(), old_acks.len(), record["dataLossBoundSeconds"]);
+            rows.push((format!("regional failover (lease {lease_seconds} s, unreachable timeout {unreachable_seconds} s): cut to the failover recorded"), format!("{seen:.1} s")));
+            rows.push(("regional failover: last write acknowledged in the cut region / first in the promoted one, after the cut".into(), format!("{:.1} s / {:.1} s", last_old - cut_at, first_new - cut_at)));
+            rows.push(("regional failover: acknowledged writes lost (their span) against the recorded bound".into(),
+                format!("{} of {} ({lost_span:.1} s) against {} s", lost.len(), old_acks.len(), record["dataLossBoundSeconds"])));
 
             println!();
             println!("| figure | value |");
@@ -240,4 +275,11 @@ async fn main() {
         .await;
     })
     .await;
+}
+
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
