@@ -284,12 +284,21 @@ pub fn served_dir(pgdata: &std::path::Path) -> std::path::PathBuf {
     super::ahead::marker_dir(pgdata).join("in-progress")
 }
 
-/// Records that `name` was served as the in-progress copy `data`.
+/// Records that `name` was served as the in-progress copy `data`. Every copy served is kept, not
+/// only the last: restore records a longer copy before PostgreSQL moves it into `pg_wal`, so the
+/// archiver may still be looking at the shorter one served before.
 pub fn record_served(pgdata: &std::path::Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     let dir = served_dir(pgdata);
     std::fs::create_dir_all(&dir)?;
+    let digest = crate::run::upgrade::digest(data);
+    let mut recorded = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    if recorded.lines().any(|l| l.trim() == digest) {
+        return Ok(());
+    }
+    recorded.push_str(&digest);
+    recorded.push('\n');
     let tmp = dir.join(format!("{name}.tmp"));
-    std::fs::write(&tmp, crate::run::upgrade::digest(data))?;
+    std::fs::write(&tmp, recorded)?;
     std::fs::rename(&tmp, dir.join(name))
 }
 
@@ -301,8 +310,9 @@ pub fn forget_served(pgdata: &std::path::Path, name: &str) {
 /// Whether the file `data` of segment `name` is the in-progress copy restore served for it (and
 /// not a complete copy restored since, which has other content).
 pub fn is_served_copy(pgdata: &std::path::Path, name: &str, data: &[u8]) -> bool {
+    let digest = crate::run::upgrade::digest(data);
     std::fs::read_to_string(served_dir(pgdata).join(name))
-        .is_ok_and(|recorded| recorded.trim() == crate::run::upgrade::digest(data))
+        .is_ok_and(|recorded| recorded.lines().any(|l| l.trim() == digest))
 }
 
 /// Turns the in-progress copy of segment `name` into the file PostgreSQL expects: checked to be
@@ -369,8 +379,17 @@ pub(crate) mod tests {
             "000000030000000000000009",
             &padded
         ));
+        // A longer copy served later: the shorter one, maybe still in pg_wal, is still known.
+        let longer =
+            zero_padded(name, segment_bytes(seg(name), 5 * PAGE as usize)).expect("a prefix");
+        record_served(dir.path(), name, &longer).expect("record");
+        record_served(dir.path(), name, &longer).expect("record again");
+        assert!(is_served_copy(dir.path(), name, &padded));
+        assert!(is_served_copy(dir.path(), name, &longer));
+        assert!(!is_served_copy(dir.path(), name, &complete));
         forget_served(dir.path(), name);
         assert!(!is_served_copy(dir.path(), name, &padded));
+        assert!(!is_served_copy(dir.path(), name, &longer));
     }
 
     #[test]
