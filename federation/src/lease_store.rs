@@ -168,10 +168,13 @@ impl Leases {
     }
 
     /// Forgets a Federation (deleted, or no longer with automatic failover).
+    /// Called on every turn of a Federation without automatic failover, so it touches the disk
+    /// only when a lease was opened for it.
     pub fn forget(&self, uid: &str) {
-        self.lock_handles().remove(uid);
         self.lock_observations().remove(uid);
-        let _ = std::fs::remove_dir_all(temp_root().join(uid));
+        if self.lock_handles().remove(uid).is_some() {
+            let _ = std::fs::remove_dir_all(temp_root().join(uid));
+        }
     }
 
     fn lock_handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, FencingLease)>> {
