@@ -142,6 +142,34 @@ pub async fn query_with_login(
     host: &str,
     sql: &str,
 ) -> String {
+    try_query_with_login(client, ns, pod_name, login, cluster, host, sql)
+        .await
+        .unwrap_or_else(|log| panic!("query {sql:?} on {host} failed:\n{log}"))
+}
+
+/// [`query`] for a wait loop, where a connection cut by an instance restarting on purpose is
+/// expected: psql's failure comes back as `Err` with the pod's log.
+pub async fn try_query(
+    client: &Client,
+    ns: &str,
+    pod_name: &str,
+    cluster: &str,
+    host: &str,
+    sql: &str,
+) -> Result<String, String> {
+    try_query_with_login(client, ns, pod_name, cluster, cluster, host, sql).await
+}
+
+/// [`query_with_login`] returning psql's failure as `Err` with the pod's log.
+pub async fn try_query_with_login(
+    client: &Client,
+    ns: &str,
+    pod_name: &str,
+    login: &str,
+    cluster: &str,
+    host: &str,
+    sql: &str,
+) -> Result<String, String> {
     let script = format!(
         "{}psql -h {host} -qtAc \"{sql}\"",
         crate::wait_for_postgres(&[host])
@@ -149,8 +177,11 @@ pub async fn query_with_login(
     let mut pod = crate::psql_client_pod(pod_name, login, &script);
     pod["spec"]["volumes"][0]["secret"]["secretName"] = serde_json::json!(format!("{cluster}-ca"));
     let (ok, log) = crate::run_pod(client, ns, pod, Duration::from_secs(120)).await;
-    assert!(ok, "query {sql:?} on {host} failed:\n{log}");
-    log.trim().to_string()
+    if ok {
+        Ok(log.trim().to_string())
+    } else {
+        Err(log)
+    }
 }
 
 /// Restart count of each instance pod's `postgres` container, by pod name.
