@@ -16,7 +16,9 @@ use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
 use super::rejoin::{self, RejoinState, RejoinStep};
 use super::shared::Shared;
-use super::{RunError, diverged, dynamic, http, jsonlog, metrics, upgrade, upstream};
+use super::{
+    RunError, diverged, dynamic, http, jsonlog, metrics, source_divergence, upgrade, upstream,
+};
 use crate::config::ManagerConfig;
 use crate::instance::bootstrap::{self, Record, RecordState};
 use crate::instance::demote::{self, Demotion};
@@ -118,6 +120,8 @@ struct Supervisor {
     diverged: diverged::Watch,
     /// Set when a diverged standby was stopped: the next start rewinds it first.
     rewind_standby: bool,
+    /// Whether this replica cluster's designated primary diverged from its source's history.
+    source: source_divergence::Watch,
 }
 
 /// Tells the liveness probe a re-clone runs, until dropped (also when SIGTERM abandons the step).
@@ -185,6 +189,7 @@ impl Supervisor {
             .await;
             self.stop_if_diverged().await;
         }
+        self.stop_if_refused_by_source().await;
         let start_as = self.carry_on_demotion().await;
         let running = self.postmaster.running();
         // A parameter that takes effect only at start waits for the operator, which restarts the
@@ -401,6 +406,18 @@ impl Supervisor {
             tracing::error!(error = %e, label = e.label(), "postgres stays down");
             return;
         }
+        // Never on a history the source does not share: it would replay nothing, or worse.
+        let blocked = self.source.blocks_start(&self.cfg).await;
+        self.publish_source_divergence().await;
+        if blocked {
+            tracing::error!(
+                divergence = ?self.source.found(),
+                "this designated primary's history diverged from its source's: postgres stays \
+                 down until the operator re-seeds the cluster (its data is kept)"
+            );
+            return;
+        }
+        self.source.starting(&self.cfg);
         match self.postmaster.spawn(&self.cfg) {
             Ok(()) => tracing::info!(as_primary, "postmaster started"),
             Err(e) => tracing::error!(error = %e, label = e.label(), "cannot start postgres"),
@@ -476,6 +493,28 @@ impl Supervisor {
                 let reason = self.reclone_reason.clone();
                 self.reclone(role, reason).await
             }
+        }
+    }
+
+    /// Stops the designated primary of a replica cluster when PostgreSQL logged that it cannot
+    /// follow its source's timeline (see [`source_divergence`]); it stays down from then on.
+    async fn stop_if_refused_by_source(&mut self) {
+        if !self.source.refused(&self.cfg).await {
+            return;
+        }
+        self.publish_source_divergence().await;
+        if self.postmaster.running() {
+            tracing::error!("stopping postgres: it cannot follow its source's timeline");
+            self.stop(ctl::StopMode::Fast).await;
+        }
+    }
+
+    /// Puts what the source watch found into the status document.
+    async fn publish_source_divergence(&self) {
+        let found = self.source.found().cloned();
+        let mut published = self.shared.source_divergence.write().await;
+        if *published != found {
+            *published = found;
         }
     }
 
@@ -716,6 +755,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         recloning: AtomicBool::new(false),
         backups: super::backups::Backups::new(),
         retention: RwLock::new(None),
+        source_divergence: RwLock::new(None),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let digested = shared.clone();
@@ -784,6 +824,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         reclone_reason: String::new(),
         diverged: diverged::Watch::default(),
         rewind_standby: false,
+        source: source_divergence::Watch::default(),
     };
     let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
