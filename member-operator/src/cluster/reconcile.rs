@@ -329,7 +329,7 @@ pub async fn reconcile(
     let spec = &cluster.spec;
     let old_status = cluster.status.clone().unwrap_or_default();
     let now = Utc::now();
-    let observed = observe(client, cluster, &referenced_secrets(cluster, &name)).await?;
+    let mut observed = observe(client, cluster, &referenced_secrets(cluster, &name)).await?;
 
     // Certificates.
     let cert_config = spec.certificates.clone().unwrap_or_default();
@@ -459,6 +459,48 @@ pub async fn reconcile(
         standing,
         old_status.target_primary.as_deref(),
     );
+
+    // A designated primary diverged from its source (decide::reseed): replaced by a new instance
+    // seeded from the source, its claims kept aside; the replacement is this turn's whole work.
+    let reseed_claims = old_status
+        .target_primary
+        .as_deref()
+        .map(|t| super::reseed::claims_of(&observed, t))
+        .unwrap_or_default();
+    let latest_seen = super::reseed::latest_serial(
+        &name,
+        &observed,
+        old_status
+            .latest_generated_node
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+    );
+    let reseed_step = super::decide::reseed::decide(&super::decide::reseed::ReseedInput {
+        cluster: &name,
+        replica_cluster: standing == super::decide::replica::Standing::Replica,
+        target: old_status.target_primary.as_deref(),
+        divergence: designated_raw
+            .as_ref()
+            .and_then(|(_, r)| r.as_ref())
+            .and_then(|r| r.diverged_from_source.as_ref()),
+        claims: &reseed_claims,
+        latest_serial: latest_seen,
+        now_label: &super::decide::reseed::label_value(now),
+    });
+    if let super::decide::reseed::ReseedStep::Replace(r) = &reseed_step {
+        return super::reseed::carry_out(
+            client,
+            cluster,
+            &owner.uid,
+            &observed,
+            &old_status,
+            r,
+            now,
+        )
+        .await;
+    }
+    // Claims set aside by a replacement are no instance's any more.
+    super::reseed::without_set_aside(&mut observed);
 
     // Instances: which step, and who is the primary.
     let instances = scale_view(&name, &observed);
@@ -1146,6 +1188,32 @@ pub async fn reconcile(
             actions.push((reason, note));
         }
     }
+    let (reseed_condition, reseed_warning) = super::decide::reseed::report(
+        &reseed_step,
+        new_status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == super::decide::reseed::CONDITION)
+            .map(|c| c.reason.as_str()),
+    );
+    match reseed_condition {
+        super::decide::reseed::ConditionChange::Keep => {}
+        super::decide::reseed::ConditionChange::Set(ok, why, message) => status::set_condition(
+            &mut new_status.conditions,
+            status::condition(
+                super::decide::reseed::CONDITION,
+                ok,
+                why,
+                message,
+                cluster.metadata.generation,
+                now,
+            ),
+        ),
+        super::decide::reseed::ConditionChange::Remove => new_status
+            .conditions
+            .retain(|c| c.type_ != super::decide::reseed::CONDITION),
+    }
+    warnings.extend(reseed_warning);
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
     Ok(Outcome {
         phase: phase_now,
