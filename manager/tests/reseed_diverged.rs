@@ -11,7 +11,6 @@
 
 mod common;
 
-use common::ChildGuard;
 use common::minio::Minio;
 use common::mtls::{StatusClient, serve_status_over_tls};
 use common::node::{Node, s3_store};
@@ -113,27 +112,20 @@ fn fork_point(b: &Node) -> Lsn {
         .unwrap_or_else(|| panic!("no switchpoint of timeline 1 in {history:?}"))
 }
 
-/// `instance run` on `n`, its output appended to `manager.log`.
-fn run(n: &Node) -> ChildGuard {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(n.dir.path().join("manager.log"))
-        .expect("log file");
-    common::as_postgres(common::manager_bin())
-        .args(["instance", "run", "--config"])
-        .arg(n.config_path())
-        .stdout(std::process::Stdio::from(log.try_clone().expect("log")))
-        .stderr(std::process::Stdio::from(log))
-        .spawn()
-        .map(ChildGuard)
-        .expect("spawn manager")
-}
-
 fn manager_log_tail(n: &Node) -> String {
     let log = std::fs::read_to_string(n.dir.path().join("manager.log")).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(12).collect();
     tail.join("\n")
+}
+
+/// Waits until `sql` in `app` on `n` returns `want`, showing its manager's log meanwhile.
+fn wait_rows(n: &Node, sql: &str, want: &str) {
+    wait_for(&format!("[{}] {sql} = {want}", n.name), LONG, || {
+        match n.try_psql("app", sql) {
+            Ok(v) if v == want => Ok(()),
+            other => Err(format!("{other:?}\n{}", manager_log_tail(n))),
+        }
+    });
 }
 
 /// Polls `n`'s status document until `accept` takes it.
@@ -194,7 +186,7 @@ fn a_primary_that_wrote_past_the_fork_is_kept_stopped_and_a_new_instance_is_seed
         ca: &pki.ca,
         client: &operator,
     };
-    let mut manager = run(&a);
+    let mut manager = a.run_manager();
     let status = wait_status(&a, &client, "diverged from its source", |v| {
         v["divergedFromSource"].is_object()
     });
@@ -218,12 +210,17 @@ fn a_primary_that_wrote_past_the_fork_is_kept_stopped_and_a_new_instance_is_seed
         controldata(&a, "Latest checkpoint location"),
         checkpoint_before
     );
+    // Found before postgres was ever started on it: PostgreSQL never had to refuse.
+    assert!(
+        !a.log().contains("is not a child of this server's history"),
+        "postgres was started on the diverged history"
+    );
     manager.terminate();
 
     // Once B has a base backup, the report names it.
     b.manager_ok(&["backup"]);
     let backups = minio.list("bucket-b", "region-b/base/");
-    let _manager = run(&a);
+    let _manager = a.run_manager();
     let status = wait_status(&a, &client, "a seed backup named", |v| {
         v["divergedFromSource"]["seedBackup"].is_string()
     });
@@ -246,13 +243,12 @@ fn a_primary_that_wrote_past_the_fork_is_kept_stopped_and_a_new_instance_is_seed
         "region-b",
         "region-b",
     );
-    let _new_manager = run(&new);
-    wait_for("[region-a-2] B's rows", LONG, || {
-        match new.try_psql("app", "SELECT count(*) FILTER (WHERE region = 'b') || ':' || count(*) FILTER (WHERE region = 'a-lost') FROM orders") {
-            Ok(v) if v == "100:0" => Ok(()),
-            other => Err(format!("{other:?}\n{}", manager_log_tail(&new))),
-        }
-    });
+    let _new_manager = new.run_manager();
+    wait_rows(
+        &new,
+        "SELECT count(*) FILTER (WHERE region = 'b') || ':' || count(*) FILTER (WHERE region = 'a-lost') FROM orders",
+        "100:0",
+    );
     assert_eq!(new.psql("postgres", "SELECT pg_is_in_recovery()"), "t");
     // It goes on following: a row B commits now arrives.
     b.psql("app", "INSERT INTO orders VALUES (3000, 'b-later')");
@@ -298,13 +294,8 @@ fn a_primary_shut_down_exactly_at_the_fork_follows_the_promoted_region() {
         ca: &pki.ca,
         client: &operator,
     };
-    let _manager = run(&a);
-    wait_for("[region-a] B's rows", LONG, || {
-        match a.try_psql("app", "SELECT count(*) FROM orders WHERE region = 'b'") {
-            Ok(v) if v == "100" => Ok(()),
-            other => Err(format!("{other:?}\n{}", manager_log_tail(&a))),
-        }
-    });
+    let _manager = a.run_manager();
+    wait_rows(&a, "SELECT count(*) FROM orders WHERE region = 'b'", "100");
     assert_eq!(a.psql("postgres", "SELECT pg_is_in_recovery()"), "t");
     let status = wait_status(&a, &client, "running as B's replica", |v| {
         v["postgresRunning"] == true
