@@ -7,6 +7,9 @@
 //!   histories split (local timeline and LSN, B's fork point) and B's newest usable base backup
 //!   once there is one; a new instance of region A's cluster, with nothing but the replica
 //!   settings, is then seeded from B's store and follows B — what the operator does;
+//! - stopped without a checkpoint after the fork, it starts (nothing local says it diverged), its
+//!   crash recovery replays its own WAL past the fork and it then waits for WAL forever: its
+//!   manager sees the minimum recovery point past the fork, stops it and reports the split;
 //! - shut down cleanly exactly at the fork (B replayed its shutdown checkpoint), it follows B.
 
 mod common;
@@ -315,4 +318,47 @@ fn controldata(n: &Node, field: &str) -> String {
                 .map(|v| v.trim().to_string())
         })
         .unwrap_or_else(|| panic!("{field} not in {out}"))
+}
+
+#[test]
+fn a_primary_that_crashed_past_the_fork_is_stopped_once_seen_replaying_past_it() {
+    let _one = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let minio = Minio::start();
+    let (mut a, mut b) = regions(&minio);
+    promote_without_token(&minio, &mut b);
+    let fork = fork_point(&b);
+    // Its last checkpoint lies before the fork; what it wrote after is only in its WAL.
+    a.psql(
+        "app",
+        "INSERT INTO orders SELECT g, 'a-lost' FROM generate_series(1001, 1500) g",
+    );
+    a.manager_ok(&["instance", "stop", "--mode", "immediate"]);
+    assert!(lsn(&json!(controldata(&a, "Latest checkpoint location"))) < fork);
+
+    a.set(
+        "replica",
+        json!({"primary": "region-b", "source": "region-b"}),
+    );
+    let (pki, operator, port) = serve_status_over_tls(&mut a);
+    let client = StatusClient {
+        base: format!("https://127.0.0.1:{port}"),
+        ca: &pki.ca,
+        client: &operator,
+    };
+    let _manager = a.run_manager();
+    let status = wait_status(&a, &client, "diverged from its source", |v| {
+        v["divergedFromSource"].is_object() && v["postgresRunning"] == false
+    });
+    let d = &status["divergedFromSource"];
+    assert_eq!(lsn(&d["forkLSN"]), fork, "{d}");
+    assert_eq!(d["sourceTimeline"], 2, "{d}");
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        a.postmaster_pid().is_none(),
+        "postgres runs on a diverged history"
+    );
+    // It never replayed the source's timeline.
+    assert_eq!(controldata(&a, "Latest checkpoint's TimeLineID"), "1");
 }

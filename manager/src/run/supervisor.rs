@@ -189,7 +189,7 @@ impl Supervisor {
             .await;
             self.stop_if_diverged().await;
         }
-        self.stop_if_refused_by_source().await;
+        self.stop_if_source_unfollowable().await;
         let start_as = self.carry_on_demotion().await;
         let running = self.postmaster.running();
         // A parameter that takes effect only at start waits for the operator, which restarts the
@@ -496,10 +496,11 @@ impl Supervisor {
         }
     }
 
-    /// Stops the designated primary of a replica cluster when PostgreSQL logged that it cannot
-    /// follow its source's timeline (see [`source_divergence`]); it stays down from then on.
-    async fn stop_if_refused_by_source(&mut self) {
-        if !self.source.refused(&self.cfg).await {
+    /// Stops the designated primary of a replica cluster that turned out unable to follow its
+    /// source's timeline (see [`source_divergence`]); it stays down from then on.
+    async fn stop_if_source_unfollowable(&mut self) {
+        let running = self.postmaster.running();
+        if !self.source.cannot_follow(&self.cfg, running).await {
             return;
         }
         self.publish_source_divergence().await;

@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 /// How often a divergence found is looked at again (a base backup may have appeared in the
 /// source, or the configuration changed), and how often a start is re-checked at most.
 const RECHECK: Duration = Duration::from_secs(60);
+/// How often a running designated primary is compared with its source: one that replayed
+/// WAL of its own past the fork (a primary that stopped without a checkpoint, whose crash recovery
+/// ran before the archive's) waits for WAL forever instead of refusing.
+const RUNNING_CHECK: Duration = Duration::from_secs(30);
 /// How long after a failed look (object store unreachable) the next one is tried.
 const RETRY: Duration = Duration::from_secs(10);
 /// Timelines probed past the local one at most: a bound on a corrupt or hostile archive.
@@ -43,6 +47,8 @@ pub fn applies(cfg: &ManagerConfig) -> bool {
 pub struct Watch {
     found: Option<SourceDivergence>,
     next_check: Option<Instant>,
+    /// When the running server is compared with the source next.
+    next_running_check: Option<Instant>,
     /// Where in PostgreSQL's log the lines of the current postmaster begin.
     log_from: u64,
     /// PostgreSQL's refusal to follow the source named here, once seen: it stands until the
@@ -59,7 +65,7 @@ impl Watch {
 
     /// Whether postgres must not start: this designated primary diverged from its source (looked
     /// at again every [`RECHECK`]). A look that fails lets it start: PostgreSQL itself refuses a
-    /// diverged history, which [`Self::refused`] then finds.
+    /// diverged history, which [`Self::cannot_follow`] then finds.
     pub async fn blocks_start(&mut self, cfg: &ManagerConfig) -> bool {
         if !applies(cfg) {
             self.found = None;
@@ -90,21 +96,24 @@ impl Watch {
         self.found.is_some()
     }
 
-    /// Notes that a postmaster is starting now: only the log lines it writes count.
+    /// Notes that a postmaster is starting now: only the log lines it writes count, and it was
+    /// compared with the source just now.
     pub fn starting(&mut self, cfg: &ManagerConfig) {
         self.log_from = std::fs::metadata(log_path(cfg)).map_or(0, |m| m.len());
+        self.next_running_check = Some(Instant::now() + RUNNING_CHECK);
     }
 
-    /// Whether PostgreSQL logged, since it last started, that it cannot follow the requested
-    /// timeline; the divergence is recorded then (the caller stops postgres).
-    pub async fn refused(&mut self, cfg: &ManagerConfig) -> bool {
+    /// Whether the server, since it last started, turned out unable to follow the source: it
+    /// logged a refusal, or (`running`, every [`RUNNING_CHECK`]) its minimum recovery point lies
+    /// past the fork. The divergence is recorded then; the caller stops postgres.
+    pub async fn cannot_follow(&mut self, cfg: &ManagerConfig, running: bool) -> bool {
         if !applies(cfg) {
             return false;
         }
         let (lines, end) = read_from(&log_path(cfg), self.log_from);
         self.log_from = end;
         let Some(message) = decide::refusal(lines.lines()) else {
-            return false;
+            return running && self.replayed_past_the_fork(cfg).await;
         };
         tracing::error!(%message, "postgres cannot follow the source's timeline");
         self.refusal = Some((source_name(cfg), message.clone()));
@@ -122,6 +131,28 @@ impl Watch {
         }
         self.next_check = Some(Instant::now() + RECHECK);
         true
+    }
+
+    /// Compares the running server with the source, when it is time to.
+    async fn replayed_past_the_fork(&mut self, cfg: &ManagerConfig) -> bool {
+        let now = Instant::now();
+        if self.next_running_check.is_some_and(|at| now < at) {
+            return false;
+        }
+        self.next_running_check = Some(now + RUNNING_CHECK);
+        match examine(cfg, None).await {
+            Ok(Some(found)) => {
+                tracing::error!(detail = %found.detail, "postgres replayed past the source's fork");
+                self.record(Some(found));
+                self.next_check = Some(now + RECHECK);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, label = e.label(), "cannot compare the running server with the source");
+                false
+            }
+        }
     }
 
     /// Keeps what was found, with the time of its first finding while the split is the same.
