@@ -10,6 +10,7 @@ use crate::config::{ManagerConfig, refuse_unsupported};
 use crate::objstore::Archive;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
+use crate::run::source_divergence;
 use pgfed_api::barman::select::select_backup;
 use pgfed_api::cluster::BootstrapRecovery;
 use std::collections::BTreeMap;
@@ -40,12 +41,25 @@ pub(super) async fn restore(
     let archive = Archive::open(store, &source, &cfg.secrets_dir)
         .map_err(crate::backup::BackupError::from)?;
     let entries = catalog(&archive).await?;
-    let entry = select_backup(&entries, rec.recovery_target.as_ref()).map_err(|source| {
-        BootstrapError::NoBackup {
-            archive: archive.url().to_string(),
-            source,
+    let entry = match (&standby, &rec.recovery_target) {
+        // A replica cluster's designated primary replays on to the source's newest timeline: only
+        // a backup on that timeline's history can (the rule its manager reports the seed by).
+        (Some(_), None) => {
+            let history = source_divergence::source_history(cfg, 1).await?;
+            source_divergence::decide::seed_backup(&entries, &history).ok_or_else(|| {
+                BootstrapError::NoBackupOnSourceHistory {
+                    archive: archive.url().to_string(),
+                    timeline: history.timeline,
+                }
+            })?
         }
-    })?;
+        _ => select_backup(&entries, rec.recovery_target.as_ref()).map_err(|source| {
+            BootstrapError::NoBackup {
+                archive: archive.url().to_string(),
+                source,
+            }
+        })?,
+    };
     let jobs = store.data.as_ref().and_then(|d| d.jobs).unwrap_or(2).max(1) as usize;
     let tablespaces = entry
         .info

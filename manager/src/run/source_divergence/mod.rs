@@ -259,7 +259,10 @@ fn describe(split: &Split, source: &SourceHistory) -> String {
 /// The source's newest timeline and its history, found as PostgreSQL finds it (the history files
 /// of the timelines after the local one, one by one); when there is none newer, the newest the
 /// source has at or below the local timeline.
-async fn source_history(cfg: &ManagerConfig, local: u32) -> Result<SourceHistory, InstanceError> {
+pub async fn source_history(
+    cfg: &ManagerConfig,
+    local: u32,
+) -> Result<SourceHistory, InstanceError> {
     let fetch = |tli: u32| async move {
         let name = format!("{tli:08X}.history");
         crate::wal::restore::fetch_from_source(cfg, &name)
