@@ -462,31 +462,14 @@ pub async fn reconcile(
 
     // A designated primary diverged from its source (decide::reseed): replaced by a new instance
     // seeded from the source, its claims kept aside; the replacement is this turn's whole work.
-    let reseed_claims = old_status
-        .target_primary
-        .as_deref()
-        .map(|t| super::reseed::claims_of(&observed, t))
-        .unwrap_or_default();
-    let latest_seen = super::reseed::latest_serial(
+    let reseed_step = super::reseed::step(
         &name,
         &observed,
-        old_status
-            .latest_generated_node
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
+        &old_status,
+        standing == super::decide::replica::Standing::Replica,
+        designated_raw.as_ref().and_then(|(_, r)| r.as_ref()),
+        now,
     );
-    let reseed_step = super::decide::reseed::decide(&super::decide::reseed::ReseedInput {
-        cluster: &name,
-        replica_cluster: standing == super::decide::replica::Standing::Replica,
-        target: old_status.target_primary.as_deref(),
-        divergence: designated_raw
-            .as_ref()
-            .and_then(|(_, r)| r.as_ref())
-            .and_then(|r| r.diverged_from_source.as_ref()),
-        claims: &reseed_claims,
-        latest_serial: latest_seen,
-        now_label: &super::decide::reseed::label_value(now),
-    });
     if let super::decide::reseed::ReseedStep::Replace(r) = &reseed_step {
         return super::reseed::carry_out(
             client,
@@ -1188,31 +1171,12 @@ pub async fn reconcile(
             actions.push((reason, note));
         }
     }
-    let (reseed_condition, reseed_warning) = super::decide::reseed::report(
+    let reseed_warning = super::reseed::report(
         &reseed_step,
-        new_status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == super::decide::reseed::CONDITION)
-            .map(|c| c.reason.as_str()),
+        &mut new_status,
+        cluster.metadata.generation,
+        now,
     );
-    match reseed_condition {
-        super::decide::reseed::ConditionChange::Keep => {}
-        super::decide::reseed::ConditionChange::Set(ok, why, message) => status::set_condition(
-            &mut new_status.conditions,
-            status::condition(
-                super::decide::reseed::CONDITION,
-                ok,
-                why,
-                message,
-                cluster.metadata.generation,
-                now,
-            ),
-        ),
-        super::decide::reseed::ConditionChange::Remove => new_status
-            .conditions
-            .retain(|c| c.type_ != super::decide::reseed::CONDITION),
-    }
     warnings.extend(reseed_warning);
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
     Ok(Outcome {

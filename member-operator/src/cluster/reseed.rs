@@ -6,7 +6,8 @@
 
 use super::apply;
 use super::decide::reseed::{
-    ANNOTATION_DIVERGED, CONDITION, LABEL_DIVERGED_AT, RESEEDED, Replacement,
+    self, ANNOTATION_DIVERGED, CONDITION, ConditionChange, LABEL_DIVERGED_AT, Replacement,
+    ReseedInput, ReseedStep,
 };
 use super::error::ReconcileError;
 use super::observe::Observed;
@@ -17,6 +18,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::{Client, ResourceExt};
 use pgfed_api::cluster::phase as phases;
 use pgfed_api::cluster::{Cluster, ClusterStatus};
+use pgfed_api::instance::InstanceStatus;
 use pgfed_api::names::{LABEL_INSTANCE_NAME, instance_serial};
 use serde_json::json;
 
@@ -53,6 +55,58 @@ pub fn latest_serial(name: &str, observed: &Observed, latest_generated: u32) -> 
         .filter_map(|c| c.labels().get(LABEL_INSTANCE_NAME).cloned())
         .filter_map(|i| instance_serial(name, &i));
     pods.chain(claims).fold(latest_generated, u32::max)
+}
+
+/// The reseed decision of this turn, from the designated primary (`status.targetPrimary`), its
+/// manager's raw report and its claims as observed (set-aside ones included).
+pub fn step(
+    name: &str,
+    observed: &Observed,
+    old_status: &ClusterStatus,
+    replica_cluster: bool,
+    designated: Option<&InstanceStatus>,
+    now: DateTime<Utc>,
+) -> ReseedStep {
+    let target = old_status.target_primary.as_deref();
+    let claims = target.map(|t| claims_of(observed, t)).unwrap_or_default();
+    let latest_generated = old_status
+        .latest_generated_node
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0);
+    reseed::decide(&ReseedInput {
+        cluster: name,
+        replica_cluster,
+        target,
+        divergence: designated.and_then(|r| r.diverged_from_source.as_ref()),
+        claims: &claims,
+        latest_serial: latest_serial(name, observed, latest_generated),
+        now_label: &reseed::label_value(now),
+    })
+}
+
+/// Puts `step`'s condition into `status` (whose conditions are the stored ones) and returns its
+/// Warning Event, if one is due.
+pub fn report(
+    step: &ReseedStep,
+    status: &mut ClusterStatus,
+    generation: Option<i64>,
+    now: DateTime<Utc>,
+) -> Option<(&'static str, String)> {
+    let current = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == CONDITION)
+        .map(|c| c.reason.as_str());
+    let (change, warning) = reseed::report(step, current);
+    match change {
+        ConditionChange::Keep => {}
+        ConditionChange::Set(ok, why, message) => status::set_condition(
+            &mut status.conditions,
+            status::condition(CONDITION, ok, why, message, generation, now),
+        ),
+        ConditionChange::Remove => status.conditions.retain(|c| c.type_ != CONDITION),
+    }
+    warning
 }
 
 /// Sets the diverged instance's claims aside and deletes its pod. Idempotent: a reconcile
@@ -108,23 +162,18 @@ pub async fn carry_out(
         "{} diverged from the replica source: {} replaces it, seeded from the source",
         r.diverged, r.replacement
     ));
-    status::set_condition(
-        &mut new_status.conditions,
-        status::condition(
-            CONDITION,
-            true,
-            RESEEDED,
-            r.message.clone(),
-            cluster.metadata.generation,
-            now,
-        ),
+    let warning = report(
+        &ReseedStep::Replace(r.clone()),
+        &mut new_status,
+        cluster.metadata.generation,
+        now,
     );
     status::write_if_changed(client, cluster, old_status, new_status).await?;
     Ok(Outcome {
         phase: phases::SETTING_UP_PRIMARY,
         previous_phase: old_status.phase.clone(),
         actions: Vec::new(),
-        warnings: vec![(RESEEDED, r.message.clone())],
+        warnings: warning.into_iter().collect(),
         converging: true,
         primary_changing: true,
     })
@@ -170,6 +219,33 @@ mod tests {
         );
         assert_eq!(latest_serial("pg", &observed, 3), 7);
         assert_eq!(latest_serial("pg", &observed, 9), 9);
+        // The turn's decision reads the designated primary's claims, set aside ones included.
+        let status = ClusterStatus {
+            target_primary: Some("pg-1".into()),
+            latest_generated_node: Some(7),
+            ..ClusterStatus::default()
+        };
+        let now = chrono::Utc::now();
+        let ReseedStep::Replace(r) = step("pg", &observed, &status, true, None, now) else {
+            panic!("an interrupted replacement is carried on");
+        };
+        assert_eq!(r.replacement, "pg-8");
+        assert_eq!(r.diverged_at, "20260101T000000Z");
+        let mut written = status.clone();
+        let warning = report(&ReseedStep::Replace(r), &mut written, Some(3), now);
+        assert_eq!(warning.map(|w| w.0), Some(reseed::RESEEDED));
+        let condition = written.conditions.iter().find(|c| c.type_ == CONDITION);
+        assert_eq!(condition.map(|c| c.status.as_str()), Some("True"));
+        // Not a replica cluster: nothing, and the story told stays.
+        assert_eq!(
+            step("pg", &observed, &status, false, None, now),
+            ReseedStep::Nothing
+        );
+        assert_eq!(
+            report(&ReseedStep::Nothing, &mut written, Some(3), now),
+            None
+        );
+        assert_eq!(written.conditions.len(), 1);
         without_set_aside(&mut observed);
         assert_eq!(
             observed.pvcs.keys().cloned().collect::<Vec<_>>(),
