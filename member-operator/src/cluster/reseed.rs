@@ -109,6 +109,10 @@ pub fn report(
     warning
 }
 
+fn owner_name(cluster: &Cluster) -> String {
+    cluster.metadata.name.clone().unwrap_or_default()
+}
+
 /// Sets the diverged instance's claims aside and deletes its pod. Idempotent: a reconcile
 /// interrupted half-way does the rest next time.
 pub async fn replace(
@@ -157,6 +161,12 @@ pub async fn carry_out(
         new_status.current_primary_timestamp = Some(now.to_rfc3339());
     }
     new_status.current_primary_failing_since_timestamp = None;
+    // The scale step numbers the next instance from here: the replacement's serial must be next
+    // even when the set-aside instance held the highest one.
+    let before = instance_serial(&owner_name(cluster), &r.replacement).map(|s| s.saturating_sub(1));
+    if let Some(before) = before.and_then(|b| i32::try_from(b).ok()) {
+        new_status.latest_generated_node = new_status.latest_generated_node.max(Some(before));
+    }
     new_status.phase = Some(phases::SETTING_UP_PRIMARY.to_string());
     new_status.phase_reason = Some(format!(
         "{} diverged from the replica source: {} replaces it, seeded from the source",
