@@ -364,6 +364,23 @@ impl Supervisor {
         if start_as == StartAs::NotNow || later(self.retry_follow_at) {
             return;
         }
+        // Never on a history the source does not share: it would replay nothing, or worse. Not
+        // even configured for it: the data directory stays as it is.
+        if start_as != StartAs::Primary {
+            let blocked = self.source.blocks_start(&self.cfg).await;
+            let news = self.publish_source_divergence().await;
+            if blocked {
+                // Said once per finding, not at every step it is kept down.
+                if news {
+                    tracing::error!(
+                    divergence = ?self.source.found(),
+                    "this designated primary's history diverged from its source's: postgres \
+                     stays down until the operator re-seeds the cluster (its data is kept)"
+                    );
+                }
+                return;
+            }
+        }
         let prepared = match start_as {
             StartAs::Primary => configure::write_all(&self.cfg, &self.config_file, &Role::Primary)
                 .map_err(|e| {
@@ -404,17 +421,6 @@ impl Supervisor {
         // Never on a data directory whose bootstrap did not complete.
         if let Err(e) = crate::instance::bootstrap::require_complete(&self.cfg) {
             tracing::error!(error = %e, label = e.label(), "postgres stays down");
-            return;
-        }
-        // Never on a history the source does not share: it would replay nothing, or worse.
-        let blocked = self.source.blocks_start(&self.cfg).await;
-        self.publish_source_divergence().await;
-        if blocked {
-            tracing::error!(
-                divergence = ?self.source.found(),
-                "this designated primary's history diverged from its source's: postgres stays \
-                 down until the operator re-seeds the cluster (its data is kept)"
-            );
             return;
         }
         self.source.starting(&self.cfg);
@@ -510,13 +516,15 @@ impl Supervisor {
         }
     }
 
-    /// Puts what the source watch found into the status document.
-    async fn publish_source_divergence(&self) {
+    /// Puts what the source watch found into the status document; true when that changed it.
+    async fn publish_source_divergence(&self) -> bool {
         let found = self.source.found().cloned();
         let mut published = self.shared.source_divergence.write().await;
-        if *published != found {
+        let changed = *published != found;
+        if changed {
             *published = found;
         }
+        changed
     }
 
     /// Stops a standby that has been seen diverged from its primary's timeline for a while (see
