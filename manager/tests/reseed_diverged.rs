@@ -158,6 +158,30 @@ fn lsn(v: &Value) -> Lsn {
         .unwrap_or_else(|| panic!("not an LSN: {v}"))
 }
 
+/// Region B promoted without a token while region A, cut off, goes on committing rows B never
+/// sees and stops (`stop_mode`); returns the regions and where B's timeline forked off.
+fn cut_off(minio: &Minio, stop_mode: &str) -> (Node, Node, Lsn) {
+    let (a, mut b) = regions(minio);
+    promote_without_token(minio, &mut b);
+    let fork = fork_point(&b);
+    a.psql(
+        "app",
+        "INSERT INTO orders SELECT g, 'a-lost' FROM generate_series(1001, 1500) g",
+    );
+    a.manager_ok(&["instance", "stop", "--mode", stop_mode]);
+    (a, b, fork)
+}
+
+/// Tells `a` to follow region B and gives it a status port: the operator's PKI, its client
+/// certificate and the port.
+fn follow_b(a: &mut Node) -> (common::certs::Pki, common::certs::Pair, u16) {
+    a.set(
+        "replica",
+        json!({"primary": "region-b", "source": "region-b"}),
+    );
+    serve_status_over_tls(a)
+}
+
 #[test]
 fn a_primary_that_wrote_past_the_fork_is_kept_stopped_and_a_new_instance_is_seeded_from_the_source()
 {
@@ -165,25 +189,12 @@ fn a_primary_that_wrote_past_the_fork_is_kept_stopped_and_a_new_instance_is_seed
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let minio = Minio::start();
-    let (mut a, mut b) = regions(&minio);
-    promote_without_token(&minio, &mut b);
-    let fork = fork_point(&b);
-
-    // Region A, cut off, goes on committing and shuts down cleanly: its shutdown checkpoint and
-    // these rows are past the fork.
-    a.psql(
-        "app",
-        "INSERT INTO orders SELECT g, 'a-lost' FROM generate_series(1001, 1500) g",
-    );
-    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    // Region A shuts down cleanly: its shutdown checkpoint and its last rows are past the fork.
+    let (mut a, b, fork) = cut_off(&minio, "fast");
     let checkpoint_before = controldata(&a, "Latest checkpoint location");
 
     // Told to follow B: postgres stays down, the status says where the histories split.
-    a.set(
-        "replica",
-        json!({"primary": "region-b", "source": "region-b"}),
-    );
-    let (pki, operator, port) = serve_status_over_tls(&mut a);
+    let (pki, operator, port) = follow_b(&mut a);
     let client = StatusClient {
         base: format!("https://127.0.0.1:{port}"),
         ca: &pki.ca,
@@ -326,22 +337,11 @@ fn a_primary_that_crashed_past_the_fork_is_stopped_once_seen_replaying_past_it()
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let minio = Minio::start();
-    let (mut a, mut b) = regions(&minio);
-    promote_without_token(&minio, &mut b);
-    let fork = fork_point(&b);
     // Its last checkpoint lies before the fork; what it wrote after is only in its WAL.
-    a.psql(
-        "app",
-        "INSERT INTO orders SELECT g, 'a-lost' FROM generate_series(1001, 1500) g",
-    );
-    a.manager_ok(&["instance", "stop", "--mode", "immediate"]);
+    let (mut a, _b, fork) = cut_off(&minio, "immediate");
     assert!(lsn(&json!(controldata(&a, "Latest checkpoint location"))) < fork);
 
-    a.set(
-        "replica",
-        json!({"primary": "region-b", "source": "region-b"}),
-    );
-    let (pki, operator, port) = serve_status_over_tls(&mut a);
+    let (pki, operator, port) = follow_b(&mut a);
     let client = StatusClient {
         base: format!("https://127.0.0.1:{port}"),
         ca: &pki.ca,
