@@ -466,6 +466,34 @@ mod tests {
     }
 
     #[test]
+    fn a_divergence_from_the_source_uses_the_lsn_field_names_of_the_status() {
+        let status = InstanceStatus {
+            diverged_from_source: Some(SourceDivergence {
+                source: "region-b".into(),
+                local_timeline: 1,
+                local_lsn: "0/6000028".into(),
+                source_timeline: 2,
+                fork_timeline: 1,
+                fork_lsn: Some("0/5000100".into()),
+                seed_backup: None,
+                detail: "past the fork".into(),
+                time: "2026-02-12T10:15:00Z".into(),
+            }),
+            ..InstanceStatus::default()
+        };
+        let json = serde_json::to_value(&status).expect("serialize");
+        let d = &json["divergedFromSource"];
+        assert_eq!(d["localLSN"], "0/6000028");
+        assert_eq!(d["forkLSN"], "0/5000100");
+        assert!(d.get("seedBackup").is_none(), "{d}");
+        let back: InstanceStatus = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, status);
+        // Absent when it follows its source.
+        let plain = serde_json::to_value(InstanceStatus::default()).expect("serialize");
+        assert!(plain.get("divergedFromSource").is_none());
+    }
+
+    #[test]
     fn a_status_from_an_older_manager_with_fewer_fields_still_parses() {
         let status: InstanceStatus =
             serde_json::from_str(r#"{"instanceName":"pg-2","postgresRunning":false}"#)
