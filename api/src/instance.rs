@@ -173,6 +173,42 @@ pub struct InstanceStatus {
     /// when no policy is set, before the first pass, and from a manager that predates it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionReport>,
+    /// A replica cluster's designated primary whose own history went past the point where the
+    /// source's timeline forked off (a former primary region that wrote WAL the failover never
+    /// saw): it cannot replay the source's archive, so postgres stays stopped and the operator
+    /// re-seeds the cluster from the source. Absent when it follows its source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged_from_source: Option<SourceDivergence>,
+}
+
+/// Where a replica cluster's designated primary and its source parted, as its manager found it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceDivergence {
+    /// The external cluster replayed (`spec.replica.source`).
+    pub source: String,
+    /// The local timeline (its latest checkpoint's).
+    pub local_timeline: u32,
+    /// How far the local history reached on that timeline (latest checkpoint, or minimum
+    /// recovery point when later).
+    #[serde(rename = "localLSN")]
+    pub local_lsn: String,
+    /// The source's latest timeline.
+    pub source_timeline: u32,
+    /// The timeline both histories share up to the split.
+    pub fork_timeline: u32,
+    /// Where the source's history left `forkTimeline`; absent when the source's history does not
+    /// contain the local timeline at all.
+    #[serde(rename = "forkLSN", default, skip_serializing_if = "Option::is_none")]
+    pub fork_lsn: Option<String>,
+    /// The source's newest completed base backup a new instance can be restored from and follow
+    /// the source's latest timeline with; absent when it has none (the re-seed waits for one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_backup: Option<String>,
+    /// What was found, for people (PostgreSQL's own words when it refused to start).
+    pub detail: String,
+    /// When it was first found (RFC 3339).
+    pub time: String,
 }
 
 /// The last pass of the retention policy, as the primary's manager reports it.
@@ -427,6 +463,34 @@ mod tests {
         assert_eq!(json["replicationInfo"][0]["applicationName"], "pg-2");
         let back: InstanceStatus = serde_json::from_value(json).expect("deserialize");
         assert_eq!(back, status);
+    }
+
+    #[test]
+    fn a_divergence_from_the_source_uses_the_lsn_field_names_of_the_status() {
+        let status = InstanceStatus {
+            diverged_from_source: Some(SourceDivergence {
+                source: "region-b".into(),
+                local_timeline: 1,
+                local_lsn: "0/6000028".into(),
+                source_timeline: 2,
+                fork_timeline: 1,
+                fork_lsn: Some("0/5000100".into()),
+                seed_backup: None,
+                detail: "past the fork".into(),
+                time: "2026-02-12T10:15:00Z".into(),
+            }),
+            ..InstanceStatus::default()
+        };
+        let json = serde_json::to_value(&status).expect("serialize");
+        let d = &json["divergedFromSource"];
+        assert_eq!(d["localLSN"], "0/6000028");
+        assert_eq!(d["forkLSN"], "0/5000100");
+        assert!(d.get("seedBackup").is_none(), "{d}");
+        let back: InstanceStatus = serde_json::from_value(json).expect("deserialize");
+        assert_eq!(back, status);
+        // Absent when it follows its source.
+        let plain = serde_json::to_value(InstanceStatus::default()).expect("serialize");
+        assert!(plain.get("divergedFromSource").is_none());
     }
 
     #[test]

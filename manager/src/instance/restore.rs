@@ -10,7 +10,9 @@ use crate::config::{ManagerConfig, refuse_unsupported};
 use crate::objstore::Archive;
 use crate::pg::conf::Role;
 use crate::pg::ctl;
+use crate::run::source_divergence;
 use pgfed_api::barman::select::select_backup;
+use pgfed_api::cluster::BootstrapRecovery;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,11 +22,7 @@ pub(super) async fn restore(
     cfg: &ManagerConfig,
     config_file: &Path,
 ) -> Result<String, InstanceError> {
-    let rec = cfg
-        .bootstrap
-        .as_ref()
-        .and_then(|b| b.recovery.clone())
-        .ok_or(BootstrapError::NotConfigured("bootstrap.recovery"))?;
+    let (rec, source) = recovery_source(cfg)?;
     refuse_unsupported(
         "bootstrap.recovery",
         &[
@@ -33,7 +31,6 @@ pub(super) async fn restore(
         ],
         "restore from an external cluster's object store with bootstrap.recovery.source",
     )?;
-    let source = rec.source.clone().ok_or(BootstrapError::NoRecoverySource)?;
     // A replica cluster ends as a standby of its source; refuse what that needs before restoring.
     let standby = if cfg.is_replica_cluster() {
         Some(configure::standby_role(cfg, None)?)
@@ -44,12 +41,25 @@ pub(super) async fn restore(
     let archive = Archive::open(store, &source, &cfg.secrets_dir)
         .map_err(crate::backup::BackupError::from)?;
     let entries = catalog(&archive).await?;
-    let entry = select_backup(&entries, rec.recovery_target.as_ref()).map_err(|source| {
-        BootstrapError::NoBackup {
-            archive: archive.url().to_string(),
-            source,
+    let entry = match (&standby, &rec.recovery_target) {
+        // A replica cluster's designated primary replays on to the source's newest timeline: only
+        // a backup on that timeline's history can (the rule its manager reports the seed by).
+        (Some(_), None) => {
+            let history = source_divergence::source_history(cfg, 1).await?;
+            source_divergence::decide::seed_backup(&entries, &history).ok_or_else(|| {
+                BootstrapError::NoBackupOnSourceHistory {
+                    archive: archive.url().to_string(),
+                    timeline: history.timeline,
+                }
+            })?
         }
-    })?;
+        _ => select_backup(&entries, rec.recovery_target.as_ref()).map_err(|source| {
+            BootstrapError::NoBackup {
+                archive: archive.url().to_string(),
+                source,
+            }
+        })?,
+    };
     let jobs = store.data.as_ref().and_then(|d| d.jobs).unwrap_or(2).max(1) as usize;
     let tablespaces = entry
         .info
@@ -96,6 +106,31 @@ pub(super) async fn restore(
     Ok(entry.id.clone())
 }
 
+/// What to restore and from where. A replica cluster restores from `replica.source`, the store
+/// it replays next, with `bootstrap.recovery`'s target only when that names the same source (a
+/// re-seeded designated primary of a former primary region has no `bootstrap.recovery`, or one
+/// naming a region that is no longer its source); any other cluster needs
+/// `bootstrap.recovery.source`. Pure.
+pub fn recovery_source(cfg: &ManagerConfig) -> Result<(BootstrapRecovery, String), BootstrapError> {
+    let rec = cfg.bootstrap.as_ref().and_then(|b| b.recovery.clone());
+    let replica_source = cfg
+        .replica
+        .as_ref()
+        .filter(|_| cfg.is_replica_cluster())
+        .map(|r| r.source.clone());
+    match (rec, replica_source) {
+        (Some(rec), Some(source)) if rec.source.as_deref() == Some(source.as_str()) => {
+            Ok((rec, source))
+        }
+        (_, Some(source)) => Ok((BootstrapRecovery::default(), source)),
+        (Some(rec), None) => {
+            let source = rec.source.clone().ok_or(BootstrapError::NoRecoverySource)?;
+            Ok((rec, source))
+        }
+        (None, None) => Err(BootstrapError::NotConfigured("bootstrap.recovery")),
+    }
+}
+
 /// Waits until recovery ended and the server left recovery; fails when postgres exits instead
 /// (for example "recovery ended before configured recovery target was reached").
 async fn wait_promoted(cfg: &ManagerConfig) -> Result<(), InstanceError> {
@@ -116,5 +151,54 @@ async fn wait_promoted(cfg: &ManagerConfig) -> Result<(), InstanceError> {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(yaml: &str) -> ManagerConfig {
+        ManagerConfig::parse(&format!("clusterName: c\npgdata: /d\n{yaml}\n")).expect("config")
+    }
+
+    #[test]
+    fn a_replica_cluster_restores_from_its_source() {
+        let target = "recovery: {source: a, recoveryTarget: {targetLSN: 0/3000000}}";
+        for (yaml, want_source, keeps_target) in [
+            // An ordinary recovery: its source and target.
+            (format!("bootstrap: {{{target}}}"), "a", true),
+            // A replica cluster of the same source keeps the target.
+            (
+                format!("replica: {{primary: a, source: a}}\nbootstrap: {{{target}}}"),
+                "a",
+                true,
+            ),
+            // Its source is another region now: that one, without a target meant for the first.
+            (
+                format!("replica: {{primary: b, source: b}}\nbootstrap: {{{target}}}"),
+                "b",
+                false,
+            ),
+            // A former primary region (initdb) re-seeded from the new primary region.
+            (
+                "replica: {primary: b, source: b}\nbootstrap: {initdb: {database: app}}"
+                    .to_string(),
+                "b",
+                false,
+            ),
+        ] {
+            let (rec, source) = recovery_source(&cfg(&yaml)).expect("restorable");
+            assert_eq!(source, want_source, "{yaml}");
+            assert_eq!(rec.recovery_target.is_some(), keeps_target, "{yaml}");
+        }
+        assert!(matches!(
+            recovery_source(&cfg("bootstrap: {initdb: {database: app}}")),
+            Err(BootstrapError::NotConfigured(_))
+        ));
+        assert!(matches!(
+            recovery_source(&cfg("bootstrap: {recovery: {database: app}}")),
+            Err(BootstrapError::NoRecoverySource)
+        ));
     }
 }

@@ -56,6 +56,32 @@ impl ControlData {
             .map_err(|_| PgError::ControlData(key.to_string()))
     }
 
+    /// `Latest checkpoint location`: where the checkpoint record itself is.
+    pub fn checkpoint_location(&self) -> Result<Lsn, PgError> {
+        let key = "Latest checkpoint location";
+        self.get(key)?
+            .parse()
+            .map_err(|_| PgError::ControlData(key.to_string()))
+    }
+
+    /// `Minimum recovery ending location` with its timeline; `None` when unset (0/0), as on a
+    /// primary or a standby shut down cleanly before it replayed anything.
+    pub fn min_recovery_point(&self) -> Result<Option<(u32, Lsn)>, PgError> {
+        let (key, tli_key) = (
+            "Minimum recovery ending location",
+            "Min recovery ending loc's timeline",
+        );
+        let lsn: Lsn = self
+            .get(key)?
+            .parse()
+            .map_err(|_| PgError::ControlData(key.to_string()))?;
+        let tli: u32 = self
+            .get(tli_key)?
+            .parse()
+            .map_err(|_| PgError::ControlData(tli_key.to_string()))?;
+        Ok((lsn.0 != 0).then_some((tli, lsn)))
+    }
+
     /// `Bytes per WAL segment`.
     pub fn wal_segment_size(&self) -> Result<u64, PgError> {
         let key = "Bytes per WAL segment";
@@ -125,6 +151,8 @@ Latest checkpoint's REDO WAL file:    000000020000000000000003
 Latest checkpoint's TimeLineID:       2
 Time of latest checkpoint:            Fri Nov 20 22:30:01 2026
 Bytes per WAL segment:                16777216
+Minimum recovery ending location:     0/0
+Min recovery ending loc's timeline:   0
 ";
 
     #[test]
@@ -134,6 +162,18 @@ Bytes per WAL segment:                16777216
         assert_eq!(cd.timeline().expect("tli"), 2);
         assert_eq!(cd.redo_location().expect("redo").to_string(), "0/3000028");
         assert_eq!(cd.wal_segment_size().expect("size"), 16 << 20);
+        assert_eq!(
+            cd.checkpoint_location().expect("checkpoint").to_string(),
+            "0/3000028"
+        );
+        assert_eq!(cd.min_recovery_point().expect("unset"), None);
+        let standby = ControlData::parse(
+            "Minimum recovery ending location:     0/5000100\nMin recovery ending loc's timeline:   2\n",
+        );
+        assert_eq!(
+            standby.min_recovery_point().expect("set"),
+            Some((2, "0/5000100".parse().expect("lsn")))
+        );
         let token = cd.demotion_token().expect("token");
         assert_eq!(token.redo_wal_file, "000000020000000000000003");
         assert_eq!(token.time_of_latest_checkpoint, "Fri Nov 20 22:30:01 2026");

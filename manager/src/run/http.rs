@@ -76,6 +76,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
         .unwrap_or(true);
     st.rejoin = s.rejoin.read().await.clone();
     st.fenced_by_lease = s.fenced_by_lease.read().await.clone();
+    st.diverged_from_source = s.source_divergence.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
         st.retention = s.retention.read().await.clone();

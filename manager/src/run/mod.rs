@@ -31,6 +31,7 @@ pub mod rejoin;
 pub mod retention;
 pub mod shared;
 pub mod slots;
+pub mod source_divergence;
 pub mod status;
 pub mod supervisor;
 pub mod upgrade;

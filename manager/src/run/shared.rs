@@ -4,7 +4,7 @@
 
 use crate::config::ManagerConfig;
 use pgfed_api::cluster::ManagedRolesStatus;
-use pgfed_api::instance::{DynamicConfig, RejoinReport, RetentionReport};
+use pgfed_api::instance::{DynamicConfig, RejoinReport, RetentionReport, SourceDivergence};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
@@ -51,6 +51,9 @@ pub struct Shared {
     /// How this instance last rejoined as a standby after being a primary (rewound, re-cloned,
     /// refused); read back from beside PGDATA after a restart.
     pub rejoin: RwLock<Option<RejoinReport>>,
+    /// A replica cluster's designated primary diverged from its source's history
+    /// (`run::source_divergence`): postgres stays stopped, the operator re-seeds the cluster.
+    pub source_divergence: RwLock<Option<SourceDivergence>>,
     /// The last pass of the retention policy (`run::retention`); reported while primary.
     pub retention: RwLock<Option<RetentionReport>>,
     /// A re-clone (pg_basebackup of the whole database) is under way: a step that long is not a

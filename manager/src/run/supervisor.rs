@@ -16,7 +16,9 @@ use super::lease::{Acquired, PrimaryLease};
 use super::postmaster::Postmaster;
 use super::rejoin::{self, RejoinState, RejoinStep};
 use super::shared::Shared;
-use super::{RunError, diverged, dynamic, http, jsonlog, metrics, upgrade, upstream};
+use super::{
+    RunError, diverged, dynamic, http, jsonlog, metrics, source_divergence, upgrade, upstream,
+};
 use crate::config::ManagerConfig;
 use crate::instance::bootstrap::{self, Record, RecordState};
 use crate::instance::demote::{self, Demotion};
@@ -118,6 +120,8 @@ struct Supervisor {
     diverged: diverged::Watch,
     /// Set when a diverged standby was stopped: the next start rewinds it first.
     rewind_standby: bool,
+    /// Whether this replica cluster's designated primary diverged from its source's history.
+    source: source_divergence::Watch,
 }
 
 /// Tells the liveness probe a re-clone runs, until dropped (also when SIGTERM abandons the step).
@@ -185,6 +189,7 @@ impl Supervisor {
             .await;
             self.stop_if_diverged().await;
         }
+        self.stop_if_source_unfollowable().await;
         let start_as = self.carry_on_demotion().await;
         let running = self.postmaster.running();
         // A parameter that takes effect only at start waits for the operator, which restarts the
@@ -359,6 +364,23 @@ impl Supervisor {
         if start_as == StartAs::NotNow || later(self.retry_follow_at) {
             return;
         }
+        // Never on a history the source does not share: it would replay nothing, or worse. Not
+        // even configured for it: the data directory stays as it is.
+        if start_as != StartAs::Primary {
+            let blocked = self.source.blocks_start(&self.cfg).await;
+            let news = self.publish_source_divergence().await;
+            if blocked {
+                // Said once per finding, not at every step it is kept down.
+                if news {
+                    tracing::error!(
+                    divergence = ?self.source.found(),
+                    "this designated primary's history diverged from its source's: postgres \
+                     stays down until the operator re-seeds the cluster (its data is kept)"
+                    );
+                }
+                return;
+            }
+        }
         let prepared = match start_as {
             StartAs::Primary => configure::write_all(&self.cfg, &self.config_file, &Role::Primary)
                 .map_err(|e| {
@@ -401,6 +423,7 @@ impl Supervisor {
             tracing::error!(error = %e, label = e.label(), "postgres stays down");
             return;
         }
+        self.source.starting(&self.cfg);
         match self.postmaster.spawn(&self.cfg) {
             Ok(()) => tracing::info!(as_primary, "postmaster started"),
             Err(e) => tracing::error!(error = %e, label = e.label(), "cannot start postgres"),
@@ -477,6 +500,31 @@ impl Supervisor {
                 self.reclone(role, reason).await
             }
         }
+    }
+
+    /// Stops the designated primary of a replica cluster that turned out unable to follow its
+    /// source's timeline (see [`source_divergence`]); it stays down from then on.
+    async fn stop_if_source_unfollowable(&mut self) {
+        let running = self.postmaster.running();
+        if !self.source.cannot_follow(&self.cfg, running).await {
+            return;
+        }
+        self.publish_source_divergence().await;
+        if self.postmaster.running() {
+            tracing::error!("stopping postgres: it cannot follow its source's timeline");
+            self.stop(ctl::StopMode::Fast).await;
+        }
+    }
+
+    /// Puts what the source watch found into the status document; true when that changed it.
+    async fn publish_source_divergence(&self) -> bool {
+        let found = self.source.found().cloned();
+        let mut published = self.shared.source_divergence.write().await;
+        let changed = *published != found;
+        if changed {
+            *published = found;
+        }
+        changed
     }
 
     /// Stops a standby that has been seen diverged from its primary's timeline for a while (see
@@ -716,6 +764,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         recloning: AtomicBool::new(false),
         backups: super::backups::Backups::new(),
         retention: RwLock::new(None),
+        source_divergence: RwLock::new(None),
     });
     serve(&cfg, shared.clone(), custom).await?;
     let digested = shared.clone();
@@ -784,6 +833,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         reclone_reason: String::new(),
         diverged: diverged::Watch::default(),
         rewind_standby: false,
+        source: source_divergence::Watch::default(),
     };
     let shared = supervisor.shared.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

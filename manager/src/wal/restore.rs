@@ -134,6 +134,22 @@ pub async fn fetch_complete(cfg: &ManagerConfig, name: &str) -> Result<Option<Ve
     Ok(Some(data))
 }
 
+/// A non-segment file of the replica source's archive (a timeline history file), decompressed;
+/// `None` when the source has not archived it.
+pub async fn fetch_from_source(
+    cfg: &ManagerConfig,
+    name: &str,
+) -> Result<Option<Vec<u8>>, WalError> {
+    let (store_cfg, server) = cfg.restore_store(None)?;
+    let archive = Archive::open(store_cfg, &server, &cfg.secrets_dir)?;
+    let dir = layout::wal_dir_key(name);
+    let listed = archive.list_dir(&dir).await?;
+    match find(&listed, name) {
+        Some((object, c, _)) => Ok(Some(fetch(&archive, &dir, &object, c).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Serves segment `name` from the primary's in-progress copy, zero-padded to the segment size,
 /// unless there is none or a newer timeline superseded it. Never prefetches and never writes to
 /// the spool: a spooled file is served as a complete segment.

@@ -62,7 +62,10 @@ pub fn election_instances(
                 postgres_running: report.is_some_and(|r| r.postgres_running),
                 is_primary: report.is_some_and(|r| r.is_primary),
                 fenced: fenced.contains(pod_name) || report.is_some_and(|r| r.fenced),
-                demoting: report.is_some_and(|r| r.demotion_under_way),
+                // Stopped on purpose: for its demotion, or because its history diverged from
+                // its source and it waits to be re-seeded (`decide::reseed`), not failed.
+                demoting: report
+                    .is_some_and(|r| r.demotion_under_way || r.diverged_from_source.is_some()),
                 streaming: report.is_some_and(|r| r.is_wal_receiver_active),
                 received_lsn: report.and_then(|r| {
                     if r.is_primary {

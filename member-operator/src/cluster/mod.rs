@@ -17,6 +17,7 @@ pub mod plugin_stores;
 pub mod post_init_refs;
 pub mod reconcile;
 pub mod recovery_backup;
+pub mod reseed;
 pub mod status;
 
 use crate::webhook::secret::{ApiAccess, access};

@@ -329,7 +329,7 @@ pub async fn reconcile(
     let spec = &cluster.spec;
     let old_status = cluster.status.clone().unwrap_or_default();
     let now = Utc::now();
-    let observed = observe(client, cluster, &referenced_secrets(cluster, &name)).await?;
+    let mut observed = observe(client, cluster, &referenced_secrets(cluster, &name)).await?;
 
     // Certificates.
     let cert_config = spec.certificates.clone().unwrap_or_default();
@@ -459,6 +459,31 @@ pub async fn reconcile(
         standing,
         old_status.target_primary.as_deref(),
     );
+
+    // A designated primary diverged from its source (decide::reseed): replaced by a new instance
+    // seeded from the source, its claims kept aside; the replacement is this turn's whole work.
+    let reseed_step = super::reseed::step(
+        &name,
+        &observed,
+        &old_status,
+        standing == super::decide::replica::Standing::Replica,
+        designated_raw.as_ref().and_then(|(_, r)| r.as_ref()),
+        now,
+    );
+    if let super::decide::reseed::ReseedStep::Replace(r) = &reseed_step {
+        return super::reseed::carry_out(
+            client,
+            cluster,
+            &owner.uid,
+            &observed,
+            &old_status,
+            r,
+            now,
+        )
+        .await;
+    }
+    // Claims set aside by a replacement are no instance's any more.
+    super::reseed::without_set_aside(&mut observed);
 
     // Instances: which step, and who is the primary.
     let instances = scale_view(&name, &observed);
@@ -1146,6 +1171,13 @@ pub async fn reconcile(
             actions.push((reason, note));
         }
     }
+    let reseed_warning = super::reseed::report(
+        &reseed_step,
+        &mut new_status,
+        cluster.metadata.generation,
+        now,
+    );
+    warnings.extend(reseed_warning);
     status::write_if_changed(client, cluster, &old_status, new_status).await?;
     Ok(Outcome {
         phase: phase_now,

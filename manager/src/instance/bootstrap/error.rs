@@ -136,6 +136,17 @@ pub enum BootstrapError {
         /// Why.
         source: pgfed_api::barman::select::SelectError,
     },
+    /// A replica cluster's source has no completed base backup on its newest timeline's
+    /// history (all of them lie on a history it left, or there are none).
+    #[error(
+        "cannot restore from {archive}: no completed base backup on the history of its timeline {timeline}"
+    )]
+    NoBackupOnSourceHistory {
+        /// The archive's URL.
+        archive: String,
+        /// The source's newest timeline.
+        timeline: u32,
+    },
     /// PostgreSQL exited before recovery reached its target.
     #[error("postgres stopped during recovery; last log lines: {log_tail}")]
     RecoveryStopped {
@@ -185,7 +196,9 @@ impl BootstrapError {
             BootstrapError::NoRecoverySource => "no_recovery_source",
             BootstrapError::UnknownExternalCluster(_) => "unknown_external_cluster",
             BootstrapError::SecretForAnotherUser { .. } => "secret_for_another_user",
-            BootstrapError::NoBackup { .. } => "no_backup",
+            BootstrapError::NoBackup { .. } | BootstrapError::NoBackupOnSourceHistory { .. } => {
+                "no_backup"
+            }
             BootstrapError::RecoveryStopped { .. } => "recovery_stopped",
             BootstrapError::PostInitScript { .. } => "post_init_script",
             BootstrapError::Clean { .. } => "clean",

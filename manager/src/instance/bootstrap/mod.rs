@@ -504,6 +504,26 @@ mod tests {
                 Method::Clone,
             ),
             ("targetPrimary: c-2\n", Method::Clone),
+            // A replica cluster's designated primary restores from its source, whatever the
+            // cluster first bootstrapped with; its other instances clone from it.
+            (
+                "replica: {primary: b, source: b}\nbootstrap: {initdb: {database: app}}",
+                Method::Restore,
+            ),
+            ("replica: {primary: b, source: b}\n", Method::Restore),
+            (
+                "replica: {primary: b, source: b}\nbootstrap: {pg_basebackup: {source: b}}",
+                Method::Join,
+            ),
+            (
+                "targetPrimary: c-2\nreplica: {primary: b, source: b}\n",
+                Method::Clone,
+            ),
+            // The primary cluster of a topology keeps its own bootstrap.
+            (
+                "replica: {primary: c, source: b}\nbootstrap: {initdb: {database: app}}",
+                Method::Init,
+            ),
         ] {
             let cfg = ManagerConfig::parse(&format!(
                 "clusterName: c\ninstanceName: c-1\npgdata: /d\n{bootstrap}\n"

@@ -28,7 +28,8 @@ pub enum Method {
 impl Method {
     /// The method the configuration asks for: a clone of the target primary when `targetPrimary`
     /// names another instance (only the target primary runs the cluster's `bootstrap`), else the
-    /// `bootstrap` section's (`recovery`, then `pg_basebackup`, else `initdb`). Pure.
+    /// `bootstrap` section's (`recovery`, then `pg_basebackup`), else a restore from the source
+    /// in a replica cluster, else `initdb`. Pure.
     pub fn wanted(cfg: &ManagerConfig) -> Method {
         if cfg.other_target_primary().is_some() {
             return Method::Clone;
@@ -36,6 +37,10 @@ impl Method {
         match &cfg.bootstrap {
             Some(b) if b.recovery.is_some() => Method::Restore,
             Some(b) if b.pg_basebackup.is_some() => Method::Join,
+            // A replica cluster's designated primary comes from its source's object store
+            // whatever the cluster first bootstrapped with: initdb would make another database
+            // system (a former primary region re-seeded after a failover has `initdb` here).
+            _ if cfg.is_replica_cluster() => Method::Restore,
             _ => Method::Init,
         }
     }

@@ -11,6 +11,7 @@ pub mod primary;
 pub mod quorum;
 pub mod rejoin;
 pub mod replica;
+pub mod reseed;
 pub mod role_labels;
 pub mod rollout;
 pub mod scale;
