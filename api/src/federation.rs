@@ -418,4 +418,9 @@ pub struct FailoverRecord {
     /// Fencing epoch after the failover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<i64>,
+    /// The Backup (in the promoted member's namespace) asked of the promoted member once it was
+    /// healthy: the first base backup of its new timeline, which point-in-time recovery and the
+    /// re-seeding of the lost region once it returns start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<String>,
 }

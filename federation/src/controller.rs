@@ -227,18 +227,30 @@ async fn seed_backup(
         return Ok(false);
     }
     let name = format!("{}-federation-seed", place.name);
-    let backups: Api<Backup> = Api::namespaced(client.clone(), &place.namespace);
-    if backups.get_opt(&name).await?.is_none() {
-        let backup: Backup = serde_json::from_value(serde_json::json!({
-            "apiVersion": "pgfed.io/v1", "kind": "Backup",
-            "metadata": {"name": name, "namespace": place.namespace},
-            "spec": {"cluster": {"name": place.name}}
-        }))
-        .map_err(kube::Error::SerdeError)?;
-        backups.create(&PostParams::default(), &backup).await?;
+    if ask_backup(client, place, &name).await? {
         tracing::info!(cluster = %place.name, namespace = %place.namespace, "asked for the base backup new members bootstrap from");
     }
     Ok(false)
+}
+
+/// Creates the Backup `name` of the member Cluster at `place` unless it exists; `Ok(true)` when
+/// this call created it.
+async fn ask_backup(client: &Client, place: &Placement, name: &str) -> Result<bool, kube::Error> {
+    let backups: Api<Backup> = Api::namespaced(client.clone(), &place.namespace);
+    if backups.get_opt(name).await?.is_some() {
+        return Ok(false);
+    }
+    let backup: Backup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "pgfed.io/v1", "kind": "Backup",
+        "metadata": {"name": name, "namespace": place.namespace},
+        "spec": {"cluster": {"name": place.name}}
+    }))
+    .map_err(kube::Error::SerdeError)?;
+    match backups.create(&PostParams::default(), &backup).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 async fn event(
@@ -506,6 +518,47 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         )
         .await
         .map_err(ReconcileError::Hub)?;
+    }
+    // After a failover, the promoted member's first base backup on its new timeline: the lost
+    // region re-seeds from it when it returns, and point-in-time recovery starts there.
+    if let Some(holder) = reads
+        .iter()
+        .find(|r| Some(r.observed.view.name.as_str()) == new_status.current_primary.as_deref())
+        && let Some(client) = &holder.client
+    {
+        let healthy = holder
+            .cluster
+            .as_ref()
+            .and_then(|c| c.status.as_ref())
+            .and_then(|s| s.phase.as_deref())
+            == Some(pgfed_api::cluster::phase::HEALTHY);
+        let place = &holder.observed.place;
+        if let Some(backup) = regional::failover_backup(&new_status, &place.name, healthy) {
+            match ask_backup(client, place, &backup).await {
+                Ok(created) => {
+                    if created {
+                        event(
+                            &ctx,
+                            &fed.object_ref(&()),
+                            false,
+                            "FailoverBackupRequested",
+                            format!(
+                                "asked {} for Backup {}/{backup}: the first base backup of its new timeline",
+                                holder.observed.view.name, place.namespace
+                            ),
+                        )
+                        .await;
+                    }
+                    if let Some(record) = new_status.last_failover.as_mut() {
+                        record.base_backup = Some(backup);
+                    }
+                }
+                Err(e) => {
+                    busy = true;
+                    tracing::warn!(federation = %name, backup = %backup, error = %e, "cannot ask for the base backup after the failover; retrying");
+                }
+            }
+        }
     }
     if observed
         .iter()

@@ -193,6 +193,7 @@ pub fn advance(
         data_loss_bound_bytes: p.data_loss_bound_bytes,
         data_loss_bound_seconds: p.data_loss_bound_seconds,
         epoch: Some(p.epoch),
+        base_backup: None,
     };
     let bound = match (p.data_loss_bound_bytes, p.data_loss_bound_seconds) {
         (Some(b), Some(s)) => format!("at most {b} bytes and {s} s of commits"),
@@ -399,6 +400,30 @@ pub fn condition(
     }
 }
 
+/// The name of the Backup to ask of the member promoted by the last failover, when one is due:
+/// the failover is over, the promoted member still holds the primary and is healthy, and no
+/// Backup was recorded for it yet. Named by the failover's epoch, so asking again after a
+/// controller restart finds the same object. `holder_cluster` is the promoted member's Cluster
+/// name in its region. Pure.
+pub fn failover_backup(
+    status: &FederationStatus,
+    holder_cluster: &str,
+    holder_healthy: bool,
+) -> Option<String> {
+    let record = status.last_failover.as_ref()?;
+    let settled = status.failover.is_none()
+        && status.switchover.is_none()
+        && status.current_primary.as_deref() == Some(record.to.as_str());
+    if !settled || !holder_healthy || record.base_backup.is_some() {
+        return None;
+    }
+    let tag = match record.epoch {
+        Some(epoch) => epoch.to_string(),
+        None => record.at.chars().filter(char::is_ascii_digit).collect(),
+    };
+    Some(format!("{holder_cluster}-failover-{tag}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,5 +613,58 @@ mod tests {
         assert!(!armed(Some(&lease("b", 1, false)), false, "a", false));
         assert!(!armed(None, false, "a", false));
         assert!(armed(Some(&lease("b", 1, false)), false, "a", true));
+    }
+
+    fn after_failover(base_backup: Option<&str>) -> FederationStatus {
+        FederationStatus {
+            current_primary: Some("b".into()),
+            last_failover: Some(FailoverRecord {
+                from: "a".into(),
+                to: "b".into(),
+                at: "2027-01-15T08:00:00Z".into(),
+                epoch: Some(3),
+                base_backup: base_backup.map(str::to_string),
+                ..FailoverRecord::default()
+            }),
+            ..FederationStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_backup_is_asked_of_the_promoted_member_once_it_is_healthy_and_only_once() {
+        let st = after_failover(None);
+        assert_eq!(
+            failover_backup(&st, "shop-b", true).as_deref(),
+            Some("shop-b-failover-3")
+        );
+        assert_eq!(failover_backup(&st, "shop-b", false), None, "not healthy yet");
+        assert_eq!(
+            failover_backup(&after_failover(Some("shop-b-failover-3")), "shop-b", true),
+            None,
+            "already asked"
+        );
+    }
+
+    #[test]
+    fn no_backup_is_asked_while_a_failover_runs_or_after_the_primary_moved_on() {
+        let mut running = after_failover(None);
+        running.failover = Some(FailoverProgress::default());
+        assert_eq!(failover_backup(&running, "shop-b", true), None);
+        let mut moved = after_failover(None);
+        moved.current_primary = Some("c".into());
+        assert_eq!(failover_backup(&moved, "shop-c", true), None);
+        assert_eq!(
+            failover_backup(&FederationStatus::default(), "shop-b", true),
+            None,
+            "no failover happened"
+        );
+        let mut no_epoch = after_failover(None);
+        if let Some(r) = no_epoch.last_failover.as_mut() {
+            r.epoch = None;
+        }
+        assert_eq!(
+            failover_backup(&no_epoch, "shop-b", true).as_deref(),
+            Some("shop-b-failover-20270115080000")
+        );
     }
 }

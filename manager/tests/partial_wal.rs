@@ -508,3 +508,94 @@ fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progres
         "region B's manager did not exit cleanly"
     );
 }
+
+/// A regional failover: region A is lost while region B replays its segment in progress, so the
+/// complete segment never reaches bucket A. Region B is promoted without a token. Its archiver,
+/// which waited for region A's complete segment while B was a replica, archives the copy it
+/// replayed as `<segment>.partial` (never under the complete segment's name) and goes on to
+/// archive B's own timeline.
+#[test]
+fn a_replica_promoted_after_its_source_was_lost_archives_the_copy_it_replayed_as_partial() {
+    let minio = Minio::start();
+    minio.create_bucket("bucket-a");
+    minio.create_bucket("bucket-b");
+    let (a, _) = region(
+        &minio,
+        "region-a",
+        "bucket-a",
+        json!({"primary": "region-a", "source": "region-b"}),
+    );
+    let (mut b, probe_b) = region(
+        &minio,
+        "region-b",
+        "bucket-b",
+        json!({"primary": "region-a", "source": "region-a"}),
+    );
+    b.set("bootstrap", json!({"recovery": {"source": "region-a"}}));
+    a.init_and_start();
+    a.psql("app", "CREATE TABLE feed(phase int, n int)");
+    a.manager_ok(&["backup"]);
+    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
+    b.manager_ok(&["instance", "restore"]);
+    let run_a = a.run_manager();
+    let mut run_b = b.run_manager();
+    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
+    b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+
+    // Region B replays region A's segment in progress; region A is lost before completing it.
+    let segment = insert_phase(&a, 1, 100);
+    wait_replayed(&b, 1, 100, WAIT);
+    drop(run_a);
+    a.kill_postmaster();
+    assert!(
+        !minio
+            .list("bucket-a", "region-a/wals/")
+            .iter()
+            .any(|k| k.contains(&segment)),
+        "region A completed {segment} before it was lost"
+    );
+
+    // The failover: region B promoted, no token.
+    b.set(
+        "replica",
+        json!({"primary": "region-b", "source": "region-a"}),
+    );
+    common::wait_primary("region B to promote", probe_b, LONG);
+    assert_eq!(b.psql("app", "SELECT count(*) FROM feed"), "100");
+
+    // Region B's archiver goes past the segment it replayed in progress: its own timeline's
+    // segments reach bucket B.
+    insert_phase(&b, 2, 10);
+    let own = b.psql(
+        "postgres",
+        "SELECT pg_walfile_name(pg_current_wal_flush_lsn())",
+    );
+    assert!(own.starts_with("00000002"), "not on timeline 2: {own}");
+    b.psql("postgres", "SELECT pg_switch_wal()");
+    common::wait_for("region B to archive its own timeline", LONG, || {
+        let archived = last_archived(&b);
+        if archived.as_str() >= own.as_str() {
+            Ok(())
+        } else {
+            Err(format!("last archived {archived:?}\n{}", manager_log(&b)))
+        }
+    });
+    let prefix = format!("region-b/wals/{}/", &segment[..16]);
+    let stored = minio.list("bucket-b", &prefix);
+    assert!(
+        stored
+            .iter()
+            .any(|k| k.contains(&format!("{segment}.partial"))),
+        "{segment}.partial is not in bucket B: {stored:?}"
+    );
+    assert!(
+        !stored
+            .iter()
+            .any(|k| k.contains(&segment) && !k.contains(".partial")),
+        "the copy went under the complete segment's name: {stored:?}"
+    );
+    assert!(
+        run_b.terminate().success(),
+        "region B's manager did not exit cleanly"
+    );
+}

@@ -83,22 +83,6 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
             && std::fs::read(wal_dir.join(n))
                 .is_ok_and(|d| partial::is_served_copy(&cfg.pgdata, n, &d))
     };
-    let mut batch = plan::archive_batch(&name, &ready, max_parallel);
-    batch.retain(|n| *n == name || !padded(n));
-    let mut complete_copy = None;
-    if padded(&name) {
-        let Some(data) = super::restore::fetch_complete(cfg, &name).await? else {
-            return Err(WalError::AwaitingCompleteSegment(name));
-        };
-        let spool = cfg.spool_dir();
-        std::fs::create_dir_all(&spool).map_err(io(format!("creating {}", spool.display())))?;
-        // Not `<spool>/<name>`: restore serves that name as a prefetched segment.
-        let path = spool.join(format!("complete-{name}"));
-        std::fs::write(&path, &data).map_err(io(format!("writing {}", path.display())))?;
-        tracing::info!(wal = %name, "replayed from an in-progress copy: archiving the source's complete segment");
-        complete_copy = Some(path);
-    }
-
     let tags = |n: &str| {
         let source = if layout::is_history_file(n) && !store_cfg.history_tags.is_empty() {
             &store_cfg.history_tags
@@ -111,6 +95,27 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         }
         set
     };
+
+    let mut batch = plan::archive_batch(&name, &ready, max_parallel);
+    batch.retain(|n| *n == name || !padded(n));
+    let mut complete_copy = None;
+    if padded(&name) {
+        let Some(data) = super::restore::fetch_complete(cfg, &name).await? else {
+            if promoted(cfg) {
+                let path = wal_dir.join(&name);
+                return archive_as_partial(cfg, &archive, &name, &path, &wal_cfg, tags(&name))
+                    .await;
+            }
+            return Err(WalError::AwaitingCompleteSegment(name));
+        };
+        let spool = cfg.spool_dir();
+        std::fs::create_dir_all(&spool).map_err(io(format!("creating {}", spool.display())))?;
+        // Not `<spool>/<name>`: restore serves that name as a prefetched segment.
+        let path = spool.join(format!("complete-{name}"));
+        std::fs::write(&path, &data).map_err(io(format!("writing {}", path.display())))?;
+        tracing::info!(wal = %name, "replayed from an in-progress copy: archiving the source's complete segment");
+        complete_copy = Some(path);
+    }
 
     // One listing per Barman directory serves the existence checks of the whole batch.
     let dirs: BTreeSet<String> = batch.iter().map(|n| layout::wal_dir_key(n)).collect();
@@ -173,6 +178,44 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
         Some(Err(e)) => Err(e),
         None => Err(WalError::NotWal(name)),
     }
+}
+
+/// Whether this instance left recovery: no `standby.signal` or `recovery.signal` in its data
+/// directory. The segments its source was writing when it was promoted may never be completed
+/// (the source was lost).
+fn promoted(cfg: &ManagerConfig) -> bool {
+    !cfg.pgdata.join("standby.signal").exists() && !cfg.pgdata.join("recovery.signal").exists()
+}
+
+/// Archives the in-progress copy of `name` a promoted instance replayed as `<name>.partial`,
+/// as PostgreSQL itself archives the last segment of the timeline it leaves: its valid part ends
+/// where this instance forked its own timeline, whose first segment carries that part again.
+/// The complete segment name stays free for the source's own copy, never claimed by a prefix.
+async fn archive_as_partial(
+    cfg: &ManagerConfig,
+    archive: &Archive,
+    name: &str,
+    path: &Path,
+    wal_cfg: &pgfed_api::barman::WalBackupConfiguration,
+    tags: TagSet,
+) -> Result<ArchiveOutcome, WalError> {
+    let partial_name = format!("{name}.partial");
+    let listing = archive.list_dir(&layout::wal_dir_key(&partial_name)).await?;
+    let stored = store_wal_file(
+        archive,
+        &partial_name,
+        path,
+        &listing,
+        wal_cfg.compression,
+        tags,
+    )
+    .await?;
+    partial::forget_served(&cfg.pgdata, name);
+    tracing::warn!(wal = %name, partial = %partial_name, "promoted before the source completed a segment this instance replayed from its in-progress copy: archived as .partial");
+    Ok(match stored {
+        Stored::Uploaded => ArchiveOutcome::Uploaded { extra: 0 },
+        Stored::AlreadyArchived => ArchiveOutcome::AlreadyArchived,
+    })
 }
 
 /// Whether a WAL file had to be written.

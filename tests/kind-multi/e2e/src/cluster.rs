@@ -147,20 +147,8 @@ pub async fn query_with_login(
         .unwrap_or_else(|log| panic!("query {sql:?} on {host} failed:\n{log}"))
 }
 
-/// [`query`] for a wait loop, where a connection cut by an instance restarting on purpose is
-/// expected: psql's failure comes back as `Err` with the pod's log.
-pub async fn try_query(
-    client: &Client,
-    ns: &str,
-    pod_name: &str,
-    cluster: &str,
-    host: &str,
-    sql: &str,
-) -> Result<String, String> {
-    try_query_with_login(client, ns, pod_name, cluster, cluster, host, sql).await
-}
-
-/// [`query_with_login`] returning psql's failure as `Err` with the pod's log.
+/// [`query_with_login`] for a wait loop, where a connection cut by an instance restarting on
+/// purpose is expected: psql's failure comes back as `Err` with the pod's log.
 pub async fn try_query_with_login(
     client: &Client,
     ns: &str,

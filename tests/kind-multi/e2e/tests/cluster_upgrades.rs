@@ -120,10 +120,11 @@ async fn a_restart_parameter_restarts_in_place_and_a_new_image_replaces_the_pods
                     let show = |host: &'static str| {
                         let (client, ns) = (client.clone(), ns.clone());
                         async move {
-                            cluster::try_query(
+                            cluster::try_query_with_login(
                                 &client,
                                 &ns,
                                 &format!("q-{host}-{attempt}"),
+                                "roll",
                                 "roll",
                                 host,
                                 "SHOW max_connections",

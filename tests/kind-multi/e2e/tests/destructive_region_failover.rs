@@ -10,13 +10,17 @@
 //! - no write was acknowledged in region a after `b` became writable, and `b` accepts writes.
 //!
 //! Then region a is healed: its primary stays fenced (the lease is `b`'s), it is told to follow `b`
-//! and never accepts a write again; the federation reports exactly one primary.
+//! and never accepts a write again; the federation reports exactly one primary. The controller
+//! asks `b` for the first base backup of its new timeline; a's former primary, whose history went
+//! past b's fork, is replaced by an instance seeded from that backup (its claims kept, with the
+//! writes the failover lost), and region a replays b's history.
 //!
 //! It cuts a whole region, so it runs alone (`destructive_*`).
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Client;
-use kube::api::{Api, DynamicObject, PostParams};
-use pgfed_e2e::{cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use pgfed_e2e::{backups, cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -185,6 +189,52 @@ async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_i
             let (_, answer) = try_write(&client_a, &ns_a, "a-refuses").await;
             println!("a write attempted in {region_a}: {}", answer.trim());
             assert!(!answer.contains("written"), "region a accepted a write after the failover: {answer}");
+
+            // The controller asked b for the first base backup of its new timeline.
+            let asked = federation::wait_status(&hub, &ns_b, "shop", "the failover's base backup asked of b",
+                Duration::from_secs(300), |s| s["lastFailover"]["baseBackup"].is_string()).await;
+            let backup = asked["lastFailover"]["baseBackup"].as_str().unwrap_or_default().to_string();
+            let done = backups::wait_backup(&hub, &ns_b, &backup, "completed").await;
+            println!("b's base backup {backup} completed: {}", done["backupId"]);
+
+            // a's former primary went past b's fork: it is replaced by an instance seeded from
+            // b's base backup, its claims kept with the writes the failover lost, and a replays
+            // b's history from there.
+            let mut attempt = 0u32;
+            let reseeded = wait_until("a re-seeded from b", Duration::from_secs(600), Duration::from_secs(5), || {
+                attempt += 1;
+                let (client_a, ns_a) = (client_a.clone(), ns_a.clone());
+                async move {
+                    let st = cluster::status(&client_a, &ns_a, "shop").await;
+                    let reseed = condition(&st, "pgfed.io/reseedDiverged").cloned().unwrap_or_default();
+                    if reseed["status"] != "True" {
+                        return Err(format!("reseed condition {reseed}"));
+                    }
+                    let rows = cluster::try_query_with_login(&client_a, &ns_a, &format!("in-b-on-a-{attempt}"),
+                        "origin", "shop", "shop-rw", "SELECT count(*) FROM marks WHERE label = 'in-b'")
+                        .await
+                        .map_err(|log| format!("a unreachable: {}", log.trim()))?;
+                    if rows == "1" { Ok(reseed) } else { Err(format!("{rows} rows of b's on a")) }
+                }
+            }).await;
+            println!("{region_a} re-seeded {:.0} s after healing: {}", now_unix() - healed, reseeded["message"]);
+            let kept = Api::<PersistentVolumeClaim>::namespaced(client_a.clone(), &ns_a)
+                .list(&ListParams::default().labels("pgfed.io/diverged-at"))
+                .await
+                .expect("claims")
+                .items;
+            assert!(!kept.is_empty(), "the diverged instance's claims are kept");
+            for claim in &kept {
+                assert!(claim.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty()),
+                    "a kept claim is owned (it would be deleted with the Cluster): {:?}", claim.metadata.name);
+            }
+            // a now holds b's history: exactly the acknowledged writes b has.
+            let on_a: usize = sql(&client_a, &ns_a, "acks-on-a", &format!("SELECT count(*) FROM acks WHERE i IN ({list})"))
+                .await
+                .parse()
+                .unwrap_or_default();
+            assert_eq!(on_a, present, "a replays b's history, not its own");
+            assert_eq!(sql(&client_a, &ns_a, "a-in-recovery", "SELECT pg_is_in_recovery()").await, "t");
         })
         .await;
     })
