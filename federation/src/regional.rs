@@ -637,7 +637,11 @@ mod tests {
             failover_backup(&st, "shop-b", true).as_deref(),
             Some("shop-b-failover-3")
         );
-        assert_eq!(failover_backup(&st, "shop-b", false), None, "not healthy yet");
+        assert_eq!(
+            failover_backup(&st, "shop-b", false),
+            None,
+            "not healthy yet"
+        );
         assert_eq!(
             failover_backup(&after_failover(Some("shop-b-failover-3")), "shop-b", true),
             None,

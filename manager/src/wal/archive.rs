@@ -200,7 +200,9 @@ async fn archive_as_partial(
     tags: TagSet,
 ) -> Result<ArchiveOutcome, WalError> {
     let partial_name = format!("{name}.partial");
-    let listing = archive.list_dir(&layout::wal_dir_key(&partial_name)).await?;
+    let listing = archive
+        .list_dir(&layout::wal_dir_key(&partial_name))
+        .await?;
     let stored = store_wal_file(
         archive,
         &partial_name,

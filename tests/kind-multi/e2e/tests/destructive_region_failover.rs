@@ -20,7 +20,9 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
-use pgfed_e2e::{backups, cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace};
+use pgfed_e2e::{
+    backups, cluster, federation, pgfed_resource, regions, wait_until, with_temp_namespace,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
