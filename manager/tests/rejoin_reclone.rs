@@ -176,6 +176,23 @@ fn wait_rejoin(n: &Node, pki: &Pki, operator: &Pair, kind: &str) -> Value {
     })
 }
 
+/// Names `pod` (node `n`, under its manager) the target primary through the status API, as the
+/// operator does, and waits until it runs as the primary.
+fn promote(n: &Node, pki: &Pki, operator: &Pair, pod: &str) {
+    let client = StatusClient {
+        base: format!("https://127.0.0.1:{}", n.cfg["statusPort"]),
+        ca: &pki.ca,
+        client: operator,
+    };
+    client.wait_get(CONFIG_PATH, LONG);
+    client.put_expect(
+        CONFIG_PATH,
+        &format!(r#"{{"version":1,"targetPrimary":"{pod}"}}"#),
+        200,
+    );
+    wait_showing_the_log(n, "SELECT pg_is_in_recovery()", "f");
+}
+
 /// Removes every WAL segment of a stopped data directory (history files stay): what pg_rewind
 /// needs to read the target's WAL back to the point of divergence is gone.
 fn remove_wal_segments(pgdata: &Path) -> usize {
@@ -238,18 +255,7 @@ fn a_former_primary_pg_rewind_cannot_bring_back_is_recloned_and_streams_from_the
 
     // The standby is promoted (the former primary is down): timelines diverge.
     let mut run_b = start_run(&b, "rejoin-b");
-    let client = StatusClient {
-        base: format!("https://127.0.0.1:{}", b.cfg["statusPort"]),
-        ca: &pki.ca,
-        client: &operator,
-    };
-    client.wait_get(CONFIG_PATH, LONG);
-    client.put_expect(
-        CONFIG_PATH,
-        r#"{"version":1,"targetPrimary":"rejoin-b"}"#,
-        200,
-    );
-    wait_showing_the_log(&b, "SELECT pg_is_in_recovery()", "f");
+    promote(&b, &pki, &operator, "rejoin-b");
     b.psql(
         "postgres",
         "INSERT INTO t SELECT g FROM generate_series(2001, 2100) g",
@@ -510,18 +516,7 @@ fn a_standby_promoted_after_its_primary_was_lost_replays_the_primarys_in_progres
 
     // The standby is promoted: it replays the copy before it forks its timeline.
     let mut run_b = start_run(&b, "lost-b");
-    let client = StatusClient {
-        base: format!("https://127.0.0.1:{}", b.cfg["statusPort"]),
-        ca: &pki.ca,
-        client: &operator,
-    };
-    client.wait_get(CONFIG_PATH, LONG);
-    client.put_expect(
-        CONFIG_PATH,
-        r#"{"version":1,"targetPrimary":"lost-b"}"#,
-        200,
-    );
-    wait_showing_the_log(&b, "SELECT pg_is_in_recovery()", "f");
+    promote(&b, &pki, &operator, "lost-b");
     assert_eq!(
         b.psql("postgres", "SELECT count(*) FROM t WHERE g = -1"),
         "1",
