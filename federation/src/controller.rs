@@ -1,32 +1,34 @@
-//! The Federation controller: watches Federations in the hub, polls every member's Cluster, and
-//! turns the pure decisions (`switchover`, `member`, `status`) into writes: member Clusters
-//! (server-side apply, only when what it would write changed), the seed Backup a new member
-//! bootstraps from, Events and the Federation's status (only when it changed).
+//! The Federation controller: watches Federations in the hub and runs one turn per Federation:
+//! every member read in parallel (`observe`), the decisions taken from what was read (`turn` for
+//! an automatic failover, `switchover` otherwise, `status` for the new status), the status
+//! written first, then the writes each decision calls for (`apply`: the fencing lease, member
+//! Clusters, Backups, Events). The status is written only when it changed, a member Cluster
+//! only when what would be applied to it changed.
 //!
 //! Members live behind other API servers and are not watched: a Federation is requeued every few
 //! seconds while a switchover or a member's creation is under way, and every
 //! [`IDLE_REQUEUE`] otherwise.
 
+use crate::apply::{self, event};
 use crate::clients::MemberClients;
 use crate::detach;
-use crate::failover;
 use crate::lease_store::{LeaseRead, Leases};
-use crate::member::{self, Placement, Roles};
+use crate::member::{self, Placement};
 use crate::metrics::{FederationLabels, Metrics};
+use crate::observe::{Read, read_member};
 use crate::regional;
 use crate::status::{self, Observed};
 use crate::switchover::{self, MemberView, Standing};
+use crate::turn;
 use chrono::Utc;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ObjectReference;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
-use pgfed_api::backup::Backup;
-use pgfed_api::cluster::{Cluster, ClusterSpec, condition as cluster_condition};
-use pgfed_api::federation::{FailoverMode, Federation, failover_step, federation_phase};
+use pgfed_api::cluster::Cluster;
+use pgfed_api::federation::{Federation, federation_phase};
 use pgfed_operator::webhook::secret::{ApiAccess, access};
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,165 +116,6 @@ impl Context {
             metrics,
             leases: Leases::default(),
         }
-    }
-}
-
-/// A member's Cluster as read this turn.
-struct Read {
-    client: Option<Client>,
-    cluster: Option<Cluster>,
-    observed: Observed,
-}
-
-async fn read_member(
-    ctx: &Context,
-    fed: &Federation,
-    ns: &str,
-    m: &pgfed_api::federation::FederationMember,
-) -> Read {
-    let place = member::placement(fed, m);
-    let mut observed = Observed {
-        view: MemberView {
-            name: m.name.clone(),
-            ..MemberView::default()
-        },
-        region: m.region.clone(),
-        place: place.clone(),
-        kubeconfig: m.kubeconfig_secret_ref.clone(),
-        ..Observed::default()
-    };
-    let client = match ctx.members.client(&ctx.client, ns, m).await {
-        Ok(c) => c,
-        Err(e) => {
-            observed.error = Some(e.to_string());
-            return Read {
-                client: None,
-                cluster: None,
-                observed,
-            };
-        }
-    };
-    let api: Api<Cluster> = Api::namespaced(client.clone(), &place.namespace);
-    match api.get_opt(&place.name).await {
-        Ok(cluster) => {
-            observed.view.reachable = true;
-            if let Some(c) = &cluster {
-                let st = c.status.clone().unwrap_or_default();
-                let switch = st
-                    .conditions
-                    .iter()
-                    .find(|c| c.type_ == cluster_condition::REPLICA_CLUSTER_SWITCH)
-                    .map(|c| c.reason.as_str());
-                observed.view.standing = Standing::from_reason(switch);
-                observed.view.demotion_token = st.demotion_token.clone();
-                observed.view.last_promotion_token = st.last_promotion_token.clone();
-                observed.view.system_id = st.system_id.clone();
-                observed.view.timeline = st.timeline_id;
-                observed.view.told = c.spec.replica.as_ref().and_then(|r| {
-                    Some(Roles {
-                        primary: r.primary.clone()?,
-                        promotion_token: r.promotion_token.clone(),
-                    })
-                });
-                observed.cluster = Some(st);
-            } else {
-                observed.error = Some(format!(
-                    "Cluster {}/{} does not exist yet",
-                    place.namespace, place.name
-                ));
-            }
-            Read {
-                client: Some(client),
-                cluster,
-                observed,
-            }
-        }
-        Err(e) => {
-            observed.error = Some(format!(
-                "reading Cluster {}/{}: {e}",
-                place.namespace, place.name
-            ));
-            Read {
-                client: None,
-                cluster: None,
-                observed,
-            }
-        }
-    }
-}
-
-fn spec_hash(spec: &ClusterSpec) -> String {
-    use std::hash::{Hash, Hasher};
-    let text = serde_json::to_string(spec).unwrap_or_default();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    format!("{:016x}", h.finish())
-}
-
-/// The seed Backup a member bootstraps from: the holder's newest completed base backup, asked
-/// for when the holder has none. `Ok(true)` once one exists.
-async fn seed_backup(
-    client: &Client,
-    place: &Placement,
-    holder: Option<&Cluster>,
-) -> Result<bool, kube::Error> {
-    let Some(holder) = holder else {
-        return Ok(false);
-    };
-    let st = holder.status.clone().unwrap_or_default();
-    if st.last_successful_backup.is_some() || st.first_recoverability_point.is_some() {
-        return Ok(true);
-    }
-    if st.phase.as_deref() != Some(pgfed_api::cluster::phase::HEALTHY) {
-        return Ok(false);
-    }
-    let name = format!("{}-federation-seed", place.name);
-    if ask_backup(client, place, &name).await? {
-        tracing::info!(cluster = %place.name, namespace = %place.namespace, "asked for the base backup new members bootstrap from");
-    }
-    Ok(false)
-}
-
-/// Creates the Backup `name` of the member Cluster at `place` unless it exists; `Ok(true)` when
-/// this call created it.
-async fn ask_backup(client: &Client, place: &Placement, name: &str) -> Result<bool, kube::Error> {
-    let backups: Api<Backup> = Api::namespaced(client.clone(), &place.namespace);
-    if backups.get_opt(name).await?.is_some() {
-        return Ok(false);
-    }
-    let backup: Backup = serde_json::from_value(serde_json::json!({
-        "apiVersion": "pgfed.io/v1", "kind": "Backup",
-        "metadata": {"name": name, "namespace": place.namespace},
-        "spec": {"cluster": {"name": place.name}}
-    }))
-    .map_err(kube::Error::SerdeError)?;
-    match backups.create(&PostParams::default(), &backup).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-async fn event(
-    ctx: &Context,
-    reference: &ObjectReference,
-    warning: bool,
-    reason: &str,
-    note: String,
-) {
-    let ev = Event {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_string(),
-        action: reason.to_string(),
-        note: Some(note),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, reference).await {
-        tracing::warn!(error = %e, reason, "publishing an Event failed");
     }
 }
 
@@ -373,78 +216,16 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         }
     };
     let lease_view = lease_read.as_ref().and_then(LeaseRead::view);
-    let mut decision = None;
-    let failover_turn = match (&old.failover, &lease_cfg) {
-        (Some(progress), None) if progress.step == failover_step::TAKING_LEASE => {
-            Some(regional::Turn {
-                plan: switchover::Plan {
-                    roles: Default::default(),
-                    holder: progress.from.clone(),
-                    events: vec![(
-                        true,
-                        "FailoverAbandoned",
-                        format!(
-                            "automatic failover from {} to {} abandoned: failover.mode is no longer Automatic; nothing was changed",
-                            progress.from, progress.to
-                        ),
-                    )],
-                    ..switchover::Plan::default()
-                },
-                progress: None,
-                record: None,
-                lease: regional::LeaseAction::Keep,
-                set_spec_primary: None,
-            })
-        }
-        (Some(progress), _) => Some(regional::advance(progress, lease_view, &views, now)),
-        (None, Some(_)) if old.switchover.is_none() => {
-            let members = regional::candidates(&observed);
-            let d = failover::decide(&failover::Input {
-                mode: FailoverMode::Automatic,
-                lease: lease_view,
-                primary: &holder_now,
-                primary_system_id: regional::primary_system_id(&old, &observed, &holder_now),
-                primary_position: regional::primary_position(&old, &holder_now),
-                members: &members,
-                limit: regional::data_loss_limit(&fed),
-                switchover_in_progress: false,
-            });
-            let turn = match &d {
-                failover::Decision::Promote {
-                    member,
-                    epoch,
-                    data_loss_bound_bytes,
-                    data_loss_bound_seconds,
-                } => {
-                    let progress = regional::start(
-                        &holder_now,
-                        member,
-                        *epoch,
-                        *data_loss_bound_bytes,
-                        *data_loss_bound_seconds,
-                        now,
-                    );
-                    let mut turn = regional::advance(&progress, lease_view, &views, now);
-                    turn.plan.events.insert(
-                        0,
-                        (
-                            true,
-                            "FailoverStarted",
-                            format!(
-                                "{holder_now} is lost (its fencing lease has not changed for {}s): promoting {member}",
-                                lease_view.map(|l| l.unchanged_for.as_secs()).unwrap_or_default()
-                            ),
-                        ),
-                    );
-                    Some(turn)
-                }
-                _ => None,
-            };
-            decision = Some(d);
-            turn
-        }
-        _ => None,
-    };
+    let (failover_turn, decision) = turn::failover_turn(&turn::TurnInput {
+        old: &old,
+        automatic: lease_cfg.is_some(),
+        lease: lease_view,
+        views: &views,
+        observed: &observed,
+        holder: &holder_now,
+        limit: regional::data_loss_limit(&fed),
+        now,
+    });
     let deposed = old
         .last_failover
         .as_ref()
@@ -519,46 +300,8 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         .await
         .map_err(ReconcileError::Hub)?;
     }
-    // After a failover, the promoted member's first base backup on its new timeline: the lost
-    // region re-seeds from it when it returns, and point-in-time recovery starts there.
-    if let Some(holder) = reads
-        .iter()
-        .find(|r| Some(r.observed.view.name.as_str()) == new_status.current_primary.as_deref())
-        && let Some(client) = &holder.client
-    {
-        let healthy = holder
-            .cluster
-            .as_ref()
-            .and_then(|c| c.status.as_ref())
-            .and_then(|s| s.phase.as_deref())
-            == Some(pgfed_api::cluster::phase::HEALTHY);
-        let place = &holder.observed.place;
-        if let Some(backup) = regional::failover_backup(&new_status, &place.name, healthy) {
-            match ask_backup(client, place, &backup).await {
-                Ok(created) => {
-                    if created {
-                        event(
-                            &ctx,
-                            &fed.object_ref(&()),
-                            false,
-                            "FailoverBackupRequested",
-                            format!(
-                                "asked {} for Backup {}/{backup}: the first base backup of its new timeline",
-                                holder.observed.view.name, place.namespace
-                            ),
-                        )
-                        .await;
-                    }
-                    if let Some(record) = new_status.last_failover.as_mut() {
-                        record.base_backup = Some(backup);
-                    }
-                }
-                Err(e) => {
-                    busy = true;
-                    tracing::warn!(federation = %name, backup = %backup, error = %e, "cannot ask for the base backup after the failover; retrying");
-                }
-            }
-        }
+    if apply::request_failover_backup(&ctx, &fed, &name, &reads, &mut new_status).await {
+        busy = true;
     }
     if observed
         .iter()
@@ -601,156 +344,29 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         }
         event(&ctx, &fed.object_ref(&()), *warning, reason, note.clone()).await;
     }
-    // The fencing lease: taken over for a failover's target, or handed from a demoted primary to
-    // the member that holds or takes the primary. A member about to promote is not told to
-    // while the lease still names another member (its manager would fence it at once).
-    let taking = match progress_step(&plan) {
-        Some(step) if step != switchover::step::DEMOTING => plan
-            .progress
-            .as_ref()
-            .map_or(plan.holder.clone(), |p| p.to.clone()),
-        _ => plan.holder.clone(),
-    };
-    let mut held_back: Option<String> = None;
-    if let (Some(cfg), Some(LeaseRead::Seen { stored, view })) = (&lease_cfg, &lease_read) {
-        let to = match failover_turn.as_ref().map(|t| &t.lease) {
-            Some(regional::LeaseAction::TakeOver { to }) => Some(to.clone()),
-            Some(regional::LeaseAction::Keep) => None,
-            None => regional::handover(view, &taking, &views).then(|| taking.clone()),
-        };
-        if let Some(to) = to {
-            busy = true;
-            match ctx
-                .leases
-                .take_over(&ctx.client, &fed, cfg, stored, &to)
-                .await
-            {
-                Ok(taken) => {
-                    tracing::info!(federation = %name, from = %view.holder, to = %to, epoch = taken.lease.epoch, "fencing lease taken over");
-                    event(
-                        &ctx,
-                        &fed.object_ref(&()),
-                        false,
-                        "FencingLeaseTakenOver",
-                        format!(
-                            "the fencing lease passed from {} (epoch {}) to {to} (epoch {})",
-                            view.holder, view.epoch, taken.lease.epoch
-                        ),
-                    )
-                    .await;
-                }
-                Err(e) => {
-                    tracing::warn!(federation = %name, to = %to, error = %e, "taking the fencing lease over failed; retrying");
-                    held_back = Some(to);
-                }
-            }
-        }
-    }
-
-    // Member Clusters: created (a replica once the holder has a base backup) or brought to what
-    // the plan tells them.
-    let holder_cluster = reads
-        .iter()
-        .find(|r| r.observed.view.name == plan.holder)
-        .and_then(|r| r.cluster.clone());
-    let holder_read = reads.iter().find(|r| r.observed.view.name == plan.holder);
-    for r in &reads {
-        let Some(client) = &r.client else { continue };
-        let member_name = &r.observed.view.name;
-        let roles = plan.roles.get(member_name).cloned().unwrap_or(Roles {
-            primary: plan.holder.clone(),
-            promotion_token: None,
-        });
-        if r.cluster.is_none() && *member_name != plan.holder {
-            busy = true;
-            let seeded = match holder_read.and_then(|h| h.client.as_ref().map(|c| (c, &h.observed.place))) {
-                Some((hc, hp)) => seed_backup(hc, hp, holder_cluster.as_ref()).await.unwrap_or_else(|e| {
-                    tracing::warn!(federation = %name, error = %e, "cannot ask for the seed backup");
-                    false
-                }),
-                None => false,
-            };
-            if !seeded {
-                continue;
-            }
-        }
-        if held_back.as_deref() == Some(member_name.as_str()) {
-            continue;
-        }
-        let existing = r.cluster.as_ref().map(|c| &c.spec);
-        let Some(mut spec) =
-            member::member_spec(&fed, member_name, &roles, existing, Some(&plan.holder))
-        else {
-            continue;
-        };
-        if *member_name == taking
-            && let Some(read) = &lease_read
-        {
-            let carries = existing
-                .and_then(|s| s.replica.as_ref())
-                .is_some_and(|r| r.fencing_lease.is_some());
-            let absent = matches!(read, LeaseRead::Absent);
-            if !regional::armed(read.view(), absent, member_name, carries)
-                && let Some(replica) = spec.replica.as_mut()
-            {
-                replica.fencing_lease = None;
-            }
-        }
-        let hash = spec_hash(&spec);
-        let applied = r
-            .cluster
-            .as_ref()
-            .and_then(|c| c.annotations().get(ANNOTATION_SPEC_HASH).cloned());
-        if applied.as_deref() == Some(hash.as_str()) {
-            continue;
-        }
-        let mut desired = member::member_cluster(&fed, member_name, &r.observed.place, spec);
-        desired
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(ANNOTATION_SPEC_HASH.to_string(), hash);
-        let api: Api<Cluster> = Api::namespaced(client.clone(), &r.observed.place.namespace);
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        match api
-            .patch(&r.observed.place.name, &params, &Patch::Apply(&desired))
-            .await
-        {
-            Ok(_) => {
-                let verb = if r.cluster.is_some() {
-                    "updated"
-                } else {
-                    "created"
-                };
-                tracing::info!(federation = %name, member = %member_name, primary = %roles.primary, verb, "member Cluster applied");
-                if r.cluster.is_none() {
-                    event(
-                        &ctx,
-                        &fed.object_ref(&()),
-                        false,
-                        "MemberCreated",
-                        format!(
-                            "created Cluster {}/{} of member {member_name}",
-                            r.observed.place.namespace, r.observed.place.name
-                        ),
-                    )
-                    .await;
-                }
-            }
-            Err(e) => {
-                busy = true;
-                tracing::warn!(federation = %name, member = %member_name, error = %e, "applying the member Cluster failed");
-                event(
-                    &ctx,
-                    &fed.object_ref(&()),
-                    true,
-                    "MemberApplyFailed",
-                    format!("member {member_name}: {e}"),
-                )
-                .await;
-            }
-        }
-    }
+    let (taking, held_back, moving) = apply::move_lease(
+        &ctx,
+        &fed,
+        &name,
+        lease_cfg.as_ref(),
+        lease_read.as_ref(),
+        failover_turn.as_ref().map(|t| &t.lease),
+        &plan,
+        &views,
+    )
+    .await;
+    let applying = apply::apply_members(
+        &ctx,
+        &fed,
+        &name,
+        &reads,
+        &plan,
+        lease_read.as_ref(),
+        &taking,
+        held_back.as_deref(),
+    )
+    .await;
+    busy |= moving || applying;
 
     let requeue = if new_status.failover.is_some() {
         FAILOVER_REQUEUE
@@ -766,11 +382,6 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
     } else {
         requeue
     }))
-}
-
-/// The step of the switchover in `plan`, if one runs.
-fn progress_step(plan: &switchover::Plan) -> Option<&str> {
-    plan.progress.as_ref().map(|p| p.step.as_str())
 }
 
 /// Why a removed member's Cluster could not be detached this turn (retried next turn).

@@ -8,6 +8,7 @@
 //! `main.rs` only parses arguments and calls into here.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod cli;
 pub mod clients;
 pub mod controller;
@@ -18,7 +19,9 @@ pub mod lag;
 pub mod lease_store;
 pub mod member;
 pub mod metrics;
+pub mod observe;
 pub mod regional;
 pub mod run;
 pub mod status;
 pub mod switchover;
+pub mod turn;
