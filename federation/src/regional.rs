@@ -373,14 +373,13 @@ pub fn condition(
         Ok(Some(l)) => l,
     };
     match decision {
-        Some(Decision::Hold(Hold::LeaseFresh { unchanged_for })) => (
+        // No age in the message: it would change the status, and write it, on every turn.
+        Some(Decision::Hold(Hold::LeaseFresh { .. })) => (
             true,
             "Armed",
             format!(
-                "{} renews the fencing lease (epoch {}, last change {}s ago)",
-                lease.holder,
-                lease.epoch,
-                unchanged_for.as_secs()
+                "{} renews the fencing lease (epoch {})",
+                lease.holder, lease.epoch
             ),
         ),
         Some(Decision::Hold(hold)) => (false, "Holding", hold.to_string()),
@@ -670,5 +669,22 @@ mod tests {
             failover_backup(&no_epoch, "shop-b", true).as_deref(),
             Some("shop-b-failover-20270115080000")
         );
+    }
+
+    #[test]
+    fn the_armed_condition_does_not_change_while_the_lease_is_renewed() {
+        let l = lease("a", 4, false);
+        let at = |secs: u64| {
+            condition(
+                Ok(Some(&l)),
+                Some(&Decision::Hold(Hold::LeaseFresh {
+                    unchanged_for: Duration::from_secs(secs),
+                })),
+                None,
+            )
+        };
+        assert_eq!(at(0), at(4), "the status would be rewritten on every turn");
+        assert!(at(0).0);
+        assert_eq!(at(0).1, "Armed");
     }
 }
