@@ -402,6 +402,28 @@ fn reason_of(error: &ReconcileError) -> &'static str {
 }
 
 /// Writes `new` as the status of `cluster` when it differs from `old`.
+/// The JSON patch from `before` to `after`. A copy read without a status (`before` is `{}`)
+/// gives a patch that writes the whole status; it is guarded by a test of `resource_version`, so
+/// that it fails — the next reconcile starts from the object as it is — instead of replacing a
+/// status written since that copy was read (a reconcile started from a stale cached copy would
+/// otherwise erase `targetPrimary` and the serials, which nothing recomputes). Pure.
+pub fn guarded_diff(
+    before: &serde_json::Value,
+    after: &serde_json::Value,
+    resource_version: Option<&str>,
+) -> json_patch::Patch {
+    let mut patch = json_patch::diff(before, after);
+    let first_write = before.as_object().is_some_and(|o| o.is_empty());
+    if first_write && let Some(rv) = resource_version {
+        let test = json_patch::PatchOperation::Test(json_patch::TestOperation {
+            path: "/metadata/resourceVersion".parse().unwrap_or_default(),
+            value: serde_json::Value::String(rv.to_string()),
+        });
+        patch.0.insert(0, test);
+    }
+    patch
+}
+
 pub async fn write_if_changed(
     client: &Client,
     cluster: &Cluster,
@@ -425,9 +447,12 @@ pub async fn write_if_changed(
     };
     let after = serde_json::json!({ "status": new });
     // A JSON patch of the difference: unlike a merge patch it also removes what is gone (an
-    // emptied list, a primary no longer known), and fails rather than clobbering a status that
-    // changed since it was read (the next reconcile starts from the new one).
-    let patch = json_patch::diff(&before, &after);
+    // emptied list, a primary no longer known), and touches only the fields this turn changed.
+    let patch = guarded_diff(
+        &before,
+        &after,
+        cluster.metadata.resource_version.as_deref(),
+    );
     api.patch_status(
         &owner.name,
         &PatchParams::default(),
@@ -638,5 +663,30 @@ mod tests {
             ..input(&working)
         });
         assert_eq!(c(&gone), None);
+    }
+
+    #[test]
+    fn a_whole_status_written_from_a_copy_without_one_is_guarded_by_the_resource_version() {
+        let after =
+            serde_json::json!({"status": {"targetPrimary": "pg-1", "latestGeneratedNode": 1}});
+        let first = serde_json::to_value(guarded_diff(&serde_json::json!({}), &after, Some("42")))
+            .unwrap_or_default();
+        assert_eq!(
+            first[0],
+            serde_json::json!({"op": "test", "path": "/metadata/resourceVersion", "value": "42"}),
+            "{first}"
+        );
+        assert_eq!(first[1]["path"], "/status", "{first}");
+        // A later write touches only what changed, unguarded: other writers' fields stay.
+        let before =
+            serde_json::json!({"status": {"targetPrimary": "pg-1", "latestGeneratedNode": 1}});
+        let later =
+            serde_json::json!({"status": {"targetPrimary": "pg-2", "latestGeneratedNode": 1}});
+        let next =
+            serde_json::to_value(guarded_diff(&before, &later, Some("43"))).unwrap_or_default();
+        assert_eq!(
+            next,
+            serde_json::json!([{"op": "replace", "path": "/status/targetPrimary", "value": "pg-2"}])
+        );
     }
 }
