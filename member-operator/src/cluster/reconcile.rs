@@ -688,6 +688,22 @@ pub async fn reconcile(
         // The first instance runs the post-init SQL: its Secrets and ConfigMaps must exist.
         super::post_init_refs::check(client, cluster).await?;
     }
+    let mut own_status_version = cluster.metadata.resource_version.clone();
+    if let ScaleStep::Bootstrap { serial } = &step
+        && old_status.target_primary.is_none()
+    {
+        // The first instance is the target primary, persisted before it exists: a turn that
+        // fails after creating it, or one started from a copy read before, must not take it for
+        // a standby (nothing would recompute the target then).
+        own_status_version = status::record_bootstrap_target(
+            client,
+            cluster,
+            &instance_name(&name, *serial),
+            *serial,
+            now,
+        )
+        .await?;
+    }
     let mut actions: Vec<(&'static str, String)> = Vec::new();
     let mut latest_generated = latest;
     match step {
@@ -1178,7 +1194,14 @@ pub async fn reconcile(
         now,
     );
     warnings.extend(reseed_warning);
-    status::write_if_changed(client, cluster, &old_status, new_status).await?;
+    status::write_if_changed_at(
+        client,
+        cluster,
+        own_status_version.as_deref(),
+        &old_status,
+        new_status,
+    )
+    .await?;
     Ok(Outcome {
         phase: phase_now,
         previous_phase: old_status.phase.clone(),

@@ -424,9 +424,55 @@ pub fn guarded_diff(
     patch
 }
 
+/// Records the first instance of a new cluster as its target primary, and its serial as the
+/// latest generated, before the instance is created: a merge patch of those fields only. Returns
+/// the Cluster's resourceVersion after it, for this turn's status write ([`write_if_changed_at`]).
+pub async fn record_bootstrap_target(
+    client: &Client,
+    cluster: &Cluster,
+    instance: &str,
+    serial: u32,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ReconcileError> {
+    let owner = Owner::of(cluster)?;
+    let api: Api<Cluster> = Api::namespaced(client.clone(), &owner.namespace);
+    let patch = serde_json::json!({"status": {
+        "targetPrimary": instance,
+        "targetPrimaryTimestamp": now.to_rfc3339(),
+        "latestGeneratedNode": serial,
+    }});
+    let patched = api
+        .patch_status(&owner.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(ReconcileError::status_write(format!(
+            "recording {instance} as the target primary of Cluster {}/{}",
+            owner.namespace, owner.name
+        )))?;
+    Ok(patched.metadata.resource_version)
+}
+
 pub async fn write_if_changed(
     client: &Client,
     cluster: &Cluster,
+    old: &ClusterStatus,
+    new: ClusterStatus,
+) -> Result<(), ReconcileError> {
+    write_if_changed_at(
+        client,
+        cluster,
+        cluster.metadata.resource_version.as_deref(),
+        old,
+        new,
+    )
+    .await
+}
+
+/// [`write_if_changed`] for a turn that already wrote part of the status itself: the guard of a
+/// first write expects `resource_version`, the version after that turn's own write.
+pub async fn write_if_changed_at(
+    client: &Client,
+    cluster: &Cluster,
+    resource_version: Option<&str>,
     old: &ClusterStatus,
     new: ClusterStatus,
 ) -> Result<(), ReconcileError> {
@@ -448,11 +494,7 @@ pub async fn write_if_changed(
     let after = serde_json::json!({ "status": new });
     // A JSON patch of the difference: unlike a merge patch it also removes what is gone (an
     // emptied list, a primary no longer known), and touches only the fields this turn changed.
-    let patch = guarded_diff(
-        &before,
-        &after,
-        cluster.metadata.resource_version.as_deref(),
-    );
+    let patch = guarded_diff(&before, &after, resource_version);
     api.patch_status(
         &owner.name,
         &PatchParams::default(),
