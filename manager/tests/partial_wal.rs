@@ -382,19 +382,25 @@ fn region(minio: &Minio, name: &str, bucket: &str, replica: Value) -> (Node, u16
     (n, probe)
 }
 
-#[test]
-fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progress() {
-    let minio = Minio::start();
+/// Two regions under `instance run`, each node with its probe port and manager.
+struct Pair {
+    a: (Node, u16, common::ChildGuard),
+    b: (Node, u16, common::ChildGuard),
+}
+
+/// Region A primary (a base backup taken), region B a replica cluster restored from it and
+/// following it; both running under their managers.
+fn running_pair(minio: &Minio) -> Pair {
     minio.create_bucket("bucket-a");
     minio.create_bucket("bucket-b");
-    let (mut a, probe_a) = region(
-        &minio,
+    let (a, probe_a) = region(
+        minio,
         "region-a",
         "bucket-a",
         json!({"primary": "region-a", "source": "region-b"}),
     );
     let (mut b, probe_b) = region(
-        &minio,
+        minio,
         "region-b",
         "bucket-b",
         json!({"primary": "region-a", "source": "region-a"}),
@@ -405,10 +411,22 @@ fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progres
     a.manager_ok(&["backup"]);
     a.manager_ok(&["instance", "stop", "--mode", "fast"]);
     b.manager_ok(&["instance", "restore"]);
-    let mut run_a = a.run_manager();
-    let mut run_b = b.run_manager();
+    let run_a = a.run_manager();
+    let run_b = b.run_manager();
     a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
     b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+    Pair {
+        a: (a, probe_a, run_a),
+        b: (b, probe_b, run_b),
+    }
+}
+
+#[test]
+fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progress() {
+    let minio = Minio::start();
+    let pair = running_pair(&minio);
+    let (mut a, probe_a, mut run_a) = pair.a;
+    let (mut b, probe_b, mut run_b) = pair.b;
 
     // Region B follows region A's segment in progress.
     let segment = insert_phase(&a, 1, 100);
@@ -517,30 +535,9 @@ fn after_a_switchover_the_former_primary_follows_the_new_ones_segment_in_progres
 #[test]
 fn a_replica_promoted_after_its_source_was_lost_archives_the_copy_it_replayed_as_partial() {
     let minio = Minio::start();
-    minio.create_bucket("bucket-a");
-    minio.create_bucket("bucket-b");
-    let (a, _) = region(
-        &minio,
-        "region-a",
-        "bucket-a",
-        json!({"primary": "region-a", "source": "region-b"}),
-    );
-    let (mut b, probe_b) = region(
-        &minio,
-        "region-b",
-        "bucket-b",
-        json!({"primary": "region-a", "source": "region-a"}),
-    );
-    b.set("bootstrap", json!({"recovery": {"source": "region-a"}}));
-    a.init_and_start();
-    a.psql("app", "CREATE TABLE feed(phase int, n int)");
-    a.manager_ok(&["backup"]);
-    a.manager_ok(&["instance", "stop", "--mode", "fast"]);
-    b.manager_ok(&["instance", "restore"]);
-    let run_a = a.run_manager();
-    let mut run_b = b.run_manager();
-    a.wait_query("postgres", "SELECT pg_is_in_recovery()", "f", LONG);
-    b.wait_query("postgres", "SELECT pg_is_in_recovery()", "t", LONG);
+    let pair = running_pair(&minio);
+    let (a, _, run_a) = pair.a;
+    let (mut b, probe_b, mut run_b) = pair.b;
 
     // Region B replays region A's segment in progress; region A is lost before completing it.
     let segment = insert_phase(&a, 1, 100);
