@@ -7,6 +7,7 @@ use crate::lease_store::LeaseRead;
 use crate::member::{self, Placement, Roles};
 use crate::observe::Read;
 use crate::regional;
+use crate::reseed;
 use crate::switchover::{self, MemberView};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -143,6 +144,56 @@ pub(crate) async fn request_failover_backup(
         }
     }
     busy
+}
+
+/// Asks the primary member for the base backup a diverged replica member waits for
+/// ([`reseed::backup_to_ask`]), with an Event naming who waits and why. Returns whether to come
+/// back soon (asking failed).
+pub(crate) async fn request_reseed_backup(
+    ctx: &Context,
+    fed: &Federation,
+    reads: &[Read],
+    holder: &str,
+) -> bool {
+    let observed: Vec<_> = reads.iter().map(|r| r.observed.clone()).collect();
+    let Some(reseed::ReseedBackup {
+        name: backup,
+        waiting,
+    }) = reseed::backup_to_ask(&observed, holder)
+    else {
+        return false;
+    };
+    let Some((client, place)) = reads
+        .iter()
+        .find(|r| r.observed.view.name == holder)
+        .and_then(|r| Some((r.client.as_ref()?, &r.observed.place)))
+    else {
+        return false;
+    };
+    match ask_backup(client, place, &backup).await {
+        Ok(true) => {
+            event(
+                ctx,
+                &fed.object_ref(&()),
+                true,
+                "ReseedBackupRequested",
+                format!(
+                    "{} went past the history of the primary {holder} (a failover inside its \
+                     region forked the timeline behind what they had replayed); asked {holder} \
+                     for Backup {}/{backup} to re-seed them from, their claims are kept aside",
+                    waiting.join(", "),
+                    place.namespace
+                ),
+            )
+            .await;
+            false
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::warn!(federation = %fed.name_any(), backup = %backup, error = %e, "cannot ask for the base backup a diverged member waits for; retrying");
+            true
+        }
+    }
 }
 
 /// The fencing lease: taken over for a failover's target, or handed from a demoted primary to

@@ -303,6 +303,11 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
     if apply::request_failover_backup(&ctx, &fed, &name, &reads, &mut new_status).await {
         busy = true;
     }
+    if new_status.failover.is_none()
+        && apply::request_reseed_backup(&ctx, &fed, &reads, &plan.holder).await
+    {
+        busy = true;
+    }
     if observed
         .iter()
         .any(|o| o.view.standing == Standing::Unknown)

@@ -21,6 +21,7 @@ pub mod member;
 pub mod metrics;
 pub mod observe;
 pub mod regional;
+pub mod reseed;
 pub mod run;
 pub mod status;
 pub mod switchover;

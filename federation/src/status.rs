@@ -3,12 +3,14 @@
 
 use crate::lag::{self, Lag};
 use crate::member::Placement;
+use crate::reseed::{self, Divergence};
 use crate::switchover::{MemberView, Plan, Standing};
 use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::SecretKeySelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use pgfed_api::cluster::ClusterStatus;
 use pgfed_api::federation::{Federation, FederationStatus, MemberStatus, federation_phase};
+use pgfed_operator::cluster::decide::reseed::{RESEEDED, WAITING};
 use pgfed_operator::cluster::status as cluster_status;
 
 /// Condition types of a Federation.
@@ -132,6 +134,7 @@ pub fn build(
         .and_then(|m| m.cluster.as_ref())
         .and_then(|c| c.wal_position.as_ref());
     let mut too_far: Vec<String> = Vec::new();
+    let mut diverged: Vec<String> = Vec::new();
     let member_status: Vec<MemberStatus> = members
         .iter()
         .map(|o| {
@@ -168,6 +171,32 @@ pub fn build(
                 );
             } else if o.view.standing != Standing::Replica {
                 conditions.retain(|c| c.type_ != LAGGING);
+            }
+            match c.and_then(reseed::divergence) {
+                Some(Divergence::WaitingForBaseBackup(message)) => {
+                    diverged.push(o.view.name.clone());
+                    set(
+                        &mut conditions,
+                        reseed::DIVERGED,
+                        true,
+                        WAITING,
+                        message,
+                        generation,
+                        now,
+                    );
+                }
+                Some(Divergence::Reseeded(message)) => {
+                    set(
+                        &mut conditions,
+                        reseed::DIVERGED,
+                        false,
+                        RESEEDED,
+                        message,
+                        generation,
+                        now,
+                    );
+                }
+                None => conditions.retain(|c| c.type_ != reseed::DIVERGED),
             }
             // An unreachable member keeps what was last known of its data (a regional failover
             // measures its data-loss bound against the lost primary's last position).
@@ -280,7 +309,16 @@ pub fn build(
         .filter(|m| m.view.name != plan.holder && m.view.standing != Standing::Replica)
         .map(|m| m.view.name.as_str())
         .collect();
-    let (in_sync, reason, message) = if !lagging.is_empty() {
+    let (in_sync, reason, message) = if !diverged.is_empty() {
+        (
+            false,
+            "Diverged",
+            format!(
+                "went past the primary's history and wait to be re-seeded from its base backup: {}",
+                diverged.join(", ")
+            ),
+        )
+    } else if !lagging.is_empty() {
         (
             false,
             "NotReplaying",

@@ -225,20 +225,12 @@ fn load(c: &ConfigArg) -> Result<ManagerConfig, ConfigError> {
 
 async fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
-        Command::WalArchive {
-            config: _,
-            path,
-            skip: true,
-        } => {
-            tracing::debug!(wal = %path.display(), "left to the target primary to archive");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::WalArchive {
-            config,
-            path,
-            skip: false,
-        } => {
+        Command::WalArchive { config, path, skip } => {
             let cfg = load(&config)?;
+            if skip && crate::wal::archive::left_to_the_target_primary(&cfg, &path) {
+                tracing::debug!(wal = %path.display(), "left to the target primary to archive");
+                return Ok(ExitCode::SUCCESS);
+            }
             let outcome = crate::wal::archive::wal_archive(&cfg, &path).await?;
             tracing::info!(wal = %path.display(), ?outcome, "archived");
             Ok(ExitCode::SUCCESS)

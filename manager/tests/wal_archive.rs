@@ -280,6 +280,71 @@ fn history_and_partial_files_and_prefetch() {
     );
 }
 
+/// `wal-archive --skip` (a standby whose target primary archives the same WAL) acknowledges only
+/// the segments it received while in recovery: what a promotion creates, and whatever a promoted
+/// instance archives before its configuration catches up, is uploaded.
+#[test]
+fn a_skipping_standby_still_uploads_what_a_promotion_creates() {
+    let minio = Minio::start();
+    minio.create_bucket("main");
+    let mut node = Node::new("a7", "alpha");
+    node.set(
+        "backup",
+        json!({"barmanObjectStore": s3_store(&minio, "main", json!({}))}),
+    );
+    node.init_and_start();
+    let work = node.dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    common::chown_pg(&work);
+    let file = |name: &str, content: Vec<u8>| {
+        let p = work.join(name);
+        std::fs::write(&p, content).expect("write");
+        common::chown_pg(&p);
+        p
+    };
+    let skip = |p: &Path| {
+        let out = node.manager(&["wal-archive", "--skip", p.to_str().expect("path")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let stored = |key: &str| {
+        minio
+            .list("main", "alpha/wals/")
+            .iter()
+            .any(|k| k.starts_with(key))
+    };
+
+    // In recovery: a received segment is left to the target primary; the new timeline's history
+    // file and the old timeline's .partial are not.
+    let signal = node.pgdata().join("standby.signal");
+    std::fs::write(&signal, "").expect("standby.signal");
+    let received = file("0000000100000000000000E1", vec![1u8; 16 << 20]);
+    let history = file(
+        "00000002.history",
+        b"1\t0/E1000000\tno recovery target specified\n".to_vec(),
+    );
+    let partial = file("0000000100000000000000E1.partial", vec![2u8; 16 << 20]);
+    for p in [&received, &history, &partial] {
+        skip(p);
+    }
+    let keys = minio.list("main", "alpha/wals/");
+    assert!(
+        !keys.contains(&"alpha/wals/0000000100000000/0000000100000000000000E1".to_string()),
+        "a received segment was uploaded by a standby: {keys:?}"
+    );
+    assert!(stored("alpha/wals/00000002.history"));
+    assert!(stored(
+        "alpha/wals/0000000100000000/0000000100000000000000E1.partial"
+    ));
+
+    // Promoted (no signal file) before the configuration stopped skipping: uploaded.
+    std::fs::remove_file(&signal).expect("remove standby.signal");
+    let own = file("0000000200000000000000E2", vec![3u8; 16 << 20]);
+    skip(&own);
+    assert!(stored(
+        "alpha/wals/0000000200000000/0000000200000000000000E2"
+    ));
+}
+
 #[test]
 fn outage_keeps_wal_in_pg_wal_and_archiving_catches_up() {
     let mut minio = Minio::start();

@@ -112,6 +112,67 @@ fn lag_per_member_the_worst_and_the_lagging_condition() {
     );
 }
 
+#[test]
+fn a_replica_member_past_the_primarys_history_is_reported_until_reseeded() {
+    use pgfed_operator::cluster::decide::reseed::{CONDITION, RESEEDED, WAITING};
+    let healthy = pgfed_api::cluster::phase::HEALTHY;
+    let plan = Plan {
+        holder: "a".into(),
+        ..Plan::default()
+    };
+    let now = DateTime::<Utc>::UNIX_EPOCH;
+    let with_reseed = |status: &str, reason: &str| {
+        let mut b = observed("b", Standing::Replica, true, healthy);
+        if let Some(c) = b.cluster.as_mut() {
+            c.conditions.push(cluster_status::condition(
+                CONDITION,
+                status == "True",
+                reason,
+                format!("{reason}: shop-1 went past timeline 2's fork"),
+                Some(1),
+                now,
+            ));
+        }
+        b
+    };
+    let member_diverged = |s: &FederationStatus| {
+        s.members[1]
+            .conditions
+            .iter()
+            .find(|c| c.type_ == crate::reseed::DIVERGED)
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    let primary = || observed("a", Standing::Primary, true, healthy);
+
+    let s = build(
+        &fed(),
+        &[primary(), with_reseed("False", WAITING)],
+        &plan,
+        now,
+    );
+    assert_eq!(cond(&s, condition::REPLICAS_IN_SYNC), ("False", "Diverged"));
+    assert_eq!(member_diverged(&s), Some(("True".into(), WAITING.into())));
+
+    let mut again = fed();
+    again.status = Some(s);
+    let s = build(
+        &again,
+        &[primary(), with_reseed("True", RESEEDED)],
+        &plan,
+        now,
+    );
+    assert_eq!(cond(&s, condition::REPLICAS_IN_SYNC), ("True", "Replaying"));
+    assert_eq!(member_diverged(&s), Some(("False".into(), RESEEDED.into())));
+
+    let s = build(
+        &fed(),
+        &[primary(), observed("b", Standing::Replica, true, healthy)],
+        &plan,
+        now,
+    );
+    assert_eq!(member_diverged(&s), None);
+}
+
 fn cond<'a>(s: &'a FederationStatus, t: &str) -> (&'a str, &'a str) {
     s.conditions
         .iter()

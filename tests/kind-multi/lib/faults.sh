@@ -17,17 +17,22 @@ pod_container() {
   echo "$node ${id#containerd://}"
 }
 
-# fault_kill_process R NS/POD [CONTAINER] [SIGNAL] [PROCESS-NAME]: signal the container's main
-# process, or every process in the container whose command name is PROCESS-NAME (e.g. postgres,
-# leaving the instance manager alive). The kubelet sees the exit as it would any crash.
+# fault_kill_process R NS/POD [CONTAINER] [SIGNAL] [PROCESS-NAME] [TEXT]: signal the container's
+# main process, or the process in the container whose command name is PROCESS-NAME (e.g. postgres,
+# leaving the instance manager alive), or every process whose command line holds TEXT (PostgreSQL
+# shows a process's role there, e.g. walsender). The kubelet sees an exit as it would any crash;
+# SIGSTOP freezes a process (a walsender that no longer sends), SIGCONT thaws it.
 fault_kill_process() {
-  local r=$1 target=$2 c=${3:-} sig=${4:-KILL} pname=${5:-} node id rn nn sock pids p pp killed=0 pc
+  local r=$1 target=$2 c=${3:-} sig=${4:-KILL} pname=${5:-} match=${6:-} node id rn nn sock pids p pp killed=0 pc
   pc=$(pod_container "$r" "$target" "$c")
   read -r node id <<<"$pc"
   pc=$(parse_node "$node")
   read -r rn nn <<<"$pc"
   sock=$(node_dir "$rn" "$nn")/containerd.sock
-  if [ -z "$pname" ]; then
+  if [ -n "$match" ]; then
+    pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ps "$id" | awk 'NR>1{print $1}' |
+      while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$match" && echo "$p"; done)
+  elif [ -z "$pname" ]; then
     pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ls | awk -v id="$id" '$1==id{print $2}')
   else
     pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ps "$id" | awk 'NR>1{print $1}' |
@@ -39,9 +44,9 @@ fault_kill_process() {
       [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = "$pname" ] || echo "$p"
     done | sort -n | head -n1)
   fi
-  [ -n "$pids" ] || die "no process ${pname:-main} in container $id of $target"
+  [ -n "$pids" ] || die "no process ${match:-${pname:-main}} in container $id of $target"
   for p in $pids; do kill -s "$sig" "$p" && killed=$((killed + 1)); done
-  log "sent SIG$sig to pid(s) ${pids//$'\n'/ } (${pname:-main process}) of $target on $node"
+  log "sent SIG$sig to pid(s) ${pids//$'\n'/ } (${match:-${pname:-main process}}) of $target on $node"
 }
 
 fault_delete_pod() {

@@ -101,16 +101,32 @@ pub fn verdict(local: &LocalHistory, source: &SourceHistory) -> Verdict {
 }
 
 /// The split to report when the local instance cannot follow `source` for a reason found
-/// elsewhere (PostgreSQL refused): where the source left the local timeline, if it did. Pure.
-pub fn refused_split(local: &LocalHistory, source: &SourceHistory) -> Split {
+/// elsewhere (PostgreSQL refused, its words in `refusal`): where the source left the local
+/// timeline, if it did. A running server's refusal names the point its replay reached ("before
+/// current recovery point X"), past the checkpoint pg_controldata shows: that is how far the
+/// local history went. Pure.
+pub fn refused_split(local: &LocalHistory, source: &SourceHistory, refusal: &str) -> Split {
     let fork_lsn = position(source, local.timeline, local.checkpoint, false)
         .err()
         .flatten();
-    split(
+    let mut split = split(
         local,
         source,
         fork_lsn.or_else(|| switchpoint(&source.history, local.timeline)),
-    )
+    );
+    if let Some(replayed) = recovery_point(refusal).filter(|r| *r > split.local_lsn) {
+        split.local_lsn = replayed;
+    }
+    split
+}
+
+/// The recovery point a refusal of PostgreSQL names, if it names one. Pure.
+fn recovery_point(refusal: &str) -> Option<Lsn> {
+    let (_, after) = refusal.split_once("current recovery point ")?;
+    let word = after
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()?;
+    word.trim_end_matches(['.', ',']).parse().ok()
 }
 
 fn split(local: &LocalHistory, source: &SourceHistory, fork_lsn: Option<Lsn>) -> Split {
@@ -290,9 +306,26 @@ mod tests {
 
     #[test]
     fn a_refusal_reports_the_fork_of_the_local_timeline() {
-        let split = refused_split(&local(1, "0/4000060", None), &source_tli2());
+        let split = refused_split(
+            &local(1, "0/4000060", None),
+            &source_tli2(),
+            "requested timeline 2 is not a child of this server's history",
+        );
         assert_eq!(split.fork_lsn, Some(lsn("0/5000100")));
         assert_eq!(split.local_lsn, lsn("0/4000060"));
+        // A running standby names where its replay reached: further than its checkpoint.
+        let split = refused_split(
+            &local(1, "0/4000060", None),
+            &source_tli2(),
+            "new timeline 2 forked off current database system timeline 1 before current recovery point 0/5036348",
+        );
+        assert_eq!(split.fork_lsn, Some(lsn("0/5000100")));
+        assert_eq!(split.local_lsn, lsn("0/5036348"));
+        assert_eq!(
+            recovery_point("before current recovery point 0/5036348."),
+            Some(lsn("0/5036348"))
+        );
+        assert_eq!(recovery_point("no point here"), None);
     }
 
     #[test]

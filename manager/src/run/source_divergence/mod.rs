@@ -221,7 +221,9 @@ pub async fn examine(
             (split, detail)
         }
         (Verdict::Diverged(split), Some(message)) => (split, message),
-        (Verdict::Follows, Some(message)) => (decide::refused_split(&local, &source), message),
+        (Verdict::Follows, Some(message)) => {
+            (decide::refused_split(&local, &source, &message), message)
+        }
     };
     let (store, server) = cfg.restore_store(None)?;
     let archive = Archive::open(store, &server, &cfg.secrets_dir)

@@ -15,7 +15,11 @@
 //! past b's fork, is replaced by an instance seeded from that backup (its claims kept, with the
 //! writes the failover lost), and region a replays b's history.
 //!
-//! It cuts a whole region, so it runs alone (`destructive_*`).
+//! Before that, the hub itself is lost: region b is cut off for 40 s while region a writes. Region
+//! a goes on acknowledging writes (its lease is in the object store, not in the hub), nobody fails
+//! over, and region b, back, replays every write acknowledged meanwhile.
+//!
+//! It cuts whole regions, so it runs alone (`destructive_*`).
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Client;
@@ -117,6 +121,49 @@ async fn a_cut_off_primary_region_is_fenced_and_a_replica_region_promoted_with_i
                     if n == "1" { Ok(()) } else { Err(format!("{n} rows")) }
                 }
             }).await;
+
+            // The hub lost: region b, the hub and a replica region, cut off under a write load in
+            // region a. The hub is not in the data path: a renews its lease in the object store
+            // and keeps acknowledging writes, and nobody fails over (the controller cannot read
+            // the lease). Back, b replays every write acknowledged meanwhile.
+            federation::start_writer(&client_a, &ns_a, "hub-lost-writer", ("origin", "shop"), 1_000_000, 50, true).await;
+            let hub_cut_at = now_unix();
+            let hub_cut = federation::CutRegion::cut(&region_b);
+            println!("cut {region_b}, the hub, off at {hub_cut_at:.1}");
+            tokio::time::sleep(Duration::from_secs(40)).await;
+            drop(hub_cut);
+            let healed_hub = now_unix();
+            let during = federation::acknowledged(&client_a, &ns_a, "hub-lost-writer").await;
+            let times: Vec<f64> = during.iter().map(|(_, t)| *t).collect();
+            let in_cut = times.iter().filter(|t| **t > hub_cut_at && **t < healed_hub).count();
+            let longest_gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0_f64, f64::max);
+            println!("{} writes acknowledged in {region_a} while the hub was cut off ({} in all), the longest gap {longest_gap:.1} s", in_cut, during.len());
+            assert!(in_cut > 0, "region a acknowledged no write while the hub was cut off");
+            assert!(longest_gap < lease_duration as f64, "region a stopped acknowledging writes for {longest_gap:.1} s while the hub was cut off");
+            assert_eq!(sql(&client_a, &ns_a, "a-still-primary", "SELECT pg_is_in_recovery()").await, "f");
+            let last = during.iter().map(|(i, _)| *i).max().unwrap_or_default();
+            let want = during.len().to_string();
+            let mut attempt = 0u32;
+            wait_until("b, back, to replay what a acknowledged while it was cut off", Duration::from_secs(300), Duration::from_secs(5), || {
+                attempt += 1;
+                let (hub, ns_b, want) = (hub.clone(), ns_b.clone(), want.clone());
+                async move {
+                    let got = cluster::try_query_with_login(&hub, &ns_b, &format!("hub-back-{attempt}"), "origin", "shop", "shop-rw",
+                        &format!("SELECT count(*) FROM acks WHERE i > 1000000 AND i <= {last}"))
+                        .await
+                        .map_err(|log| format!("b unreachable: {}", log.trim()))?;
+                    if got == want { Ok(()) } else { Err(format!("{got} of {want} rows")) }
+                }
+            }).await;
+            let whole = federation::wait_status(&hub, &ns_b, "shop", "the federation whole again, a primary, no failover",
+                Duration::from_secs(300), |s| {
+                    s["phase"] == "Healthy"
+                        && s["currentPrimary"] == "a"
+                        && s["lastFailover"].is_null()
+                        && condition(s, "AutomaticFailover").is_some_and(|c| c["status"] == "True")
+                }).await;
+            println!("hub back: b caught up and the federation is whole {:.0} s after healing ({})", now_unix() - healed_hub,
+                condition(&whole, "AutomaticFailover").map(|c| c["message"].to_string()).unwrap_or_default());
 
             // A continuous write load in region a, then region a cut off.
             federation::start_writer(&client_a, &ns_a, "writer", ("origin", "shop"), 0, 600, true).await;
