@@ -87,6 +87,9 @@ pub(crate) async fn read_member(
             }
         }
         Err(e) => {
+            if matches!(&e, kube::Error::Api(s) if s.code == 401 || s.code == 403) {
+                ctx.members.recheck(ns, m);
+            }
             observed.error = Some(format!(
                 "reading Cluster {}/{}: {e}",
                 place.namespace, place.name
