@@ -73,6 +73,28 @@ pub async fn execute_as(client: &Client, what: &str, sql: &str) -> Result<(), Pg
         })
 }
 
+/// Why `statement` failed, fit for a status shown to users: its kind (see [`statement_kind`]) and
+/// PostgreSQL's reason (see [`server_reason`]) with the SQLSTATE, never the statement's text.
+pub fn failure(statement: &str, e: &tokio_postgres::Error) -> String {
+    let kind = statement_kind(statement);
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{kind}: {} ({})",
+            server_reason(db.code().code(), db.message()),
+            db.code().code()
+        ),
+        None => format!("{kind}: the connection failed"),
+    }
+}
+
+/// A failed query as [`PgError::Sql`] saying what was being done.
+pub fn query_error(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
+    move |source| PgError::Sql {
+        context: context.to_string(),
+        source,
+    }
+}
+
 /// PostgreSQL's message for a failed statement, fit for an error: syntax errors (`42601`) and
 /// data exceptions (class `22`) quote a piece of the statement (`at or near "…"`, `invalid input
 /// syntax for type integer: "…"`), which may be a secret, so their quoted parts are dropped;

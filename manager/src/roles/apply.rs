@@ -78,7 +78,7 @@ pub async fn reconcile(
     let in_recovery: bool = client
         .query_one("SELECT pg_is_in_recovery()", &[])
         .await
-        .map_err(sqlerr("checking the role"))?
+        .map_err(sql::query_error("checking the role"))?
         .get(0);
     if in_recovery {
         return Ok(Outcome::Standby);
@@ -109,7 +109,7 @@ pub async fn reconcile(
                 tracing::info!(role = %action.role, statement = %sql::statement_kind(&action.sql), "managed role changed");
             }
             Err(e) => {
-                let reason = failure(&action.sql, &e);
+                let reason = sql::failure(&action.sql, &e);
                 tracing::warn!(role = %action.role, %reason, "managed role cannot be reconciled");
                 failed.entry(action.role.clone()).or_default().push(reason);
             }
@@ -119,32 +119,11 @@ pub async fn reconcile(
     Ok(Outcome::Primary(decide::status(&plan, &failed)))
 }
 
-/// The statement's kind and PostgreSQL's reason, with anything it quotes from the statement
-/// dropped (see [`sql::server_reason`]).
-fn failure(statement: &str, e: &tokio_postgres::Error) -> String {
-    let kind = sql::statement_kind(statement);
-    match e.as_db_error() {
-        Some(db) => format!(
-            "{kind}: {} ({})",
-            sql::server_reason(db.code().code(), db.message()),
-            db.code().code()
-        ),
-        None => format!("{kind}: the connection failed"),
-    }
-}
-
-fn sqlerr(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
-    move |source| PgError::Sql {
-        context: context.to_string(),
-        source,
-    }
-}
-
 async fn observe(client: &Client) -> Result<Vec<ObservedRole>, PgError> {
     let rows = client
         .query(OBSERVE, &[])
         .await
-        .map_err(sqlerr("reading pg_authid"))?;
+        .map_err(sql::query_error("reading pg_authid"))?;
     Ok(rows
         .into_iter()
         .map(|r| ObservedRole {
