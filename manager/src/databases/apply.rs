@@ -66,15 +66,9 @@ const SERVERS: &str = concat!(
 /// the configuration's order. An error means the pass could not run at all (the server cannot
 /// be reached or read).
 pub async fn reconcile(cfg: &ManagerConfig) -> Result<Option<Vec<DatabaseReport>>, PgError> {
-    let client = sql::connect_quiet(cfg, "postgres").await?;
-    let in_recovery: bool = client
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .map_err(sql::query_error("checking the role"))?
-        .get(0);
-    if in_recovery {
+    let Some(client) = sql::connect_primary(cfg, "postgres").await? else {
         return Ok(None);
-    }
+    };
     let observed = databases(&client).await?;
     let screens = decide::screen(&cfg.databases);
     let mut reports = Vec::with_capacity(cfg.databases.len());

@@ -9,8 +9,10 @@
 use crate::pg::sql;
 use pgfed_api::common::EnsureOption;
 use pgfed_api::database::{
-    DatabaseObjectStatus, DatabaseSpec, DatabaseStatus, OptionSpec, UsageSpec, UsageType,
+    DatabaseObjectStatus, DatabaseSpec, DatabaseStatus, ExtensionSpec, FdwSpec, ForeignServerSpec,
+    OptionSpec, SchemaSpec, UsageSpec, UsageType,
 };
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The lists of a Database spec, in the order their objects are created.
@@ -135,25 +137,14 @@ pub struct ObservedContents {
 
 /// When a statement runs: what others depend on is created first and dropped last (an
 /// extension may go into a managed schema, a wrapper's handler comes from an extension, a
-/// server uses a wrapper).
+/// server uses a wrapper), so every creation comes in the order of [`Kind`], every drop after
+/// them in the reverse order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
-    /// Schemas created or altered.
-    Schemas,
-    /// Extensions created or updated.
-    Extensions,
-    /// Wrappers created or altered.
-    Fdws,
-    /// Servers created or altered.
-    Servers,
-    /// Servers dropped.
-    DropServers,
-    /// Wrappers dropped.
-    DropFdws,
-    /// Extensions dropped.
-    DropExtensions,
-    /// Schemas dropped.
-    DropSchemas,
+    /// Entries of this kind created or altered.
+    Define(Kind),
+    /// Entries of this kind dropped.
+    Drop(Reverse<Kind>),
 }
 
 /// One statement about one entry of the spec.
@@ -201,203 +192,173 @@ fn absent(ensure: Option<EnsureOption>) -> bool {
 /// Compares the spec's lists with what the database has. Pure.
 pub fn plan(spec: &DatabaseSpec, observed: &ObservedContents) -> Plan {
     let mut out = Plan::default();
-    let mut push = |stage, kind, index, sql: String| {
-        out.actions.push(Action {
-            stage,
-            kind,
-            index,
-            sql,
-        })
+    let mut add = |kind, index, ensure, planned: Result<Vec<String>, String>| {
+        let stage = if absent(ensure) {
+            Stage::Drop(Reverse(kind))
+        } else {
+            Stage::Define(kind)
+        };
+        match planned {
+            Ok(statements) => out.actions.extend(statements.into_iter().map(|sql| Action {
+                stage,
+                kind,
+                index,
+                sql,
+            })),
+            Err(why) => {
+                out.errors.insert((kind, index), why);
+            }
+        }
     };
-    for (i, schema) in spec.schemas.iter().enumerate() {
-        let name = sql::ident(&schema.name);
-        let current = observed.schemas.iter().find(|s| s.name == schema.name);
-        match (absent(schema.ensure), current) {
-            (true, Some(_)) => push(
-                Stage::DropSchemas,
-                Kind::Schema,
-                i,
-                format!("DROP SCHEMA {name}"),
-            ),
-            (true, None) => {}
-            (false, None) => {
-                let owner = schema
-                    .owner
-                    .as_deref()
-                    .map(|o| format!(" AUTHORIZATION {}", sql::ident(o)))
-                    .unwrap_or_default();
-                push(
-                    Stage::Schemas,
-                    Kind::Schema,
-                    i,
-                    format!("CREATE SCHEMA {name}{owner}"),
-                );
-            }
-            (false, Some(c)) => {
-                if let Some(owner) = schema.owner.as_ref().filter(|o| **o != c.owner) {
-                    push(
-                        Stage::Schemas,
-                        Kind::Schema,
-                        i,
-                        format!("ALTER SCHEMA {name} OWNER TO {}", sql::ident(owner)),
-                    );
-                }
-            }
-        }
+    for (i, s) in spec.schemas.iter().enumerate() {
+        let current = observed.schemas.iter().find(|o| o.name == s.name);
+        add(Kind::Schema, i, s.ensure, Ok(schema(s, current)));
     }
-    for (i, ext) in spec.extensions.iter().enumerate() {
-        let name = sql::ident(&ext.name);
-        let current = observed.extensions.iter().find(|e| e.name == ext.name);
-        match (absent(ext.ensure), current) {
-            (true, Some(_)) => push(
-                Stage::DropExtensions,
-                Kind::Extension,
-                i,
-                format!("DROP EXTENSION {name}"),
-            ),
-            (true, None) => {}
-            (false, None) => {
-                let schema = ext
-                    .schema
-                    .as_deref()
-                    .map(|s| format!(" SCHEMA {}", sql::ident(s)))
-                    .unwrap_or_default();
-                let version = ext
-                    .version
-                    .as_deref()
-                    .map(|v| format!(" VERSION {}", sql::literal(v)))
-                    .unwrap_or_default();
-                push(
-                    Stage::Extensions,
-                    Kind::Extension,
-                    i,
-                    format!("CREATE EXTENSION {name}{schema}{version}"),
-                );
-            }
-            (false, Some(c)) => {
-                if let Some(v) = ext.version.as_ref().filter(|v| **v != c.version) {
-                    push(
-                        Stage::Extensions,
-                        Kind::Extension,
-                        i,
-                        format!("ALTER EXTENSION {name} UPDATE TO {}", sql::literal(v)),
-                    );
-                }
-                if let Some(s) = ext.schema.as_ref().filter(|s| **s != c.schema) {
-                    push(
-                        Stage::Extensions,
-                        Kind::Extension,
-                        i,
-                        format!("ALTER EXTENSION {name} SET SCHEMA {}", sql::ident(s)),
-                    );
-                }
-            }
-        }
+    for (i, e) in spec.extensions.iter().enumerate() {
+        let current = observed.extensions.iter().find(|o| o.name == e.name);
+        add(Kind::Extension, i, e.ensure, Ok(extension(e, current)));
     }
-    for (i, fdw) in spec.fdws.iter().enumerate() {
-        let name = sql::ident(&fdw.name);
-        let object = format!("FOREIGN DATA WRAPPER {name}");
-        let current = observed.fdws.iter().find(|f| f.name == fdw.name);
-        match (absent(fdw.ensure), current) {
-            (true, Some(_)) => push(Stage::DropFdws, Kind::Fdw, i, format!("DROP {object}")),
-            (true, None) => {}
-            (false, current) => {
-                let mut statements = Vec::new();
-                let handler = fdw.handler.as_deref();
-                let validator = fdw.validator.as_deref();
-                match current {
-                    None => {
-                        let mut create = format!("CREATE {object}");
-                        if let Some(h) = handler {
-                            create.push_str(&function_clause("HANDLER", h));
-                        }
-                        if let Some(v) = validator {
-                            create.push_str(&function_clause("VALIDATOR", v));
-                        }
-                        create.push_str(&create_options(&fdw.options));
-                        statements.push(create);
-                    }
-                    Some(c) => {
-                        if let Some(h) = handler.filter(|h| !names_function(h, c.handler.as_ref()))
-                        {
-                            statements
-                                .push(format!("ALTER {object}{}", function_clause("HANDLER", h)));
-                        }
-                        if let Some(v) =
-                            validator.filter(|v| !names_function(v, c.validator.as_ref()))
-                        {
-                            statements
-                                .push(format!("ALTER {object}{}", function_clause("VALIDATOR", v)));
-                        }
-                        if let Some(clauses) = alter_options(&fdw.options, &c.options) {
-                            statements.push(format!("ALTER {object} OPTIONS ({clauses})"));
-                        }
-                    }
-                }
-                // A new wrapper belongs to the superuser that created it.
-                let owner = current.map_or("postgres", |c| c.owner.as_str());
-                if let Some(o) = fdw.owner.as_ref().filter(|o| **o != owner) {
-                    statements.push(format!("ALTER {object} OWNER TO {}", sql::ident(o)));
-                }
-                statements.extend(usage_statements(
-                    &object,
-                    &fdw.usage,
-                    &current.map(|c| c.usage.clone()).unwrap_or_default(),
-                ));
-                for sql in statements {
-                    push(Stage::Fdws, Kind::Fdw, i, sql);
-                }
-            }
-        }
+    for (i, f) in spec.fdws.iter().enumerate() {
+        let current = observed.fdws.iter().find(|o| o.name == f.name);
+        add(Kind::Fdw, i, f.ensure, Ok(fdw(f, current)));
     }
-    for (i, server) in spec.servers.iter().enumerate() {
-        let name = sql::ident(&server.name);
-        let object = format!("FOREIGN SERVER {name}");
-        let current = observed.servers.iter().find(|s| s.name == server.name);
-        match (absent(server.ensure), current) {
-            (true, Some(_)) => push(
-                Stage::DropServers,
-                Kind::Server,
-                i,
-                format!("DROP SERVER {name}"),
-            ),
-            (true, None) => {}
-            (false, Some(c)) if c.fdw != server.fdw => {
-                out.errors.insert(
-                    (Kind::Server, i),
-                    format!(
-                        "fdw: the server uses the foreign data wrapper {:?}; a server cannot change wrappers (remove it with ensure: absent first)",
-                        c.fdw
-                    ),
-                );
-            }
-            (false, current) => {
-                let mut statements = Vec::new();
-                match current {
-                    None => statements.push(format!(
-                        "CREATE SERVER {name} FOREIGN DATA WRAPPER {}{}",
-                        sql::ident(&server.fdw),
-                        create_options(&server.options)
-                    )),
-                    Some(c) => {
-                        if let Some(clauses) = alter_options(&server.options, &c.options) {
-                            statements.push(format!("ALTER SERVER {name} OPTIONS ({clauses})"));
-                        }
-                    }
-                }
-                statements.extend(usage_statements(
-                    &object,
-                    &server.usage,
-                    &current.map(|c| c.usage.clone()).unwrap_or_default(),
-                ));
-                for sql in statements {
-                    push(Stage::Servers, Kind::Server, i, sql);
-                }
-            }
-        }
+    for (i, s) in spec.servers.iter().enumerate() {
+        let current = observed.servers.iter().find(|o| o.name == s.name);
+        add(Kind::Server, i, s.ensure, server(s, current));
     }
     out.actions.sort_by_key(|a| a.stage);
     out
+}
+
+/// `keyword value`, or nothing when there is no value.
+fn clause(keyword: &str, value: Option<String>) -> String {
+    value.map(|v| format!(" {keyword} {v}")).unwrap_or_default()
+}
+
+fn schema(spec: &SchemaSpec, current: Option<&ObservedSchema>) -> Vec<String> {
+    let name = sql::ident(&spec.name);
+    let owner = spec.owner.as_deref();
+    match (absent(spec.ensure), current) {
+        (true, Some(_)) => vec![format!("DROP SCHEMA {name}")],
+        (true, None) => Vec::new(),
+        (false, None) => vec![format!(
+            "CREATE SCHEMA {name}{}",
+            clause("AUTHORIZATION", owner.map(sql::ident))
+        )],
+        (false, Some(c)) => owner
+            .filter(|o| *o != c.owner)
+            .map(|o| format!("ALTER SCHEMA {name} OWNER TO {}", sql::ident(o)))
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn extension(spec: &ExtensionSpec, current: Option<&ObservedExtension>) -> Vec<String> {
+    let name = sql::ident(&spec.name);
+    let (version, schema) = (spec.version.as_deref(), spec.schema.as_deref());
+    match (absent(spec.ensure), current) {
+        (true, Some(_)) => vec![format!("DROP EXTENSION {name}")],
+        (true, None) => Vec::new(),
+        (false, None) => vec![format!(
+            "CREATE EXTENSION {name}{}{}",
+            clause("SCHEMA", schema.map(sql::ident)),
+            clause("VERSION", version.map(sql::literal))
+        )],
+        (false, Some(c)) => {
+            let update = version
+                .filter(|v| *v != c.version)
+                .map(|v| format!("ALTER EXTENSION {name} UPDATE TO {}", sql::literal(v)));
+            let moved = schema
+                .filter(|s| *s != c.schema)
+                .map(|s| format!("ALTER EXTENSION {name} SET SCHEMA {}", sql::ident(s)));
+            update.into_iter().chain(moved).collect()
+        }
+    }
+}
+
+fn fdw(spec: &FdwSpec, current: Option<&ObservedFdw>) -> Vec<String> {
+    let object = format!("FOREIGN DATA WRAPPER {}", sql::ident(&spec.name));
+    if absent(spec.ensure) {
+        return current
+            .map(|_| format!("DROP {object}"))
+            .into_iter()
+            .collect();
+    }
+    let (handler, validator) = (spec.handler.as_deref(), spec.validator.as_deref());
+    let mut out = Vec::new();
+    match current {
+        None => out.push(format!(
+            "CREATE {object}{}{}{}",
+            handler
+                .map(|h| function_clause("HANDLER", h))
+                .unwrap_or_default(),
+            validator
+                .map(|v| function_clause("VALIDATOR", v))
+                .unwrap_or_default(),
+            create_options(&spec.options)
+        )),
+        Some(c) => {
+            if let Some(h) = handler.filter(|h| !names_function(h, c.handler.as_ref())) {
+                out.push(format!("ALTER {object}{}", function_clause("HANDLER", h)));
+            }
+            if let Some(v) = validator.filter(|v| !names_function(v, c.validator.as_ref())) {
+                out.push(format!("ALTER {object}{}", function_clause("VALIDATOR", v)));
+            }
+            if let Some(clauses) = alter_options(&spec.options, &c.options) {
+                out.push(format!("ALTER {object} OPTIONS ({clauses})"));
+            }
+        }
+    }
+    // A new wrapper belongs to the superuser that created it.
+    let owner = current.map_or("postgres", |c| c.owner.as_str());
+    if let Some(o) = spec.owner.as_deref().filter(|o| *o != owner) {
+        out.push(format!("ALTER {object} OWNER TO {}", sql::ident(o)));
+    }
+    out.extend(usage_statements(
+        &object,
+        &spec.usage,
+        current.map(|c| &c.usage),
+    ));
+    out
+}
+
+fn server(
+    spec: &ForeignServerSpec,
+    current: Option<&ObservedServer>,
+) -> Result<Vec<String>, String> {
+    let name = sql::ident(&spec.name);
+    if absent(spec.ensure) {
+        return Ok(current
+            .map(|_| format!("DROP SERVER {name}"))
+            .into_iter()
+            .collect());
+    }
+    let mut out = Vec::new();
+    match current {
+        Some(c) if c.fdw != spec.fdw => {
+            return Err(format!(
+                "fdw: the server uses the foreign data wrapper {:?}; a server cannot change wrappers (remove it with ensure: absent first)",
+                c.fdw
+            ));
+        }
+        None => out.push(format!(
+            "CREATE SERVER {name} FOREIGN DATA WRAPPER {}{}",
+            sql::ident(&spec.fdw),
+            create_options(&spec.options)
+        )),
+        Some(c) => {
+            if let Some(clauses) = alter_options(&spec.options, &c.options) {
+                out.push(format!("ALTER SERVER {name} OPTIONS ({clauses})"));
+            }
+        }
+    }
+    let object = format!("FOREIGN SERVER {name}");
+    out.extend(usage_statements(
+        &object,
+        &spec.usage,
+        current.map(|c| &c.usage),
+    ));
+    Ok(out)
 }
 
 /// ` HANDLER f` / ` NO HANDLER` (for `-`, CloudNativePG's spelling of none). A qualified name
@@ -455,7 +416,13 @@ fn alter_options(options: &[OptionSpec], have: &BTreeMap<String, String>) -> Opt
 }
 
 /// GRANT or REVOKE USAGE on `object` for the roles named whose privilege differs.
-fn usage_statements(object: &str, usage: &[UsageSpec], have: &BTreeSet<String>) -> Vec<String> {
+fn usage_statements(
+    object: &str,
+    usage: &[UsageSpec],
+    have: Option<&BTreeSet<String>>,
+) -> Vec<String> {
+    let none = BTreeSet::new();
+    let have = have.unwrap_or(&none);
     usage
         .iter()
         .filter_map(|u| {
@@ -477,7 +444,6 @@ fn usage_statements(object: &str, usage: &[UsageSpec], have: &BTreeSet<String>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pgfed_api::database::{ExtensionSpec, FdwSpec, ForeignServerSpec, SchemaSpec};
 
     fn spec(f: impl FnOnce(&mut DatabaseSpec)) -> DatabaseSpec {
         let mut s = DatabaseSpec {

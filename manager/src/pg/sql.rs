@@ -49,6 +49,18 @@ pub async fn connect_quiet(cfg: &ManagerConfig, dbname: &str) -> Result<Client, 
     Ok(client)
 }
 
+/// Connects to `dbname` as [`connect_quiet`] does, if the local server is the primary: `None` on
+/// a standby (in recovery), where declaratively managed objects are the primary's business.
+pub async fn connect_primary(cfg: &ManagerConfig, dbname: &str) -> Result<Option<Client>, PgError> {
+    let client = connect_quiet(cfg, dbname).await?;
+    let in_recovery: bool = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .map_err(query_error("checking the role"))?
+        .get(0);
+    Ok((!in_recovery).then_some(client))
+}
+
 /// Runs statements without results. A failure names the statement's leading keywords only.
 pub async fn execute(client: &Client, sql: &str) -> Result<(), PgError> {
     execute_as(client, &statement_kind(sql), sql).await

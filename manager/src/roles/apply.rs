@@ -74,15 +74,9 @@ pub async fn reconcile(
     cfg: &ManagerConfig,
     applied: &mut AppliedPasswords,
 ) -> Result<Outcome, RolesError> {
-    let client = sql::connect_quiet(cfg, "postgres").await?;
-    let in_recovery: bool = client
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .map_err(sql::query_error("checking the role"))?
-        .get(0);
-    if in_recovery {
+    let Some(client) = sql::connect_primary(cfg, "postgres").await? else {
         return Ok(Outcome::Standby);
-    }
+    };
     let observed = observe(&client).await?;
     // The superuser first: its failure is the whole pass's error, after the roles went on.
     let superuser = superuser_password(cfg, &client, &observed, applied).await;

@@ -100,7 +100,12 @@ pub async fn settle(
         let report = decide::report_of(db, reports);
         let change = decide::finalizer_change(db, verdict, report);
         if let Some(change) = change {
-            change_finalizer(client, db, change).await?;
+            match change_finalizer(client, db, change).await {
+                // Changed meanwhile (the Database controller got there first): the next turn
+                // looks at it again, with the object as it is now.
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                result => result?,
+            }
             if change == FinalizerChange::Remove && db.metadata.deletion_timestamp.is_some() {
                 continue;
             }
