@@ -53,6 +53,52 @@ pub struct DatabaseObjectStatus {
     pub message: Option<String>,
 }
 
+/// A Database object as the operator hands it to the primary's instance manager (the manager
+/// configuration's `databases`): the object's identity, so that the manager's report can be told
+/// apart from one about an earlier version or another object, and what it asks for.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedDatabase {
+    /// Name of the Database object.
+    pub object: String,
+    /// Its `metadata.uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Its `metadata.generation`, which the report carries back as `observedGeneration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The object is being deleted and its `databaseReclaimPolicy` is `delete`: the database is
+    /// dropped. Nothing else ever drops one but `ensure: absent`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reclaim: bool,
+    /// The object's spec.
+    pub spec: DatabaseSpec,
+}
+
+impl ManagedDatabase {
+    /// Whether the database must not exist: `ensure: absent`, or reclaimed on deletion.
+    pub fn wants_absent(&self) -> bool {
+        self.reclaim || self.spec.ensure == Some(EnsureOption::Absent)
+    }
+}
+
+/// What the primary's instance manager did about one entry of its configuration's `databases`
+/// (the status document's `databases`): the status the operator copies to the Database object.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseReport {
+    /// Name of the Database object.
+    pub object: String,
+    /// Its `metadata.uid`, as the configuration gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Whether the database exists after the pass (false once a drop went through).
+    pub exists: bool,
+    /// The status: `observedGeneration` is the generation the configuration gave.
+    #[serde(flatten)]
+    pub status: DatabaseStatus,
+}
+
 /// A database inside a cluster.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, KubeSchema, PartialEq)]
 #[kube(

@@ -148,6 +148,12 @@ pub struct InstanceStatus {
     /// operator copies into the Cluster's `status.managedRolesStatus`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_roles: Option<crate::cluster::ManagedRolesStatus>,
+    /// Primary only: the outcome of the last reconciliation of the configuration's `databases`
+    /// (one entry per Database object handed to it), which the operator copies into each
+    /// Database's status. Absent on a standby, before the first pass, and from a manager that
+    /// predates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Vec<crate::database::DatabaseReport>>,
     /// The running manager's version (its crate version); empty from a manager that predates
     /// in-place upgrades (it cannot take one).
     pub manager_version: String,

@@ -1,7 +1,8 @@
 //! The manager's configuration file: the slice of a Cluster an instance needs, in the Cluster's
 //! own types (`pgfed_api::cluster`: `bootstrap`, `postgresql`, `backup`, `replica`,
-//! `externalClusters`, `managed`, `enableSuperuserAccess`, with CloudNativePG's field names), so the member operator renders it
-//! straight from `cluster.spec`, plus what only the instance knows (its data directory, ports,
+//! `externalClusters`, `managed`, `enableSuperuserAccess`, with CloudNativePG's field names) and
+//! the cluster's Database objects (`databases`), so the member operator renders it straight
+//! from the cluster's objects, plus what only the instance knows (its data directory, ports,
 //! mounted secrets and certificates, the target primary and how to reach it). Read from JSON or
 //! YAML; no Kubernetes involved.
 //!
@@ -16,6 +17,7 @@ use pgfed_api::cluster::{
     BackupConfiguration, BootstrapConfiguration, ExternalCluster, ManagedConfiguration,
     PostgresConfiguration, ReplicaClusterConfiguration, ReplicationSlotsConfiguration,
 };
+use pgfed_api::database::ManagedDatabase;
 use pgfed_api::post_init_sql::PostInitSqlFiles;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,6 +103,12 @@ pub struct ManagerConfig {
     /// [`crate::roles`]); `services` is the operator's business and not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedConfiguration>,
+    /// The cluster's Database objects, as the operator hands them over (its own choice among
+    /// objects naming one database twice already made): the primary creates, alters and drops
+    /// the databases, their schemas, extensions, foreign data wrappers and servers (see
+    /// [`crate::databases`]) and reports each object in the status document's `databases`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<ManagedDatabase>,
     /// `spec.enableSuperuserAccess`: true, the primary gives `postgres` the password of
     /// `superuserSecret`; false, it sets `postgres`' password to NULL (local peer and
     /// certificate authentication keep working).

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cli;
 pub mod compression;
 pub mod config;
+pub mod databases;
 pub mod durable;
 pub mod install;
 pub mod instance;

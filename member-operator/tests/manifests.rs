@@ -5,6 +5,7 @@ use clap::Parser;
 use pgfed_operator::backup::API_ACCESS as BACKUP_API_ACCESS;
 use pgfed_operator::cli::{Cli, Command};
 use pgfed_operator::cluster::API_ACCESS as CLUSTER_API_ACCESS;
+use pgfed_operator::database::API_ACCESS as DATABASE_API_ACCESS;
 use pgfed_operator::leader::{API_ACCESS as LEADER_API_ACCESS, LEASE_NAME};
 use pgfed_operator::scheduled_backup::API_ACCESS as SCHEDULED_BACKUP_API_ACCESS;
 use pgfed_operator::webhook::secret::API_ACCESS;
@@ -333,6 +334,7 @@ fn rbac_grants_exactly_the_calls_the_code_makes() {
         .chain(BACKUP_API_ACCESS)
         .chain(LEADER_API_ACCESS)
         .chain(SCHEDULED_BACKUP_API_ACCESS)
+        .chain(DATABASE_API_ACCESS)
         .map(|a| {
             (
                 a.group.to_string(),

@@ -143,6 +143,16 @@ pub fn validate_database(spec: &DatabaseSpec) -> FieldErrors {
         "spec.extensions",
         spec.extensions.iter().map(|e| e.name.as_str()),
     );
+    check_unique(
+        &mut errors,
+        "spec.fdws",
+        spec.fdws.iter().map(|f| f.name.as_str()),
+    );
+    check_unique(
+        &mut errors,
+        "spec.servers",
+        spec.servers.iter().map(|s| s.name.as_str()),
+    );
     for (i, schema) in spec.schemas.iter().enumerate() {
         check_db_name(
             &mut errors,

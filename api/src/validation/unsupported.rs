@@ -80,14 +80,9 @@ pub const POOLER_SPEC: &[Unsupported] = &[
     any("pgbouncer.clientCASecret"),
 ];
 
-/// In a Database spec.
-pub const DATABASE_SPEC: &[Unsupported] = &[
-    any("icuRules"),
-    any("builtinLocale"),
-    any("collationVersion"),
-    any("fdws"),
-    any("servers"),
-];
+/// In a Database spec: options of CREATE DATABASE that PostgreSQL 15, the operand, does not have
+/// (`ICU_RULES` came with 16, `BUILTIN_LOCALE` with 17).
+pub const DATABASE_SPEC: &[Unsupported] = &[any("icuRules"), any("builtinLocale")];
 
 /// In an ImageCatalog or ClusterImageCatalog spec.
 pub const IMAGE_CATALOG_SPEC: &[Unsupported] =
@@ -284,8 +279,8 @@ mod tests {
             (
                 "Database",
                 json!({"name": "app", "owner": "app", "cluster": {"name": "c"},
-                       "fdws": [{"name": "postgres_fdw"}], "icuRules": "&a < b"}),
-                &["spec.icuRules", "spec.fdws"],
+                       "builtinLocale": "C.UTF-8", "icuRules": "&a < b"}),
+                &["spec.icuRules", "spec.builtinLocale"],
             ),
             (
                 "ClusterImageCatalog",
@@ -348,7 +343,9 @@ mod tests {
             ),
             (
                 "Database",
-                json!({"name": "app", "owner": "app", "icuRules": ""}),
+                json!({"name": "app", "owner": "app", "icuRules": "", "collationVersion": "1",
+                       "fdws": [{"name": "postgres_fdw"}],
+                       "servers": [{"name": "remote", "fdw": "postgres_fdw"}]}),
             ),
             (
                 "Publication",

@@ -49,6 +49,18 @@ pub async fn connect_quiet(cfg: &ManagerConfig, dbname: &str) -> Result<Client, 
     Ok(client)
 }
 
+/// Connects to `dbname` as [`connect_quiet`] does, if the local server is the primary: `None` on
+/// a standby (in recovery), where declaratively managed objects are the primary's business.
+pub async fn connect_primary(cfg: &ManagerConfig, dbname: &str) -> Result<Option<Client>, PgError> {
+    let client = connect_quiet(cfg, dbname).await?;
+    let in_recovery: bool = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .map_err(query_error("checking the role"))?
+        .get(0);
+    Ok((!in_recovery).then_some(client))
+}
+
 /// Runs statements without results. A failure names the statement's leading keywords only.
 pub async fn execute(client: &Client, sql: &str) -> Result<(), PgError> {
     execute_as(client, &statement_kind(sql), sql).await
@@ -71,6 +83,28 @@ pub async fn execute_as(client: &Client, what: &str, sql: &str) -> Result<(), Pg
             },
             source,
         })
+}
+
+/// Why `statement` failed, fit for a status shown to users: its kind (see [`statement_kind`]) and
+/// PostgreSQL's reason (see [`server_reason`]) with the SQLSTATE, never the statement's text.
+pub fn failure(statement: &str, e: &tokio_postgres::Error) -> String {
+    let kind = statement_kind(statement);
+    match e.as_db_error() {
+        Some(db) => format!(
+            "{kind}: {} ({})",
+            server_reason(db.code().code(), db.message()),
+            db.code().code()
+        ),
+        None => format!("{kind}: the connection failed"),
+    }
+}
+
+/// A failed query as [`PgError::Sql`] saying what was being done.
+pub fn query_error(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
+    move |source| PgError::Sql {
+        context: context.to_string(),
+        source,
+    }
 }
 
 /// PostgreSQL's message for a failed statement, fit for an error: syntax errors (`42601`) and

@@ -74,15 +74,9 @@ pub async fn reconcile(
     cfg: &ManagerConfig,
     applied: &mut AppliedPasswords,
 ) -> Result<Outcome, RolesError> {
-    let client = sql::connect_quiet(cfg, "postgres").await?;
-    let in_recovery: bool = client
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .map_err(sqlerr("checking the role"))?
-        .get(0);
-    if in_recovery {
+    let Some(client) = sql::connect_primary(cfg, "postgres").await? else {
         return Ok(Outcome::Standby);
-    }
+    };
     let observed = observe(&client).await?;
     // The superuser first: its failure is the whole pass's error, after the roles went on.
     let superuser = superuser_password(cfg, &client, &observed, applied).await;
@@ -109,7 +103,7 @@ pub async fn reconcile(
                 tracing::info!(role = %action.role, statement = %sql::statement_kind(&action.sql), "managed role changed");
             }
             Err(e) => {
-                let reason = failure(&action.sql, &e);
+                let reason = sql::failure(&action.sql, &e);
                 tracing::warn!(role = %action.role, %reason, "managed role cannot be reconciled");
                 failed.entry(action.role.clone()).or_default().push(reason);
             }
@@ -119,32 +113,11 @@ pub async fn reconcile(
     Ok(Outcome::Primary(decide::status(&plan, &failed)))
 }
 
-/// The statement's kind and PostgreSQL's reason, with anything it quotes from the statement
-/// dropped (see [`sql::server_reason`]).
-fn failure(statement: &str, e: &tokio_postgres::Error) -> String {
-    let kind = sql::statement_kind(statement);
-    match e.as_db_error() {
-        Some(db) => format!(
-            "{kind}: {} ({})",
-            sql::server_reason(db.code().code(), db.message()),
-            db.code().code()
-        ),
-        None => format!("{kind}: the connection failed"),
-    }
-}
-
-fn sqlerr(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
-    move |source| PgError::Sql {
-        context: context.to_string(),
-        source,
-    }
-}
-
 async fn observe(client: &Client) -> Result<Vec<ObservedRole>, PgError> {
     let rows = client
         .query(OBSERVE, &[])
         .await
-        .map_err(sqlerr("reading pg_authid"))?;
+        .map_err(sql::query_error("reading pg_authid"))?;
     Ok(rows
         .into_iter()
         .map(|r| ObservedRole {

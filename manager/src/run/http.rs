@@ -79,6 +79,7 @@ async fn status(State(s): State<Arc<Shared>>) -> Response {
     st.diverged_from_source = s.source_divergence.read().await.clone();
     if st.is_primary {
         st.managed_roles = s.managed_roles.read().await.clone();
+        st.databases = s.databases.read().await.clone();
         st.retention = s.retention.read().await.clone();
     }
     Json(st).into_response()

@@ -4,7 +4,7 @@
 //! `supervisor` runs the loop; `decide` holds its pure decisions, `converge` the role changes that
 //! carry them out, `postmaster` the child process; `shared` is the state the HTTP handlers read;
 //! `dynamic` the settings the operator pushes and how they combine with the configuration file;
-//! `managed` when the primary reconciles its managed roles; `slots` keeps the replication slots;
+//! `managed` when the primary reconciles its managed roles and its Database objects; `slots` keeps the replication slots;
 //! `upstream` keeps the address a standby streams from pinned in its `primary_conninfo`;
 //! `rejoin` decides how a former primary that pg_rewind cannot bring back gets in again;
 //! `diverged` recognises a standby that replayed past its primary's timeline fork;

@@ -4,6 +4,7 @@
 
 use crate::config::ManagerConfig;
 use pgfed_api::cluster::ManagedRolesStatus;
+use pgfed_api::database::DatabaseReport;
 use pgfed_api::instance::{DynamicConfig, RejoinReport, RetentionReport, SourceDivergence};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -32,6 +33,9 @@ pub struct Shared {
     pub settings_pushed: Notify,
     /// Outcome of the last reconciliation of the managed roles; None on a standby.
     pub managed_roles: RwLock<Option<ManagedRolesStatus>>,
+    /// Outcome of the last reconciliation of the Database objects, one report per object; None
+    /// on a standby.
+    pub databases: RwLock<Option<Vec<DatabaseReport>>>,
     /// The operator asked for a restart of postgres (`POST /pg/restart`); the supervisor takes it
     /// when the server runs and a changed parameter still waits for a restart.
     pub restart_requested: AtomicBool,

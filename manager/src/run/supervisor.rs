@@ -754,6 +754,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         pushed: Mutex::new(pushed.clone()),
         settings_pushed: Notify::new(),
         managed_roles: RwLock::new(None),
+        databases: RwLock::new(None),
         restart_requested: AtomicBool::new(false),
         executable: executable.clone(),
         digest: std::sync::OnceLock::new(),
@@ -778,7 +779,14 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
             "cannot read the manager's own executable: no in-place upgrade"
         ),
     });
-    tokio::spawn(super::managed::run(shared.clone()));
+    tokio::spawn(super::managed::run(
+        shared.clone(),
+        super::managed::Roles::default(),
+    ));
+    tokio::spawn(super::managed::run(
+        shared.clone(),
+        super::managed::Databases,
+    ));
     tokio::spawn(super::slots::keep(shared.clone()));
     tokio::spawn(super::retention::run(shared.clone()));
     tokio::spawn(super::partial_wal::run(shared.clone()));

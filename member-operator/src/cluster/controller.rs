@@ -1,7 +1,8 @@
 //! The Cluster controller: a kube-runtime `Controller` over every Cluster, triggered by changes
 //! of the Cluster, of what it owns (pods, claims, Services, Secrets, ConfigMaps,
-//! PodDisruptionBudgets; watched as metadata only, selected by the Cluster label) and of what it
-//! names (image catalogs, the ObjectStores of its Barman Cloud plugin entries). A reconcile works
+//! PodDisruptionBudgets; watched as metadata only, selected by the Cluster label), of what it
+//! names (image catalogs, the ObjectStores of its Barman Cloud plugin entries) and of the
+//! Database objects that name it. A reconcile works
 //! on the effective Cluster (`plugin_stores`): plugin-backed stores filled in as in-tree ones.
 //!
 //! The Clusters are watched as untyped objects and turned into `Cluster` in the reconcile: one
@@ -468,6 +469,15 @@ pub async fn run(
             watcher::Config::default(),
             cluster_catalogs,
         )
+        // A Database object changed (or appeared, or is being deleted): its Cluster hands it to
+        // the primary's manager and writes its status. Watched untyped, so that an object that
+        // does not match the schema still wakes its Cluster rather than failing the watch.
+        .watches_with(
+            Api::<DynamicObject>::all_with(client.clone(), &database_resource()),
+            database_resource(),
+            watcher::Config::default(),
+            move |db: DynamicObject| cluster_of_database(&db),
+        )
         // An ObjectStore changed (or appeared): the Clusters whose plugin entries name it get
         // the new configuration (or stop waiting for it).
         .watches(
@@ -488,6 +498,17 @@ pub async fn run(
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
+}
+
+fn database_resource() -> ApiResource {
+    ApiResource::erase::<pgfed_api::database::Database>(&())
+}
+
+/// The Cluster a Database object names (`spec.cluster.name`, in its namespace). Pure.
+fn cluster_of_database(db: &DynamicObject) -> Option<ObjectRef<DynamicObject>> {
+    let name = db.data["spec"]["cluster"]["name"].as_str()?;
+    let namespace = db.namespace()?;
+    Some(ObjectRef::new_with(name, cluster_resource()).within(&namespace))
 }
 
 /// The Clusters (of `namespace`, or of every namespace for a ClusterImageCatalog) whose
@@ -632,6 +653,25 @@ mod tests {
             e.to_string(),
             "ObjectStore minio-store referenced by spec.plugins[0].parameters.barmanObjectName does not exist"
         );
+    }
+
+    #[test]
+    fn a_changed_database_object_wakes_the_cluster_it_names() {
+        let db = dynamic(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Database",
+            "metadata": {"name": "shop", "namespace": "a"},
+            "spec": {"cluster": {"name": "pg"}, "name": "shop", "owner": "app"}
+        }));
+        let woken = cluster_of_database(&db).expect("a cluster");
+        assert_eq!(
+            (woken.name.as_str(), woken.namespace.as_deref()),
+            ("pg", Some("a"))
+        );
+        let nameless = dynamic(serde_json::json!({
+            "apiVersion": "pgfed.io/v1", "kind": "Database",
+            "metadata": {"name": "shop", "namespace": "a"}, "spec": {"name": "shop"}
+        }));
+        assert!(cluster_of_database(&nameless).is_none());
     }
 
     #[test]

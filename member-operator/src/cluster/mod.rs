@@ -96,6 +96,13 @@ pub const API_ACCESS: &[ApiAccess] = &[
     access("coordination.k8s.io", "leases", "update"),
     // Nodes running instance pods, read by name for the failure domains of synchronous standbys.
     access("", "nodes", "get"),
+    // Database objects: watched, listed per Cluster for the managers' configuration, their
+    // status written from the primary's report, their finalizer taken off once the primary
+    // dropped the database.
+    access("pgfed.io", "databases", "list"),
+    access("pgfed.io", "databases", "watch"),
+    access("pgfed.io", "databases", "patch"),
+    access("pgfed.io", "databases/status", "patch"),
     // Backups: listed for `firstRecoverabilityPoint`.
     access("pgfed.io", "backups", "list"),
     // Events on transitions.

@@ -6,8 +6,9 @@
 //! API call failing) leaves nothing a later reconcile cannot finish: certificates and credentials
 //! first (pods mount them), then the managers' configuration and ServiceAccount, Services and
 //! PodDisruptionBudgets, then at most one instance step (create, recreate, remove or replace one
-//! pod), then the role labels that `-rw` and `-ro` select on, then the status. Orphan clean-up
-//! runs last among the writes and only on objects this Cluster controls.
+//! pod), then the role labels that `-rw` and `-ro` select on, then the status, then the status
+//! and finalizers of the Database objects naming the Cluster. Orphan clean-up runs last among
+//! the writes to children and only on objects this Cluster controls.
 
 use super::apply::{self, ensure};
 use super::build::certs::{self, ObservedCerts, SecretData};
@@ -590,6 +591,15 @@ pub async fn reconcile(
         sync::plan(&input)
     };
     let synchronous_standby_names = sync_plan.standby_names.clone();
+    // The cluster's Database objects: those the primary acts on go into the configuration (a
+    // changed object changes the file, and the manager reconciles at once).
+    let databases = crate::database::apply::of_cluster(client, &owner.namespace, &name)
+        .await
+        .map_err(ReconcileError::kube("listing the Database objects"))?;
+    let database_selection = crate::database::decide::select(
+        &databases,
+        spec.replica.as_ref().is_some_and(|r| r.is_replica(&name)),
+    );
     let dynamic = DynamicSettings {
         app_secret: app_secret.clone(),
         target_primary: pushed_target.clone(),
@@ -597,6 +607,7 @@ pub async fn reconcile(
         version: u64::try_from(cluster.metadata.generation.unwrap_or(0)).unwrap_or(0),
         instances: instance_names.clone(),
         synchronous_standby_names: synchronous_standby_names.clone(),
+        databases: database_selection.managed.clone(),
     };
     let config_map = config::build(
         &owner,
@@ -1202,6 +1213,16 @@ pub async fn reconcile(
         new_status,
     )
     .await?;
+    // The Database objects, after the Cluster's own status: their status from what the
+    // primary's manager reported, their finalizer off once it dropped their database.
+    let database_reports = current_primary
+        .as_ref()
+        .and_then(|p| reported.get(p))
+        .and_then(|s| s.databases.clone())
+        .unwrap_or_default();
+    crate::database::apply::settle(client, &databases, &database_selection, &database_reports)
+        .await
+        .map_err(ReconcileError::kube("updating the Database objects"))?;
     Ok(Outcome {
         phase: phase_now,
         previous_phase: old_status.phase.clone(),

@@ -257,6 +257,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             instance: Some(args.pod_name.clone()),
         },
     ));
+    let database_context = Arc::new(crate::database::controller::Context::new(
+        client_for_controllers.clone(),
+        metrics.clone(),
+    ));
     // Both replicas serve the webhook; only the holder of the Lease runs the controllers.
     let elector = LeaderElector::new(
         client_for_controllers,
@@ -281,8 +285,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                     crate::backup::controller::run(backup_context, work.clone().cancelled_owned()),
                     crate::scheduled_backup::controller::run(
                         scheduled_backups,
-                        work.cancelled_owned()
+                        work.clone().cancelled_owned()
                     ),
+                    crate::database::controller::run(database_context, work.cancelled_owned()),
                 );
             })
             .await;

@@ -2,7 +2,8 @@
 //! that every instance pod mounts at `/controller/config` (the manager reads it through
 //! `PGFED_CONFIG`). It carries the slices of the Cluster spec the manager acts on, in the
 //! Cluster's own types and field names (`bootstrap`, `postgresql`, `backup`, `replica`,
-//! `externalClusters`, `managed.roles`, `enableSuperuserAccess`), and where the pod builder mounted what (data directory, certificates,
+//! `externalClusters`, `managed.roles`, `enableSuperuserAccess`), the cluster's Database objects
+//! (`databases`), and where the pod builder mounted what (data directory, certificates,
 //! credentials).
 //!
 //! Decisions, and why:
@@ -29,6 +30,7 @@ use pgfed_api::cluster::{
     PostgresConfiguration, ReplicaClusterConfiguration, ReplicationSlotsConfiguration,
 };
 use pgfed_api::common::LocalObjectReference;
+use pgfed_api::database::ManagedDatabase;
 use pgfed_api::names::{POSTGRES_PORT, REPLICATION_USER, service_rw};
 use pgfed_api::post_init_sql::PostInitSqlFiles;
 use serde::Serialize;
@@ -43,7 +45,7 @@ pub fn config_map_name(cluster: &str) -> String {
 }
 
 /// What the operator decided that the file must carry beside the spec.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DynamicSettings {
     /// The Secret with the application owner's password (the user's `bootstrap.initdb.secret` or
     /// the generated `<cluster>-app`), when the cluster bootstraps with initdb.
@@ -58,6 +60,8 @@ pub struct DynamicSettings {
     pub instances: Vec<String>,
     /// The `synchronous_standby_names` the primary enforces; `None`: asynchronous replication.
     pub synchronous_standby_names: Option<String>,
+    /// The Database objects the primary reconciles (`crate::database::decide::select`).
+    pub databases: Vec<ManagedDatabase>,
 }
 
 /// `spec.primaryLease` as the manager reads it (whole seconds).
@@ -125,6 +129,10 @@ pub struct ManagerConfigFile {
     /// `spec.managed.roles` (the primary reconciles them; `services` are the operator's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub managed: Option<ManagedConfiguration>,
+    /// The cluster's Database objects the primary reconciles, oldest first (a newer object
+    /// naming the same database is left out and told why on its status).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<ManagedDatabase>,
     /// `spec.enableSuperuserAccess`: the primary sets `postgres`' password from
     /// `superuserSecret`, or removes it.
     pub enable_superuser_access: bool,
@@ -297,6 +305,7 @@ pub fn manager_config(
                 roles: m.roles.clone(),
                 services: None,
             }),
+        databases: dynamic.databases.clone(),
         enable_superuser_access: spec.enable_superuser_access == Some(true),
         superuser_secret: superuser_secret.map(str::to_string),
         smart_shutdown_timeout: spec
@@ -446,6 +455,7 @@ mod tests {
                 version: 7,
                 instances: Vec::new(),
                 synchronous_standby_names: None,
+                databases: Vec::new(),
             },
         );
         assert_eq!(json["clusterName"], "pg");
@@ -542,6 +552,7 @@ mod tests {
                 version: 7,
                 instances: vec!["pg-1".into(), "pg-2".into()],
                 synchronous_standby_names: Some("ANY 1 (\"pg-2\")".into()),
+                databases: Vec::new(),
             },
             Some("pg-superuser"),
         ))
@@ -639,6 +650,7 @@ mod tests {
                 version: 0,
                 instances: Vec::new(),
                 synchronous_standby_names: None,
+                databases: Vec::new(),
             },
         );
         assert_eq!(json["fenced"], true);
@@ -664,6 +676,38 @@ mod tests {
         assert_eq!(
             volume.config_map.expect("config map volume").name,
             "pg-config"
+        );
+    }
+
+    #[test]
+    fn the_database_objects_reach_the_managers() {
+        let cluster = stored_cluster(1);
+        assert!(
+            render(&cluster, &DynamicSettings::default())
+                .get("databases")
+                .is_none()
+        );
+        let dynamic = DynamicSettings {
+            databases: vec![ManagedDatabase {
+                object: "shop".into(),
+                uid: Some("u1".into()),
+                generation: Some(4),
+                reclaim: true,
+                spec: serde_json::from_value(serde_json::json!({
+                    "cluster": {"name": "pg"}, "name": "shop", "owner": "app",
+                    "extensions": [{"name": "hstore"}]
+                }))
+                .expect("spec"),
+            }],
+            ..DynamicSettings::default()
+        };
+        assert_eq!(
+            render(&cluster, &dynamic)["databases"],
+            serde_json::json!([{
+                "object": "shop", "uid": "u1", "generation": 4, "reclaim": true,
+                "spec": {"cluster": {"name": "pg"}, "name": "shop", "owner": "app",
+                         "extensions": [{"name": "hstore"}]}
+            }])
         );
     }
 
