@@ -405,6 +405,11 @@ pub struct DynamicConfig {
     /// token), so a demotion or promotion starts within a second; absent: the file's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<PushedReplica>,
+    /// The cluster's Database objects the primary acts on (see `ManagerConfig::databases`), so a
+    /// changed object is applied within seconds, not when kubelet syncs the ConfigMap; absent:
+    /// the file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub databases: Option<Vec<crate::database::ManagedDatabase>>,
 }
 
 /// `spec.replica` as pushed: present even when the Cluster has none, so removing it is pushed too.
@@ -425,6 +430,7 @@ impl DynamicConfig {
             && self.instances == other.instances
             && self.synchronous_standby_names == other.synchronous_standby_names
             && self.replica == other.replica
+            && self.databases == other.databases
     }
 }
 

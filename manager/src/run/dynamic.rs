@@ -59,8 +59,9 @@ fn from_file(file: &ManagerConfig, version: u64) -> DynamicConfig {
         postgresql: None,
         instances: file.instances.clone(),
         synchronous_standby_names: file.synchronous_standby_names.clone(),
-        // The file's own `replica` is already the base, as for `postgresql`.
+        // The file's own `replica` and `databases` are already the base, as for `postgresql`.
         replica: None,
+        databases: None,
     }
 }
 
@@ -82,7 +83,8 @@ pub fn shown(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> DynamicCon
 }
 
 /// The configuration the supervisor runs with: the file's, with the settings in effect in place
-/// of its `targetPrimary`, `fenced` and (when pushed) `postgresql` and `replica`. Pure.
+/// of its `targetPrimary`, `fenced` and (when pushed) `postgresql`, `replica` and `databases`.
+/// Pure.
 pub fn effective(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> ManagerConfig {
     let mut cfg = file.clone();
     if let Some(d) = in_effect(file, pushed) {
@@ -95,6 +97,9 @@ pub fn effective(file: &ManagerConfig, pushed: Option<&DynamicConfig>) -> Manage
         }
         if let Some(replica) = d.replica {
             cfg.replica = replica.spec;
+        }
+        if let Some(databases) = d.databases {
+            cfg.databases = databases;
         }
     }
     cfg
@@ -309,6 +314,29 @@ mod tests {
         assert!(!effective(&file(replica_file), Some(&removed)).is_replica_cluster());
         // nothing about replica pushed: the file's stays
         assert!(effective(&file(replica_file), Some(&pushed)).is_replica_cluster());
+        // pushed Database objects replace the file's; none pushed: the file's stay
+        let shop = pgfed_api::database::ManagedDatabase {
+            object: "shop".into(),
+            ..Default::default()
+        };
+        let with_databases = DynamicConfig {
+            databases: Some(vec![shop.clone()]),
+            ..settings(7, Some("pg-1"), false)
+        };
+        assert_eq!(
+            effective(&file(""), Some(&with_databases)).databases,
+            vec![shop]
+        );
+        let none_pushed = DynamicConfig {
+            databases: Some(Vec::new()),
+            ..settings(8, Some("pg-1"), false)
+        };
+        assert!(
+            effective(&file(""), Some(&none_pushed))
+                .databases
+                .is_empty()
+        );
+        assert!(!with_databases.same_settings(&none_pushed.clone()));
         assert_eq!(shown(&file(""), None), settings(0, Some("pg-1"), false));
         assert_eq!(shown(&file(""), Some(&pushed)), pushed);
     }

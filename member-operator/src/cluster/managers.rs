@@ -114,6 +114,7 @@ pub fn desired(name: &str, cluster: &ClusterSettings<'_>) -> DynamicConfig {
         replica: Some(PushedReplica {
             spec: cluster.replica.cloned(),
         }),
+        databases: Some(cluster.databases.to_vec()),
     }
 }
 
@@ -132,6 +133,8 @@ pub struct ClusterSettings<'a> {
     /// `spec.replica`: a demotion or promotion starts at once, not when kubelet syncs the
     /// ConfigMap.
     pub replica: Option<&'a ReplicaClusterConfiguration>,
+    /// The Database objects the primary acts on: a changed object is applied at once too.
+    pub databases: &'a [pgfed_api::database::ManagedDatabase],
     /// Version of these settings.
     pub version: u64,
 }
@@ -227,6 +230,7 @@ mod tests {
             instances: &instances,
             synchronous_standby_names: Some("ANY 1 (\"pg-2\")"),
             replica: None,
+            databases: &[],
             version,
         };
         let two = desired("pg-2", &settings(9));

@@ -591,8 +591,9 @@ pub async fn reconcile(
         sync::plan(&input)
     };
     let synchronous_standby_names = sync_plan.standby_names.clone();
-    // The cluster's Database objects: those the primary acts on go into the configuration (a
-    // changed object changes the file, and the manager reconciles at once).
+    // The cluster's Database objects: those the primary acts on go into the configuration and
+    // are pushed to the running managers with the other dynamic settings (applied within
+    // seconds).
     let databases = crate::database::apply::of_cluster(client, &owner.namespace, &name)
         .await
         .map_err(ReconcileError::kube("listing the Database objects"))?;
@@ -846,6 +847,7 @@ pub async fn reconcile(
             instances: &instance_names,
             synchronous_standby_names: synchronous_standby_names.as_deref(),
             replica: spec.replica.as_ref(),
+            databases: &database_selection.managed,
             version,
         };
         // Only the managers that answered this turn: one that did not (its node stopped, cut

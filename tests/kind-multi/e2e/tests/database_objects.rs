@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const CLUSTER: &str = "dbs";
-/// The primary's manager sees a changed object once kubelet refreshed the mounted configuration
-/// (up to about a minute and a half), and the operator reads its report within half a minute.
+/// The operator pushes a changed object to the primary's manager on its next turn and reads its
+/// report within half a minute; the bound leaves room for a loaded machine.
 const APPLIED: Duration = Duration::from_secs(300);
 const FINALIZER: &str = "pgfed.io/delete-database";
 
