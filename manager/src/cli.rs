@@ -226,11 +226,11 @@ fn load(c: &ConfigArg) -> Result<ManagerConfig, ConfigError> {
 async fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::WalArchive { config, path, skip } => {
-            let cfg = load(&config)?;
-            if skip && crate::wal::archive::left_to_the_target_primary(&cfg, &path) {
+            if skip && crate::wal::archive::left_to_the_target_primary(&path) {
                 tracing::debug!(wal = %path.display(), "left to the target primary to archive");
                 return Ok(ExitCode::SUCCESS);
             }
+            let cfg = load(&config)?;
             let outcome = crate::wal::archive::wal_archive(&cfg, &path).await?;
             tracing::info!(wal = %path.display(), ?outcome, "archived");
             Ok(ExitCode::SUCCESS)

@@ -184,21 +184,21 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
 /// the same WAL) may really leave `path` to it. The skipping configuration is only replaced once
 /// the operator has seen a promotion, and PostgreSQL's archiver does not wait for that: what a
 /// promotion creates — the new timeline's history file, the old timeline's last segment as
-/// `.partial` — and whatever a promoted instance writes is this instance's own, and would
-/// otherwise be acknowledged and never uploaded (a replica region then waits for the new
-/// timeline forever). Those are uploaded; an identical copy already archived is success.
-pub fn left_to_the_target_primary(cfg: &ManagerConfig, path: &Path) -> bool {
+/// `.partial` — would otherwise be acknowledged and never uploaded, and a replica region would
+/// wait for the new timeline forever. Those are uploaded whatever the instance's role: their
+/// content is the same from every instance that has them, and an identical copy already
+/// archived is success. Segments stay with the target primary.
+pub fn left_to_the_target_primary(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    skip_holds(&name, promoted(cfg))
+    skip_holds(&name)
 }
 
-/// [`left_to_the_target_primary`] on the file's name and whether this instance left recovery.
-/// Pure.
-fn skip_holds(name: &str, promoted: bool) -> bool {
-    !promoted && !name.ends_with(".history") && !name.ends_with(".partial")
+/// [`left_to_the_target_primary`] on the file's name. Pure.
+fn skip_holds(name: &str) -> bool {
+    !name.ends_with(".history") && !name.ends_with(".partial")
 }
 
 /// Whether this instance left recovery: no `standby.signal` or `recovery.signal` in its data
@@ -377,20 +377,14 @@ mod tests {
     use super::skip_holds;
 
     #[test]
-    fn a_standby_leaves_only_the_segments_it_received_to_the_target_primary() {
+    fn a_standby_leaves_only_segments_to_the_target_primary() {
         let cases = [
-            ("000000010000000000000005", false, true),
-            ("000000010000000000000005", true, false),
-            ("00000002.history", false, false),
-            ("000000010000000000000005.partial", false, false),
-            ("000000020000000000000006", true, false),
+            ("000000010000000000000005", true),
+            ("00000002.history", false),
+            ("000000010000000000000005.partial", false),
         ];
-        for (name, promoted, skipped) in cases {
-            assert_eq!(
-                skip_holds(name, promoted),
-                skipped,
-                "{name} promoted={promoted}"
-            );
+        for (name, skipped) in cases {
+            assert_eq!(skip_holds(name), skipped, "{name}");
         }
     }
 }
