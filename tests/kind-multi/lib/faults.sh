@@ -31,12 +31,15 @@ fault_kill_process() {
   sock=$(node_dir "$rn" "$nn")/containerd.sock
   if [ -n "$match" ]; then
     pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ps "$id" | awk 'NR>1{print $1}' |
-      while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$match" && echo "$p"; done)
+      while read -r p; do
+        # A process may exit between the listing and this read: not a match, not an error.
+        if tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qF -- "$match"; then echo "$p"; fi
+      done)
   elif [ -z "$pname" ]; then
     pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ls | awk -v id="$id" '$1==id{print $2}')
   else
     pids=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ps "$id" | awk 'NR>1{print $1}' |
-      while read -r p; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$pname" ] && echo "$p"; done)
+      while read -r p; do if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$pname" ]; then echo "$p"; fi; done)
     # Only the matching process whose parent does not match (the postmaster, not its children,
     # which may have started in the same clock tick): that is the one that "crashes".
     pids=$(for p in $pids; do
