@@ -151,6 +151,9 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
 
     if let Some(copy) = &complete_copy {
         let _ = std::fs::remove_file(copy);
+    }
+    // Archived, complete: what restore recorded of in-progress copies served for it is done with.
+    if results.iter().any(|(n, r)| *n == name && r.is_ok()) {
         partial::forget_served(&cfg.pgdata, &name);
     }
     let mut outcome = None;

@@ -44,7 +44,6 @@ pub async fn wal_restore(
     let spooled = spool.join(name);
     if spooled.is_file() {
         move_file(&spooled, dest)?;
-        partial::forget_served(&cfg.pgdata, name);
         return Ok(RestoreOutcome::Restored {
             from_spool: true,
             from_partial: false,
@@ -89,7 +88,10 @@ pub async fn wal_restore(
         });
     }
     write_file(dest, &data)?;
-    partial::forget_served(&cfg.pgdata, name);
+    // The record of an in-progress copy served before stays: PostgreSQL moves this complete copy
+    // into pg_wal only after this command returns, and its archiver may meanwhile be archiving
+    // the in-progress copy still there, which must be recognised as one (never uploaded under
+    // the complete name). Archiving forgets the record once the segment is archived.
 
     if is_segment && !from_partial && max_parallel > 1 {
         // Prefetch is an optimisation: its failures are logged, never returned.
