@@ -121,9 +121,21 @@ pub async fn primary_away_from(
 /// Switches Cluster `name` over to `target` with `kubectl pgfed promote` and waits until it is
 /// the primary and the cluster settled again.
 async fn switch_over(client: &Client, ns: &str, name: &str, target: &str, ready: u64) {
-    kubectl_pgfed::promote::promote(client.clone(), ns, name, target)
-        .await
-        .unwrap_or_else(|e| panic!("switchover to {target}: {e}"));
+    // The target may be briefly unready (a node that just came back, a loaded machine): the
+    // refusal is retried for a while; any other refusal fails the test at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        match kubectl_pgfed::promote::promote(client.clone(), ns, name, target).await {
+            Ok(_) => break,
+            Err(e)
+                if e.to_string().contains("is not ready")
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            Err(e) => panic!("switchover to {target}: {e}"),
+        }
+    }
     cluster::wait_status(
         client,
         ns,
