@@ -153,13 +153,13 @@ pub(crate) async fn request_reseed_backup(
     ctx: &Context,
     fed: &Federation,
     reads: &[Read],
+    observed: &[crate::status::Observed],
     holder: &str,
 ) -> bool {
-    let observed: Vec<_> = reads.iter().map(|r| r.observed.clone()).collect();
     let Some(reseed::ReseedBackup {
         name: backup,
         waiting,
-    }) = reseed::backup_to_ask(&observed, holder)
+    }) = reseed::backup_to_ask(observed, holder)
     else {
         return false;
     };

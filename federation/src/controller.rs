@@ -304,7 +304,7 @@ pub async fn reconcile(fed: Arc<Federation>, ctx: Arc<Context>) -> Result<Action
         busy = true;
     }
     if new_status.failover.is_none()
-        && apply::request_reseed_backup(&ctx, &fed, &reads, &plan.holder).await
+        && apply::request_reseed_backup(&ctx, &fed, &reads, &observed, &plan.holder).await
     {
         busy = true;
     }
