@@ -596,3 +596,62 @@ fn a_replica_promoted_after_its_source_was_lost_archives_the_copy_it_replayed_as
         "region B's manager did not exit cleanly"
     );
 }
+
+/// Region B's archiver asked to archive an in-progress copy of a segment its archive already
+/// holds whole: restore served the copy while the archiver was finishing the segment, so no
+/// record of it survives. Nothing in the copy is missing from the archive: done, nothing
+/// written. A copy with a byte the archived segment does not have is still refused, and the
+/// archived segment is untouched.
+#[test]
+fn a_replicas_archiver_takes_an_in_progress_copy_of_a_segment_archived_whole_as_done() {
+    let minio = Minio::start();
+    let pair = running_pair(&minio);
+    let (a, _, _run_a) = pair.a;
+    let (b, _, _run_b) = pair.b;
+
+    let segment = insert_phase(&a, 1, 2000);
+    a.psql("postgres", "SELECT pg_switch_wal()");
+    b.wait_archived(&segment, LONG);
+    let key = format!("region-b/wals/{}/{segment}.gz", &segment[..16]);
+    let packed = b.dir.path().join("archived.gz");
+    minio.get_file("bucket-b", &key, &packed);
+    let read_archived = || {
+        pgfed_manager::compression::decompress(
+            Some(CompressionType::Gzip),
+            &std::fs::read(&packed).expect("read"),
+        )
+        .expect("gzip")
+    };
+    let complete = read_archived();
+    let written = complete
+        .iter()
+        .rposition(|b| *b != 0)
+        .expect("the segment has WAL");
+    // Half of what the segment holds, zero-padded: what restore serves of a segment in progress.
+    let mut copy = complete[..written / 2].to_vec();
+    copy.resize(complete.len(), 0);
+
+    let wal_dir = b.dir.path().join("copies");
+    std::fs::create_dir_all(&wal_dir).expect("mkdir");
+    let file = wal_dir.join(&segment);
+    std::fs::write(&file, &copy).expect("write the copy");
+    let out = b.manager_with(&["wal-archive"], &[&file.display().to_string()]);
+    assert!(
+        out.status.success(),
+        "the in-progress copy was refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    copy[written / 4] ^= 0xff;
+    std::fs::write(&file, &copy).expect("write the altered copy");
+    let out = b.manager_with(&["wal-archive"], &[&file.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "an altered copy was taken as archived"
+    );
+    assert!(stderr.contains("already exists"), "{stderr}");
+
+    minio.get_file("bucket-b", &key, &packed);
+    assert!(read_archived() == complete, "the archived segment changed");
+}

@@ -160,7 +160,12 @@ pub async fn wal_archive(cfg: &ManagerConfig, wal_path: &Path) -> Result<Archive
     let mut extra = 0;
     for (n, r) in results {
         if n == name {
-            outcome = Some(r);
+            outcome = Some(match r {
+                Err(WalError::Conflict { .. }) if always && !promoted(cfg) => {
+                    carried_by_the_archive(&archive, &name, &wal_dir.join(&name), r).await?
+                }
+                r => r,
+            });
             continue;
         }
         match r {
@@ -202,6 +207,34 @@ pub fn left_to_the_target_primary(path: &Path) -> bool {
 /// [`left_to_the_target_primary`] on the file's name. Pure.
 fn skip_holds(name: &str) -> bool {
     !name.ends_with(".history") && !name.ends_with(".partial")
+}
+
+/// A standby of a replica cluster whose file `name` conflicts with the archived copy: when the
+/// file is an in-progress copy of that archived segment ([`partial::carried_by`]), the segment
+/// is archived and `conflict` becomes success. Restore's record of the copies it served cannot
+/// decide this alone: a copy served while the archiver was finishing the segment is recorded
+/// after the archiver forgot the segment's records, and PostgreSQL then asks to archive it —
+/// refusing it would stop archiving for good.
+async fn carried_by_the_archive(
+    archive: &Archive,
+    name: &str,
+    path: &Path,
+    conflict: Result<Stored, WalError>,
+) -> Result<Result<Stored, WalError>, WalError> {
+    if !layout::is_xlog_file(name) {
+        return Ok(conflict);
+    }
+    let Some(archived) = super::restore::complete_in(archive, name).await? else {
+        return Ok(conflict);
+    };
+    let local = tokio::fs::read(path)
+        .await
+        .map_err(io(format!("reading {}", path.display())))?;
+    if partial::carried_by(&local, &archived) {
+        tracing::info!(wal = %name, "an in-progress copy of a segment archived whole since: nothing left to archive");
+        return Ok(Ok(Stored::AlreadyArchived));
+    }
+    Ok(conflict)
 }
 
 /// Whether this instance left recovery: no `standby.signal` or `recovery.signal` in its data

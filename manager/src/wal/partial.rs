@@ -315,6 +315,19 @@ pub fn is_served_copy(pgdata: &std::path::Path, name: &str, data: &[u8]) -> bool
         .is_ok_and(|recorded| recorded.lines().any(|l| l.trim() == digest))
 }
 
+/// Whether `local`, a file in `pg_wal` named after a segment, holds nothing that `archived`, the
+/// copy of that segment already in the archive, lacks: the same bytes up to its last non-zero
+/// byte and zeros after it — an in-progress copy restore served, zero-padded, of the segment
+/// archived whole since. Archiving it is then done. This needs no record of what restore served,
+/// so it holds whatever order PostgreSQL's restore and archiver ran in. Pure.
+pub fn carried_by(local: &[u8], archived: &[u8]) -> bool {
+    if local.len() != archived.len() {
+        return false;
+    }
+    let end = local.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    local.get(..end) == archived.get(..end)
+}
+
 /// Turns the in-progress copy of segment `name` into the file PostgreSQL expects: checked to be
 /// the start of that segment ([`check_prefix`]), then zero-padded to the segment size, which
 /// restore_command must deliver (a shorter file is taken for one still being copied). Pure.
@@ -390,6 +403,30 @@ pub(crate) mod tests {
         forget_served(dir.path(), name);
         assert!(!is_served_copy(dir.path(), name, &padded));
         assert!(!is_served_copy(dir.path(), name, &longer));
+    }
+
+    #[test]
+    fn a_zero_padded_prefix_is_carried_by_the_complete_segment_and_nothing_else_is() {
+        let name = "000000030000000000000008";
+        let complete = segment_bytes(seg(name), SEG as usize);
+        let prefix =
+            zero_padded(name, segment_bytes(seg(name), 3 * PAGE as usize + 100)).expect("a prefix");
+        let mut altered = prefix.clone();
+        altered[2 * PAGE as usize + 50] ^= 0xff;
+        let mut past_the_end = prefix.clone();
+        past_the_end[SEG as usize - 1] = 1;
+        let other = segment_bytes(seg("000000030000000000000009"), SEG as usize);
+        let cases: [(&str, &[u8], bool); 6] = [
+            ("the in-progress copy", &prefix, true),
+            ("the complete segment itself", &complete, true),
+            ("a changed byte within the prefix", &altered, false),
+            ("a byte past what the archive holds", &past_the_end, false),
+            ("another segment's bytes", &other, false),
+            ("a shorter file", &prefix[..PAGE as usize], false),
+        ];
+        for (what, local, carried) in cases {
+            assert_eq!(carried_by(local, &complete), carried, "{what}");
+        }
     }
 
     #[test]

@@ -120,12 +120,21 @@ pub async fn wal_restore(
 pub async fn fetch_complete(cfg: &ManagerConfig, name: &str) -> Result<Option<Vec<u8>>, WalError> {
     let (store_cfg, server) = cfg.restore_store(None)?;
     let archive = Archive::open(store_cfg, &server, &cfg.secrets_dir)?;
+    complete_in(&archive, name).await
+}
+
+/// The complete segment `name` in `archive` (never its `.partial`), decompressed; `None` when
+/// the archive has none.
+pub(super) async fn complete_in(
+    archive: &Archive,
+    name: &str,
+) -> Result<Option<Vec<u8>>, WalError> {
     let dir = layout::wal_dir_key(name);
     let listed = archive.list_dir(&dir).await?;
     let Some((object, c, false)) = find(&listed, name) else {
         return Ok(None);
     };
-    let data = fetch(&archive, &dir, &object, c).await?;
+    let data = fetch(archive, &dir, &object, c).await?;
     if !plan::valid_segment_size(data.len() as u64) {
         return Err(WalError::Corrupt {
             object: format!("{dir}/{object}"),
