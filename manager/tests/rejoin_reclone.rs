@@ -3,13 +3,16 @@
 //! it, and its status reports the re-clone. A "new primary" that is another database system is
 //! refused: nothing in the data directory is removed, the status reports the refusal, and the
 //! instance still starts on its own data once it is named the primary again. A re-clone
-//! interrupted between the two renames of its swap is finished as a clone at the next start.
+//! interrupted between the two renames of its swap is finished as a clone at the next start. A
+//! standby promoted after its primary was lost first replays the primary's in-progress WAL copy
+//! in the object store, so a replica region that replayed it is not left ahead of the new primary.
 
 mod common;
 
 use common::certs::{Pair, Pki};
+use common::minio::Minio;
 use common::mtls::StatusClient;
-use common::node::Node;
+use common::node::{Node, s3_store};
 use common::{
     ChildGuard, as_postgres, chown_pg, free_port, manager_bin, pg_bindir, run_ok, wait_for,
 };
@@ -429,4 +432,95 @@ fn a_source_from_another_system_is_refused_and_nothing_is_deleted() {
     wait_showing_the_log(&x, "SELECT count(*) FROM t", "500");
     assert!(run_x.terminate().success());
     assert!(run_y.terminate().success());
+}
+
+/// The primary's in-progress copy of its current segment (uncompressed) in `bucket`, once it
+/// holds `bytes` bytes of segment `segment`.
+fn wait_in_progress_copy(minio: &Minio, bucket: &str, segment: &str, bytes: u64, into: &Path) {
+    let prefix = "pg/pgfed-partial/";
+    wait_for(
+        &format!("the in-progress copy of {segment} to hold {bytes} bytes"),
+        LONG,
+        || {
+            let key = minio
+                .list(bucket, prefix)
+                .into_iter()
+                .find(|k| k.contains(segment))
+                .ok_or_else(|| format!("no copy of {segment} under {prefix}"))?;
+            minio.get_file(bucket, &key, into);
+            let len = std::fs::metadata(into).map(|m| m.len()).unwrap_or_default();
+            if len >= bytes {
+                Ok(())
+            } else {
+                Err(format!("{len} bytes"))
+            }
+        },
+    );
+}
+
+#[test]
+fn a_standby_promoted_after_its_primary_was_lost_replays_the_primarys_in_progress_copy_first() {
+    let _serial = serial();
+    let minio = Minio::start();
+    minio.create_bucket("local");
+    let mut a = Node::new("lost-a", "pg");
+    let pki = Pki::new(&a.dir.path().join("pki"));
+    let server = pki.issue("pg-rw", &["localhost", "127.0.0.1"]);
+    let replication = pki.issue("streaming_replica", &[]);
+    let operator = pki.issue("pgfed-operator", &[]);
+    let mut cluster = cluster_config(&a.cfg, &pki, &server, &replication);
+    cluster["backup"] = json!({"barmanObjectStore": s3_store(&minio, "local", json!({}))});
+    cluster["partialWalUploadSeconds"] = json!(1);
+    cluster["postgresql"]["parameters"]["archive_timeout"] = json!("1h");
+    share(&mut a, &cluster);
+    let port = a.port;
+    target(&mut a, "lost-a", port);
+    let run_a = start_run(&a, "lost-a");
+    wait_primary(&a, &pki, &operator);
+    a.psql(
+        "postgres",
+        "CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g",
+    );
+    let mut b = Node::new("lost-b", "pg");
+    share(&mut b, &cluster);
+    target(&mut b, "lost-a", a.port);
+    let mut run_b = start_run(&b, "lost-b");
+    wait_showing_the_log(&b, "SELECT count(*) FROM t", "1000");
+
+    // The standby goes away; the primary commits more, which only its in-progress copy in the
+    // object store carries (no segment switch, no archiving); then the primary is lost.
+    assert!(run_b.terminate().success());
+    a.psql("postgres", "INSERT INTO t VALUES (-1)");
+    let (segment, offset) = {
+        let row = a.psql(
+            "postgres",
+            "SELECT file_name || ' ' || file_offset FROM pg_walfile_name_offset(pg_current_wal_flush_lsn())",
+        );
+        let mut words = row.split_whitespace();
+        let segment = words.next().unwrap_or_default().to_string();
+        let offset: u64 = words
+            .next()
+            .and_then(|o| o.parse().ok())
+            .unwrap_or_default();
+        (segment, offset)
+    };
+    wait_in_progress_copy(
+        &minio,
+        "local",
+        &segment,
+        offset,
+        &a.dir.path().join("copy"),
+    );
+    drop(run_a);
+    a.kill_postmaster();
+
+    // The standby is promoted: it replays the copy before it forks its timeline.
+    let mut run_b = start_run(&b, "lost-b");
+    promote(&b, &pki, &operator, "lost-b");
+    assert_eq!(
+        b.psql("postgres", "SELECT count(*) FROM t WHERE g = -1"),
+        "1",
+        "the commit only the in-progress copy carried is missing after the promotion"
+    );
+    assert!(run_b.terminate().success());
 }

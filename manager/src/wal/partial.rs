@@ -116,15 +116,11 @@ pub fn cleanup_due<'a>(
 /// Whether wal-restore may answer a request for `name` with an in-progress copy: only for a WAL
 /// segment (never a history file), only while PostgreSQL is a standby (`standby.signal`: it
 /// keeps retrying, where a recovery to a target would end at the zeros and fork a timeline off a
-/// segment still being written), and only from the replica cluster's source (`server`, the
-/// Barman server being read, is `replica_source`). Pure.
-pub fn serves_in_progress(
-    name: &str,
-    replica_source: Option<&str>,
-    server: &str,
-    standby: bool,
-) -> bool {
-    is_wal_segment_file(name) && standby && replica_source == Some(server)
+/// segment still being written), and only from the primary this instance follows (`server`, the
+/// Barman server being read, is `followed`: a replica cluster's source, or a standby's own
+/// cluster). Pure.
+pub fn serves_in_progress(name: &str, followed: Option<&str>, server: &str, standby: bool) -> bool {
+    is_wal_segment_file(name) && standby && followed == Some(server)
 }
 
 /// The in-progress object serving `name` among `listed` (keys relative to the server root with
@@ -631,7 +627,7 @@ pub(crate) mod tests {
             ),
             // A recovery to a target would end at the zeros and fork a timeline off it.
             (s, Some("region-a"), "region-a", false, false),
-            // Not a replica cluster (own archive, or a recovery source).
+            // Following no primary (a recovery from a backup source), or another server.
             (s, None, "region-a", true, false),
             (s, Some("region-a"), "backup-source", true, false),
         ];

@@ -67,13 +67,19 @@ pub async fn wal_restore(
     listings.insert(dir.clone(), archive.list_dir(&dir).await?);
     let Some((object, c, from_partial)) = find(&listings[&dir], name) else {
         // Only when the archive has no copy: a complete segment always wins over a partial one.
-        let replica_source = cfg
-            .replica
-            .as_ref()
-            .filter(|_| cfg.is_replica_cluster())
-            .map(|r| r.source.as_str());
+        // A replica cluster follows its source's copies. A standby of a primary cluster follows
+        // its own primary's: promoted after a local failover, it replays everything a replica
+        // region may already have replayed from them before it forks its timeline, so the
+        // replica region is not left ahead of the new primary.
+        let followed = if cfg.is_replica_cluster() {
+            cfg.replica.as_ref().map(|r| r.source.as_str())
+        } else if from.is_none() {
+            Some(server.as_str())
+        } else {
+            None
+        };
         let standby = cfg.pgdata.join("standby.signal").exists();
-        if partial::serves_in_progress(name, replica_source, &server, standby) {
+        if partial::serves_in_progress(name, followed, &server, standby) {
             return restore_in_progress(&archive, &cfg.pgdata, name, dest).await;
         }
         return Ok(RestoreOutcome::NotFound);

@@ -17,6 +17,30 @@ pod_container() {
   echo "$node ${id#containerd://}"
 }
 
+# fault_store_pod R NS/POD cut|heal: the pod (every container: they share its network namespace)
+# loses, or gets back, its route to the object store; the rest of its network is untouched. The
+# rule lives in the pod's own network namespace, so it touches no other pod on the node and goes
+# away with the pod. Dropped, not refused: connections time out as with a lost route.
+fault_store_pod() {
+  local r=$1 target=$2 action=$3 node id rn nn sock pid pc tag="pgfed cut-store-pod"
+  pc=$(pod_container "$r" "$target" "")
+  read -r node id <<<"$pc"
+  pc=$(parse_node "$node")
+  read -r rn nn <<<"$pc"
+  sock=$(node_dir "$rn" "$nn")/containerd.sock
+  pid=$("$(containerd_bin ctr)" -a "$sock" -n k8s.io tasks ls | awk -v id="$id" '$1==id{print $2}')
+  [ -n "$pid" ] || die "no running container in $target"
+  local rule=(OUTPUT -d "$KM_S3_IP" -m comment --comment "$tag" -j DROP)
+  case $action in
+    cut)
+      nsenter -t "$pid" -n iptables -C "${rule[@]}" 2>/dev/null || nsenter -t "$pid" -n iptables -I "${rule[@]}"
+      log "cut $target off the object store" ;;
+    heal)
+      while nsenter -t "$pid" -n iptables -D "${rule[@]}" 2>/dev/null; do :; done
+      log "healed $target's route to the object store" ;;
+  esac
+}
+
 # fault_kill_process R NS/POD [CONTAINER] [SIGNAL] [PROCESS-NAME] [TEXT]: signal the container's
 # main process, or the process in the container whose command name is PROCESS-NAME (e.g. postgres,
 # leaving the instance manager alive), or every process whose command line holds TEXT (PostgreSQL

@@ -1,19 +1,22 @@
 //! A local failover inside the primary region while a replica region follows it through the
 //! object store. Member `a` (two instances, the hub's region) writes under a continuous load and
-//! uploads its segment in progress every second; member `b` replays those copies.
+//! uploads its segment in progress every second; member `b` replays those copies. In both tests
+//! a's standby stops receiving first (the primary's walsender is frozen), so `b` replays WAL that
+//! a's standby never got, as a replica region can when streaming lags (CloudNativePG's issue
+//! 8701); then a's primary pod is deleted and the standby is promoted.
 //!
-//! - a's primary pod is deleted: its standby is promoted, and `b` goes on to replay a's new
-//!   timeline with the same pods, holding exactly a's rows.
-//! - a's standby stops receiving first (the primary's walsender is frozen), so `b` replays WAL
-//!   that a's standby never got, as a replica region can when streaming lags (CloudNativePG's
-//!   issue 8701). Then a's primary pod is deleted: the promoted standby's timeline forks behind
-//!   b's position. b's designated primary reports it, is replaced by an instance seeded from a's
-//!   base backup with its claims kept aside (`pgfed.io/reseedDiverged`), and b then holds exactly
-//!   a's rows; the Federation says so in b's `Diverged` condition. The writes a's old primary
+//! - The standby reaches the object store: before it forks its timeline it replays the primary's
+//!   in-progress copy, everything b can have replayed. b follows the new timeline with the same
+//!   pods, is never reported diverged, and holds exactly a's rows.
+//! - The standby has also lost its route to the object store, so it forks behind b's
+//!   position. b's designated primary reports it, is replaced by an instance seeded from a's base
+//!   backup with its claims kept aside (`pgfed.io/reseedDiverged`), and b then holds exactly a's
+//!   rows; the Federation says so in b's `Diverged` condition. The writes a's old primary
 //!   acknowledged after its standby stopped receiving are lost in a, as with any asynchronous
 //!   standby; b, re-seeded, holds exactly what a kept.
 //!
-//! Each test signals and deletes pods in its own namespaces only, so the file runs beside others.
+//! Each test signals and deletes pods and cuts a pod's route to the object store in its own
+//! namespaces only, so the file runs beside others.
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Client;
@@ -252,9 +255,86 @@ async fn kept_claims(client_b: &Client, ns_b: &str) -> Vec<PersistentVolumeClaim
         .items
 }
 
+/// Freezes the walsender of a's primary `old`, so a's standby stops receiving while the primary
+/// goes on writing and uploading its segment in progress, and waits until b replayed past what
+/// the standby received.
+async fn standby_left_behind_b(
+    (hub, ns_a, region_a): (&Client, &str, &str),
+    (client_b, ns_b): (&Client, &str),
+    old: &str,
+) {
+    fault(&[
+        "kill-process",
+        region_a,
+        &format!("{ns_a}/{old}"),
+        "--signal",
+        "STOP",
+        "--match",
+        "walsender",
+    ]);
+    let mut attempt = 0u32;
+    let (standby_at, b_at) = wait_until(
+        "b to replay past what a's standby received",
+        Duration::from_secs(180),
+        Duration::from_secs(3),
+        || {
+            attempt += 1;
+            let (hub, ns_a, client_b, ns_b) = (
+                hub.clone(),
+                ns_a.to_string(),
+                client_b.clone(),
+                ns_b.to_string(),
+            );
+            async move {
+                let standby = cluster::try_query_with_login(
+                    &hub,
+                    &ns_a,
+                    &format!("recv-{attempt}"),
+                    "origin",
+                    "shop",
+                    "shop-ro",
+                    "SELECT pg_last_wal_receive_lsn()",
+                )
+                .await?;
+                let b = cluster::try_query_with_login(
+                    &client_b,
+                    &ns_b,
+                    &format!("replay-{attempt}"),
+                    "origin",
+                    "shop",
+                    "shop-rw",
+                    "SELECT pg_last_wal_replay_lsn()",
+                )
+                .await?;
+                if lsn(&b) > lsn(&standby) {
+                    Ok((standby, b))
+                } else {
+                    Err(format!("a's standby received {standby}, b replayed {b}"))
+                }
+            }
+        },
+    )
+    .await;
+    println!("a's standby received up to {standby_at}; b replayed up to {b_at}");
+}
+
+/// a's current primary and its one standby.
+async fn primary_and_standby(hub: &Client, ns_a: &str) -> (String, String) {
+    let primary = cluster::status(hub, ns_a, "shop").await["currentPrimary"]
+        .as_str()
+        .expect("a current primary")
+        .to_string();
+    let standby = cluster::instance_pods(hub, ns_a, "shop")
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .find(|name| *name != primary)
+        .expect("a standby in a");
+    (primary, standby)
+}
+
 #[tokio::test]
-async fn after_a_local_failover_in_the_primary_region_the_replica_region_follows_the_new_timeline()
-{
+async fn a_standby_promoted_in_the_primary_region_first_replays_what_the_replica_region_replayed() {
     let all = regions();
     let (region_a, region_b) = (all[0].clone(), all[1].clone());
     let member_region = region_b.clone();
@@ -262,17 +342,20 @@ async fn after_a_local_failover_in_the_primary_region_the_replica_region_follows
         with_temp_namespace(&member_region, |client_b, ns_b| async move {
             let b_pods =
                 running_federation((&hub, &ns_a, &region_a), (&client_b, &ns_b, &region_b)).await;
-            federation::start_writer(&hub, &ns_a, "writer", ("origin", "shop"), 0, 60, true).await;
-            tokio::time::sleep(Duration::from_secs(8)).await;
+            federation::start_writer(&hub, &ns_a, "writer", ("origin", "shop"), 0, 90, true).await;
             let old = cluster::status(&hub, &ns_a, "shop").await["currentPrimary"]
                 .as_str()
                 .expect("a current primary")
                 .to_string();
+            standby_left_behind_b((&hub, &ns_a, &region_a), (&client_b, &ns_b), &old).await;
             fail_over_in_a(&hub, &ns_a, &region_a, &old).await;
             b_holds_what_a_holds(&hub, &ns_a, &client_b, &ns_b).await;
             // Nothing to repair: b kept its pods and was never reported diverged.
             let b_status = cluster::status(&client_b, &ns_b, "shop").await;
-            assert!(reseed_condition(&b_status).is_none(), "{b_status}");
+            assert!(
+                reseed_condition(&b_status).is_none(),
+                "b was re-seeded: {b_status}"
+            );
             assert_eq!(
                 cluster::pod_uids(&client_b, &ns_b, "shop").await,
                 b_pods,
@@ -307,63 +390,15 @@ async fn a_replica_region_left_ahead_by_a_local_failover_is_reseeded_and_says_wh
         with_temp_namespace(&member_region, |client_b, ns_b| async move {
             running_federation((&hub, &ns_a, &region_a), (&client_b, &ns_b, &region_b)).await;
             federation::start_writer(&hub, &ns_a, "writer", ("origin", "shop"), 0, 90, true).await;
-            let old = cluster::status(&hub, &ns_a, "shop").await["currentPrimary"]
-                .as_str()
-                .expect("a current primary")
-                .to_string();
+            let (old, standby) = primary_and_standby(&hub, &ns_a).await;
+            let standby = format!("{ns_a}/{standby}");
 
-            // a's standby stops receiving; b goes on replaying the uploaded segment in progress.
-            fault(&[
-                "kill-process",
-                &region_a,
-                &format!("{ns_a}/{old}"),
-                "--signal",
-                "STOP",
-                "--match",
-                "walsender",
-            ]);
-            let mut attempt = 0u32;
-            let (standby_at, b_at) = wait_until(
-                "b to replay past what a's standby received",
-                Duration::from_secs(180),
-                Duration::from_secs(3),
-                || {
-                    attempt += 1;
-                    let (hub, ns_a, client_b, ns_b) =
-                        (hub.clone(), ns_a.clone(), client_b.clone(), ns_b.clone());
-                    async move {
-                        let standby = cluster::try_query_with_login(
-                            &hub,
-                            &ns_a,
-                            &format!("recv-{attempt}"),
-                            "origin",
-                            "shop",
-                            "shop-ro",
-                            "SELECT pg_last_wal_receive_lsn()",
-                        )
-                        .await?;
-                        let b = cluster::try_query_with_login(
-                            &client_b,
-                            &ns_b,
-                            &format!("replay-{attempt}"),
-                            "origin",
-                            "shop",
-                            "shop-rw",
-                            "SELECT pg_last_wal_replay_lsn()",
-                        )
-                        .await?;
-                        if lsn(&b) > lsn(&standby) {
-                            Ok((standby, b))
-                        } else {
-                            Err(format!("a's standby received {standby}, b replayed {b}"))
-                        }
-                    }
-                },
-            )
-            .await;
-            println!("a's standby received up to {standby_at}; b replayed up to {b_at}");
-
+            // a's standby can neither receive nor read the object store; b goes on replaying
+            // the uploaded segment in progress.
+            fault(&["cut-store-pod", &region_a, &standby]);
+            standby_left_behind_b((&hub, &ns_a, &region_a), (&client_b, &ns_b), &old).await;
             fail_over_in_a(&hub, &ns_a, &region_a, &old).await;
+            fault(&["heal-store-pod", &region_a, &standby]);
 
             // b went past the fork: reported, re-seeded from a's base backup, its claims kept.
             let b_status = cluster::wait_status(
