@@ -369,12 +369,16 @@ pub fn build(
         m.cluster.as_ref().and_then(|c| c.phase.as_deref())
             == Some(pgfed_api::cluster::phase::HEALTHY)
     });
-    // A member whose Cluster does not exist yet or sets up its first instance is being created.
+    // A member whose Cluster does not exist yet or sets up its first instance is being created;
+    // one that sets up an instance because it is being re-seeded after a divergence is not: the
+    // federation is degraded until it replays again.
     let creating = members.iter().any(|m| {
+        let reseeding = m.cluster.as_ref().and_then(reseed::divergence).is_some();
         m.view.reachable
             && (m.view.standing == Standing::Unknown
-                || m.cluster.as_ref().and_then(|c| c.phase.as_deref())
-                    == Some(pgfed_api::cluster::phase::SETTING_UP_PRIMARY))
+                || (!reseeding
+                    && m.cluster.as_ref().and_then(|c| c.phase.as_deref())
+                        == Some(pgfed_api::cluster::phase::SETTING_UP_PRIMARY)))
     });
     let phase = if plan.progress.is_some() {
         federation_phase::SWITCHOVER

@@ -164,6 +164,20 @@ fn a_replica_member_past_the_primarys_history_is_reported_until_reseeded() {
     assert_eq!(cond(&s, condition::REPLICAS_IN_SYNC), ("True", "Replaying"));
     assert_eq!(member_diverged(&s), Some(("False".into(), RESEEDED.into())));
 
+    // While the re-seeded instance is set up the federation is degraded, not being created.
+    for (status, reason) in [("False", WAITING), ("True", RESEEDED)] {
+        let mut reseeding = with_reseed(status, reason);
+        if let Some(c) = reseeding.cluster.as_mut() {
+            c.phase = Some(pgfed_api::cluster::phase::SETTING_UP_PRIMARY.into());
+        }
+        let s = build(&fed(), &[primary(), reseeding], &plan, now);
+        assert_eq!(
+            s.phase.as_deref(),
+            Some(federation_phase::DEGRADED),
+            "{reason}"
+        );
+    }
+
     let s = build(
         &fed(),
         &[primary(), observed("b", Standing::Replica, true, healthy)],
