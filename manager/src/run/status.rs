@@ -12,13 +12,6 @@ const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub use pgfed_api::instance::{ArchiverState, InstanceStatus, SlotState, StandbyState};
 
-fn sqlerr(context: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError + '_ {
-    move |source| PgError::Sql {
-        context: context.to_string(),
-        source,
-    }
-}
-
 /// Collects the status of the local instance.
 pub async fn collect(cfg: &ManagerConfig, fenced: bool) -> InstanceStatus {
     let mut st = InstanceStatus {
@@ -56,7 +49,7 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
             &[],
         )
         .await
-        .map_err(sqlerr("status"))?;
+        .map_err(sql::query_error("status"))?;
     st.is_primary = row.get(0);
     st.system_id = row.get(1);
     let checkpoint_tli: Option<i32> = row.get(2);
@@ -73,7 +66,7 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
     if let Some(r) = c
         .query_opt("SELECT status FROM pg_stat_wal_receiver", &[])
         .await
-        .map_err(sqlerr("pg_stat_wal_receiver"))?
+        .map_err(sql::query_error("pg_stat_wal_receiver"))?
     {
         let status: Option<String> = r.get(0);
         st.is_wal_receiver_active = status.as_deref() == Some("streaming");
@@ -87,7 +80,7 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
             &[],
         )
         .await
-        .map_err(sqlerr("pg_stat_replication"))?
+        .map_err(sql::query_error("pg_stat_replication"))?
         .into_iter()
         .map(|r| StandbyState {
             application_name: r.get(0),
@@ -108,7 +101,7 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
             &[],
         )
         .await
-        .map_err(sqlerr("pg_replication_slots"))?
+        .map_err(sql::query_error("pg_replication_slots"))?
         .into_iter()
         .map(|r| SlotState {
             name: r.get(0),
@@ -127,11 +120,11 @@ async fn query(c: &Client, st: &mut InstanceStatus) -> Result<(), PgError> {
             &[],
         )
         .await
-        .map_err(sqlerr("pg_stat_archiver"))?;
+        .map_err(sql::query_error("pg_stat_archiver"))?;
     st.synchronous_standby_names = c
         .query_one("SELECT current_setting('synchronous_standby_names')", &[])
         .await
-        .map_err(sqlerr("synchronous_standby_names"))?
+        .map_err(sql::query_error("synchronous_standby_names"))?
         .get(0);
     st.archiver = ArchiverState {
         archived_count: a.get(0),

@@ -95,7 +95,14 @@ where
     let outcome = tokio::spawn(test(client.clone(), name.clone())).await;
     if outcome.is_err() {
         dump_namespace(&client, region, &name).await;
-        for kind in ["Cluster", "Federation", "Backup", "Pooler"] {
+        for kind in [
+            "Cluster",
+            "Federation",
+            "Backup",
+            "ScheduledBackup",
+            "Database",
+            "Pooler",
+        ] {
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), &name, &pgfed_resource(kind));
             if let Ok(list) = api.list(&ListParams::default()).await {
