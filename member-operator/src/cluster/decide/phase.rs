@@ -76,9 +76,127 @@ pub fn phase(input: &PhaseInput) -> Phase {
     )
 }
 
+/// What can take the phase over from the instances' own, in this order of precedence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// A failover or switchover under way (its target not reporting as the primary yet).
+    pub primary_change: Option<(&'static str, String)>,
+    /// The primary runs an outdated pod and `primaryUpdateStrategy` is supervised.
+    pub waiting_for_user: bool,
+    /// The primary restarts in place for a parameter PostgreSQL applies only at start.
+    pub restarting_primary: bool,
+    /// The replica topology's own phase (a promotion or demotion under way).
+    pub topology: Option<(&'static str, String)>,
+    /// The in-place upgrade of the managers under way: said only of an otherwise healthy
+    /// cluster.
+    pub manager_upgrade: Option<String>,
+}
+
+/// The phase once what is under way is accounted for: the first override that holds wins. Pure.
+pub fn overridden(base: Phase, o: Overrides) -> Phase {
+    let make = |phase: &'static str, reason: String| Phase { phase, reason };
+    if let Some((p, why)) = o.primary_change {
+        make(p, why)
+    } else if o.waiting_for_user {
+        make(
+            phase::WAITING_FOR_USER,
+            "the primary runs an outdated pod and primaryUpdateStrategy is supervised".into(),
+        )
+    } else if o.restarting_primary {
+        make(
+            phase::PRIMARY_RESTARTING,
+            "a changed parameter needs a restart of the primary".into(),
+        )
+    } else if let Some((p, why)) = o.topology {
+        make(p, why)
+    } else if let Some(why) = o.manager_upgrade
+        && base.phase == phase::HEALTHY
+    {
+        make(phase::ONLINE_UPGRADING, why)
+    } else {
+        base
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_under_way_takes_the_phase_over_in_order() {
+        let healthy = Phase {
+            phase: phase::HEALTHY,
+            reason: "healthy".into(),
+        };
+        let creating = Phase {
+            phase: phase::CREATING_REPLICA,
+            reason: "creating".into(),
+        };
+        let failover = Some((phase::FAILING_OVER, "the primary is gone".to_string()));
+        let topology = Some((phase::PROMOTING_TO_PRIMARY_CLUSTER, "promoting".to_string()));
+        let upgrade = Some("upgrading".to_string());
+        let cases = [
+            (healthy.clone(), Overrides::default(), phase::HEALTHY),
+            (
+                healthy.clone(),
+                Overrides {
+                    primary_change: failover.clone(),
+                    waiting_for_user: true,
+                    restarting_primary: true,
+                    topology: topology.clone(),
+                    manager_upgrade: upgrade.clone(),
+                },
+                phase::FAILING_OVER,
+            ),
+            (
+                healthy.clone(),
+                Overrides {
+                    waiting_for_user: true,
+                    restarting_primary: true,
+                    ..Overrides::default()
+                },
+                phase::WAITING_FOR_USER,
+            ),
+            (
+                healthy.clone(),
+                Overrides {
+                    restarting_primary: true,
+                    topology: topology.clone(),
+                    ..Overrides::default()
+                },
+                phase::PRIMARY_RESTARTING,
+            ),
+            (
+                healthy.clone(),
+                Overrides {
+                    topology: topology.clone(),
+                    manager_upgrade: upgrade.clone(),
+                    ..Overrides::default()
+                },
+                phase::PROMOTING_TO_PRIMARY_CLUSTER,
+            ),
+            (
+                healthy.clone(),
+                Overrides {
+                    manager_upgrade: upgrade.clone(),
+                    ..Overrides::default()
+                },
+                phase::ONLINE_UPGRADING,
+            ),
+            // An upgrade waits behind anything else the cluster is doing.
+            (
+                creating.clone(),
+                Overrides {
+                    manager_upgrade: upgrade.clone(),
+                    ..Overrides::default()
+                },
+                phase::CREATING_REPLICA,
+            ),
+        ];
+        for (base, o, want) in cases {
+            assert_eq!(overridden(base, o.clone()).phase, want, "{o:?}");
+        }
+    }
 
     fn input(step: ScaleStep, elected: bool, ready: u32, desired: u32) -> PhaseInput {
         PhaseInput {
