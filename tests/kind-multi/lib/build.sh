@@ -227,17 +227,28 @@ install_azurite() {
   echo "$out"
 }
 
-build_all() {
+# The object store servers the instance-level tests (cargo test) run against.
+build_test_servers() {
+  mkdir -p "$PGFED_CACHE"
+  build_minio >/dev/null
+  build_fake_gcs >/dev/null
+  install_azurite >/dev/null
+}
+
+# What only the Kubernetes tier runs: the control plane, the node pieces, DNS, the CSI sidecars.
+build_cluster_parts() {
   mkdir -p "$PGFED_CACHE"
   build_etcd >/dev/null
   build_containerd >/dev/null
   build_coredns >/dev/null
-  build_minio >/dev/null
-  build_fake_gcs >/dev/null
-  install_azurite >/dev/null
   build_kubernetes >/dev/null
   build_csi_provisioner >/dev/null
   build_csi_snapshotter >/dev/null
+}
+
+build_all() {
+  build_test_servers
+  build_cluster_parts
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
