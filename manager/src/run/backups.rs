@@ -61,6 +61,8 @@ struct Registry {
     /// Names in the order they started, to forget the oldest ended ones.
     order: VecDeque<String>,
     running: Option<String>,
+    /// The task taking the running backup.
+    task: Option<tokio::task::AbortHandle>,
 }
 
 fn now() -> String {
@@ -157,11 +159,36 @@ impl Backups {
         }
     }
 
+    /// Remembers the task taking Backup `name`, so a shutdown can abandon it.
+    pub fn track(&self, name: &str, task: tokio::task::AbortHandle) {
+        let mut r = self.lock();
+        if r.running.as_deref() == Some(name) {
+            r.task = Some(task);
+        }
+    }
+
+    /// Abandons the running backup, if any, as the manager stops: a backup is never finished by
+    /// another manager session (the operator sees it gone and fails it), and its open session
+    /// would hold PostgreSQL's smart shutdown for the whole `smartShutdownTimeout`. Aborting
+    /// the task closes its connection, which ends the backup in PostgreSQL.
+    pub fn abandon(&self) {
+        let (name, task) = {
+            let mut r = self.lock();
+            (r.running.clone(), r.task.take())
+        };
+        if let (Some(name), Some(task)) = (name, task) {
+            task.abort();
+            tracing::warn!(backup = %name, "instance manager stopping: the running base backup is abandoned");
+            self.finish(&name, Err("the instance manager stopped".into()));
+        }
+    }
+
     /// Records how Backup `name` ended; the instance is free for the next one.
     pub fn finish(&self, name: &str, result: Result<BackupReport, String>) {
         let mut r = self.lock();
         if r.running.as_deref() == Some(name) {
             r.running = None;
+            r.task = None;
         }
         let Some(p) = r.by_name.get_mut(name) else {
             return;

@@ -275,7 +275,7 @@ async fn start_backup(
             tracing::info!(backup = %name, "base backup requested by the operator");
             let shared = s.clone();
             let task_name = name.clone();
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let options = crate::backup::take::BackupOptions {
                     backup_id: None,
                     archive_stall_timeout: BACKUP_ARCHIVE_STALL,
@@ -298,6 +298,7 @@ async fn start_backup(
                     .backups
                     .finish(&task_name, result.map_err(|e| e.to_string()));
             });
+            s.backups.track(&name, task.abort_handle());
             let progress = s.backups.get(&name).unwrap_or_default();
             (StatusCode::ACCEPTED, Json(progress)).into_response()
         }

@@ -392,6 +392,7 @@ pub async fn run(config_file: PathBuf) -> Result<(), RunError> {
         shared.last_step.store(unix_now(), Ordering::SeqCst);
     }
     tracing::info!("shutting down: smart, fast after smartShutdownTimeout, then immediate");
+    shared.backups.abandon();
     supervisor.postmaster.shutdown(&supervisor.cfg).await;
     supervisor.want_lease.store(false, Ordering::SeqCst);
     if let Some(lease) = &supervisor.lease {
