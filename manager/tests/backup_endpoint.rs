@@ -247,7 +247,10 @@ fn a_backup_started_over_the_status_api_runs_once_from_a_standby_and_a_restart_l
     // The manager abandons its backup as it stops, so PostgreSQL's smart shutdown does not wait
     // the whole smartShutdownTimeout (180 s) for the backup's session.
     let stopping = std::time::Instant::now();
-    assert!(run_b.terminate().success(), "the manager did not exit cleanly");
+    assert!(
+        run_b.terminate().success(),
+        "the manager did not exit cleanly"
+    );
     assert!(
         stopping.elapsed() < Duration::from_secs(120),
         "the smart shutdown waited {:?} for the backup's session",
