@@ -87,12 +87,63 @@ pub fn chown_pg(path: &std::path::Path) {
     }
 }
 
-/// A free TCP port on localhost.
+/// Where [`free_port`] reserves ports machine-wide: one file per port, naming the test process
+/// that holds it (test binaries run side by side).
+const PORT_RESERVATIONS: &str = "/tmp/pgfed-test-ports";
+/// Below the kernel's ephemeral range (32768–60999 by default): a port chosen here is not taken
+/// by some process's outgoing connection between its choice and the server's bind.
+const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
+
+/// A TCP port free on every address, reserved for this test process until it exits: a test may
+/// choose a port long before a server binds it, or restart a server on it, while other test
+/// binaries run.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use std::hash::{BuildHasher, Hasher};
+    let dir = std::path::Path::new(PORT_RESERVATIONS);
+    std::fs::create_dir_all(dir).expect("port reservation directory");
+    let _ = std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777));
+    let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
+    let start = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % span;
+    let me = std::process::id();
+    for i in 0..span {
+        let port = PORT_RANGE.start + u16::try_from((start + i) % span).unwrap_or(0);
+        let file = dir.join(port.to_string());
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file);
+        if created.is_err() {
+            // Held, unless by a process that is gone: then taken over.
+            let holder = std::fs::read_to_string(&file).unwrap_or_default();
+            let alive = holder
+                .trim()
+                .parse::<u32>()
+                .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if alive || holder.trim().is_empty() {
+                continue;
+            }
+            // Taken over by removing it and creating it anew: of two takers, one creates it.
+            let _ = std::fs::remove_file(&file);
+            if std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .is_err()
+            {
+                continue;
+            }
+        }
+        if std::fs::write(&file, me.to_string()).is_err() {
+            continue;
+        }
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {PORT_RANGE:?}")
 }
 
 /// Runs a command and returns stdout, panicking with its output on failure.
